@@ -1,0 +1,117 @@
+"""Activation functions and softmax, in numerically stable forms.
+
+None of these overflow for inputs of magnitude 1e4: sigmoid and softplus are
+evaluated through e^(-|x|) ≤ 1, softmax and log-softmax subtract the maximum.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..tensor import Tensor, as_tensor, record
+from .special import erf
+
+__all__ = ["sigmoid", "relu", "leaky_relu", "softplus", "gelu", "elu", "softmax", "log_softmax"]
+
+
+def _stable_sigmoid(v: np.ndarray) -> np.ndarray:
+    # σ(x) = 1/(1+e^-x) for x ≥ 0 and e^x/(1+e^x) for x < 0; both use e^(-|x|) ≤ 1.
+    z = np.exp(-np.abs(v))
+    return np.where(v >= 0, 1 / (1 + z), z / (1 + z))
+
+
+def sigmoid(x) -> Tensor:
+    """σ(x) = 1/(1 + e^(-x)).  σ' = σ(1 - σ)."""
+    x = as_tensor(x)
+    out = _stable_sigmoid(x.data)
+    return record(out, "sigmoid", (x, lambda g: g * out * (1 - out)))
+
+
+def relu(x) -> Tensor:
+    """max(x, 0).  d/dx = 1 for x > 0, else 0."""
+    x = as_tensor(x)
+    v = x.data
+    out = np.maximum(v, 0)
+    return record(out, "relu", (x, lambda g: g * (v > 0)))
+
+
+def leaky_relu(x, negative_slope: float = 0.01) -> Tensor:
+    """x for x > 0, negative_slope·x otherwise."""
+    x = as_tensor(x)
+    v = x.data
+    pos = v > 0
+    out = np.where(pos, v, v * negative_slope).astype(v.dtype, copy=False)
+    return record(out, "leaky_relu", (x, lambda g: g * np.where(pos, 1, negative_slope).astype(g.dtype, copy=False)))
+
+
+def softplus(x, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """(1/β) log(1 + e^(βx)); linear above ``threshold`` (PyTorch's convention).  d/dx = σ(βx)."""
+    x = as_tensor(x)
+    v = x.data
+    bx = v * beta
+    # log(1 + e^t) = max(t, 0) + log1p(e^(-|t|)): never overflows.
+    soft = (np.maximum(bx, 0) + np.log1p(np.exp(-np.abs(bx)))) / beta
+    linear = bx > threshold
+    out = np.where(linear, v, soft).astype(v.dtype, copy=False)
+    return record(out, "softplus", (x, lambda g: g * np.where(linear, 1, _stable_sigmoid(bx)).astype(g.dtype, copy=False)))
+
+
+def gelu(x, approximate: str = "none") -> Tensor:
+    """x·Φ(x), Φ the standard normal CDF (``approximate="tanh"`` for the tanh form).
+
+    exact:  Φ(x) = ½(1 + erf(x/√2)),  d/dx = Φ(x) + x φ(x),  φ(x) = e^(-x²/2)/√(2π).
+    tanh:   ½x(1 + tanh(u)),  u = √(2/π)(x + 0.044715x³).
+    """
+    x = as_tensor(x)
+    v = x.data
+    if approximate == "none":
+        cdf = (0.5 * (1.0 + erf(v / np.sqrt(2.0)))).astype(v.dtype, copy=False)
+        out = v * cdf
+
+        def vjp(g):
+            pdf = np.exp(-0.5 * v * v) / np.sqrt(2 * np.pi)
+            return g * (cdf + v * pdf)
+
+    elif approximate == "tanh":
+        k = np.sqrt(2 / np.pi)
+        t = np.tanh(k * (v + 0.044715 * v**3))
+        out = 0.5 * v * (1 + t)
+
+        def vjp(g):
+            du = k * (1 + 3 * 0.044715 * v * v)
+            return g * (0.5 * (1 + t) + 0.5 * v * (1 - t * t) * du)
+
+    else:
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return record(out, "gelu", (x, vjp))
+
+
+def elu(x, alpha: float = 1.0) -> Tensor:
+    """x for x > 0, α(e^x - 1) otherwise.  d/dx = 1 or α e^x."""
+    x = as_tensor(x)
+    v = x.data
+    pos = v > 0
+    em1 = np.expm1(np.minimum(v, 0))  # never exponentiates a large positive number
+    out = np.where(pos, v, alpha * em1).astype(v.dtype, copy=False)
+    return record(out, "elu", (x, lambda g: g * np.where(pos, 1, alpha * (em1 + 1)).astype(g.dtype, copy=False)))
+
+
+def softmax(x, axis: int = -1) -> Tensor:
+    """e^(x_i) / Σ_j e^(x_j) along ``axis`` (shifted by the maximum: no overflow).
+
+    Backward: dL/dx = s ⊙ (g - Σ g ⊙ s).
+    """
+    x = as_tensor(x)
+    v = x.data
+    e = np.exp(v - v.max(axis=axis, keepdims=True))
+    s = e / e.sum(axis=axis, keepdims=True)
+    return record(s, "softmax", (x, lambda g: s * (g - (g * s).sum(axis=axis, keepdims=True))))
+
+
+def log_softmax(x, axis: int = -1) -> Tensor:
+    """x_i - logsumexp(x) along ``axis``.  Backward: dL/dx = g - softmax(x) Σ g."""
+    x = as_tensor(x)
+    v = x.data
+    shifted = v - v.max(axis=axis, keepdims=True)
+    out = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+    return record(out, "log_softmax", (x, lambda g: g - np.exp(out) * g.sum(axis=axis, keepdims=True)))

@@ -1,0 +1,160 @@
+"""Shape operations: they move elements around, so their backward moves the
+gradient back (reshape it back, transpose it back, slice it apart)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..tensor import Tensor, as_tensor, record, unbroadcast
+
+__all__ = [
+    "reshape", "transpose", "squeeze", "expand_dims", "broadcast_to",
+    "concatenate", "stack", "getitem", "flatten",
+]
+
+
+def reshape(x, *shape) -> Tensor:
+    """Same elements, new shape (one dimension may be -1)."""
+    x = as_tensor(x)
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    v = x.data
+    try:
+        out = v.reshape(shape)
+    except ValueError:
+        raise ValueError(f"reshape: cannot reshape a tensor of shape {v.shape} ({v.size} elements) into {shape}") from None
+    old = v.shape
+    return record(out, "reshape", (x, lambda g: g.reshape(old)))
+
+
+def flatten(x, start_dim: int = 0) -> Tensor:
+    """Merge axes ``start_dim..`` into one (``start_dim=1`` keeps the batch axis)."""
+    x = as_tensor(x)
+    return reshape(x, x.shape[:start_dim] + (-1,))
+
+
+def transpose(x, axes=None) -> Tensor:
+    """Permute axes (reverse them when ``axes`` is None)."""
+    x = as_tensor(x)
+    v = x.data
+    if axes is not None:
+        axes = tuple(int(a) for a in axes)
+        if sorted(a % max(v.ndim, 1) for a in axes) != list(range(v.ndim)):
+            raise ValueError(f"transpose: axes {axes} are not a permutation of the {v.ndim} axes of shape {v.shape}")
+        inverse = tuple(np.argsort([a % v.ndim for a in axes]))
+    else:
+        inverse = None
+    out = np.transpose(v, axes)
+    return record(out, "transpose", (x, lambda g: np.transpose(g, inverse)))
+
+
+def squeeze(x, axis=None) -> Tensor:
+    """Remove axes of size 1 (all of them, or those named by ``axis``)."""
+    x = as_tensor(x)
+    v = x.data
+    try:
+        out = np.squeeze(v, axis=axis)
+    except ValueError:
+        raise ValueError(f"squeeze: cannot squeeze axis {axis} of shape {v.shape}: its size is not 1") from None
+    old = v.shape
+    return record(out, "squeeze", (x, lambda g: g.reshape(old)))
+
+
+def expand_dims(x, axis) -> Tensor:
+    """Insert axes of size 1 at ``axis``."""
+    x = as_tensor(x)
+    v = x.data
+    out = np.expand_dims(v, axis)
+    old = v.shape
+    return record(out, "expand_dims", (x, lambda g: g.reshape(old)))
+
+
+def broadcast_to(x, shape) -> Tensor:
+    """Repeat x (virtually) to ``shape``; the gradient sums the copies."""
+    x = as_tensor(x)
+    v = x.data
+    shape = tuple(shape)
+    try:
+        out = np.broadcast_to(v, shape)
+    except ValueError:
+        raise ValueError(f"broadcast_to: cannot broadcast shape {v.shape} to {shape}") from None
+    old = v.shape
+    return record(out, "broadcast_to", (x, lambda g: unbroadcast(g, old)))
+
+
+def _split_edges(tensors, axis, sizes, op, expand):
+    offsets = np.cumsum([0] + sizes)
+
+    def part(i):
+        def vjp(g):
+            index = [slice(None)] * g.ndim
+            index[axis] = i if expand else slice(offsets[i], offsets[i + 1])
+            return g[tuple(index)]
+        return vjp
+
+    return [(t, part(i)) for i, t in enumerate(tensors)]
+
+
+def concatenate(tensors, axis: int = 0) -> Tensor:
+    """Join tensors along an existing axis; each gets its slice of the gradient back."""
+    tensors = [as_tensor(t) for t in tensors]
+    if not tensors:
+        raise ValueError("concatenate: need at least one tensor")
+    try:
+        out = np.concatenate([t.data for t in tensors], axis=axis)
+    except (ValueError, np.exceptions.AxisError) as exc:
+        shapes = [t.shape for t in tensors]
+        raise ValueError(f"concatenate: cannot join shapes {shapes} along axis {axis}: {exc}") from None
+    ax = axis % out.ndim
+    sizes = [t.shape[ax] for t in tensors]
+    return record(out, "concatenate", *_split_edges(tensors, ax, sizes, "concatenate", False))
+
+
+def stack(tensors, axis: int = 0) -> Tensor:
+    """Join same-shape tensors along a new axis."""
+    tensors = [as_tensor(t) for t in tensors]
+    if not tensors:
+        raise ValueError("stack: need at least one tensor")
+    try:
+        out = np.stack([t.data for t in tensors], axis=axis)
+    except (ValueError, np.exceptions.AxisError) as exc:
+        shapes = [t.shape for t in tensors]
+        raise ValueError(f"stack: cannot stack shapes {shapes} along axis {axis}: {exc}") from None
+    ax = axis % out.ndim
+    return record(out, "stack", *_split_edges(tensors, ax, [1] * len(tensors), "stack", True))
+
+
+def _normalise_index(index):
+    """Tensors in an index become arrays; report whether advanced indexing is used."""
+    items = index if isinstance(index, tuple) else (index,)
+    advanced = False
+    out = []
+    for item in items:
+        if isinstance(item, Tensor):
+            item = item.data
+        if isinstance(item, list):
+            item = np.asarray(item)
+        if isinstance(item, np.ndarray):
+            if item.dtype.kind not in "biu":
+                raise IndexError(f"index arrays must be integer or boolean, got dtype {item.dtype}")
+            advanced = True
+        out.append(item)
+    return (tuple(out) if isinstance(index, tuple) else out[0]), advanced
+
+
+def getitem(x, index) -> Tensor:
+    """``x[index]`` with slices, integer arrays (repeated indices accumulate) and boolean masks."""
+    x = as_tensor(x)
+    v = x.data
+    index, advanced = _normalise_index(index)
+    out = v[index]
+
+    def vjp(g):
+        gx = np.zeros(v.shape, dtype=g.dtype)
+        if advanced:
+            np.add.at(gx, index, g)  # scatter-add: an element picked twice gets both gradients
+        else:
+            gx[index] = g
+        return gx
+
+    return record(out, "getitem", (x, vjp))

@@ -1,0 +1,132 @@
+"""``descend.save`` / ``descend.load``: nested states of arrays in a NumPy ``.npz``.
+
+A state (a model's ``state_dict``, an optimizer's, a whole checkpoint) is a
+tree of dicts, lists and tuples whose leaves are arrays, tensors, numbers,
+strings, booleans or None. Arrays go into the archive as ``.npy`` members; the
+tree itself goes in as JSON (with markers for tuples, non-string dict keys and
+NumPy scalars so that every leaf comes back with its exact type and dtype).
+
+Loading uses ``allow_pickle=False``: a file can never execute code. Saving
+writes a temporary file beside the target and renames it into place, so a
+crash mid-save leaves the previous checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+
+import numpy as np
+
+from .tensor import Tensor
+
+__all__ = ["save", "load", "CheckpointError"]
+
+_MAGIC = "__descend__"
+_FORMAT = 1
+
+
+class CheckpointError(ValueError):
+    """A file is not a readable descend checkpoint."""
+
+
+def _encode(obj, arrays: dict, where: str):
+    if isinstance(obj, Tensor):
+        obj = obj.data
+    if isinstance(obj, np.ndarray):
+        if obj.dtype.kind not in "biuf":
+            raise TypeError(f"save: {where} is an array of dtype {obj.dtype}, which cannot be saved without pickle")
+        key = f"a{len(arrays)}"
+        arrays[key] = obj
+        return {"__array__": key}
+    if isinstance(obj, np.generic):
+        key = f"a{len(arrays)}"
+        arrays[key] = np.asarray(obj)
+        return {"__scalar__": key}
+    if obj is None or isinstance(obj, (bool, int, str)):
+        return obj
+    if isinstance(obj, float):
+        return {"__float__": repr(obj)}  # repr round-trips exactly, inf and nan included
+    if isinstance(obj, dict):
+        if all(isinstance(k, str) for k in obj):
+            return {"__dict__": {k: _encode(v, arrays, f"{where}[{k!r}]") for k, v in obj.items()}}
+        items = []
+        for k, v in obj.items():
+            if not isinstance(k, (str, int)) or isinstance(k, bool):
+                raise TypeError(f"save: {where} has a key {k!r} of type {type(k).__name__}; keys must be str or int")
+            items.append([k, _encode(v, arrays, f"{where}[{k!r}]")])
+        return {"__items__": items}
+    if isinstance(obj, (list, tuple)):
+        body = [_encode(v, arrays, f"{where}[{i}]") for i, v in enumerate(obj)]
+        return {"__tuple__": body} if isinstance(obj, tuple) else body
+    raise TypeError(f"save: {where} has type {type(obj).__name__}, which descend cannot save")
+
+
+def _decode(node, arrays):
+    if isinstance(node, list):
+        return [_decode(v, arrays) for v in node]
+    if not isinstance(node, dict):
+        return node
+    if "__array__" in node:
+        return arrays[node["__array__"]]
+    if "__scalar__" in node:
+        return arrays[node["__scalar__"]][()]
+    if "__float__" in node:
+        return float(node["__float__"])
+    if "__dict__" in node:
+        return {k: _decode(v, arrays) for k, v in node["__dict__"].items()}
+    if "__items__" in node:
+        return {k: _decode(v, arrays) for k, v in node["__items__"]}
+    if "__tuple__" in node:
+        return tuple(_decode(v, arrays) for v in node["__tuple__"])
+    raise CheckpointError(f"unknown node {sorted(node)!r}")
+
+
+def save(state, path) -> None:
+    """Write ``state`` to ``path`` (an ``.npz`` file) atomically."""
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"save: directory {directory!r} for {path!r} does not exist")
+    arrays: dict[str, np.ndarray] = {}
+    tree = _encode(state, arrays, "state")  # validate everything before touching the disk
+    meta = json.dumps({"format": _FORMAT, "tree": tree})
+    arrays[_MAGIC] = np.frombuffer(meta.encode("utf-8"), dtype=np.uint8)
+    fd, tmp = tempfile.mkstemp(prefix=".descend-", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **arrays)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def load(path):
+    """Read a state written by :func:`save` (never unpickles anything)."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"load: no such file {path!r}")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            if _MAGIC not in archive.files:
+                raise CheckpointError(f"load: {path!r} is not a descend checkpoint (no {_MAGIC} entry)")
+            meta = json.loads(archive[_MAGIC].tobytes().decode("utf-8"))
+            arrays = {k: archive[k] for k in archive.files if k != _MAGIC}
+    except CheckpointError:
+        raise
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"load: {path!r} is corrupt or not a descend checkpoint: {exc}") from None
+    if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
+        raise CheckpointError(f"load: {path!r} has unsupported checkpoint format {meta.get('format')!r}")
+    try:
+        return _decode(meta["tree"], arrays)
+    except (KeyError, TypeError) as exc:
+        raise CheckpointError(f"load: {path!r} is damaged: missing entry {exc}") from None
