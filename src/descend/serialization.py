@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
 import zipfile
 
 import numpy as np
@@ -84,6 +84,22 @@ def _decode(node, arrays):
     raise CheckpointError(f"unknown node {sorted(node)!r}")
 
 
+def _create_temp(directory: str) -> tuple[int, str]:
+    """A new, exclusively created file in ``directory``.
+
+    Created with mode 0666 less the umask (as ``open`` would) rather than
+    ``tempfile.mkstemp``'s 0600, so that the renamed checkpoint gets the
+    permissions of any other new file.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    while True:
+        tmp = os.path.join(directory, f".descend-{secrets.token_hex(8)}.tmp")
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:  # astronomically unlikely; draw another name
+            continue
+
+
 def save(state, path) -> None:
     """Write ``state`` to ``path`` (an ``.npz`` file) atomically."""
     path = os.fspath(path)
@@ -94,7 +110,7 @@ def save(state, path) -> None:
     tree = _encode(state, arrays, "state")  # validate everything before touching the disk
     meta = json.dumps({"format": _FORMAT, "tree": tree})
     arrays[_MAGIC] = np.frombuffer(meta.encode("utf-8"), dtype=np.uint8)
-    fd, tmp = tempfile.mkstemp(prefix=".descend-", suffix=".tmp", dir=directory)
+    fd, tmp = _create_temp(directory)
     try:
         with os.fdopen(fd, "wb") as fh:
             np.savez(fh, **arrays)
@@ -115,18 +131,25 @@ def load(path):
     if not os.path.exists(path):
         raise FileNotFoundError(f"load: no such file {path!r}")
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        archive = np.load(path, allow_pickle=False)
+        if not isinstance(archive, np.lib.npyio.NpzFile):  # a bare .npy array
+            raise CheckpointError(f"load: {path!r} is not a descend checkpoint (not an .npz archive)")
+        with archive:
             if _MAGIC not in archive.files:
                 raise CheckpointError(f"load: {path!r} is not a descend checkpoint (no {_MAGIC} entry)")
             meta = json.loads(archive[_MAGIC].tobytes().decode("utf-8"))
             arrays = {k: archive[k] for k in archive.files if k != _MAGIC}
     except CheckpointError:
         raise
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError, UnicodeDecodeError) as exc:
+    # A damaged zip header can surface as NotImplementedError (unknown compression, version) or
+    # RuntimeError (the "encrypted" flag bit set).
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError, UnicodeDecodeError,
+            NotImplementedError, RuntimeError) as exc:
         raise CheckpointError(f"load: {path!r} is corrupt or not a descend checkpoint: {exc}") from None
     if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
-        raise CheckpointError(f"load: {path!r} has unsupported checkpoint format {meta.get('format')!r}")
+        found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+        raise CheckpointError(f"load: {path!r} has unsupported checkpoint format {found!r}")
     try:
         return _decode(meta["tree"], arrays)
-    except (KeyError, TypeError) as exc:
-        raise CheckpointError(f"load: {path!r} is damaged: missing entry {exc}") from None
+    except (CheckpointError, KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"load: {path!r} is damaged ({type(exc).__name__}: {exc})") from None
