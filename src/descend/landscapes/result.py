@@ -1,0 +1,70 @@
+"""The result of a minimisation or a search, named as ``scipy.optimize.OptimizeResult``."""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["Result"]
+
+
+class Result(dict):
+    """What a run found and what it cost; a dict whose keys are also attributes.
+
+    Keys (shared by :func:`~descend.landscapes.minimize` and every method of
+    :mod:`descend.search`):
+
+    ``x``
+        The best point found, shape ``(d,)``.
+    ``fun``
+        f(x).
+    ``nit``
+        Iterations (optimizer steps, samples, proposals, hops).
+    ``nfev``
+        Evaluations of f, every one counted (line searches and restarts included).
+    ``njev``
+        Evaluations of the gradient (0 for the gradient-free methods).
+    ``success``, ``message``
+        Whether the run stopped for a good reason, and which.
+    ``path``
+        Visited points, one row per step, shape ``(n, d)`` (for random search: every sample).
+    ``values``
+        f at each row of ``path``, shape ``(n,)``.
+
+    Methods add their own keys (``optimizer``, ``hyperparameters``, ``runs``, ...).
+    """
+
+    def __getattr__(self, name):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(f"Result has no field {name!r}; fields: {', '.join(self)}") from None
+
+    def __setattr__(self, name, value):
+        self[name] = value
+
+    def __delattr__(self, name):
+        del self[name]
+
+    def __dir__(self):
+        return list(self) + list(super().__dir__())
+
+    @property
+    def best_values(self) -> np.ndarray:
+        """The running minimum of ``values``: the best value found after each row of ``path``."""
+        v = np.asarray(self["values"], dtype=np.float64)
+        return np.fmin.accumulate(v) if v.size else v
+
+    def __repr__(self) -> str:
+        if not self:
+            return "Result()"
+        width = max(map(len, self)) + 1
+        lines = []
+        for k, v in self.items():
+            if isinstance(v, np.ndarray) and v.ndim >= 1 and v.size > 6:
+                text = f"array of shape {v.shape}"
+            elif isinstance(v, list) and len(v) > 3:
+                text = f"list of {len(v)}"
+            else:
+                text = repr(v)
+            lines.append(f"{k.rjust(width)}: {text}")
+        return "\n".join(lines)
