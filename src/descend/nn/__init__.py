@@ -1,3 +1,29 @@
-"""Neural-network building blocks (layers, losses, initialisers)."""
+"""Neural-network building blocks with PyTorch's names: modules, layers, activations, losses.
 
-from . import functional  # noqa: F401
+::
+
+    import descend
+    from descend import nn
+
+    model = nn.MLP([784, 256, 256, 10])          # Linear-ReLU-Linear-ReLU-Linear
+    loss = nn.CrossEntropyLoss()(model(x), y)
+    loss.backward()                               # gradients in p.grad for p in model.parameters()
+
+Submodules: :mod:`~descend.nn.functional` (stateless functions),
+:mod:`~descend.nn.init` (initialisers), :mod:`~descend.nn.utils` (gradient
+clipping, parameter vectors).
+"""
+
+from . import functional, init, utils  # noqa: F401
+from .activations import ELU, GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Softplus, Tanh
+from .layers import MLP, BatchNorm1d, Dropout, Flatten, Identity, Linear
+from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, L1Loss, MSELoss, NLLLoss
+from .module import Module, ModuleList, Parameter, Sequential
+
+__all__ = [
+    "Module", "Parameter", "Sequential", "ModuleList",
+    "Linear", "Dropout", "BatchNorm1d", "Identity", "Flatten", "MLP",
+    "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "GELU", "Softplus", "ELU", "Softmax", "LogSoftmax",
+    "MSELoss", "L1Loss", "HuberLoss", "CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss",
+    "functional", "init", "utils",
+]

@@ -1,6 +1,651 @@
-"""Stateless network functions: activations, softmax (and, with the nn layer, losses)."""
+"""Stateless network functions: activations, ``linear``, ``dropout``, ``batch_norm`` and losses.
 
-from ..ops.activation import elu, gelu, leaky_relu, log_softmax, relu, sigmoid, softmax, softplus
+Names, arguments and defaults follow ``torch.nn.functional``. The layers and
+losses of :mod:`descend.nn` call these; they are also usable on their own::
+
+    import descend.nn.functional as F
+    loss = F.cross_entropy(F.linear(x, w, b), labels)
+
+``linear``, ``batch_norm`` and every loss are *fused* operations: one node in
+the graph whose backward is written out by hand (next to the forward), rather
+than a chain of elementary operations. That is both faster (no intermediate
+gradients) and numerically safer (cross-entropy never forms ``log(softmax)``).
+
+Shapes: ``N`` is the batch size, ``C`` the number of classes or features.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from .. import random as _random
+from ..ops.activation import elu, gelu, leaky_relu, relu, sigmoid, softplus
+from ..ops.activation import log_softmax as _log_softmax
+from ..ops.activation import softmax as _softmax
 from ..ops.elementwise import tanh
+from ..tensor import Tensor, as_tensor, record
 
-__all__ = ["sigmoid", "relu", "leaky_relu", "softplus", "gelu", "elu", "softmax", "log_softmax", "tanh"]
+__all__ = [
+    # activations
+    "relu", "leaky_relu", "sigmoid", "tanh", "gelu", "softplus", "elu", "softmax", "log_softmax",
+    # layers
+    "linear", "dropout", "batch_norm",
+    # losses
+    "mse_loss", "l1_loss", "huber_loss", "cross_entropy", "nll_loss",
+    "binary_cross_entropy", "binary_cross_entropy_with_logits",
+]
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+# ============================================================================ activations
+def _softmax_dim(dim, axis, ndim: int, name: str) -> int:
+    if axis is not None:
+        if dim is not None and dim != axis:
+            raise TypeError(f"{name}: give dim or axis, not both")
+        dim = axis
+    if dim is None:
+        return -1  # the last axis; PyTorch's implicit choice agrees for 1-D and 2-D input
+    if not isinstance(dim, (int, np.integer)) or not -max(ndim, 1) <= dim < max(ndim, 1):
+        raise ValueError(f"{name}: dim {dim!r} is out of range for a tensor with {ndim} dimension(s)")
+    return int(dim)
+
+
+def softmax(input, dim=None, *, axis=None) -> Tensor:
+    """softmax(x)_i = e^(x_i) / Σ_j e^(x_j) along ``dim`` (default: the last axis).
+
+    ``axis`` is accepted as well, the name :func:`descend.softmax` uses.
+    """
+    x = as_tensor(input)
+    return _softmax(x, axis=_softmax_dim(dim, axis, x.ndim, "softmax"))
+
+
+def log_softmax(input, dim=None, *, axis=None) -> Tensor:
+    """log softmax(x)_i = x_i − logsumexp(x) along ``dim`` (default: the last axis)."""
+    x = as_tensor(input)
+    return _log_softmax(x, axis=_softmax_dim(dim, axis, x.ndim, "log_softmax"))
+
+
+# ============================================================================ layers
+def _float_tensor(x, name: str, fn: str) -> Tensor:
+    x = as_tensor(x)
+    if x.data.dtype.kind != "f":
+        raise TypeError(f"{fn}: {name} must be a floating-point tensor, got dtype {x.dtype}")
+    return x
+
+
+def linear(input, weight, bias=None) -> Tensor:
+    """y = x Wᵀ + b, as one fused operation.
+
+    Shapes: ``input`` (..., in_features), ``weight`` (out_features, in_features),
+    ``bias`` (out_features,) or None; output (..., out_features).
+
+    Backward (g = dL/dy, with the leading axes of x flattened into rows):
+    dL/dx = g W,  dL/dW = gᵀ x,  dL/db = Σ_rows g. Only what is needed is
+    computed: no dL/dx for a batch of data that does not require grad.
+    """
+    x = as_tensor(input)
+    w = as_tensor(weight)
+    X, W = x.data, w.data
+    if W.ndim != 2:
+        raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got shape {W.shape}")
+    if X.ndim == 0 or X.shape[-1] != W.shape[1]:
+        raise ValueError(
+            f"linear: input has shape {X.shape} but weight {W.shape} expects {W.shape[1]} features "
+            "in the last dimension of input"
+        )
+    n_out = W.shape[0]
+    flat = X.ndim != 2
+    X2 = X.reshape(-1, W.shape[1]) if flat else X
+    out = X2 @ W.T
+
+    def rows(g):  # the incoming gradient with the leading axes flattened, like X2
+        return g.reshape(-1, n_out) if flat else g
+
+    edges = [
+        (x, (lambda g: (rows(g) @ W).reshape(X.shape)) if flat else (lambda g: g @ W)),
+        (w, lambda g: rows(g).T @ X2),
+    ]
+    if bias is not None:
+        b = as_tensor(bias)
+        B = b.data
+        if B.shape != (n_out,):
+            raise ValueError(f"linear: bias must have shape ({n_out},), got {B.shape}")
+        if B.dtype == out.dtype:
+            out += B  # in place: saves one (N, out) temporary
+        else:
+            out = out + B
+        edges.append((b, lambda g: rows(g).sum(axis=0)))
+    if flat:
+        out = out.reshape(X.shape[:-1] + (n_out,))
+    return record(out, "linear", *edges)
+
+
+def dropout(input, p: float = 0.5, training: bool = True, *, generator=None) -> Tensor:
+    """Zero each element with probability ``p`` and scale the rest by 1/(1 − p) (training only).
+
+    The scaling keeps the expected value of every element unchanged, so
+    nothing needs rescaling at evaluation time (``training=False`` returns the
+    input as is). The mask comes from ``generator`` or the global generator
+    (:func:`descend.manual_seed`). Backward: g ⊙ mask / (1 − p).
+    """
+    _check_p(p, "dropout")
+    x = as_tensor(input)
+    if not training or p == 0:
+        return x
+    X = x.data
+    dtype = X.dtype if X.dtype.kind == "f" else np.dtype(np.float32)
+    rng = generator if generator is not None else _random.generator()
+    if p == 1:
+        scale = np.zeros(X.shape, dtype=dtype)
+    else:
+        rdtype = dtype if dtype in (np.float32, np.float64) else np.float64
+        keep = rng.random(X.shape, dtype=rdtype) >= p
+        scale = keep * dtype.type(1.0 / (1.0 - p))
+        scale = scale.astype(dtype, copy=False)
+    out = X * scale
+    return record(out, "dropout", (x, lambda g: g * scale))
+
+
+def _check_p(p, name: str) -> None:
+    if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0.0 <= p <= 1.0:
+        raise ValueError(f"{name}: p must be a probability in [0, 1], got {p!r}")
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training: bool = False,
+               momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+    """Batch normalisation over the batch (and length) axes of ``input`` (N, C) or (N, C, L).
+
+    Training: x̂ = (x − μ_B)/√(σ²_B + ε) with the batch mean and biased
+    variance per channel; the running statistics (if given, arrays or tensors
+    of shape (C,)) are updated in place as
+    ``running = (1 − momentum)·running + momentum·batch_stat`` using the
+    *unbiased* batch variance (:class:`~descend.nn.BatchNorm1d` passes
+    1/num_batches for its cumulative average, ``momentum=None``).
+    Evaluation: x̂ = (x − running_mean)/√(running_var + ε).
+    Output y = γ x̂ + β (``weight`` γ, ``bias`` β, shape (C,), optional).
+
+    Backward in training mode, m values per channel:
+    dL/dβ = Σ g,  dL/dγ = Σ g x̂,
+    dL/dx = γ/(m √(σ²+ε)) · (m g − Σ g − x̂ Σ g x̂).
+    """
+    x = _float_tensor(input, "input", "batch_norm")
+    X = x.data
+    if X.ndim not in (2, 3):
+        raise ValueError(f"batch_norm: expected 2-D (N, C) or 3-D (N, C, L) input, got shape {X.shape}")
+    C = X.shape[1]
+    axes = (0,) if X.ndim == 2 else (0, 2)
+    bshape = (1, C) if X.ndim == 2 else (1, C, 1)
+    m = X.shape[0] * (1 if X.ndim == 2 else X.shape[2])
+    rm = running_mean.data if isinstance(running_mean, Tensor) else running_mean
+    rv = running_var.data if isinstance(running_var, Tensor) else running_var
+    for arr, name in ((rm, "running_mean"), (rv, "running_var")):
+        if arr is not None and np.shape(arr) != (C,):
+            raise ValueError(f"batch_norm: {name} must have shape ({C},), got {np.shape(arr)}")
+    if training:
+        if m <= 1:
+            raise ValueError(
+                f"batch_norm: expected more than 1 value per channel when training, got input shape {X.shape}"
+            )
+        mean = X.mean(axis=axes)
+        centred = X - mean.reshape(bshape)
+        var = np.square(centred).mean(axis=axes)
+        if rm is not None:
+            rm *= 1 - momentum
+            rm += momentum * mean
+        if rv is not None:
+            rv *= 1 - momentum
+            rv += momentum * var * (m / (m - 1))
+    else:
+        if rm is None or rv is None:
+            raise ValueError("batch_norm: running_mean and running_var are needed when training=False")
+        mean = np.asarray(rm, dtype=X.dtype)
+        var = np.asarray(rv, dtype=X.dtype)
+        centred = X - mean.reshape(bshape)
+    inv_std = (1.0 / np.sqrt(var + eps)).astype(X.dtype, copy=False)
+    xhat = centred * inv_std.reshape(bshape)
+    gamma = as_tensor(weight) if weight is not None else None
+    beta = as_tensor(bias) if bias is not None else None
+    out = xhat * gamma.data.reshape(bshape) if gamma is not None else xhat
+    if beta is not None:
+        out = out + beta.data.reshape(bshape)
+    scale = inv_std if gamma is None else gamma.data * inv_std
+
+    def d_input(g):
+        if not training:
+            return g * scale.reshape(bshape)
+        sg = g.sum(axis=axes, keepdims=True)
+        sgx = (g * xhat).sum(axis=axes, keepdims=True)
+        return (scale.reshape(bshape) / m) * (m * g - sg - xhat * sgx)
+
+    edges = [(x, d_input)]
+    if gamma is not None:
+        edges.append((gamma, lambda g: (g * xhat).sum(axis=axes)))
+    if beta is not None:
+        edges.append((beta, lambda g: g.sum(axis=axes)))
+    return record(out, "batch_norm", *edges)
+
+
+# ============================================================================ losses
+def _check_reduction(reduction, name: str) -> None:
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{name}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+
+def _check_nan(arr: np.ndarray, what: str, name: str) -> None:
+    if arr.dtype.kind == "f" and np.isnan(arr).any():
+        raise ValueError(f"{name}: {what} contains NaN")
+
+
+def _loss_input(input, name: str) -> Tensor:
+    x = _float_tensor(input, "input", name)
+    _check_nan(x.data, "input", name)
+    return x
+
+
+def _same_shape_target(target, x: Tensor, name: str) -> Tensor:
+    """Targets of the elementwise losses: same shape as input, cast to its dtype."""
+    t = target if isinstance(target, Tensor) else Tensor._wrap(np.asarray(target))
+    T = t.data
+    if T.dtype.kind not in "biuf":
+        raise TypeError(f"{name}: target must be numeric, got dtype {T.dtype}")
+    if T.shape != x.data.shape:
+        # No silent broadcasting: (N,) against (N, 1) would make an (N, N) loss.
+        raise ValueError(
+            f"{name}: target has shape {T.shape} but input has shape {x.data.shape}; they must match"
+        )
+    _check_nan(T, "target", name)
+    if T.dtype != x.data.dtype:
+        if t.requires_grad:
+            from ..ops.elementwise import astype
+
+            t = astype(t, x.data.dtype)
+        else:
+            t = Tensor._wrap(T.astype(x.data.dtype))
+    return t
+
+
+def _reduce_elementwise(name, x, t, per, d_input, d_target, reduction, extra_edges=()):
+    """Reduce a per-element loss and record its backward.
+
+    ``d_input()`` / ``d_target()`` return the elementwise derivative of the
+    per-element loss (computed only if that input needs it).
+    """
+    _check_reduction(reduction, name)
+    if reduction == "none":
+        out, factor = per, None
+    else:
+        if per.size == 0:
+            raise ValueError(f"{name}: input is empty")
+        out = per.sum() if reduction == "sum" else per.mean()
+        factor = 1.0 if reduction == "sum" else 1.0 / per.size
+
+    def chain(local):
+        def vjp(g):
+            d = local()
+            if factor is None:
+                return g * d
+            return d * (g * factor).astype(d.dtype, copy=False)
+        return vjp
+
+    edges = [(x, chain(d_input))]
+    if t is not None:
+        edges.append((t, chain(d_target)))
+    return record(np.asarray(out, dtype=per.dtype), name, *edges, *extra_edges)
+
+
+def mse_loss(input, target, reduction: str = "mean") -> Tensor:
+    """Mean squared error: ℓ = (x − y)², reduced by mean (default), sum or none.
+
+    dℓ/dx = 2(x − y), dℓ/dy = −2(x − y).
+    """
+    x = _loss_input(input, "mse_loss")
+    t = _same_shape_target(target, x, "mse_loss")
+    diff = x.data - t.data
+    return _reduce_elementwise(
+        "mse_loss", x, t, np.square(diff), lambda: 2 * diff, lambda: -2 * diff, reduction
+    )
+
+
+def l1_loss(input, target, reduction: str = "mean") -> Tensor:
+    """Mean absolute error: ℓ = |x − y|.  dℓ/dx = sign(x − y) (0 at 0)."""
+    x = _loss_input(input, "l1_loss")
+    t = _same_shape_target(target, x, "l1_loss")
+    diff = x.data - t.data
+    return _reduce_elementwise(
+        "l1_loss", x, t, np.abs(diff), lambda: np.sign(diff), lambda: -np.sign(diff), reduction
+    )
+
+
+def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0) -> Tensor:
+    """Huber loss with threshold δ on d = x − y:
+
+    ℓ = ½d² for |d| < δ, δ(|d| − ½δ) otherwise (quadratic near 0, linear in the
+    tails). dℓ/dx = clip(d, −δ, δ).
+    """
+    if not isinstance(delta, numbers.Real) or not delta > 0:
+        raise ValueError(f"huber_loss: delta must be positive, got {delta!r}")
+    x = _loss_input(input, "huber_loss")
+    t = _same_shape_target(target, x, "huber_loss")
+    diff = x.data - t.data
+    ad = np.abs(diff)
+    per = np.where(ad < delta, 0.5 * diff * diff, delta * (ad - 0.5 * delta)).astype(diff.dtype, copy=False)
+    return _reduce_elementwise(
+        "huber_loss", x, t, per,
+        lambda: np.clip(diff, -delta, delta), lambda: -np.clip(diff, -delta, delta), reduction,
+    )
+
+
+def _broadcast_weight(weight, shape, dtype, what: str, name: str) -> np.ndarray | None:
+    if weight is None:
+        return None
+    w = np.asarray(weight.data if isinstance(weight, Tensor) else weight)
+    if w.dtype.kind not in "biuf":
+        raise TypeError(f"{name}: {what} must be numeric, got dtype {w.dtype}")
+    try:
+        np.broadcast_shapes(w.shape, shape)
+    except ValueError:
+        raise ValueError(f"{name}: {what} of shape {w.shape} cannot broadcast to input shape {shape}") from None
+    return w.astype(dtype, copy=False)
+
+
+def binary_cross_entropy(input, target, weight=None, reduction: str = "mean") -> Tensor:
+    """Binary cross-entropy of probabilities ``input`` ∈ [0, 1] against ``target`` ∈ [0, 1]:
+
+    ℓ = −w [y log x + (1 − y) log(1 − x)], each log clamped at −100 (as PyTorch)
+    so that x = 0 or 1 gives a finite loss. dℓ/dx = w (x − y) / max(x(1 − x), 1e-12).
+    Prefer :func:`binary_cross_entropy_with_logits`, which is stable for any logit.
+    """
+    name = "binary_cross_entropy"
+    x = _loss_input(input, name)
+    t = _same_shape_target(target, x, name)
+    X, Y = x.data, t.data
+    if X.size and (X.min() < 0 or X.max() > 1):
+        raise ValueError(f"{name}: input must hold probabilities in [0, 1]; got values in "
+                         f"[{X.min()}, {X.max()}] (use binary_cross_entropy_with_logits for logits)")
+    w = _broadcast_weight(weight, X.shape, X.dtype, "weight", name)
+    with np.errstate(divide="ignore"):
+        log_x = np.maximum(np.log(X), -100)
+        log_1mx = np.maximum(np.log1p(-X), -100)
+    per = -(Y * log_x + (1 - Y) * log_1mx)
+    if w is not None:
+        per = per * w
+
+    def d_input():
+        d = (X - Y) / np.maximum(X * (1 - X), 1e-12)
+        return d * w if w is not None else d
+
+    def d_target():
+        d = log_1mx - log_x
+        return d * w if w is not None else d
+
+    return _reduce_elementwise(name, x, t, per.astype(X.dtype, copy=False), d_input, d_target, reduction)
+
+
+def _softplus_neg(v: np.ndarray) -> np.ndarray:
+    """log(1 + e^(−v)) without overflow: max(−v, 0) + log1p(e^(−|v|))."""
+    return np.maximum(-v, 0) + np.log1p(np.exp(-np.abs(v)))
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, reduction: str = "mean",
+                                     pos_weight=None) -> Tensor:
+    """Binary cross-entropy from logits x (sigmoid fused in, stable for any x):
+
+    ℓ = w [(1 − y) x + (1 + (p − 1) y) log(1 + e^(−x))]
+      = −w [p y log σ(x) + (1 − y) log(1 − σ(x))],
+
+    with ``pos_weight`` p (broadcast along the last axis: one per class) weighting
+    the positive term. dℓ/dx = w [(1 − y) − (1 + (p − 1) y) σ(−x)]
+    (= w (σ(x) − y) when p = 1); dℓ/dy = w [(p − 1) log(1 + e^(−x)) − x].
+    """
+    name = "binary_cross_entropy_with_logits"
+    x = _loss_input(input, name)
+    t = _same_shape_target(target, x, name)
+    X, Y = x.data, t.data
+    w = _broadcast_weight(weight, X.shape, X.dtype, "weight", name)
+    pw = _broadcast_weight(pos_weight, X.shape, X.dtype, "pos_weight", name)
+    sp = _softplus_neg(X)
+    coef = 1 + (pw - 1) * Y if pw is not None else None
+    per = (1 - Y) * X + (coef * sp if coef is not None else sp)
+    if w is not None:
+        per = per * w
+
+    def d_input():
+        sig = np.exp(-sp)  # σ(x) = e^(−log(1+e^(−x))); σ(−x) = 1 − σ(x)
+        d = (1 - Y) - (coef if coef is not None else 1) * (1 - sig)
+        return d * w if w is not None else d
+
+    def d_target():
+        d = (pw - 1) * sp - X if pw is not None else -X
+        return d * w if w is not None else d
+
+    return _reduce_elementwise(name, x, t, per.astype(X.dtype, copy=False), d_input, d_target, reduction)
+
+
+# ---------------------------------------------------------------------------- classification
+def _class_layout(X: np.ndarray, name: str):
+    """Bring input (C,), (N, C) or (N, C, d1, ...) to rows (M, C); return it and how to undo it."""
+    if X.ndim == 0:
+        raise ValueError(f"{name}: input must have a class dimension, got a scalar")
+    if X.ndim == 1:
+        return X[None, :], (lambda G: G[0]), ()
+    if X.ndim == 2:
+        return X, (lambda G: G), (X.shape[0],)
+    moved = np.moveaxis(X, 1, -1)
+    rows = moved.reshape(-1, X.shape[1])
+    mshape = moved.shape
+
+    def undo(G):
+        return np.moveaxis(G.reshape(mshape), -1, 1)
+
+    return rows, undo, (X.shape[0],) + X.shape[2:]
+
+
+def _class_targets(target, X: np.ndarray, batch_shape: tuple, C: int, ignore_index: int, name: str):
+    """Validate integer class targets; return (rows (M,), valid mask or None)."""
+    T = np.asarray(target.data if isinstance(target, Tensor) else target)
+    if T.dtype.kind not in "iu":
+        raise TypeError(
+            f"{name}: target must hold integer class indices (e.g. int64) of shape {batch_shape}, or "
+            f"class probabilities of the input's shape {X.shape}; got dtype {T.dtype} and shape {T.shape}"
+        )
+    if T.shape != batch_shape:
+        raise ValueError(
+            f"{name}: target of class indices must have shape {batch_shape} for input of shape "
+            f"{X.shape}, got {T.shape}"
+        )
+    T = T.reshape(-1)
+    if T.size == 0:
+        return T, None
+    ignored = T == ignore_index
+    valid = None
+    if ignored.any():
+        valid = ~ignored
+        checked = T[valid]
+    else:
+        checked = T
+    if checked.size and (checked.min() < 0 or checked.max() >= C):
+        bad = checked[(checked < 0) | (checked >= C)][0]
+        raise ValueError(
+            f"{name}: target contains class {int(bad)}, but input has {C} classes "
+            f"(valid labels 0..{C - 1}, or ignore_index={ignore_index})"
+        )
+    if valid is not None:
+        T = np.where(valid, T, 0)
+    return T, valid
+
+
+def _class_weight(weight, C: int, dtype, name: str) -> np.ndarray | None:
+    if weight is None:
+        return None
+    w = np.asarray(weight.data if isinstance(weight, Tensor) else weight)
+    if w.shape != (C,) or w.dtype.kind not in "biuf":
+        raise ValueError(f"{name}: weight must be a numeric array of shape ({C},) (one per class), got "
+                         f"dtype {w.dtype} and shape {w.shape}")
+    return w.astype(dtype, copy=False)
+
+
+def cross_entropy(input, target, weight=None, ignore_index: int = -100, reduction: str = "mean",
+                  label_smoothing: float = 0.0) -> Tensor:
+    """Cross-entropy from logits, fused: log-softmax and negative log-likelihood in one node.
+
+    ``input``: logits (N, C), (C,) or (N, C, d1, ...). ``target``: integer class
+    indices (N,) / () / (N, d1, ...) — entries equal to ``ignore_index`` are
+    skipped — or class probabilities of the input's shape.
+
+    With log p = x − logsumexp(x) (computed after subtracting the row maximum,
+    so logits of magnitude 1e4 are fine), per example i:
+
+    * class index yᵢ, weight w (default all 1), smoothing ε:
+      ℓᵢ = (1 − ε) w_{yᵢ} (−log p_{i,yᵢ}) + (ε/C) Σ_c w_c (−log p_{ic});
+      ``mean`` divides Σᵢ ℓᵢ by Σᵢ w_{yᵢ} over the non-ignored examples.
+    * probabilities q (smoothed to (1 − ε) q + ε/C): ℓᵢ = −Σ_c w_c q_{ic} log p_{ic};
+      ``mean`` divides by the number of examples.
+
+    Gradient with respect to the logits, p = softmax(x): for class indices
+    (1 − ε) w_{yᵢ} (pᵢ − onehot(yᵢ)) + (ε/C)(Σ_c w_c · pᵢ − w), which is the
+    familiar (p − onehot)/N for the plain mean; for probabilities
+    p_i Σ_c w_c q_{ic} − w ⊙ q_i.
+    """
+    name = "cross_entropy"
+    _check_reduction(reduction, name)
+    if not isinstance(label_smoothing, numbers.Real) or not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"{name}: label_smoothing must be in [0, 1], got {label_smoothing!r}")
+    x = _loss_input(input, name)
+    X = x.data
+    rows, undo, batch_shape = _class_layout(X, name)
+    M, C = rows.shape
+    w = _class_weight(weight, C, X.dtype, name)
+    eps = float(label_smoothing)
+
+    shifted = rows - rows.max(axis=1, keepdims=True)
+    e = np.exp(shifted)
+    s = e.sum(axis=1, keepdims=True)
+    log_s = np.log(s)
+
+    T_raw = target.data if isinstance(target, Tensor) else np.asarray(target)
+    probabilities = T_raw.dtype.kind == "f" and T_raw.shape == X.shape
+    if probabilities:
+        t = target if isinstance(target, Tensor) else Tensor._wrap(T_raw)
+        _check_nan(T_raw, "target", name)
+        Q0, _, _ = _class_layout(T_raw.astype(X.dtype, copy=False), name)
+        Q = Q0 * (1 - eps) + eps / C if eps else Q0
+        logp = shifted - log_s
+        wq = Q * w if w is not None else Q
+        per = -(wq * logp).sum(axis=1)
+        if reduction == "none":
+            out, factor = per.reshape(batch_shape), None
+        else:
+            if M == 0:
+                raise ValueError(f"{name}: input is empty")
+            out = per.sum() if reduction == "sum" else per.sum() / M
+            factor = 1.0 if reduction == "sum" else 1.0 / M
+
+        def scale_rows(g):
+            return (g.reshape(M, 1) if factor is None else np.asarray(g * factor, dtype=X.dtype))
+
+        def d_input(g):
+            p = e / s
+            G = p * wq.sum(axis=1, keepdims=True) - wq
+            return undo(G * scale_rows(g))
+
+        def d_target(g):
+            G = -(logp * w if w is not None else logp) * (1 - eps)
+            return undo(G * scale_rows(g))
+
+        return record(np.asarray(out, dtype=X.dtype), name, (x, d_input), (t, d_target))
+
+    T, valid = _class_targets(target, X, batch_shape, C, ignore_index, name)
+    r = np.arange(M)
+    nll = log_s[:, 0] - shifted[r, T]  # −log p_{i, yᵢ}
+    wy = w[T] if w is not None else None  # weight of each example's class
+    if valid is not None:
+        wy = wy * valid if wy is not None else valid.astype(X.dtype)
+    per = nll * wy if wy is not None else nll
+    if eps:
+        per = per * (1 - eps)
+        # −Σ_c w_c log p_ic = (Σ_c w_c) log s − Σ_c w_c shifted_ic
+        smooth = (w.sum() * log_s[:, 0] - shifted @ w) if w is not None else (C * log_s[:, 0] - shifted.sum(axis=1))
+        if valid is not None:
+            smooth = smooth * valid
+        per = per + (eps / C) * smooth
+    if reduction == "none":
+        out, factor = per.reshape(batch_shape), None
+    else:
+        total = per.sum()
+        if reduction == "sum":
+            out, factor = total, 1.0
+        else:
+            denom = wy.sum() if wy is not None else M
+            if denom == 0:
+                out, factor = np.asarray(np.nan, dtype=X.dtype), 0.0  # nothing counted: 0/0, as PyTorch
+            else:
+                out, factor = total / denom, 1.0 / denom
+
+    def d_input(g):
+        G = e / s  # softmax
+        if wy is not None:
+            G *= wy[:, None]
+            G[r, T] -= wy
+        else:
+            G[r, T] -= 1
+        if eps:
+            G *= 1 - eps
+            if w is not None:
+                sm = (e / s) * w.sum() - w
+            else:
+                sm = (e / s) * C - 1
+            if valid is not None:
+                sm *= valid[:, None]
+            G += (eps / C) * sm
+        if factor is None:
+            G *= g.reshape(M, 1)
+        else:
+            G *= np.asarray(g * factor, dtype=G.dtype)
+        return undo(G)
+
+    return record(np.asarray(out, dtype=X.dtype), name, (x, d_input))
+
+
+def nll_loss(input, target, weight=None, ignore_index: int = -100, reduction: str = "mean") -> Tensor:
+    """Negative log-likelihood of log-probabilities ``input`` (N, C) (e.g. from log_softmax):
+
+    ℓᵢ = −w_{yᵢ} x_{i,yᵢ}; ``mean`` divides by Σᵢ w_{yᵢ} over non-ignored
+    examples. dℓᵢ/dx_{i,yᵢ} = −w_{yᵢ}, zero elsewhere.
+    """
+    name = "nll_loss"
+    _check_reduction(reduction, name)
+    x = _loss_input(input, name)
+    X = x.data
+    rows, undo, batch_shape = _class_layout(X, name)
+    M, C = rows.shape
+    w = _class_weight(weight, C, X.dtype, name)
+    T, valid = _class_targets(target, X, batch_shape, C, ignore_index, name)
+    r = np.arange(M)
+    wy = w[T] if w is not None else None
+    if valid is not None:
+        wy = wy * valid if wy is not None else valid.astype(X.dtype)
+    picked = rows[r, T]
+    per = -(picked * wy) if wy is not None else -picked
+    if reduction == "none":
+        out, factor = per.reshape(batch_shape), None
+    else:
+        total = per.sum()
+        if reduction == "sum":
+            out, factor = total, 1.0
+        else:
+            denom = wy.sum() if wy is not None else M
+            if denom == 0:
+                out, factor = np.asarray(np.nan, dtype=X.dtype), 0.0
+            else:
+                out, factor = total / denom, 1.0 / denom
+
+    def d_input(g):
+        G = np.zeros((M, C), dtype=X.dtype)
+        local = -wy if wy is not None else -np.ones(M, dtype=X.dtype)
+        G[r, T] = local * (g.reshape(M) if factor is None else g * factor)
+        return undo(G)
+
+    return record(np.asarray(out, dtype=X.dtype), name, (x, d_input))
