@@ -3,11 +3,16 @@
 Each command group lives in its own module and registers itself on ``app``:
 ``train.py`` (train, lr-find, evaluate, predict) and ``landscape.py``
 (landscape, basins, search).
+
+Exit codes: 0 success; 2 usage error (bad flag, bad value, bad config file);
+1 failure, reported as one line ``error: ...`` on stderr. ``--debug`` (anywhere
+on the command line, or ``DESCEND_DEBUG=1``) shows the full traceback instead.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 try:
@@ -17,7 +22,58 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
         "the descend command needs the 'cli' extra: pip install 'descend[cli]'"
     ) from exc
 
+from typer.core import TyperGroup
+
+_DEBUG_FLAG = "--debug"
+
+
+def debug_enabled() -> bool:
+    """True when ``--debug`` was given (or ``DESCEND_DEBUG`` is set to a true value)."""
+    return _state["debug"] or os.environ.get("DESCEND_DEBUG", "").lower() in ("1", "true", "yes", "on")
+
+
+_state = {"debug": False}
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())  # a message may span lines; the report must not
+    if isinstance(exc, (FileNotFoundError, PermissionError, IsADirectoryError)) and exc.filename:
+        text = f"{exc.strerror or type(exc).__name__}: {exc.filename}"
+    return text or type(exc).__name__
+
+
+class DescendGroup(TyperGroup):
+    """The top-level group: takes ``--debug`` wherever it appears and turns failures into one line."""
+
+    def parse_args(self, ctx, args):
+        args = list(args)
+        cut = args.index("--") if "--" in args else len(args)
+        if _DEBUG_FLAG in args[:cut]:
+            _state["debug"] = True
+            args = [a for a in args[:cut] if a != _DEBUG_FLAG] + args[cut:]
+        else:
+            _state["debug"] = False
+        return super().parse_args(ctx, args)
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, KeyboardInterrupt, EOFError):
+            raise
+        except Exception as exc:
+            if _is_click_exception(exc) or debug_enabled():
+                raise  # usage errors print themselves (exit 2); --debug shows the traceback
+            typer.echo(f"error: {_one_line(exc)}", err=True)
+            raise typer.Exit(1) from None
+
+
+def _is_click_exception(exc: BaseException) -> bool:
+    # typer.BadParameter's ancestors include click's ClickException (vendored in recent typer)
+    return any(cls.__name__ == "ClickException" for cls in type(exc).__mro__)
+
+
 app = typer.Typer(
+    cls=DescendGroup,
     name="descend",
     help="Gradient descent and backpropagation from first principles: train, explore, compare.",
     no_args_is_help=True,
@@ -37,6 +93,16 @@ def _register_commands() -> None:
                 continue  # that command group is not installed in this build
             raise
         module.register(app)
+
+
+@app.callback()
+def _main_options(
+    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on failure (also DESCEND_DEBUG=1)."),
+) -> None:
+    """Gradient descent and backpropagation from first principles: train, explore, compare.
+
+    Start with `descend train`: an MLP on the digits data set, with a report in runs/.
+    """
 
 
 _register_commands()

@@ -1,0 +1,332 @@
+"""The configuration of a ``descend train`` run: defaults, TOML files and flags.
+
+One table of keys (:data:`FIELDS`) drives everything: the defaults shown by
+``--help``, the keys a ``--config`` TOML file may hold, and the checks applied
+to the merged result. Precedence, lowest first::
+
+    built-in defaults  <  --config FILE  <  flags given on the command line
+
+A TOML file is flat (``lr = 0.01``, ``model = [64, 32]`` or ``model = "64,32"``);
+keys may be spelt with ``_`` or ``-``. An unknown key is an error that lists
+the valid ones, so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import os
+import tomllib
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "ConfigError", "Field", "FIELDS", "DEFAULTS", "load_toml", "merge", "parse_model",
+    "parse_batch_size", "format_model", "format_batch_size", "SCHEDULERS", "TASKS",
+]
+
+#: ``--scheduler`` choices: short names for the common learning-rate schedules
+#: (each maps onto a scheduler of ``descend.optim.lr_scheduler``; see ``cli/train.py``).
+SCHEDULERS = ("none", "cosine", "step", "exponential", "onecycle")
+TASKS = ("auto", "classification", "regression")
+ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu", "leaky_relu", "elu", "softplus")
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid. ``key`` names it; ``source`` says where it came from."""
+
+    def __init__(self, key: str | None, message: str, source: str | None = None):
+        self.key = key
+        self.source = source
+        where = ""
+        if key is not None:
+            where = f"{key!r}" if source is None else f"{key!r} (from {source})"
+            where += ": "
+        super().__init__(where + message)
+        self.detail = message
+
+
+@dataclass(frozen=True)
+class Field:
+    """One configuration key: its name, kind, default and help text."""
+
+    name: str
+    kind: str  # "int", "float", "str", "bool", "model", "batch", "path"
+    default: Any
+    help: str
+    optional: bool = False  # may be None (absent); TOML has no null, so a file can only omit it
+    choices: tuple | None = None
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+FIELDS: tuple[Field, ...] = (
+    # data
+    Field("dataset", "str", "digits",
+          "Bundled data set (digits, iris, wine, breast_cancer, ...); ignored when --data is given."),
+    Field("data", "path", None, "Your own data: a .csv, .npz or IDX file (overrides --dataset).",
+          optional=True),
+    Field("target", "str", None,
+          "Target column of a CSV file, or target array of an .npz file (default: last column / 'y').",
+          optional=True),
+    Field("task", "str", "auto", "classification, regression, or auto (integer targets: classification).",
+          choices=TASKS),
+    Field("test_size", "float", 0.2, "Fraction of the data held out as the test set."),
+    Field("val_size", "float", 0.1,
+          "Fraction of the training part held out for validation curves (0: none)."),
+    Field("standardize", "bool", True, "Standardise features with the training set's mean and std."),
+    # model
+    Field("model", "model", [128],
+          "Hidden layer sizes, comma separated (e.g. 64,32; empty for a linear model)."),
+    Field("activation", "str", "relu", "Hidden-layer activation.", choices=ACTIVATIONS),
+    Field("dropout", "float", 0.0, "Dropout probability after each hidden layer."),
+    # optimisation
+    Field("optimizer", "str", "adam", "Any optimizer of descend.optim (sgd, adam, adamw, rmsprop, ...)."),
+    Field("lr", "float", 1e-3, "Learning rate."),
+    Field("momentum", "float", None, "Momentum (optimizers that take one, e.g. sgd, rmsprop).",
+          optional=True),
+    Field("weight_decay", "float", 0.0, "L2 weight decay."),
+    Field("batch_size", "batch", 32, "Mini-batch size: k, 1 (SGD) or 'full' (full-batch gradient descent)."),
+    Field("epochs", "int", 30, "Number of passes over the training set."),
+    Field("max_steps", "int", None, "Stop after this many optimizer steps.", optional=True),
+    Field("scheduler", "str", "none", "Learning-rate schedule.", choices=SCHEDULERS),
+    Field("patience", "int", None, "Early stopping: epochs without validation improvement.",
+          optional=True),
+    Field("tol", "float", None, "Stop when the training loss improves by less than this per epoch.",
+          optional=True),
+    Field("max_time", "float", None, "Stop after this many seconds.", optional=True),
+    Field("seed", "int", 0, "Random seed: one seed reproduces a run bit for bit."),
+    # lr-find
+    Field("start_lr", "float", 1e-6, "lr-find: smallest learning rate tried."),
+    Field("end_lr", "float", 1.0, "lr-find: largest learning rate tried."),
+    Field("num_iter", "int", 100, "lr-find: number of steps (learning rates) tried."),
+    # output
+    Field("name", "str", None, "Run name: the run folder is RUNS_DIR/NAME (default: dataset + timestamp).",
+          optional=True),
+    Field("runs_dir", "path", "runs", "Folder that holds the run folders."),
+    Field("progress", "bool", True, "Show a live progress bar."),
+)
+
+_BY_NAME = {f.name: f for f in FIELDS}
+DEFAULTS: dict[str, Any] = {f.name: f.default for f in FIELDS}
+
+
+def valid_keys() -> list[str]:
+    return [f.name for f in FIELDS]
+
+
+# --------------------------------------------------------------------------- parsing helpers
+
+def parse_model(value, *, key: str = "model", source: str | None = None) -> list[int]:
+    """``"64,32"``, ``[64, 32]``, ``64`` or ``""`` -> ``[64, 32]`` / ``[64]`` / ``[]``."""
+    if isinstance(value, bool):
+        raise ConfigError(key, f"expected hidden layer sizes like 64,32, got {value!r}", source)
+    if isinstance(value, int):
+        items = [value]
+    elif isinstance(value, str):
+        text = value.strip().strip("[]")
+        items = [] if not text else [p.strip() for p in text.replace(" ", ",").split(",") if p.strip()]
+    elif isinstance(value, (list, tuple)):
+        items = list(value)
+    else:
+        raise ConfigError(key, f"expected hidden layer sizes like 64,32, got {value!r}", source)
+    sizes = []
+    for item in items:
+        try:
+            if isinstance(item, bool) or (isinstance(item, float) and not item.is_integer()):
+                raise ValueError
+            size = int(item)
+        except (TypeError, ValueError):
+            raise ConfigError(key, f"layer size {item!r} is not an integer (expected e.g. 64,32)",
+                              source) from None
+        if size < 1:
+            raise ConfigError(key, f"layer sizes must be positive, got {size}", source)
+        sizes.append(size)
+    return sizes
+
+
+def format_model(sizes) -> str:
+    return ",".join(str(s) for s in sizes)
+
+
+def parse_batch_size(value, *, key: str = "batch_size", source: str | None = None) -> int | None:
+    """``32`` / ``"32"`` -> 32; ``"full"`` (or ``"all"``, ``"none"``) -> None (full batch)."""
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in ("full", "all", "none"):
+            return None
+        try:
+            value = int(text)
+        except ValueError:
+            raise ConfigError(key, f"expected a positive integer or 'full', got {value!r}", source) from None
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(key, f"expected a positive integer or 'full', got {value!r}", source)
+    if value < 1:
+        raise ConfigError(key, f"must be at least 1 (or 'full'), got {value}", source)
+    return value
+
+
+def format_batch_size(value) -> str:
+    return "full" if value is None else str(value)
+
+
+def _coerce(field: Field, value, source: str | None):
+    """Check the type of one value (from TOML or a flag) and normalise it."""
+    key = field.name
+    if value is None:
+        if field.optional:
+            return None
+        raise ConfigError(key, "a value is required", source)
+    kind = field.kind
+    if kind == "model":
+        return parse_model(value, key=key, source=source)
+    if kind == "batch":
+        return parse_batch_size(value, key=key, source=source)
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise ConfigError(key, f"expected true or false, got {value!r}", source)
+        return value
+    if kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(key, f"expected an integer, got {value!r}", source)
+        return value
+    if kind == "float":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(key, f"expected a number, got {value!r}", source)
+        value = float(value)
+        if not math.isfinite(value):
+            raise ConfigError(key, f"expected a finite number, got {value!r}", source)
+        return value
+    if kind in ("str", "path"):
+        if isinstance(value, os.PathLike):
+            value = os.fspath(value)
+        if not isinstance(value, str):
+            raise ConfigError(key, f"expected a string, got {value!r}", source)
+        if field.choices is not None:
+            value = value.strip().lower()
+            if value not in field.choices:
+                raise ConfigError(key, f"{value!r} is not one of {', '.join(field.choices)}", source)
+        return value
+    raise AssertionError(kind)  # pragma: no cover
+
+
+# --------------------------------------------------------------------------- TOML
+
+def load_toml(path) -> dict[str, Any]:
+    """Read a flat TOML config file; unknown keys are an error listing the valid ones.
+
+    Relative paths inside the file (``data``, ``runs_dir``) are taken relative
+    to the file's folder, so a config works from any working directory.
+    """
+    path = os.fspath(path)
+    source = os.path.basename(path)
+    try:
+        with open(path, "rb") as fh:
+            raw = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(None, f"config file {path!r} does not exist") from None
+    except IsADirectoryError:
+        raise ConfigError(None, f"config file {path!r} is a directory") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(None, f"config file {path!r} is not valid TOML: {exc}") from None
+    out: dict[str, Any] = {}
+    for raw_key, value in raw.items():
+        key = raw_key.replace("-", "_")
+        field = _BY_NAME.get(key)
+        if field is None:
+            hint = difflib.get_close_matches(key, valid_keys(), n=1)
+            did_you_mean = f" (did you mean {hint[0]!r}?)" if hint else ""
+            raise ConfigError(
+                None,
+                f"{path!r}: unknown key {raw_key!r}{did_you_mean}; valid keys are: "
+                + ", ".join(valid_keys()),
+            )
+        if isinstance(value, dict):
+            raise ConfigError(key, "tables are not allowed; the config file is flat (key = value)", source)
+        value = _coerce(field, value, source)
+        if field.kind == "path" and value is not None and not os.path.isabs(value):
+            value = os.path.join(os.path.dirname(os.path.abspath(path)), value)
+        out[key] = value
+    return out
+
+
+# --------------------------------------------------------------------------- merging
+
+def merge(file_values: dict[str, Any] | None, flag_values: dict[str, Any],
+          given: set[str]) -> dict[str, Any]:
+    """Resolve the configuration: defaults < file < flags explicitly ``given``.
+
+    ``flag_values`` holds every flag's value (typer fills in defaults for the
+    ones not typed); only those in ``given`` override the file. Returns a dict
+    with every key of :data:`FIELDS`, type-checked and range-checked.
+    """
+    cfg = dict(DEFAULTS)
+    sources = {k: "default" for k in cfg}
+    for key, value in (file_values or {}).items():
+        cfg[key] = value
+        sources[key] = "config file"
+    for key, value in flag_values.items():
+        if key in _BY_NAME and key in given:
+            cfg[key] = _coerce(_BY_NAME[key], value, _BY_NAME[key].flag)
+            sources[key] = _BY_NAME[key].flag
+    check(cfg, sources)
+    return cfg
+
+
+def _source(sources, key):
+    src = (sources or {}).get(key)
+    return None if src in (None, "default") else src
+
+
+def check(cfg: dict[str, Any], sources: dict[str, str] | None = None) -> None:
+    """Range checks that do not need the rest of the library (raise :class:`ConfigError`)."""
+
+    def bad(key, msg):
+        raise ConfigError(key, msg, _source(sources, key))
+
+    if not (0.0 < cfg["test_size"] < 1.0):
+        bad("test_size", f"must be in (0, 1), got {cfg['test_size']}")
+    if not (0.0 <= cfg["val_size"] < 1.0):
+        bad("val_size", f"must be in [0, 1), got {cfg['val_size']}")
+    if not (0.0 <= cfg["dropout"] < 1.0):
+        bad("dropout", f"must be in [0, 1), got {cfg['dropout']}")
+    if not cfg["lr"] > 0:
+        bad("lr", f"must be positive, got {cfg['lr']}")
+    if cfg["momentum"] is not None and not (0.0 <= cfg["momentum"] < 1.0):
+        bad("momentum", f"must be in [0, 1), got {cfg['momentum']}")
+    if cfg["weight_decay"] < 0:
+        bad("weight_decay", f"must be non-negative, got {cfg['weight_decay']}")
+    if cfg["epochs"] < 1:
+        bad("epochs", f"must be at least 1, got {cfg['epochs']}")
+    for key in ("max_steps", "patience", "num_iter"):
+        if cfg[key] is not None and cfg[key] < 1:
+            bad(key, f"must be at least 1, got {cfg[key]}")
+    for key in ("tol", "max_time"):
+        if cfg[key] is not None and cfg[key] < 0:
+            bad(key, f"must be non-negative, got {cfg[key]}")
+    if cfg["seed"] < 0:
+        bad("seed", f"must be a non-negative integer, got {cfg['seed']}")
+    if not (0 < cfg["start_lr"] < cfg["end_lr"]):
+        bad("start_lr", f"need 0 < start_lr < end_lr, got {cfg['start_lr']} and {cfg['end_lr']}")
+    if cfg["name"] is not None:
+        name = cfg["name"]
+        if not name or name in (".", "..") or "/" in name or "\\" in name or os.sep in name:
+            bad("name", f"must be a plain folder name (no path separators), got {name!r}")
+
+
+def to_jsonable(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The resolved configuration as JSON-friendly values (what ``config.json`` stores)."""
+    out = {}
+    for f in FIELDS:
+        value = cfg.get(f.name)
+        out[f.name] = list(value) if f.kind == "model" else value
+    return out
+
+
+def fields_by_name() -> dict[str, Field]:
+    return dict(_BY_NAME)
+
