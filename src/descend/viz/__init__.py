@@ -1,0 +1,39 @@
+"""Pictures of optimisation (extra ``plot``: matplotlib, Pillow).
+
+Every function returns a ``matplotlib.figure.Figure`` and, given ``path=``, also saves it
+(the format follows the extension). Colours are colour-blind safe (Okabe-Ito lines,
+viridis fields). Figures are drawn on the Agg canvas, so nothing needs a display.
+
+* :func:`plot_landscape`: contour or 3-D surface of a landscape, known minima marked;
+* :func:`plot_paths`: several optimizers' walks over the contour;
+* :func:`animate_paths`: the same as a GIF (Pillow) or MP4 (when ffmpeg is installed);
+* :func:`plot_basins`: which minimum each start reaches, and how fast;
+* :func:`plot_history`: loss, accuracy and learning rate of a training run;
+* :func:`plot_lr_schedule`: learning-rate schedules against steps;
+* :func:`plot_lr_find`: the learning-rate range test.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+try:
+    import matplotlib
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise ImportError("descend.viz needs the 'plot' extra: pip install 'descend[plot]'") from exc
+
+# Without a display, pyplot (if someone else imports it) must not try a GUI backend.
+if ("matplotlib.pyplot" not in sys.modules and not os.environ.get("MPLBACKEND")
+        and sys.platform.startswith("linux") and not os.environ.get("DISPLAY")
+        and not os.environ.get("WAYLAND_DISPLAY")):
+    matplotlib.use("Agg")
+
+from .history import plot_history, plot_lr_find, plot_lr_schedule  # noqa: E402
+from .landscape import animate_paths, plot_basins, plot_landscape, plot_paths  # noqa: E402
+from .palette import LINE_COLORS, OKABE_ITO  # noqa: E402
+
+__all__ = [
+    "plot_landscape", "plot_paths", "animate_paths", "plot_basins", "plot_history",
+    "plot_lr_schedule", "plot_lr_find", "OKABE_ITO", "LINE_COLORS",
+]
