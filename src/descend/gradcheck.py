@@ -43,7 +43,8 @@ def gradcheck(f, *inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1
         raw = x.data if isinstance(x, Tensor) else x
         arr = np.asarray(raw)
         if arr.dtype.kind == "f":
-            arrays.append(np.array(arr, dtype=np.float64))
+            # C order: the perturbation loop below writes through a flat view of it.
+            arrays.append(np.array(arr, dtype=np.float64, order="C"))
         else:
             arrays.append(raw)
             nondiff.add(i)
@@ -62,7 +63,7 @@ def gradcheck(f, *inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1
         if not np.all(np.isfinite(analytic)):
             bad = np.unravel_index(np.argmax(~np.isfinite(analytic)), analytic.shape)
             raise GradcheckError(f"gradcheck: input {i} has a non-finite analytic gradient {analytic[bad]} at index {bad}")
-        numeric = np.zeros_like(analytic, dtype=np.float64)
+        numeric = np.zeros(analytic.shape, dtype=np.float64)  # C order, whatever analytic's layout
         base = arrays[i]
         flat = base.reshape(-1)
         for j in range(flat.size):

@@ -6,6 +6,8 @@ evaluated through e^(-|x|) ≤ 1, softmax and log-softmax subtract the maximum.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..tensor import Tensor, as_tensor, record
@@ -69,11 +71,12 @@ def gelu(x, approximate: str = "none") -> Tensor:
         out = v * cdf
 
         def vjp(g):
-            pdf = np.exp(-0.5 * v * v) / np.sqrt(2 * np.pi)
+            # Python-float constants: a NumPy float64 scalar would promote float32 to float64.
+            pdf = np.exp(-0.5 * v * v) / math.sqrt(2 * math.pi)
             return g * (cdf + v * pdf)
 
     elif approximate == "tanh":
-        k = np.sqrt(2 / np.pi)
+        k = math.sqrt(2 / math.pi)
         t = np.tanh(k * (v + 0.044715 * v**3))
         out = 0.5 * v * (1 + t)
 

@@ -21,8 +21,12 @@ def _pair(a, b) -> tuple[Tensor, Tensor]:
     return as_tensor(a, like=b), b
 
 
-def _broadcast_error(op: str, a: Tensor, b: Tensor, exc: Exception) -> ValueError:
-    return ValueError(f"{op}: operands with shapes {a.shape} and {b.shape} cannot be broadcast together")
+def _broadcast_error(op: str, a: Tensor, b: Tensor, exc: Exception) -> Exception:
+    try:
+        np.broadcast_shapes(a.shape, b.shape)
+    except ValueError:
+        return ValueError(f"{op}: operands with shapes {a.shape} and {b.shape} cannot be broadcast together")
+    return exc  # not a shape problem (e.g. integers to negative integer powers): NumPy's own error
 
 
 def add(a, b) -> Tensor:

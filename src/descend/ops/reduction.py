@@ -63,14 +63,17 @@ def _extremum(name, x, axis, keepdims, reduce):
     x = as_tensor(x)
     v = x.data
     axes = _axes(axis, v.ndim, name)
-    if v.size == 0:
-        raise ValueError(f"{name}: zero-size tensor (shape {v.shape}) has no {name}imum")
+    if any(v.shape[a] == 0 for a in axes):
+        raise ValueError(f"{name}: cannot reduce over an empty axis (shape {v.shape}, axis={axis})")
     out = reduce(v, axis=axes, keepdims=keepdims)
 
     def vjp(g):
         # The gradient goes to the element(s) that attained the extremum, split evenly on ties.
-        hit = v == _expand(out, axes, keepdims)
-        count = hit.sum(axis=axes, keepdims=True)
+        ref = _expand(out, axes, keepdims)
+        hit = v == ref
+        if np.isnan(out).any():  # a NaN extremum came from the NaN(s): they get the gradient
+            hit |= np.isnan(v) & np.isnan(ref)
+        count = hit.sum(axis=axes, keepdims=True).astype(g.dtype)  # int count would upcast float32
         return hit * (_expand(g, axes, keepdims) / count)
 
     return record(out, name, (x, vjp))
@@ -126,8 +129,8 @@ def logsumexp(x, axis=None, keepdims: bool = False) -> Tensor:
     x = as_tensor(x)
     v = x.data
     axes = _axes(axis, v.ndim, "logsumexp")
-    if v.size == 0:
-        raise ValueError(f"logsumexp: zero-size tensor (shape {v.shape})")
+    if any(v.shape[a] == 0 for a in axes):
+        raise ValueError(f"logsumexp: cannot reduce over an empty axis (shape {v.shape}, axis={axis})")
     m = np.max(v, axis=axes, keepdims=True)
     m = np.where(np.isfinite(m), m, 0)
     e = np.exp(v - m)

@@ -30,7 +30,8 @@ def reshape(x, *shape) -> Tensor:
 def flatten(x, start_dim: int = 0) -> Tensor:
     """Merge axes ``start_dim..`` into one (``start_dim=1`` keeps the batch axis)."""
     x = as_tensor(x)
-    return reshape(x, x.shape[:start_dim] + (-1,))
+    # The merged size is spelled out: -1 is ambiguous when another axis has size 0.
+    return reshape(x, x.shape[:start_dim] + (int(np.prod(x.shape[start_dim:])),))
 
 
 def transpose(x, axes=None) -> Tensor:
