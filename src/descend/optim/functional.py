@@ -1,0 +1,1310 @@
+r"""Update rules as functions over NumPy arrays: the mathematics of every optimizer.
+
+Nothing here knows about tensors, modules or parameter groups. The module has
+three layers, each built from the one before:
+
+1. **Rules on arrays** (names ending in ``_``, PyTorch's convention for "in
+   place"): the small formulas all optimizers are made of, e.g.
+   :func:`lerp_` (an exponential moving average), :func:`ema_square_`,
+   :func:`momentum_`, :func:`adam_denominator_`. They overwrite the state
+   arrays they are given and use caller-provided scratch arrays, so a caller
+   that preallocates everything allocates nothing per step.
+
+2. **One step of each named optimizer** (:func:`sgd_`, :func:`adagrad_`,
+   :func:`rmsprop_`, :func:`adadelta_`, :func:`adam_`, :func:`adamax_`,
+   :func:`nadam_`, :func:`radam_`, and :func:`lbfgs_direction` /
+   :func:`strong_wolfe` for L-BFGS), written with the rules above. The classes
+   of :mod:`descend.optim` call these on every parameter (in cache-sized
+   slices), so the class and the equation can never disagree.
+
+3. **Transformations in the manner of Optax**: a
+   :class:`GradientTransformation` is a pair of pure functions
+   ``init(params) -> state`` and ``update(updates, state, params) ->
+   (updates, new_state)``; :func:`chain` composes them, and
+   :func:`apply_updates` adds the result to the parameters. The named
+   optimizers are chains that read as their equations, e.g.::
+
+       adamw(lr, betas, eps, weight_decay) ==
+           chain(scale_by_adam(betas, eps),            # m̂ / (√v̂ + ε)
+                 add_decayed_weights(weight_decay),    # + λθ   (decoupled)
+                 scale_by_learning_rate(lr))           # × (−lr)
+
+   These never modify their inputs. ``params`` and ``updates`` may be a single
+   array (or number) or any nesting of lists, tuples and dicts of arrays.
+
+Conventions: ``updates`` are *added* to parameters (``θ ← θ + u``), so the
+learning-rate transformation carries the minus sign. Step counters are Python
+ints and start at 1 for the first update, as in PyTorch. Hyperparameter names
+and defaults are those of :mod:`torch.optim` (``lr``, ``betas``, ``eps``, ...).
+
+Example: gradient descent on ``L(θ) = (θ − 3)²`` with no tensors in sight::
+
+    >>> theta = np.array(0.0)
+    >>> for _ in range(100):
+    ...     theta = gradient_descent_step(theta, 2 * (theta - 3), lr=0.1)
+    >>> round(float(theta), 6)
+    3.0
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from typing import Any, Callable, NamedTuple
+
+import numpy as np
+
+__all__ = [
+    # rules on arrays
+    "lerp_", "ema_square_", "effective_grad", "momentum_", "adam_denominator_", "rms_",
+    "infinity_norm_", "add_scaled_", "add_scaled_quotient_",
+    # one step of each optimizer, in place
+    "sgd_", "adagrad_", "rmsprop_", "adadelta_", "adam_", "adamax_", "nadam_", "radam_",
+    "nadam_momentum", "radam_rectification", "lbfgs_direction", "cubic_interpolate",
+    "strong_wolfe",
+    # pure transformations
+    "GradientTransformation", "chain", "identity", "scale", "scale_by_learning_rate",
+    "scale_by_schedule", "add_decayed_weights", "trace", "scale_by_rss", "scale_by_rms",
+    "scale_by_adadelta", "scale_by_adam", "scale_by_adamax", "scale_by_nadam",
+    "scale_by_radam", "clip", "clip_by_global_norm", "apply_updates", "tree_map",
+    "gradient_descent_step",
+    # named optimizers as transformations
+    "sgd", "adagrad", "rmsprop", "adadelta", "adam", "adamw", "adamax", "nadam", "radam",
+    "get", "names",
+]
+
+
+# =============================================================================
+# 1. Rules on arrays (in place)
+# =============================================================================
+#
+# Every function below works elementwise on arrays of one shape (any shape) and
+# takes Python floats as hyperparameters, so that float32 arrays stay float32.
+# ``tmp`` / ``out`` are scratch arrays of the same shape the caller provides.
+
+
+def lerp_(avg: np.ndarray, x: np.ndarray, weight: float, tmp: np.ndarray) -> np.ndarray:
+    r"""Exponential moving average, in place: ``avg ← avg + w·(x − avg)``.
+
+    This is ``(1 − w)·avg + w·x`` (the first-moment estimate of Adam with
+    ``w = 1 − β₁``) written as a linear interpolation. For ``w ≥ 0.5`` the
+    symmetric form ``x − (1 − w)·(x − avg)`` is used, which is exact at
+    ``w = 1`` (the same split as ``torch.lerp``).
+    """
+    np.subtract(x, avg, out=tmp)
+    if abs(weight) < 0.5:
+        np.multiply(tmp, weight, out=tmp)
+        np.add(avg, tmp, out=avg)
+    else:
+        np.multiply(tmp, 1.0 - weight, out=tmp)
+        np.subtract(x, tmp, out=avg)
+    return avg
+
+
+def ema_square_(avg: np.ndarray, x: np.ndarray, decay: float, tmp: np.ndarray) -> np.ndarray:
+    r"""Moving average of squares, in place: ``avg ← ρ·avg + (1 − ρ)·x²``.
+
+    The second-moment (uncentred variance) estimate of RMSprop, Adadelta and
+    Adam, with ``ρ`` = ``alpha``, ``rho`` or ``β₂``.
+    """
+    np.multiply(avg, decay, out=avg)
+    np.multiply(x, x, out=tmp)
+    np.multiply(tmp, 1.0 - decay, out=tmp)
+    np.add(avg, tmp, out=avg)
+    return avg
+
+
+def effective_grad(
+    grad: np.ndarray,
+    param: np.ndarray,
+    weight_decay: float,
+    maximize: bool,
+    out: np.ndarray,
+    tmp: np.ndarray,
+) -> np.ndarray:
+    r"""The gradient an optimizer actually follows: ``g ← ±∇L(θ) + λ·θ``.
+
+    ``maximize`` flips the sign (gradient *ascent* on ``L``); ``weight_decay``
+    ``λ`` adds the gradient of the L2 penalty ``λ/2·‖θ‖²`` (coupled weight
+    decay). Returns ``grad`` itself, unmodified, when there is nothing to do,
+    else ``out`` holding the result; ``grad`` is never written.
+    """
+    if maximize:
+        np.negative(grad, out=out)
+        grad = out
+    if weight_decay != 0:
+        if grad is out:
+            np.multiply(param, weight_decay, out=tmp)
+            np.add(out, tmp, out=out)
+        else:
+            np.multiply(param, weight_decay, out=out)
+            np.add(grad, out, out=out)
+        grad = out
+    return grad
+
+
+def momentum_(
+    buf: np.ndarray,
+    grad: np.ndarray,
+    momentum: float,
+    dampening: float,
+    first: bool,
+    tmp: np.ndarray,
+) -> np.ndarray:
+    r"""Momentum buffer ("heavy ball"), in place: ``b ← μ·b + (1 − τ)·g``.
+
+    On the first step the buffer starts as the gradient itself (``b₁ = g₁``,
+    undamped), as in PyTorch. ``μ`` is ``momentum``, ``τ`` ``dampening``.
+    The buffer is a running sum of past gradients with weights ``μᵏ``, so
+    directions that persist accumulate speed while oscillating ones cancel:
+    the cure for ravines, where plain gradient descent zig-zags.
+    """
+    if first:
+        np.copyto(buf, grad, casting="same_kind")
+        return buf
+    np.multiply(buf, momentum, out=buf)
+    if dampening == 0:
+        np.add(buf, grad, out=buf)
+    else:
+        np.multiply(grad, 1.0 - dampening, out=tmp)
+        np.add(buf, tmp, out=buf)
+    return buf
+
+
+def adam_denominator_(
+    exp_avg_sq: np.ndarray, bias_correction2_sqrt: float, eps: float, out: np.ndarray
+) -> np.ndarray:
+    r"""``out ← √v / √(1 − β₂ᵗ) + ε``: the bias-corrected RMS of the gradients.
+
+    ``v`` starts at 0, so early on it underestimates ``E[g²]`` by the factor
+    ``1 − β₂ᵗ``; dividing by its square root corrects that. ``ε`` keeps the
+    step finite where the gradient has been zero.
+    """
+    np.sqrt(exp_avg_sq, out=out)
+    np.divide(out, bias_correction2_sqrt, out=out)
+    np.add(out, eps, out=out)
+    return out
+
+
+def rms_(
+    square_avg: np.ndarray,
+    grad_avg: np.ndarray | None,
+    eps: float,
+    out: np.ndarray,
+) -> np.ndarray:
+    r"""RMSprop's denominator: ``out ← √(E[g²] − E[g]²) + ε`` (centred) or ``√E[g²] + ε``.
+
+    The centred form divides by an estimate of the gradient's standard
+    deviation instead of its RMS. Rounding can make ``E[g²] − E[g]²`` a hair
+    negative when the gradient is nearly constant; it is clamped at 0 there.
+    """
+    if grad_avg is not None:
+        np.multiply(grad_avg, grad_avg, out=out)
+        np.subtract(square_avg, out, out=out)
+        np.maximum(out, 0.0, out=out)
+        np.sqrt(out, out=out)
+    else:
+        np.sqrt(square_avg, out=out)
+    np.add(out, eps, out=out)
+    return out
+
+
+def infinity_norm_(
+    exp_inf: np.ndarray, grad: np.ndarray, beta2: float, eps: float, tmp: np.ndarray
+) -> np.ndarray:
+    r"""Adamax's exponentially weighted infinity norm: ``u ← max(β₂·u, |g| + ε)``."""
+    np.multiply(exp_inf, beta2, out=exp_inf)
+    np.abs(grad, out=tmp)
+    np.add(tmp, eps, out=tmp)
+    np.maximum(exp_inf, tmp, out=exp_inf)
+    return exp_inf
+
+
+def add_scaled_(param: np.ndarray, direction: np.ndarray, alpha: float, tmp: np.ndarray) -> np.ndarray:
+    r"""``θ ← θ + α·d``: the step itself (``α = −lr`` for descent)."""
+    np.multiply(direction, alpha, out=tmp)
+    np.add(param, tmp, out=param)
+    return param
+
+
+def add_scaled_quotient_(
+    param: np.ndarray, num: np.ndarray, den: np.ndarray, alpha: float, tmp: np.ndarray
+) -> np.ndarray:
+    r"""``θ ← θ + α·n/d`` (``tmp`` may be ``den``, which is then overwritten)."""
+    np.divide(num, den, out=tmp)
+    np.multiply(tmp, alpha, out=tmp)
+    np.add(param, tmp, out=param)
+    return param
+
+
+# =============================================================================
+# 2. One step of each optimizer, in place
+# =============================================================================
+#
+# Signature pattern: ``rule_(param, grad, *state_arrays, *scratch, **hyperparameters)``.
+# ``param`` and the state arrays are updated in place; ``grad`` is only read;
+# scratch arrays (``u``, ``t``, ``w``) have the parameter's shape and dtype and
+# hold garbage afterwards. ``step`` is the 1-based number of this update.
+
+
+def sgd_(
+    param, grad, momentum_buffer, u, t, *,
+    lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, maximize=False,
+    first=False,
+):
+    r"""Stochastic gradient descent, optionally with (Nesterov) momentum.
+
+    .. math::
+        g &\leftarrow \pm\nabla L(\theta) + \lambda\theta \\
+        b &\leftarrow \mu b + (1-\tau) g \quad (b_1 = g_1) \\
+        d &\leftarrow g + \mu b \ \text{(Nesterov)}, \quad b \ \text{(momentum)},
+             \quad g \ \text{(plain)} \\
+        \theta &\leftarrow \theta - \alpha d
+
+    ``momentum_buffer`` may be None when ``momentum == 0``; ``first`` says
+    whether this is the buffer's first step.
+    """
+    d = effective_grad(grad, param, weight_decay, maximize, u, t)
+    if momentum != 0:
+        momentum_(momentum_buffer, d, momentum, dampening, first, t)
+        if nesterov:
+            np.multiply(momentum_buffer, momentum, out=t)
+            np.add(d, t, out=u)
+            d = u
+        else:
+            d = momentum_buffer
+    return add_scaled_(param, d, -lr, t)
+
+
+def adagrad_(
+    param, grad, state_sum, u, t, *,
+    lr, step, lr_decay=0.0, eps=1e-10, weight_decay=0.0, maximize=False,
+):
+    r"""Adagrad: a per-coordinate learning rate that shrinks with the gradients seen.
+
+    .. math::
+        s &\leftarrow s + g^2 \\
+        \theta &\leftarrow \theta - \frac{\alpha}{1 + (t-1)\,\eta}\,
+                 \frac{g}{\sqrt{s} + \epsilon}
+
+    Coordinates with rare, large gradients (sparse features) keep a large
+    step; frequently updated ones slow down. ``η`` is ``lr_decay``.
+    """
+    d = effective_grad(grad, param, weight_decay, maximize, u, t)
+    np.multiply(d, d, out=t)
+    np.add(state_sum, t, out=state_sum)
+    np.sqrt(state_sum, out=t)
+    np.add(t, eps, out=t)
+    clr = lr / (1 + (step - 1) * lr_decay)
+    return add_scaled_quotient_(param, d, t, -clr, t)
+
+
+def rmsprop_(
+    param, grad, square_avg, grad_avg, momentum_buffer, u, t, *,
+    lr, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False, maximize=False,
+):
+    r"""RMSprop: divide the gradient by a running RMS of recent gradients.
+
+    .. math::
+        v &\leftarrow \alpha v + (1-\alpha) g^2, \qquad
+        \bar g \leftarrow \alpha \bar g + (1-\alpha) g \ \text{(centred)} \\
+        r &= \sqrt{v - \bar g^2} + \epsilon \ \text{(centred)} \quad
+             \text{or} \quad \sqrt{v} + \epsilon \\
+        b &\leftarrow \mu b + g / r, \quad \theta \leftarrow \theta - \alpha_{lr} b
+             \quad (\mu > 0), \qquad
+        \theta \leftarrow \theta - \alpha_{lr}\, g / r \quad (\mu = 0)
+
+    Unlike Adagrad the average forgets, so the step does not decay to zero.
+    ``grad_avg`` is None unless ``centered``; ``momentum_buffer`` is None unless
+    ``momentum > 0`` (its first value is ``g / r``, i.e. it starts at 0).
+    """
+    d = effective_grad(grad, param, weight_decay, maximize, u, t)
+    ema_square_(square_avg, d, alpha, t)
+    if centered:
+        lerp_(grad_avg, d, 1.0 - alpha, t)
+    rms_(square_avg, grad_avg if centered else None, eps, t)
+    if momentum > 0:
+        np.multiply(momentum_buffer, momentum, out=momentum_buffer)
+        np.divide(d, t, out=t)
+        np.add(momentum_buffer, t, out=momentum_buffer)
+        return add_scaled_(param, momentum_buffer, -lr, t)
+    return add_scaled_quotient_(param, d, t, -lr, t)
+
+
+def adadelta_(
+    param, grad, square_avg, acc_delta, u, t, w, *,
+    lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, maximize=False,
+):
+    r"""Adadelta: the step's own running RMS sets its units, so ``lr`` can stay 1.
+
+    .. math::
+        v &\leftarrow \rho v + (1-\rho) g^2 \\
+        \Delta &= \frac{\sqrt{a + \epsilon}}{\sqrt{v + \epsilon}}\, g \\
+        a &\leftarrow \rho a + (1-\rho) \Delta^2 \\
+        \theta &\leftarrow \theta - \alpha \Delta
+    """
+    d = effective_grad(grad, param, weight_decay, maximize, u, t)
+    ema_square_(square_avg, d, rho, t)
+    np.add(square_avg, eps, out=t)
+    np.sqrt(t, out=t)  # std = √(v + ε)
+    np.add(acc_delta, eps, out=w)
+    np.sqrt(w, out=w)
+    np.divide(w, t, out=w)
+    np.multiply(w, d, out=w)  # Δ
+    ema_square_(acc_delta, w, rho, t)
+    return add_scaled_(param, w, -lr, t)
+
+
+def adam_(
+    param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, u, t, *,
+    lr, step, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False, maximize=False,
+    decoupled_weight_decay=False,
+):
+    r"""Adam (and AdamW with ``decoupled_weight_decay``): momentum over an RMS-scaled step.
+
+    .. math::
+        m &\leftarrow \beta_1 m + (1-\beta_1) g, \qquad
+        v \leftarrow \beta_2 v + (1-\beta_2) g^2 \\
+        \hat v &= \max(\hat v_{\max}, v) \ \text{(AMSGrad)} \\
+        \theta &\leftarrow \theta - \frac{\alpha}{1-\beta_1^t}\,
+                 \frac{m}{\sqrt{v}/\sqrt{1-\beta_2^t} + \epsilon}
+
+    With decoupled weight decay the parameter shrinks first,
+    ``θ ← (1 − αλ)·θ``, instead of ``λθ`` joining the gradient (where Adam's
+    scaling would weaken it for coordinates with large gradients).
+    ``max_exp_avg_sq`` is None unless ``amsgrad``.
+    """
+    beta1, beta2 = betas
+    if decoupled_weight_decay:
+        d = effective_grad(grad, param, 0.0, maximize, u, t)
+        if weight_decay != 0:
+            np.multiply(param, 1.0 - lr * weight_decay, out=param)
+    else:
+        d = effective_grad(grad, param, weight_decay, maximize, u, t)
+    lerp_(exp_avg, d, 1.0 - beta1, t)
+    ema_square_(exp_avg_sq, d, beta2, t)
+    bias_correction1 = 1.0 - beta1**step
+    bias_correction2 = 1.0 - beta2**step
+    if amsgrad:
+        np.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
+        second = max_exp_avg_sq
+    else:
+        second = exp_avg_sq
+    adam_denominator_(second, bias_correction2**0.5, eps, t)
+    return add_scaled_quotient_(param, exp_avg, t, -(lr / bias_correction1), t)
+
+
+def adamax_(
+    param, grad, exp_avg, exp_inf, u, t, *,
+    lr, step, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, maximize=False,
+):
+    r"""Adamax: Adam with the infinity norm in place of the RMS.
+
+    .. math::
+        m &\leftarrow \beta_1 m + (1-\beta_1) g, \qquad
+        u \leftarrow \max(\beta_2 u, |g| + \epsilon) \\
+        \theta &\leftarrow \theta - \frac{\alpha}{1-\beta_1^t}\,\frac{m}{u}
+    """
+    beta1, beta2 = betas
+    d = effective_grad(grad, param, weight_decay, maximize, u, t)
+    lerp_(exp_avg, d, 1.0 - beta1, t)
+    infinity_norm_(exp_inf, d, beta2, eps, t)
+    return add_scaled_quotient_(param, exp_avg, exp_inf, -(lr / (1.0 - beta1**step)), t)
+
+
+def nadam_momentum(step: int, beta1: float, momentum_decay: float) -> float:
+    r"""NAdam's momentum schedule ``μₜ = β₁·(1 − ½·0.96^{t·ψ})`` (``ψ`` = ``momentum_decay``)."""
+    return beta1 * (1.0 - 0.5 * (0.96 ** (step * momentum_decay)))
+
+
+def nadam_(
+    param, grad, exp_avg, exp_avg_sq, u, t, w, *,
+    lr, step, mu_product, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+    momentum_decay=4e-3, decoupled_weight_decay=False, maximize=False,
+):
+    r"""NAdam: Adam with Nesterov momentum (look one momentum step ahead).
+
+    With ``μₜ`` from :func:`nadam_momentum` and ``Πₜ = μ₁⋯μₜ``
+    (``mu_product``, *including* this step's ``μₜ``; the caller keeps it):
+
+    .. math::
+        m &\leftarrow \beta_1 m + (1-\beta_1) g, \qquad
+        v \leftarrow \beta_2 v + (1-\beta_2) g^2, \qquad
+        r = \sqrt{v / (1-\beta_2^t)} + \epsilon \\
+        \theta &\leftarrow \theta
+          - \alpha\frac{1-\mu_t}{1-\Pi_t}\frac{g}{r}
+          - \alpha\frac{\mu_{t+1}}{1-\Pi_t\mu_{t+1}}\frac{m}{r}
+    """
+    beta1, beta2 = betas
+    if decoupled_weight_decay:
+        d = effective_grad(grad, param, 0.0, maximize, u, t)
+        if weight_decay != 0:
+            np.multiply(param, 1.0 - lr * weight_decay, out=param)
+    else:
+        d = effective_grad(grad, param, weight_decay, maximize, u, t)
+    mu = nadam_momentum(step, beta1, momentum_decay)
+    mu_next = nadam_momentum(step + 1, beta1, momentum_decay)
+    lerp_(exp_avg, d, 1.0 - beta1, t)
+    ema_square_(exp_avg_sq, d, beta2, t)
+    np.divide(exp_avg_sq, 1.0 - beta2**step, out=t)
+    np.sqrt(t, out=t)
+    np.add(t, eps, out=t)
+    add_scaled_quotient_(param, d, t, -lr * (1.0 - mu) / (1.0 - mu_product), w)
+    return add_scaled_quotient_(
+        param, exp_avg, t, (-lr * mu_next) / (1.0 - mu_product * mu_next), w
+    )
+
+
+def radam_rectification(step: int, beta2: float) -> float | None:
+    r"""RAdam's variance rectification ``rₜ``, or None while it is undefined.
+
+    ``ρ∞ = 2/(1−β₂) − 1`` and ``ρₜ = ρ∞ − 2tβ₂ᵗ/(1−β₂ᵗ)`` estimate the
+    length of the moving average; while ``ρₜ ≤ 5`` the variance of the
+    adaptive rate is too large to trust (None: take a plain momentum step);
+    after that ``rₜ = √((ρₜ−4)(ρₜ−2)ρ∞ / ((ρ∞−4)(ρ∞−2)ρₜ))``.
+    """
+    rho_inf = 2.0 / (1.0 - beta2) - 1.0
+    rho_t = rho_inf - 2.0 * step * (beta2**step) / (1.0 - beta2**step)
+    if rho_t <= 5.0:
+        return None
+    return ((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5
+
+
+def radam_(
+    param, grad, exp_avg, exp_avg_sq, u, t, *,
+    lr, step, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, decoupled_weight_decay=False,
+    maximize=False,
+):
+    r"""RAdam: Adam whose adaptive rate is switched in gradually (no warm-up needed).
+
+    .. math::
+        m &\leftarrow \beta_1 m + (1-\beta_1) g, \qquad
+        v \leftarrow \beta_2 v + (1-\beta_2) g^2, \qquad
+        \hat m = m / (1-\beta_1^t) \\
+        \theta &\leftarrow \theta - \alpha\, \hat m\, r_t
+           \frac{\sqrt{1-\beta_2^t}}{\sqrt{v} + \epsilon}
+           \quad\text{if } r_t \text{ is defined, else} \quad
+        \theta \leftarrow \theta - \alpha \hat m
+
+    with ``rₜ`` from :func:`radam_rectification`.
+    """
+    beta1, beta2 = betas
+    if decoupled_weight_decay:
+        d = effective_grad(grad, param, 0.0, maximize, u, t)
+        if weight_decay != 0:
+            np.multiply(param, 1.0 - lr * weight_decay, out=param)
+    else:
+        d = effective_grad(grad, param, weight_decay, maximize, u, t)
+    lerp_(exp_avg, d, 1.0 - beta1, t)
+    ema_square_(exp_avg_sq, d, beta2, t)
+    bias_correction1 = 1.0 - beta1**step
+    rect = radam_rectification(step, beta2)
+    if rect is None:
+        return add_scaled_(param, exp_avg, -lr / bias_correction1, t)
+    np.sqrt(exp_avg_sq, out=t)
+    np.add(t, eps, out=t)
+    scale_ = lr * rect * (1.0 - beta2**step) ** 0.5 / bias_correction1
+    return add_scaled_quotient_(param, exp_avg, t, -scale_, t)
+
+
+# -- L-BFGS --------------------------------------------------------------------
+
+
+def lbfgs_direction(
+    flat_grad: np.ndarray,
+    old_dirs: list,
+    old_stps: list,
+    ro: list,
+    h_diag: float,
+) -> np.ndarray:
+    r"""The L-BFGS search direction ``d = −H·g`` by the two-loop recursion.
+
+    ``old_stps`` are the last steps ``sᵢ = θᵢ₊₁ − θᵢ``, ``old_dirs`` the
+    matching gradient changes ``yᵢ = gᵢ₊₁ − gᵢ`` (oldest first), ``ro`` the
+    numbers ``ρᵢ = 1 / (yᵢ·sᵢ)``, and ``h_diag`` the scale ``γ = (s·y)/(y·y)``
+    of the initial inverse Hessian ``H₀ = γI``. ``H`` is the inverse-Hessian
+    approximation that satisfies the secant equations ``H yᵢ = sᵢ`` for the
+    remembered pairs, so ``d`` is a quasi-Newton step. All arrays are flat
+    (shape ``(n,)``); returns a new array.
+    """
+    num_old = len(old_dirs)
+    al = [0.0] * num_old
+    q = np.negative(flat_grad)
+    for i in range(num_old - 1, -1, -1):
+        al[i] = float(np.dot(old_stps[i], q)) * ro[i]
+        q -= al[i] * old_dirs[i]
+    r = np.multiply(q, h_diag)
+    for i in range(num_old):
+        be_i = float(np.dot(old_dirs[i], r)) * ro[i]
+        r += (al[i] - be_i) * old_stps[i]
+    return r
+
+
+def cubic_interpolate(x1, f1, g1, x2, f2, g2, bounds=None) -> float:
+    r"""Minimiser of the cubic through ``(x1, f1)``, ``(x2, f2)`` with slopes ``g1``, ``g2``.
+
+    Clamped to ``bounds`` (default: the interval between the points); when the
+    cubic has no real minimiser the midpoint of the bounds is returned.
+    """
+    if bounds is not None:
+        lo, hi = bounds
+    else:
+        lo, hi = (x1, x2) if x1 <= x2 else (x2, x1)
+    d1 = g1 + g2 - 3 * (f1 - f2) / (x1 - x2)
+    d2_square = d1 * d1 - g1 * g2
+    if d2_square >= 0:
+        d2 = math.sqrt(d2_square)
+        if x1 <= x2:
+            min_pos = x2 - (x2 - x1) * ((g2 + d2 - d1) / (g2 - g1 + 2 * d2))
+        else:
+            min_pos = x1 - (x1 - x2) * ((g1 + d2 - d1) / (g1 - g2 + 2 * d2))
+        return min(max(min_pos, lo), hi)
+    return (lo + hi) / 2.0
+
+
+def strong_wolfe(
+    obj_func: Callable[[float], tuple[float, np.ndarray]],
+    t: float,
+    d: np.ndarray,
+    f: float,
+    g: np.ndarray,
+    gtd: float,
+    c1: float = 1e-4,
+    c2: float = 0.9,
+    tolerance_change: float = 1e-9,
+    max_ls: int = 25,
+) -> tuple[float, np.ndarray, float, int]:
+    r"""Line search for a step ``t`` along ``d`` meeting the strong Wolfe conditions.
+
+    ``obj_func(t)`` returns the loss and flat gradient at ``θ + t·d``; ``f``,
+    ``g``, ``gtd = g·d < 0`` describe the start. The accepted ``t`` satisfies
+
+    * sufficient decrease: ``f(t) ≤ f + c₁·t·gtd``, and
+    * curvature: ``|∇f(t)·d| ≤ −c₂·gtd``,
+
+    found by bracketing then zooming with cubic interpolation (Nocedal &
+    Wright, *Numerical Optimization*, algorithms 3.5 and 3.6; the variant of
+    minFunc and PyTorch). Returns ``(f_new, g_new, t, evaluations)``.
+    """
+    d_norm = float(np.max(np.abs(d)))
+    g = g.copy()
+    f_new, g_new = obj_func(t)
+    evals = 1
+    gtd_new = float(np.dot(g_new, d))
+
+    t_prev, f_prev, g_prev, gtd_prev = 0.0, f, g, gtd
+    done = False
+    ls_iter = 0
+    # Bracketing phase: expand t until an interval is known to hold a good point.
+    while ls_iter < max_ls:
+        if f_new > (f + c1 * t * gtd) or (ls_iter > 1 and f_new >= f_prev):
+            bracket, bracket_f = [t_prev, t], [f_prev, f_new]
+            bracket_g, bracket_gtd = [g_prev, g_new.copy()], [gtd_prev, gtd_new]
+            break
+        if abs(gtd_new) <= -c2 * gtd:
+            bracket, bracket_f, bracket_g = [t], [f_new], [g_new]
+            done = True
+            break
+        if gtd_new >= 0:
+            bracket, bracket_f = [t_prev, t], [f_prev, f_new]
+            bracket_g, bracket_gtd = [g_prev, g_new.copy()], [gtd_prev, gtd_new]
+            break
+        min_step = t + 0.01 * (t - t_prev)
+        max_step = t * 10
+        previous = t
+        t = cubic_interpolate(t_prev, f_prev, gtd_prev, t, f_new, gtd_new, bounds=(min_step, max_step))
+        t_prev, f_prev, g_prev, gtd_prev = previous, f_new, g_new.copy(), gtd_new
+        f_new, g_new = obj_func(t)
+        evals += 1
+        gtd_new = float(np.dot(g_new, d))
+        ls_iter += 1
+    if ls_iter == max_ls:
+        bracket, bracket_f, bracket_g = [0.0, t], [f, f_new], [g, g_new]
+        bracket_gtd = [gtd, gtd_new]
+
+    # Zoom phase: shrink the bracket around a point meeting both conditions.
+    insuf_progress = False
+    low_pos, high_pos = (0, 1) if bracket_f[0] <= bracket_f[-1] else (1, 0)
+    while not done and ls_iter < max_ls:
+        if abs(bracket[1] - bracket[0]) * d_norm < tolerance_change:
+            break
+        t = cubic_interpolate(
+            bracket[0], bracket_f[0], bracket_gtd[0], bracket[1], bracket_f[1], bracket_gtd[1]
+        )
+        # Keep t away from the ends of the bracket, or the interval stalls.
+        hi, lo = max(bracket), min(bracket)
+        eps = 0.1 * (hi - lo)
+        if min(hi - t, t - lo) < eps:
+            if insuf_progress or t >= hi or t <= lo:
+                t = hi - eps if abs(t - hi) < abs(t - lo) else lo + eps
+                insuf_progress = False
+            else:
+                insuf_progress = True
+        else:
+            insuf_progress = False
+        f_new, g_new = obj_func(t)
+        evals += 1
+        gtd_new = float(np.dot(g_new, d))
+        ls_iter += 1
+        if f_new > (f + c1 * t * gtd) or f_new >= bracket_f[low_pos]:
+            bracket[high_pos], bracket_f[high_pos] = t, f_new
+            bracket_g[high_pos], bracket_gtd[high_pos] = g_new.copy(), gtd_new
+            low_pos, high_pos = (0, 1) if bracket_f[0] <= bracket_f[1] else (1, 0)
+        else:
+            if abs(gtd_new) <= -c2 * gtd:
+                done = True
+            elif gtd_new * (bracket[high_pos] - bracket[low_pos]) >= 0:
+                bracket[high_pos], bracket_f[high_pos] = bracket[low_pos], bracket_f[low_pos]
+                bracket_g[high_pos], bracket_gtd[high_pos] = bracket_g[low_pos], bracket_gtd[low_pos]
+            bracket[low_pos], bracket_f[low_pos] = t, f_new
+            bracket_g[low_pos], bracket_gtd[low_pos] = g_new.copy(), gtd_new
+    return bracket_f[low_pos], bracket_g[low_pos], bracket[low_pos], evals
+
+
+# =============================================================================
+# 3. Pure transformations (Optax style)
+# =============================================================================
+
+
+def tree_map(fn: Callable, tree, *rest):
+    """Apply ``fn`` to the leaves of ``tree`` (and the matching leaves of ``rest``).
+
+    A tree is a leaf (array, number) or a list, tuple or dict of trees; None
+    stays None. The result has the structure of ``tree``.
+    """
+    if isinstance(tree, dict):
+        return {k: tree_map(fn, v, *(r[k] for r in rest)) for k, v in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        out = [tree_map(fn, v, *(r[i] for r in rest)) for i, v in enumerate(tree)]
+        return type(tree)(out) if type(tree) in (list, tuple) else type(tree)(*out)
+    if tree is None:
+        return None
+    return fn(tree, *rest)
+
+
+def _leaves(tree) -> list:
+    out: list = []
+    tree_map(out.append, tree)
+    return out
+
+
+def _as_float_array(x) -> np.ndarray:
+    """A fresh float array holding ``x`` (integers and Python numbers become float64)."""
+    arr = np.array(x, copy=True)
+    if arr.dtype.kind != "f":
+        arr = arr.astype(np.float64)
+    return arr
+
+
+def _zeros(tree):
+    return tree_map(lambda x: np.zeros_like(_as_float_array(x)), tree)
+
+
+def _copy(tree):
+    return tree_map(lambda x: np.array(x, copy=True), tree)
+
+
+class GradientTransformation(NamedTuple):
+    """A pair of pure functions describing one stage of an optimizer.
+
+    ``init(params) -> state`` builds the stage's state (e.g. zero moment
+    estimates shaped like ``params``); ``update(updates, state, params=None)
+    -> (new_updates, new_state)`` transforms the incoming updates (initially
+    the gradients). Neither modifies its arguments.
+    """
+
+    init: Callable[[Any], Any]
+    update: Callable[..., tuple[Any, Any]]
+
+
+def chain(*transforms: GradientTransformation) -> GradientTransformation:
+    """Compose transformations left to right: the output of one feeds the next.
+
+    The state is the tuple of the stages' states.
+    """
+    for i, tr in enumerate(transforms):
+        if not isinstance(tr, GradientTransformation):
+            raise TypeError(f"chain(): argument {i} is a {type(tr).__name__}, not a GradientTransformation")
+
+    def init(params):
+        return tuple(tr.init(params) for tr in transforms)
+
+    def update(updates, state, params=None):
+        if not isinstance(state, tuple) or len(state) != len(transforms):
+            raise ValueError(
+                f"chain.update(): state must be a tuple of {len(transforms)} stage states, as returned by init()"
+            )
+        new_state = []
+        for tr, s in zip(transforms, state):
+            updates, s = tr.update(updates, s, params)
+            new_state.append(s)
+        return updates, tuple(new_state)
+
+    return GradientTransformation(init, update)
+
+
+def identity() -> GradientTransformation:
+    """Pass the updates through unchanged (no state)."""
+    return GradientTransformation(lambda params: {}, lambda updates, state, params=None: (_copy(updates), state))
+
+
+def scale(factor: float) -> GradientTransformation:
+    """``u ← c·u`` (``scale(-1)`` turns descent into ascent: ``maximize``)."""
+    factor = float(factor)
+
+    def update(updates, state, params=None):
+        return tree_map(lambda u: _as_float_array(u) * factor, updates), state
+
+    return GradientTransformation(lambda params: {}, update)
+
+
+def scale_by_schedule(schedule: Callable[[int], float]) -> GradientTransformation:
+    """``u ← s(k)·u`` where ``k`` counts the updates made before this one (0, 1, 2, ...)."""
+
+    def init(params):
+        return {"step": 0}
+
+    def update(updates, state, params=None):
+        factor = float(schedule(state["step"]))
+        return tree_map(lambda u: _as_float_array(u) * factor, updates), {"step": state["step"] + 1}
+
+    return GradientTransformation(init, update)
+
+
+def scale_by_learning_rate(lr: float | Callable[[int], float]) -> GradientTransformation:
+    """``u ← −lr·u``: the step of gradient descent. ``lr`` may be a schedule ``k -> lr``."""
+    if callable(lr):
+        return scale_by_schedule(lambda k: -float(lr(k)))
+    _check_nonnegative("lr", lr)
+    return scale(-float(lr))
+
+
+def add_decayed_weights(weight_decay: float = 0.0) -> GradientTransformation:
+    """``u ← u + λθ``: weight decay (needs ``params``).
+
+    Placed before an adaptive scaling it is the L2 penalty of Adam
+    (``weight_decay``); placed after it, decoupled weight decay (AdamW).
+    """
+    _check_nonnegative("weight_decay", weight_decay)
+    weight_decay = float(weight_decay)
+
+    def update(updates, state, params=None):
+        if weight_decay == 0:
+            return _copy(updates), state
+        if params is None:
+            raise ValueError("add_decayed_weights: update() needs params")
+
+        def leaf(u, p):
+            u = _as_float_array(u)
+            return u + weight_decay * np.asarray(p, dtype=u.dtype)
+
+        return tree_map(leaf, updates, params), state
+
+    return GradientTransformation(lambda params: {}, update)
+
+
+def trace(momentum: float = 0.9, dampening: float = 0.0, nesterov: bool = False) -> GradientTransformation:
+    """Momentum: ``b ← μb + (1−τ)u`` (``b₁ = u₁``); output ``b``, or ``u + μb`` (Nesterov)."""
+    _check_nonnegative("momentum", momentum)
+    if nesterov and (momentum <= 0 or dampening != 0):
+        raise ValueError("trace: Nesterov momentum requires a momentum > 0 and zero dampening")
+
+    def init(params):
+        return {"step": 0, "momentum_buffer": _zeros(params)}
+
+    def update(updates, state, params=None):
+        first = state["step"] == 0
+
+        def leaf(u, buf):
+            u = _as_float_array(u)
+            buf = buf.copy()
+            tmp = np.empty_like(u)
+            momentum_(buf, u, momentum, dampening, first, tmp)
+            if nesterov:
+                np.multiply(buf, momentum, out=tmp)
+                out = np.add(u, tmp)
+            else:
+                out = buf.copy()
+            return out, buf
+
+        pairs = tree_map(leaf, updates, state["momentum_buffer"])
+        return _unzip(pairs, updates, {"step": state["step"] + 1}, "momentum_buffer")
+
+    return GradientTransformation(init, update)
+
+
+def _unzip(pairs, structure, new_state: dict, *names):
+    """Split a tree of tuples ``(update, state1, state2, ...)`` into separate trees."""
+    leaves = _leaves_like(pairs, structure)
+    updates = _rebuild(structure, [p[0] for p in leaves])
+    for i, name in enumerate(names, start=1):
+        new_state[name] = _rebuild(structure, [p[i] for p in leaves])
+    return updates, new_state
+
+
+def _leaves_like(tree, structure) -> list:
+    """Leaves of ``tree`` taken at the leaf positions of ``structure``."""
+    out: list = []
+    tree_map(lambda _s, t: out.append(t), structure, tree)
+    return out
+
+
+def _rebuild(structure, leaves: list):
+    it = iter(leaves)
+    return tree_map(lambda _s: next(it), structure)
+
+
+def scale_by_rss(initial_accumulator_value: float = 0.0, eps: float = 1e-10) -> GradientTransformation:
+    """Adagrad's scaling: ``s ← s + u²``, ``u ← u / (√s + ε)``."""
+    _check_nonnegative("initial_accumulator_value", initial_accumulator_value)
+    _check_nonnegative("eps", eps)
+
+    def init(params):
+        return {"step": 0, "sum": tree_map(lambda x: np.full_like(_as_float_array(x), initial_accumulator_value), params)}
+
+    def update(updates, state, params=None):
+        def leaf(u, s):
+            u = _as_float_array(u)
+            s = s.copy()
+            tmp = np.empty_like(u)
+            np.multiply(u, u, out=tmp)
+            np.add(s, tmp, out=s)
+            np.sqrt(s, out=tmp)
+            np.add(tmp, eps, out=tmp)
+            return np.divide(u, tmp), s
+
+        return _unzip(tree_map(leaf, updates, state["sum"]), updates, {"step": state["step"] + 1}, "sum")
+
+    return GradientTransformation(init, update)
+
+
+def scale_by_rms(alpha: float = 0.99, eps: float = 1e-8, centered: bool = False) -> GradientTransformation:
+    """RMSprop's scaling: ``v ← αv + (1−α)u²``, ``u ← u / (√(v − ḡ²) + ε)`` (centred) or ``u / (√v + ε)``."""
+    _check_nonnegative("alpha", alpha)
+    _check_nonnegative("eps", eps)
+
+    def init(params):
+        state = {"step": 0, "square_avg": _zeros(params)}
+        if centered:
+            state["grad_avg"] = _zeros(params)
+        return state
+
+    def update(updates, state, params=None):
+        def leaf(u, v, gbar):
+            u = _as_float_array(u)
+            v = v.copy()
+            gbar = None if gbar is None else gbar.copy()
+            tmp = np.empty_like(u)
+            ema_square_(v, u, alpha, tmp)
+            if gbar is not None:
+                lerp_(gbar, u, 1.0 - alpha, tmp)
+            rms_(v, gbar, eps, tmp)
+            return np.divide(u, tmp), v, gbar
+
+        gbars = state["grad_avg"] if centered else tree_map(lambda _: None, updates)
+        pairs = tree_map(leaf, updates, state["square_avg"], gbars)
+        out, new_state = _unzip(pairs, updates, {"step": state["step"] + 1}, "square_avg", "grad_avg")
+        if not centered:
+            del new_state["grad_avg"]
+        return out, new_state
+
+    return GradientTransformation(init, update)
+
+
+def scale_by_adadelta(rho: float = 0.9, eps: float = 1e-6) -> GradientTransformation:
+    """Adadelta's scaling: ``u ← √(a+ε)/√(v+ε)·u`` with running averages ``v`` of ``u²`` and ``a`` of the output²."""
+    _check_unit_interval("rho", rho, closed=True)
+    _check_nonnegative("eps", eps)
+
+    def init(params):
+        return {"step": 0, "square_avg": _zeros(params), "acc_delta": _zeros(params)}
+
+    def update(updates, state, params=None):
+        def leaf(u, v, a):
+            u = _as_float_array(u)
+            v, a = v.copy(), a.copy()
+            t, w = np.empty_like(u), np.empty_like(u)
+            ema_square_(v, u, rho, t)
+            np.add(v, eps, out=t)
+            np.sqrt(t, out=t)
+            np.add(a, eps, out=w)
+            np.sqrt(w, out=w)
+            np.divide(w, t, out=w)
+            np.multiply(w, u, out=w)
+            ema_square_(a, w, rho, t)
+            return w, v, a
+
+        pairs = tree_map(leaf, updates, state["square_avg"], state["acc_delta"])
+        return _unzip(pairs, updates, {"step": state["step"] + 1}, "square_avg", "acc_delta")
+
+    return GradientTransformation(init, update)
+
+
+def scale_by_adam(betas=(0.9, 0.999), eps: float = 1e-8, amsgrad: bool = False) -> GradientTransformation:
+    """Adam's scaling: ``u ← m̂ / (√v̂ + ε)`` with bias-corrected moment estimates."""
+    beta1, beta2 = _check_betas(betas)
+    _check_nonnegative("eps", eps)
+
+    def init(params):
+        state = {"step": 0, "exp_avg": _zeros(params), "exp_avg_sq": _zeros(params)}
+        if amsgrad:
+            state["max_exp_avg_sq"] = _zeros(params)
+        return state
+
+    def update(updates, state, params=None):
+        step = state["step"] + 1
+        bc1, bc2 = 1.0 - beta1**step, 1.0 - beta2**step
+
+        def leaf(u, m, v, vmax):
+            u = _as_float_array(u)
+            m, v = m.copy(), v.copy()
+            tmp = np.empty_like(u)
+            lerp_(m, u, 1.0 - beta1, tmp)
+            ema_square_(v, u, beta2, tmp)
+            second = v
+            if vmax is not None:
+                vmax = np.maximum(vmax, v)
+                second = vmax
+            adam_denominator_(second, bc2**0.5, eps, tmp)
+            out = np.divide(m, bc1)
+            np.divide(out, tmp, out=out)
+            return out, m, v, vmax
+
+        if amsgrad:
+            pairs = tree_map(leaf, updates, state["exp_avg"], state["exp_avg_sq"], state["max_exp_avg_sq"])
+            return _unzip(pairs, updates, {"step": step}, "exp_avg", "exp_avg_sq", "max_exp_avg_sq")
+        pairs = tree_map(lambda u, m, v: leaf(u, m, v, None), updates, state["exp_avg"], state["exp_avg_sq"])
+        return _unzip(pairs, updates, {"step": step}, "exp_avg", "exp_avg_sq")
+
+    return GradientTransformation(init, update)
+
+
+def scale_by_adamax(betas=(0.9, 0.999), eps: float = 1e-8) -> GradientTransformation:
+    """Adamax's scaling: ``u ← m / ((1−β₁ᵗ)·max(β₂n, |u|+ε))``."""
+    beta1, beta2 = _check_betas(betas)
+    _check_nonnegative("eps", eps)
+
+    def init(params):
+        return {"step": 0, "exp_avg": _zeros(params), "exp_inf": _zeros(params)}
+
+    def update(updates, state, params=None):
+        step = state["step"] + 1
+
+        def leaf(u, m, n):
+            u = _as_float_array(u)
+            m, n = m.copy(), n.copy()
+            tmp = np.empty_like(u)
+            lerp_(m, u, 1.0 - beta1, tmp)
+            infinity_norm_(n, u, beta2, eps, tmp)
+            out = np.divide(m, n)
+            np.divide(out, 1.0 - beta1**step, out=out)
+            return out, m, n
+
+        pairs = tree_map(leaf, updates, state["exp_avg"], state["exp_inf"])
+        return _unzip(pairs, updates, {"step": step}, "exp_avg", "exp_inf")
+
+    return GradientTransformation(init, update)
+
+
+def scale_by_nadam(betas=(0.9, 0.999), eps: float = 1e-8, momentum_decay: float = 4e-3) -> GradientTransformation:
+    """NAdam's scaling: ``u ← (1−μₜ)/(1−Πₜ)·u/r + μₜ₊₁/(1−Πₜμₜ₊₁)·m/r`` (see :func:`nadam_`)."""
+    beta1, beta2 = _check_betas(betas)
+    _check_nonnegative("eps", eps)
+    _check_nonnegative("momentum_decay", momentum_decay)
+
+    def init(params):
+        return {"step": 0, "mu_product": 1.0, "exp_avg": _zeros(params), "exp_avg_sq": _zeros(params)}
+
+    def update(updates, state, params=None):
+        step = state["step"] + 1
+        mu = nadam_momentum(step, beta1, momentum_decay)
+        mu_next = nadam_momentum(step + 1, beta1, momentum_decay)
+        mu_product = state["mu_product"] * mu
+        c_grad = (1.0 - mu) / (1.0 - mu_product)
+        c_avg = mu_next / (1.0 - mu_product * mu_next)
+
+        def leaf(u, m, v):
+            u = _as_float_array(u)
+            m, v = m.copy(), v.copy()
+            tmp = np.empty_like(u)
+            lerp_(m, u, 1.0 - beta1, tmp)
+            ema_square_(v, u, beta2, tmp)
+            np.divide(v, 1.0 - beta2**step, out=tmp)
+            np.sqrt(tmp, out=tmp)
+            np.add(tmp, eps, out=tmp)
+            out = np.divide(u, tmp)
+            np.multiply(out, c_grad, out=out)
+            second = np.divide(m, tmp)
+            np.multiply(second, c_avg, out=second)
+            np.add(out, second, out=out)
+            return out, m, v
+
+        pairs = tree_map(leaf, updates, state["exp_avg"], state["exp_avg_sq"])
+        return _unzip(pairs, updates, {"step": step, "mu_product": mu_product}, "exp_avg", "exp_avg_sq")
+
+    return GradientTransformation(init, update)
+
+
+def scale_by_radam(betas=(0.9, 0.999), eps: float = 1e-8) -> GradientTransformation:
+    """RAdam's scaling: ``u ← m̂·rₜ·√(1−β₂ᵗ)/(√v+ε)``, or ``m̂`` while ``rₜ`` is undefined."""
+    beta1, beta2 = _check_betas(betas)
+    _check_nonnegative("eps", eps)
+
+    def init(params):
+        return {"step": 0, "exp_avg": _zeros(params), "exp_avg_sq": _zeros(params)}
+
+    def update(updates, state, params=None):
+        step = state["step"] + 1
+        bc1 = 1.0 - beta1**step
+        rect = radam_rectification(step, beta2)
+
+        def leaf(u, m, v):
+            u = _as_float_array(u)
+            m, v = m.copy(), v.copy()
+            tmp = np.empty_like(u)
+            lerp_(m, u, 1.0 - beta1, tmp)
+            ema_square_(v, u, beta2, tmp)
+            out = np.divide(m, bc1)
+            if rect is not None:
+                np.sqrt(v, out=tmp)
+                np.add(tmp, eps, out=tmp)
+                np.divide(out, tmp, out=out)
+                np.multiply(out, rect * (1.0 - beta2**step) ** 0.5, out=out)
+            return out, m, v
+
+        pairs = tree_map(leaf, updates, state["exp_avg"], state["exp_avg_sq"])
+        return _unzip(pairs, updates, {"step": step}, "exp_avg", "exp_avg_sq")
+
+    return GradientTransformation(init, update)
+
+
+def clip(max_delta: float) -> GradientTransformation:
+    """Clip every coordinate of the updates to ``[−max_delta, max_delta]``."""
+    _check_nonnegative("max_delta", max_delta)
+    return GradientTransformation(
+        lambda params: {},
+        lambda updates, state, params=None: (
+            tree_map(lambda u: np.clip(_as_float_array(u), -max_delta, max_delta), updates), state
+        ),
+    )
+
+
+def clip_by_global_norm(max_norm: float) -> GradientTransformation:
+    """Rescale all updates together so that their joint L2 norm is at most ``max_norm``.
+
+    Unlike per-coordinate clipping this keeps the update's direction.
+    """
+    _check_nonnegative("max_norm", max_norm)
+
+    def update(updates, state, params=None):
+        norm = math.sqrt(sum(float(np.vdot(u, u)) for u in map(np.asarray, _leaves(updates))))
+        factor = 1.0 if norm <= max_norm else max_norm / norm
+        return tree_map(lambda u: _as_float_array(u) * factor, updates), state
+
+    return GradientTransformation(lambda params: {}, update)
+
+
+def apply_updates(params, updates):
+    """``θ ← θ + u`` leaf by leaf; returns new arrays with the parameters' (float) dtypes."""
+
+    def leaf(p, u):
+        p = np.asarray(p)
+        dtype = p.dtype if p.dtype.kind == "f" else np.dtype(np.float64)
+        return np.asarray(p + np.asarray(u), dtype=dtype)
+
+    return tree_map(leaf, params, updates)
+
+
+def gradient_descent_step(params, grads, lr: float):
+    r"""One step of plain gradient descent, ``θ ← θ − α·∇L(θ)``, as a pure function.
+
+    ``params`` and ``grads`` are arrays, numbers or matching trees of them;
+    returns the new parameters (new arrays). The whole of the method::
+
+        >>> gradient_descent_step(np.array([1.0, 2.0]), np.array([0.5, -1.0]), lr=0.1)
+        array([0.95, 2.1 ])
+    """
+    _check_nonnegative("lr", lr)
+    return apply_updates(params, tree_map(lambda g: -float(lr) * np.asarray(g), grads))
+
+
+# -- named optimizers as chains -------------------------------------------------
+
+
+def _maybe(condition: bool, tr: GradientTransformation) -> list:
+    return [tr] if condition else []
+
+
+def sgd(lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, maximize=False):
+    """SGD as a transformation: ``[−1] → +λθ → momentum → −lr`` (see :func:`sgd_`)."""
+    return chain(
+        *_maybe(maximize, scale(-1.0)),
+        *_maybe(weight_decay != 0, add_decayed_weights(weight_decay)),
+        *_maybe(momentum != 0, trace(momentum, dampening, nesterov)),
+        scale_by_learning_rate(lr),
+    )
+
+
+def adagrad(lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0, eps=1e-10, maximize=False):
+    """Adagrad as a transformation (see :func:`adagrad_`); ``lr_decay`` is a schedule."""
+    _check_nonnegative("lr_decay", lr_decay)
+    _check_nonnegative("lr", lr)
+    return chain(
+        *_maybe(maximize, scale(-1.0)),
+        *_maybe(weight_decay != 0, add_decayed_weights(weight_decay)),
+        scale_by_rss(initial_accumulator_value, eps),
+        scale_by_learning_rate(lambda k: lr / (1 + k * lr_decay)),
+    )
+
+
+def rmsprop(lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False, maximize=False):
+    """RMSprop as a transformation (see :func:`rmsprop_`)."""
+    return chain(
+        *_maybe(maximize, scale(-1.0)),
+        *_maybe(weight_decay != 0, add_decayed_weights(weight_decay)),
+        scale_by_rms(alpha, eps, centered),
+        *_maybe(momentum > 0, trace(momentum)),
+        scale_by_learning_rate(lr),
+    )
+
+
+def adadelta(lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, maximize=False):
+    """Adadelta as a transformation (see :func:`adadelta_`)."""
+    return chain(
+        *_maybe(maximize, scale(-1.0)),
+        *_maybe(weight_decay != 0, add_decayed_weights(weight_decay)),
+        scale_by_adadelta(rho, eps),
+        scale_by_learning_rate(lr),
+    )
+
+
+def adam(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False, maximize=False,
+         decoupled_weight_decay=False):
+    """Adam as a transformation (see :func:`adam_`)."""
+    coupled = weight_decay != 0 and not decoupled_weight_decay
+    decoupled = weight_decay != 0 and decoupled_weight_decay
+    return chain(
+        *_maybe(maximize, scale(-1.0)),
+        *_maybe(coupled, add_decayed_weights(weight_decay)),
+        scale_by_adam(betas, eps, amsgrad),
+        *_maybe(decoupled, add_decayed_weights(weight_decay)),
+        scale_by_learning_rate(lr),
+    )
+
+
+def adamw(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False, maximize=False):
+    """AdamW as a transformation: Adam with decoupled weight decay (default ``λ = 0.01``)."""
+    return adam(lr, betas, eps, weight_decay, amsgrad, maximize, decoupled_weight_decay=True)
+
+
+def adamax(lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, maximize=False):
+    """Adamax as a transformation (see :func:`adamax_`)."""
+    return chain(
+        *_maybe(maximize, scale(-1.0)),
+        *_maybe(weight_decay != 0, add_decayed_weights(weight_decay)),
+        scale_by_adamax(betas, eps),
+        scale_by_learning_rate(lr),
+    )
+
+
+def nadam(lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, momentum_decay=4e-3,
+          decoupled_weight_decay=False, maximize=False):
+    """NAdam as a transformation (see :func:`nadam_`)."""
+    coupled = weight_decay != 0 and not decoupled_weight_decay
+    decoupled = weight_decay != 0 and decoupled_weight_decay
+    return chain(
+        *_maybe(maximize, scale(-1.0)),
+        *_maybe(coupled, add_decayed_weights(weight_decay)),
+        scale_by_nadam(betas, eps, momentum_decay),
+        *_maybe(decoupled, add_decayed_weights(weight_decay)),
+        scale_by_learning_rate(lr),
+    )
+
+
+def radam(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, decoupled_weight_decay=False,
+          maximize=False):
+    """RAdam as a transformation (see :func:`radam_`)."""
+    coupled = weight_decay != 0 and not decoupled_weight_decay
+    decoupled = weight_decay != 0 and decoupled_weight_decay
+    return chain(
+        *_maybe(maximize, scale(-1.0)),
+        *_maybe(coupled, add_decayed_weights(weight_decay)),
+        scale_by_radam(betas, eps),
+        *_maybe(decoupled, add_decayed_weights(weight_decay)),
+        scale_by_learning_rate(lr),
+    )
+
+
+_NAMED: dict[str, tuple[Callable[..., GradientTransformation], dict]] = {
+    "sgd": (sgd, {}),
+    "momentum": (sgd, {"momentum": 0.9}),
+    "nesterov": (sgd, {"momentum": 0.9, "nesterov": True}),
+    "adagrad": (adagrad, {}),
+    "rmsprop": (rmsprop, {}),
+    "adadelta": (adadelta, {}),
+    "adam": (adam, {}),
+    "adamw": (adamw, {}),
+    "adamax": (adamax, {}),
+    "nadam": (nadam, {}),
+    "radam": (radam, {}),
+}
+
+
+def names() -> list[str]:
+    """Names accepted by :func:`get` (L-BFGS needs a closure, so it is a class only)."""
+    return list(_NAMED)
+
+
+def get(name: str, **hyperparameters) -> GradientTransformation:
+    """The named optimizer as a transformation, e.g. ``get("adam", lr=0.1)``.
+
+    ``"momentum"`` is SGD with ``momentum=0.9`` and ``"nesterov"`` adds
+    ``nesterov=True``; both can be overridden.
+    """
+    key = str(name).lower()
+    if key not in _NAMED:
+        raise ValueError(_unknown_name_message(name, list(_NAMED)))
+    fn, preset = _NAMED[key]
+    try:
+        return fn(**{**preset, **hyperparameters})
+    except TypeError as exc:
+        raise TypeError(f"optimizer {key!r}: {exc}") from None
+
+
+def _unknown_name_message(name, known: list[str]) -> str:
+    close = difflib.get_close_matches(str(name).lower(), known, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"unknown optimizer {name!r}: known names are {', '.join(known)}{hint}"
+
+
+# -- validation shared with the classes -----------------------------------------
+
+
+def _check_number(name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    if not math.isfinite(float(value)):
+        raise ValueError(f"invalid {name}={value!r}: must be a finite number")
+    return float(value)
+
+
+def _check_nonnegative(name: str, value) -> float:
+    value = _check_number(name, value)
+    if value < 0:
+        raise ValueError(f"invalid {name}={value!r}: must be >= 0")
+    return value
+
+
+def _check_unit_interval(name: str, value, closed: bool = False) -> float:
+    value = _check_number(name, value)
+    if value < 0 or (value > 1 if closed else value >= 1):
+        raise ValueError(f"invalid {name}={value!r}: must be in [0, 1{']' if closed else ')'}")
+    return value
+
+
+def _check_betas(betas) -> tuple[float, float]:
+    try:
+        b1, b2 = betas
+    except (TypeError, ValueError):
+        raise ValueError(f"invalid betas={betas!r}: must be a pair (beta1, beta2)") from None
+    return _check_unit_interval("betas[0]", b1), _check_unit_interval("betas[1]", b2)
