@@ -1,0 +1,294 @@
+"""descend.backprop: the δ recursion by hand against the engine, PyTorch and the worked example."""
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import descend
+from descend import backprop, nn
+from descend.nn import functional as F
+
+ACTS = ["sigmoid", "tanh", "relu", "identity", "leaky_relu", "elu", "softplus", "gelu"]
+LOSSES = ["half_sse", "mse", "cross_entropy"]
+SIZES = [5, 7, 6, 3]
+B = 9
+
+
+def _rel(a, b):
+    return np.abs(a - b).max() / max(np.abs(b).max(), 1e-300)
+
+
+def _data(loss, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((B, SIZES[0])) * 1.5
+    y = rng.integers(0, SIZES[-1], B) if loss == "cross_entropy" else rng.random((B, SIZES[-1]))
+    return x, y
+
+
+def _engine_loss(out, y, loss):
+    if loss == "half_sse":
+        return ((out - y) ** 2).sum() * (0.5 / out.shape[0])
+    if loss == "mse":
+        return F.mse_loss(out, y)
+    return F.cross_entropy(out, y)
+
+
+def _model(act, loss, seed=0):
+    descend.manual_seed(seed)
+    out_act = None if loss == "cross_entropy" else act
+    return nn.MLP(SIZES, activation=act, output_activation=out_act, dtype=np.float64)
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+@pytest.mark.parametrize("act", ACTS)
+def test_gradients_equal_the_engine(act, loss):
+    model = _model(act, loss)
+    x, y = _data(loss)
+    engine_loss = _engine_loss(model(x), y, loss)
+    engine_loss.backward()
+    res = backprop.forward_backward(
+        x, y, [lin.weight.data for lin in model.linears], [lin.bias.data for lin in model.linears],
+        activation=act, loss=loss,
+    )
+    assert res.loss == pytest.approx(engine_loss.item(), rel=1e-12)
+    assert len(res.deltas) == len(res.preactivations) == 3 and len(res.activations) == 4
+    for l, lin in enumerate(model.linears):
+        assert res.weight_grads[l].shape == lin.weight.shape
+        assert _rel(res.weight_grads[l], lin.weight.grad) < 1e-10, f"layer {l + 1} weights"
+        assert _rel(res.bias_grads[l], lin.bias.grad) < 1e-10, f"layer {l + 1} bias"
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+@pytest.mark.parametrize("act", ["sigmoid", "tanh", "relu", "identity"])
+def test_each_delta_is_the_engines_gradient_of_z(act, loss):
+    """δ⁽ˡ⁾ = ∂L/∂z⁽ˡ⁾: restart the network at layer l with z⁽ˡ⁾ as a leaf and backpropagate."""
+    model = _model(act, loss)
+    x, y = _data(loss, seed=1)
+    res = backprop.MLP.from_module(model).forward_backward(x, y, loss=loss)
+    mods = list(model)
+    starts = [i for i, m in enumerate(mods) if isinstance(m, nn.Linear)]
+    for l, start in enumerate(starts):
+        z = descend.tensor(res.preactivations[l], requires_grad=True)
+        h = z
+        for m in mods[start + 1:]:
+            h = m(h)
+        _engine_loss(h, y, loss).backward()
+        assert _rel(res.deltas[l], z.grad) < 1e-10, f"delta of layer {l + 1}"
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+@pytest.mark.parametrize("act", ["sigmoid", "tanh", "relu", "identity"])
+def test_gradients_equal_torch(act, loss):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(2)
+    Ws = [rng.standard_normal((n, m)) / np.sqrt(m) for m, n in zip(SIZES[:-1], SIZES[1:])]
+    bs = [rng.standard_normal(n) * 0.1 for n in SIZES[1:]]
+    x, y = _data(loss, seed=3)
+    res = backprop.forward_backward(x, y, Ws, bs, activation=act, loss=loss)
+
+    tW = [torch.from_numpy(w).requires_grad_() for w in Ws]
+    tb = [torch.from_numpy(b).requires_grad_() for b in bs]
+    sigma = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": torch.relu, "identity": lambda t: t}[act]
+    a = torch.from_numpy(x)
+    for l in range(3):
+        z = a @ tW[l].T + tb[l]
+        a = z if (l == 2 and loss == "cross_entropy") else sigma(z)
+    if loss == "half_sse":
+        tl = 0.5 * ((a - torch.from_numpy(y)) ** 2).sum() / B
+    elif loss == "mse":
+        tl = torch.nn.functional.mse_loss(a, torch.from_numpy(y))
+    else:
+        tl = torch.nn.functional.cross_entropy(a, torch.from_numpy(y))
+    tl.backward()
+    assert res.loss == pytest.approx(tl.item(), rel=1e-12)
+    for l in range(3):
+        assert _rel(res.weight_grads[l], tW[l].grad.numpy()) < 1e-10
+        assert _rel(res.bias_grads[l], tb[l].grad.numpy()) < 1e-10
+
+
+def test_output_activation_differs_from_hidden_and_no_bias():
+    descend.manual_seed(4)
+    model = nn.MLP([3, 4, 2], activation="tanh", output_activation="sigmoid", bias=False, dtype=np.float64)
+    x, y = np.random.default_rng(0).standard_normal((5, 3)), np.random.default_rng(1).random((5, 2))
+    F.mse_loss(model(x), y).backward()
+    res = backprop.forward_backward(x, y, [m.weight.data for m in model.linears], None,
+                                    activation="tanh", output_activation="sigmoid", loss="mse")
+    assert res.bias_grads == [None, None]
+    for g, lin in zip(res.weight_grads, model.linears):
+        assert _rel(g, lin.weight.grad) < 1e-10
+    np.testing.assert_allclose(res.output, model(x).data, rtol=1e-13)
+
+
+def _doc_table():
+    doc = Path(__file__).resolve().parents[1] / "docs" / "backprop.md"
+    if not doc.exists():
+        pytest.skip("docs/backprop.md is not next to the tests")
+    values = {}
+    for line in doc.read_text(encoding="utf-8").splitlines():
+        m = re.match(r"^\| `(\w+)` \|.*\| (-?[0-9.]+) \|$", line)
+        if m:
+            values[m.group(1)] = float(m.group(2))
+    return values
+
+
+def test_worked_example_in_docs():
+    doc = _doc_table()
+    assert len(doc) == 16
+    x, y = np.array([[1.5]]), np.array([[0.1]])
+    Ws, bs = [np.array([[0.8]]), np.array([[-1.2]])], [np.array([-0.4]), np.array([0.3])]
+    res = backprop.forward_backward(x, y, Ws, bs, activation="sigmoid", loss="half_sse")
+    computed = {
+        "z1": res.preactivations[0], "a1": res.activations[1], "z2": res.preactivations[1],
+        "a2": res.activations[2], "L": res.loss, "delta2": res.deltas[1], "delta1": res.deltas[0],
+        "dW2": res.weight_grads[1], "db2": res.bias_grads[1], "dW1": res.weight_grads[0],
+        "db1": res.bias_grads[0],
+    }
+    net = backprop.MLP(Ws, bs, activation="sigmoid")
+    net.step(x, y, lr=1.0)
+    computed.update({"w1_new": net.weights[0], "b1_new": net.biases[0], "w2_new": net.weights[1],
+                     "b2_new": net.biases[1], "L_new": net.forward_backward(x, y).loss})
+    for key, value in computed.items():
+        # the table shows 6 significant digits
+        assert float(np.asarray(value).item()) == pytest.approx(doc[key], rel=1e-5, abs=1e-6), key
+    # ... and the engine agrees with the hand computation
+    lin1, lin2 = nn.Linear(1, 1, dtype=np.float64), nn.Linear(1, 1, dtype=np.float64)
+    for lin, w, b in ((lin1, Ws[0], bs[0]), (lin2, Ws[1], bs[1])):
+        lin.weight.data[...] = w
+        lin.bias.data[...] = b
+    out = F.sigmoid(lin2(F.sigmoid(lin1(x))))
+    (0.5 * ((out - y) ** 2).sum()).backward()
+    assert lin1.weight.grad.item() == pytest.approx(res.weight_grads[0].item(), rel=1e-12)
+    assert lin2.bias.grad.item() == pytest.approx(res.bias_grads[1].item(), rel=1e-12)
+
+
+def test_from_module_handles_dropout_and_sequentials():
+    descend.manual_seed(0)
+    model = nn.MLP([4, 5, 3], activation="tanh", dropout=0.5, dtype=np.float64)
+    bp = backprop.MLP.from_module(model)
+    assert bp.activations == ["tanh", "identity"]
+    model.eval()
+    x = np.random.default_rng(0).standard_normal((3, 4))
+    np.testing.assert_allclose(bp.forward(x), model(x).data, rtol=1e-13)
+    seq = nn.Sequential(nn.Linear(4, 5), nn.ReLU(), nn.Linear(5, 5), nn.Sigmoid(), nn.Linear(5, 2))
+    assert backprop.MLP.from_module(seq).activations == ["relu", "sigmoid", "identity"]
+    # the copy is a snapshot in float64
+    assert bp.weights[0].dtype == np.float64
+    bp.weights[0][...] = 0
+    assert np.any(model[0].weight.data != 0)
+    with pytest.raises(ValueError, match="BatchNorm1d"):
+        backprop.MLP.from_module(nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2)))
+    with pytest.raises(ValueError, match="negative_slope"):
+        backprop.MLP.from_module(nn.Sequential(nn.Linear(2, 2), nn.LeakyReLU(0.2)))
+    with pytest.raises(ValueError, match="does not follow a Linear"):
+        backprop.MLP.from_module(nn.Sequential(nn.ReLU(), nn.Linear(2, 2)))
+    with pytest.raises(TypeError, match="from_module"):
+        backprop.MLP.from_module([1, 2])
+    with pytest.raises(ValueError, match="logits"):
+        backprop.MLP.from_module(nn.MLP([2, 3], output_activation="sigmoid")).forward_backward(
+            np.zeros((1, 2)), np.array([0]), loss="cross_entropy")
+
+
+def test_explain_reports_the_layer_statistics():
+    descend.manual_seed(0)
+    model = nn.MLP([6, 8, 8, 3], dtype=np.float64)
+    model[2].bias.data[:2] = -100.0  # two ReLUs of layer 2 that never fire
+    bp = backprop.MLP.from_module(model)
+    x = np.random.default_rng(0).standard_normal((10, 6))
+    y = np.arange(10) % 3
+    report = bp.explain(x, y, loss="cross_entropy", lr=0.1)
+    res = report.result
+    assert report.loss == pytest.approx(res.loss)
+    for l, s in enumerate(report.layers):
+        assert s.layer == l + 1 and s.shape == bp.weights[l].shape
+        assert s.delta_norm == pytest.approx(np.linalg.norm(res.deltas[l]))
+        assert s.weight_grad_norm == pytest.approx(np.linalg.norm(res.weight_grads[l]))
+        assert s.update_ratio == pytest.approx(0.1 * s.weight_grad_norm / np.linalg.norm(bp.weights[l]))
+    assert report.layers[1].dead_fraction == pytest.approx(2 / 8)
+    assert report.layers[2].activation == "softmax" and report.layers[2].mean_abs_derivative is None
+    text = str(report)
+    assert "‖δ‖" in text and len(text.splitlines()) == 2 + 3 + 1
+    # nothing was updated
+    np.testing.assert_array_equal(bp.weights[0], model[0].weight.data)
+
+
+def test_explain_flags_vanishing_gradients_in_a_deep_sigmoid_net():
+    descend.manual_seed(0)
+    deep = nn.MLP([4] + [16] * 10 + [1], activation="sigmoid", output_activation="identity", dtype=np.float64)
+    rng = np.random.default_rng(0)
+    report = backprop.MLP.from_module(deep).explain(rng.standard_normal((16, 4)), rng.random((16, 1)))
+    first, last = report.layers[0], report.layers[-1]
+    assert first.weight_grad_norm / last.weight_grad_norm < 1e-3
+    assert all(s.mean_abs_derivative <= 0.25 for s in report.layers[:-1])
+    assert "vanishing" in str(report)
+
+
+def test_step_is_gradient_descent():
+    rng = np.random.default_rng(0)
+    Ws = [rng.standard_normal((3, 2)), rng.standard_normal((1, 3))]
+    bs = [np.zeros(3), np.zeros(1)]
+    net = backprop.MLP(Ws, bs, activation="tanh", output_activation="identity")
+    x, y = rng.standard_normal((8, 2)), rng.standard_normal((8, 1))
+    before = net.forward_backward(x, y)
+    net.step(x, y, lr=0.1)
+    np.testing.assert_allclose(net.weights[0], Ws[0] - 0.1 * before.weight_grads[0])
+    np.testing.assert_allclose(net.biases[1], bs[1] - 0.1 * before.bias_grads[1])
+    assert net.forward_backward(x, y).loss < before.loss
+    np.testing.assert_array_equal(Ws[1], Ws[1])  # the caller's arrays were copied, not updated
+    assert not np.allclose(net.weights[1], Ws[1])
+    with pytest.raises(ValueError, match="lr"):
+        net.step(x, y, lr=0)
+
+
+# ------------------------------------------------------------------ bad input
+def _args():
+    rng = np.random.default_rng(0)
+    return (rng.standard_normal((4, 3)), rng.random((4, 2)),
+            [rng.standard_normal((5, 3)), rng.standard_normal((2, 5))], [np.zeros(5), np.zeros(2)])
+
+
+def test_bad_input_names_the_argument():
+    x, y, Ws, bs = _args()
+    fb = backprop.forward_backward
+    with pytest.raises(ValueError, match=r"x must have shape \(batch, 3\), got \(4, 2\)"):
+        fb(x[:, :2], y, Ws, bs)
+    with pytest.raises(ValueError, match=r"x must have shape"):
+        fb(x[0], y, Ws, bs)
+    with pytest.raises(ValueError, match=r"weights\[1\].*takes 4 inputs.*5 outputs"):
+        fb(x, y, [Ws[0], np.zeros((2, 4))], bs)
+    with pytest.raises(ValueError, match=r"biases\[0\] must have shape \(5,\)"):
+        fb(x, y, Ws, [np.zeros(4), bs[1]])
+    with pytest.raises(ValueError, match=r"biases must be a list"):
+        fb(x, y, Ws, bs[:1])
+    bad = x.copy()
+    bad[1, 1] = np.nan
+    with pytest.raises(ValueError, match="x contains NaN"):
+        fb(bad, y, Ws, bs)
+    with pytest.raises(ValueError, match=r"weights\[0\] contains NaN"):
+        fb(x, y, [np.full((5, 3), np.nan), Ws[1]], bs)
+    with pytest.raises(ValueError, match=r"y must have shape \(4, 2\)"):
+        fb(x, y[:, :1], Ws, bs)
+    with pytest.raises(ValueError, match="y contains label 2.*2 outputs"):
+        fb(x, np.array([0, 1, 2, 0]), Ws, bs, loss="cross_entropy")
+    with pytest.raises(TypeError, match="integer class labels.*float64"):
+        fb(x, np.array([0.0, 1.0, 1.0, 0.0]), Ws, bs, loss="cross_entropy")
+    with pytest.raises(ValueError, match=r"y must have shape \(4,\)"):
+        fb(x, np.array([[0], [1], [1], [0]]), Ws, bs, loss="cross_entropy")
+    with pytest.raises(ValueError, match="activation must be one of"):
+        fb(x, y, Ws, bs, activation="swish")
+    with pytest.raises(ValueError, match="output_activation"):
+        fb(x, np.array([0, 1, 1, 0]), Ws, bs, output_activation="sigmoid", loss="cross_entropy")
+    with pytest.raises(ValueError, match="loss must be one of"):
+        fb(x, y, Ws, bs, loss="hinge")
+    with pytest.raises(ValueError, match="weights must be a non-empty list"):
+        fb(x, y, [], [])
+
+
+def test_single_output_accepts_flat_targets():
+    rng = np.random.default_rng(0)
+    Ws, bs = [rng.standard_normal((1, 2))], [np.zeros(1)]
+    x, y = rng.standard_normal((3, 2)), rng.random(3)
+    a = backprop.forward_backward(x, y, Ws, bs)
+    b = backprop.forward_backward(x, y[:, None], Ws, bs)
+    np.testing.assert_array_equal(a.weight_grads[0], b.weight_grads[0])
