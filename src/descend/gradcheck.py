@@ -24,6 +24,11 @@ class GradcheckError(AssertionError):
     """The analytic and numeric gradients disagree (or are not finite)."""
 
 
+def _index(flat: int, shape: tuple) -> tuple[int, ...]:
+    """A flat position as a tuple of plain ints (readable in messages, usable as an index)."""
+    return tuple(int(k) for k in np.unravel_index(flat, shape))
+
+
 def _projected(f, arrays, seed_v, nondiff):
     with set_grad_enabled(False):
         out = as_tensor(f(*[Tensor._wrap(a) if i not in nondiff else a for i, a in enumerate(arrays)]))
@@ -61,8 +66,11 @@ def gradcheck(f, *inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1
             continue
         analytic = leaf.grad if leaf.grad is not None else np.zeros_like(leaf.data)
         if not np.all(np.isfinite(analytic)):
-            bad = np.unravel_index(np.argmax(~np.isfinite(analytic)), analytic.shape)
-            raise GradcheckError(f"gradcheck: input {i} has a non-finite analytic gradient {analytic[bad]} at index {bad}")
+            bad = _index(np.argmax(~np.isfinite(analytic)), analytic.shape)
+            raise GradcheckError(
+                f"gradcheck: input {i} (shape {analytic.shape}) has a non-finite analytic gradient "
+                f"at index {bad}: analytic {float(analytic[bad])!r}"
+            )
         numeric = np.zeros(analytic.shape, dtype=np.float64)  # C order, whatever analytic's layout
         base = arrays[i]
         flat = base.reshape(-1)
@@ -75,14 +83,17 @@ def gradcheck(f, *inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1
             flat[j] = orig
             numeric.reshape(-1)[j] = (plus - minus) / (2 * eps)
         if not np.all(np.isfinite(numeric)):
-            bad = np.unravel_index(np.argmax(~np.isfinite(numeric)), numeric.shape)
-            raise GradcheckError(f"gradcheck: input {i} has a non-finite numeric gradient at index {bad}")
+            bad = _index(np.argmax(~np.isfinite(numeric)), numeric.shape)
+            raise GradcheckError(
+                f"gradcheck: input {i} (shape {analytic.shape}) has a non-finite numeric gradient "
+                f"at index {bad}: analytic {float(analytic[bad])!r} vs numeric {float(numeric[bad])!r}"
+            )
         err = np.abs(analytic - numeric) - (atol + rtol * np.abs(numeric))
         if err.size and err.max() > 0:
-            worst = np.unravel_index(np.argmax(err), err.shape)
+            worst = _index(np.argmax(err), err.shape)
             raise GradcheckError(
                 f"gradcheck: input {i} (shape {analytic.shape}) mismatch at index {worst}: "
-                f"analytic {analytic[worst]!r} vs numeric {numeric[worst]!r} "
+                f"analytic {float(analytic[worst])!r} vs numeric {float(numeric[worst])!r} "
                 f"(atol={atol}, rtol={rtol})"
             )
     return True
