@@ -5,6 +5,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import descend
 from descend import backprop, nn
@@ -292,3 +294,29 @@ def test_single_output_accepts_flat_targets():
     a = backprop.forward_backward(x, y, Ws, bs)
     b = backprop.forward_backward(x, y[:, None], Ws, bs)
     np.testing.assert_array_equal(a.weight_grads[0], b.weight_grads[0])
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    widths=st.lists(st.integers(1, 6), min_size=2, max_size=5),
+    batch=st.integers(1, 5),
+    act=st.sampled_from(ACTS),
+    loss=st.sampled_from(LOSSES),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_any_architecture_equals_the_engine(widths, batch, act, loss, seed):
+    rng = np.random.default_rng(seed)
+    if loss == "cross_entropy" and widths[-1] < 2:
+        widths = widths[:-1] + [2]
+    descend.manual_seed(seed)
+    model = nn.MLP(widths, activation=act, output_activation=None if loss == "cross_entropy" else act,
+                   dtype=np.float64)
+    x = rng.standard_normal((batch, widths[0]))
+    y = rng.integers(0, widths[-1], batch) if loss == "cross_entropy" else rng.random((batch, widths[-1]))
+    engine = _engine_loss(model(x), y, loss)
+    engine.backward()
+    res = backprop.MLP.from_module(model).forward_backward(x, y, loss=loss)
+    assert res.loss == pytest.approx(engine.item(), rel=1e-12, abs=1e-300)
+    for l, lin in enumerate(model.linears):
+        np.testing.assert_allclose(res.weight_grads[l], lin.weight.grad, rtol=1e-10, atol=1e-14)
+        np.testing.assert_allclose(res.bias_grads[l], lin.bias.grad, rtol=1e-10, atol=1e-14)

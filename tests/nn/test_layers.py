@@ -197,3 +197,34 @@ def test_mlp_bad_arguments_and_input():
     bad[2, 1] = np.nan
     with pytest.raises(ValueError, match="x contains NaN"):
         m(bad)
+
+
+def test_bad_input_is_rejected_before_any_parameter_changes():
+    descend.manual_seed(0)
+    model = nn.MLP([4, 5, 3])
+    before = {k: v.copy() for k, v in model.state_dict().items()}
+
+    def sgd_step(x, y):
+        model.zero_grad()
+        loss = nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        for p in model.parameters():
+            p.data -= 0.1 * p.grad
+
+    x = np.random.default_rng(0).standard_normal((6, 4)).astype(np.float32)
+    nan_x = x.copy()
+    nan_x[0, 0] = np.nan
+    bad = [
+        (x[:, :3], np.zeros(6, dtype=np.int64), "input x has shape"),
+        (nan_x, np.zeros(6, dtype=np.int64), "x contains NaN"),
+        (x, np.array([0, 1, 2, 3, 0, 1]), "target contains class 3"),
+        (x, np.zeros(6, dtype=np.float32), "integer class indices"),
+        (x, np.zeros((6, 1), dtype=np.int64), "target of class indices must have shape"),
+    ]
+    for xb, yb, message in bad:
+        with pytest.raises((ValueError, TypeError), match=message):
+            sgd_step(xb, yb)
+        for k, v in model.state_dict().items():
+            np.testing.assert_array_equal(v, before[k])
+    sgd_step(x, np.array([0, 1, 2, 0, 1, 2]))  # good input does train
+    assert not np.array_equal(model.state_dict()["0.weight"], before["0.weight"])
