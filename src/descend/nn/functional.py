@@ -181,7 +181,10 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     m = X.shape[0] * (1 if X.ndim == 2 else X.shape[2])
     rm = running_mean.data if isinstance(running_mean, Tensor) else running_mean
     rv = running_var.data if isinstance(running_var, Tensor) else running_var
-    for arr, name in ((rm, "running_mean"), (rv, "running_var")):
+    gamma = as_tensor(weight) if weight is not None else None
+    beta = as_tensor(bias) if bias is not None else None
+    for arr, name in ((rm, "running_mean"), (rv, "running_var"),
+                      (None if gamma is None else gamma.data, "weight"), (None if beta is None else beta.data, "bias")):
         if arr is not None and np.shape(arr) != (C,):
             raise ValueError(f"batch_norm: {name} must have shape ({C},), got {np.shape(arr)}")
     if training:
@@ -206,8 +209,6 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         centred = X - mean.reshape(bshape)
     inv_std = (1.0 / np.sqrt(var + eps)).astype(X.dtype, copy=False)
     xhat = centred * inv_std.reshape(bshape)
-    gamma = as_tensor(weight) if weight is not None else None
-    beta = as_tensor(bias) if bias is not None else None
     out = xhat * gamma.data.reshape(bshape) if gamma is not None else xhat
     if beta is not None:
         out = out + beta.data.reshape(bshape)
