@@ -33,7 +33,7 @@ from .ops.special import erf
 from .tensor import Tensor
 
 __all__ = ["forward_backward", "BackpropResult", "MLP", "LayerStats", "Explanation",
-           "ACTIVATIONS", "LOSSES"]
+           "output_delta", "hidden_delta", "weight_gradient", "bias_gradient", "ACTIVATIONS", "LOSSES"]
 
 LOSSES = ("half_sse", "mse", "cross_entropy")
 
