@@ -158,6 +158,7 @@ def basins(fn, optimizer="sgd", lr=None, steps: int = 500, resolution=100, domai
     # last_outside[i, j]: the last step at which start i was farther than tol from minimum j;
     # start i has converged to j from step last_outside + 1 on, if that is not past the end.
     last_outside = np.full((n, m), -1, dtype=np.int64)
+    blown = np.zeros(n, dtype=bool)  # starts whose gradient overflowed at some step
     begin = time.perf_counter()
     with np.errstate(over="ignore", invalid="ignore"), set_grad_enabled(True):
         for k in range(steps + 1):
@@ -169,14 +170,22 @@ def basins(fn, optimizer="sgd", lr=None, steps: int = 500, resolution=100, domai
             opt.zero_grad()
             loss = _sum(land.fn(x))
             loss.backward()
+            g = x.grad
+            bad = ~np.all(np.isfinite(g), axis=1)
+            if bad.any():
+                # A start that overflowed has diverged; give it a zero gradient so that the
+                # optimizer (which refuses non-finite gradients) goes on with the others.
+                blown |= bad
+                x.grad = np.where(bad[:, None], 0.0, g)
             opt.step()
         final = np.array(x.data, dtype=np.float64)
         values = np.asarray(land(final), dtype=np.float64).reshape(n)
     seconds = time.perf_counter() - begin
 
-    diverged = ~(np.all(np.isfinite(final), axis=1) & np.isfinite(values))
+    diverged = blown | ~(np.all(np.isfinite(final), axis=1) & np.isfinite(values))
     converged = last_outside < steps  # (n, m): within tol at the end and from some step on
-    d2 = np.where(converged, np.square(final[:, None, :] - minima[None]).sum(-1), np.inf)
+    with np.errstate(over="ignore", invalid="ignore"):
+        d2 = np.where(converged, np.square(final[:, None, :] - minima[None]).sum(-1), np.inf)
     labels = np.where(converged.any(axis=1), np.argmin(d2, axis=1), -1)
     labels[diverged] = -1
     step_of = np.where(labels >= 0, last_outside[np.arange(n), np.maximum(labels, 0)] + 1, -1)

@@ -183,12 +183,14 @@ class Landscape:
     def suggested_lr(self, optimizer: str) -> float:
         """A learning rate that works here for ``optimizer`` (a registry name).
 
-        Plain gradient descent (sgd, momentum, nesterov) uses ``lr``; the adaptive methods,
+        Plain gradient descent (sgd, momentum, nesterov) uses ``lr``, and so does radam (its
+        first steps, before the variance estimate is trusted, are momentum steps); the adaptive methods,
         whose step length is set by ``lr`` rather than by the gradient, use ``adaptive_lr``;
         adadelta and lbfgs use 1.0 (PyTorch's default, which already has the right scale).
         """
         name = str(optimizer).lower()
-        if name in _PLAIN:
+        if name in _PLAIN or name == "radam":  # RAdam's first steps are plain momentum steps
+            return self.lr
             return self.lr
         if name in _UNIT_LR:
             return 1.0

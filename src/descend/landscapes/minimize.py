@@ -48,7 +48,8 @@ def minimize(fn, x0, optimizer="sgd", steps: int = 1000, lr=None, tol: float | N
         ``x`` (the last point reached), ``fun``, ``nit`` (steps taken), ``nfev``/``njev``
         (every evaluation, including those an L-BFGS line search makes), ``success`` (the
         gradient test passed), ``message``, ``path`` (``nit + 1`` rows: x_0 ... x_nit),
-        ``values`` (f along the path), ``grad_norms`` (‖∇f‖ along the path), plus
+        ``values`` (f along the path), ``grad_norms`` (‖∇f‖ along the path),
+        ``evaluations`` (``nfev`` when each row of the path was evaluated), plus
         ``optimizer`` and ``hyperparameters``.
 
     A walk whose value or gradient stops being finite has diverged (the learning rate is too
@@ -86,7 +87,7 @@ def _check_steps(steps) -> int:
 
 
 def _walk(objective, opt, x, name, hp, steps, tol) -> Result:
-    path, values, gnorms = [], [], []
+    path, values, gnorms, evals = [], [], [], []
     cache = {}
 
     def evaluate():
@@ -117,6 +118,7 @@ def _walk(objective, opt, x, name, hp, steps, tol) -> Result:
                 break
             path.append(cache["point"])
             values.append(v)
+            evals.append(objective.nfev)
             gnorms.append(gn)
             nit = k
             if tol is not None and gn <= tol:
@@ -132,7 +134,8 @@ def _walk(objective, opt, x, name, hp, steps, tol) -> Result:
         x=path[-1].copy() if len(path) else np.full_like(x.data, np.nan),
         fun=float(values[-1]) if len(values) else float("nan"),
         nit=nit, nfev=objective.nfev, njev=objective.njev, success=success, message=message,
-        path=path, values=values, grad_norms=np.array(gnorms), optimizer=name,
+        path=path, values=values, grad_norms=np.array(gnorms),
+        evaluations=np.array(evals, dtype=np.int64), optimizer=name,
         hyperparameters=hp,
     )
 

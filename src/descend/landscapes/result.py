@@ -54,6 +54,41 @@ class Result(dict):
         v = np.asarray(self["values"], dtype=np.float64)
         return np.fmin.accumulate(v) if v.size else v
 
+    def trace(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Everything recorded, in the order it was spent: ``(evaluations, values, points)``.
+
+        ``evaluations[i]`` is the number of function evaluations spent when ``values[i]`` (at
+        ``points[i]``) was known. Results made of several runs (``runs``: multistart, basin
+        hopping) chain their runs, offsetting each by what the earlier ones spent, so the
+        best value against evaluations can be compared across methods
+        (:meth:`best_trace`).
+        """
+        if "runs" in self and self["runs"]:
+            ev, va, pt, offset = [], [], [], 0
+            for run in self["runs"]:
+                e, v, p = run.trace()
+                ev.append(e + offset)
+                va.append(v)
+                pt.append(p)
+                offset += int(run["nfev"])
+            return np.concatenate(ev), np.concatenate(va), np.concatenate(pt)
+        values = np.asarray(self["values"], dtype=np.float64)
+        points = np.asarray(self["path"], dtype=np.float64)
+        evals = self.get("evaluations")
+        if evals is None:
+            evals = np.arange(1, len(values) + 1)
+        return np.asarray(evals, dtype=np.int64), values, points
+
+    def best_trace(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(evaluations, best value so far, best point so far)`` along :meth:`trace`."""
+        evals, values, points = self.trace()
+        safe = np.where(np.isfinite(values), values, np.inf)
+        best = np.fmin.accumulate(safe) if safe.size else safe
+        # index of the point holding the running minimum (the first one to reach it)
+        improved = np.r_[True, safe[1:] < best[:-1]] if safe.size else np.zeros(0, dtype=bool)
+        idx = np.maximum.accumulate(np.where(improved, np.arange(len(safe)), 0))
+        return evals, best, points[idx] if len(points) else points
+
     def __repr__(self) -> str:
         if not self:
             return "Result()"

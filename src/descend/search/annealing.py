@@ -106,5 +106,6 @@ def simulated_annealing(f, x0, step_size=0.1, n_steps: int = 1000, t0: float = 1
     return Result(
         x=best_x, fun=best_f, nit=n, nfev=objective.nfev, njev=0, success=bool(np.isfinite(best_f)),
         message=f"{accepted} of {n} proposals accepted; best value {best_f:.6g}",
-        path=path, values=values, accepted=accepted, temperatures=temps, method="annealing",
+        path=path, values=values, evaluations=np.arange(1, n + 2), accepted=accepted,
+        temperatures=temps, method="annealing",
     )

@@ -48,7 +48,7 @@ def random_search(f, bounds=None, n_samples: int = 1000, seed=None) -> Result:
         x=samples[best].copy(), fun=float(values[best]), nit=n, nfev=objective.nfev, njev=0,
         success=ok,
         message=f"best of {n} uniform samples" if ok else "no sample had a finite value",
-        path=samples, values=values, method="random",
+        path=samples, values=values, evaluations=np.arange(1, n + 1), method="random",
     )
 
 
@@ -100,5 +100,6 @@ def random_local_search(f, x0, step_size=0.1, n_steps: int = 1000, seed=None, bo
     return Result(
         x=x.copy(), fun=fx, nit=n, nfev=objective.nfev, njev=0, success=bool(np.isfinite(fx)),
         message=f"{accepted} of {n} proposals improved", path=path, values=values,
+        evaluations=np.arange(1, n + 2),
         accepted=accepted, method="local",
     )

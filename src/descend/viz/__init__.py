@@ -8,6 +8,7 @@ viridis fields). Figures are drawn on the Agg canvas, so nothing needs a display
 * :func:`plot_paths`: several optimizers' walks over the contour;
 * :func:`animate_paths`: the same as a GIF (Pillow) or MP4 (when ffmpeg is installed);
 * :func:`plot_basins`: which minimum each start reaches, and how fast;
+* :func:`plot_convergence`: best value against evaluations, for comparing methods;
 * :func:`plot_history`: loss, accuracy and learning rate of a training run;
 * :func:`plot_lr_schedule`: learning-rate schedules against steps;
 * :func:`plot_lr_find`: the learning-rate range test.
@@ -30,10 +31,12 @@ if ("matplotlib.pyplot" not in sys.modules and not os.environ.get("MPLBACKEND")
     matplotlib.use("Agg")
 
 from .history import plot_history, plot_lr_find, plot_lr_schedule  # noqa: E402
-from .landscape import animate_paths, plot_basins, plot_landscape, plot_paths  # noqa: E402
+from .landscape import (  # noqa: E402
+    animate_paths, plot_basins, plot_convergence, plot_landscape, plot_paths,
+)
 from .palette import LINE_COLORS, OKABE_ITO  # noqa: E402
 
 __all__ = [
-    "plot_landscape", "plot_paths", "animate_paths", "plot_basins", "plot_history",
+    "plot_landscape", "plot_paths", "animate_paths", "plot_basins", "plot_convergence", "plot_history",
     "plot_lr_schedule", "plot_lr_find", "OKABE_ITO", "LINE_COLORS",
 ]

@@ -17,7 +17,7 @@ from ..landscapes.functions import Landscape, as_landscape
 from ._common import figure_and_axes, finish, new_figure
 from .palette import BACKGROUND, NONE_COLOR, SEQUENTIAL, color
 
-__all__ = ["plot_landscape", "plot_paths", "animate_paths", "plot_basins"]
+__all__ = ["plot_landscape", "plot_paths", "animate_paths", "plot_basins", "plot_convergence"]
 
 _GLOBAL_MARK = dict(marker="*", s=220, c="white", edgecolors="black", linewidths=1.2, zorder=6)
 _LOCAL_MARK = dict(marker="^", s=90, c="white", edgecolors="black", linewidths=1.2, zorder=6)
@@ -120,12 +120,21 @@ def _mark_minima(ax, fn, label=True, z_of=None):
             ax.scatter(pts[:, 0], pts[:, 1], z_of(pts), label=name if label else None, **style)
 
 
-def _backdrop(ax, fn, domain, resolution, levels, scale, filled=True, cmap=BACKGROUND, alpha=0.55):
+def _backdrop_cmap():
+    """The light half of the grey ramp: the landscape stays readable under coloured paths."""
+    from matplotlib import colormaps
+
+    greys = colormaps[BACKGROUND]
+    return ListedColormap(greys(np.linspace(0.0, 0.5, 256)))
+
+
+def _backdrop(ax, fn, domain, resolution, levels, scale, filled=True, cmap=None, alpha=0.8):
     xs, ys, gx, gy, z = _evaluate_grid(fn, domain, resolution)
     vals, lv, norm, label, is_log = _field(fn, z, scale, levels)
     cs = None
     if filled:
-        cs = ax.contourf(gx, gy, vals, levels=lv, norm=norm, cmap=cmap, alpha=alpha, extend="both")
+        cs = ax.contourf(gx, gy, vals, levels=lv, norm=norm, cmap=cmap or _backdrop_cmap(), alpha=alpha,
+                         extend="both")
     ax.contour(gx, gy, vals, levels=lv, norm=norm, colors="0.35", linewidths=0.4, alpha=0.7)
     (x0, x1), (y0, y1) = domain
     ax.set_xlim(x0, x1)
@@ -394,7 +403,7 @@ def _write_gif(fig, ax, moving, draw, steps_shown, path, fps):
             artist.set_animated(False)
     # One palette for the whole animation (from the last frame, where every path is drawn),
     # so colours do not flicker between frames.
-    palette = images[-1].quantize(colors=255, method=Image.Quantize.MEDIANCUT)
+    palette = images[-1].quantize(colors=96, method=Image.Quantize.MEDIANCUT)
     frames = [im.quantize(palette=palette, dither=Image.Dither.NONE) for im in images]
     frames[0].save(path, save_all=True, append_images=frames[1:], duration=max(int(1000 / fps), 20),
                    loop=0, optimize=False)
@@ -471,4 +480,55 @@ def plot_basins(basin_map: BasinMap, show_steps: bool = True, ax=None, title=Non
         a1.set_xlabel("start x")
         a1.set_ylabel("start y")
         a1.set_title("steps to converge (blank: did not)", fontsize=10)
+    return finish(fig, path)
+
+
+def plot_convergence(results, fn=None, log_x: bool = False, ax=None, title=None, path=None):
+    """Best value found against function evaluations spent, one line per method.
+
+    Parameters
+    ----------
+    results : mapping label -> Result, or a sequence of Results
+        From :func:`~descend.landscapes.minimize` or any :mod:`descend.search` method;
+        :meth:`Result.best_trace` gives each line (restarts chained in the order they ran).
+    fn : Landscape, optional
+        With a known global minimum f*, the y axis is f - f* on a log scale (the gap to the
+        optimum); otherwise the best value itself.
+    log_x : bool
+        Log scale for the evaluations axis.
+    """
+    fn = as_landscape(fn) if fn is not None else None
+    if isinstance(results, Mapping) and "path" not in results:
+        items = list(results.items())
+    elif isinstance(results, Mapping):
+        items = [(results.get("method") or results.get("optimizer") or "run", results)]
+    else:
+        items = [(r.get("method") or r.get("optimizer") or f"run {i + 1}", r) for i, r in enumerate(results)]
+    if not items:
+        raise ValueError("plot_convergence: no results to draw")
+    f_star = fn.global_minimum.value if isinstance(fn, Landscape) and fn.minima else None
+    fig, ax = figure_and_axes(ax, figsize=(6.4, 4.2))
+    positive = True
+    for i, (label, res) in enumerate(items):
+        if not hasattr(res, "best_trace"):
+            raise TypeError(f"plot_convergence: {label!r} is not a Result")
+        evals, best, _ = res.best_trace()
+        y = best - f_star if f_star is not None else best
+        if f_star is not None:
+            # A value at the optimum to machine precision has no place on a log axis.
+            y = np.maximum(y, 1e-16 * max(1.0, abs(f_star)))
+        positive &= bool(np.all(y[np.isfinite(y)] > 0))
+        ax.step(evals, y, where="post", color=color(i), lw=2, label=f"{label} ({int(res['nfev'])} evals)")
+    if f_star is not None and positive:
+        ax.set_yscale("log")
+        ax.set_ylabel("best f(x) − f* (log scale)")
+    else:
+        ax.set_ylabel("best f(x) found")
+    if log_x:
+        ax.set_xscale("log")
+    ax.set_xlabel("function evaluations")
+    name = fn.title if isinstance(fn, Landscape) else "f"
+    ax.set_title(title or f"{name}: best value against evaluations spent")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3, which="both")
     return finish(fig, path)

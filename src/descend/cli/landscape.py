@@ -1,0 +1,580 @@
+"""``descend landscape``, ``descend basins`` and ``descend search``: optimisers on test functions.
+
+* ``descend landscape NAME --optimizers sgd,momentum,nesterov,adam``: walk each optimizer
+  from one start, print a table (final point, value, distance to the nearest known minimum,
+  steps and evaluations to get within ``--radius`` of it) and write ``paths.png``,
+  ``paths.gif``, ``results.json`` and a self-contained ``report.html``.
+* ``descend landscape --list``: the functions and their published minima.
+* ``descend basins NAME --optimizer sgd``: start from every point of a grid; the share of
+  starts that reach each minimum; ``basins.png``.
+* ``descend search NAME --method random,local,annealing,multistart,gd --budget N``: gradient
+  descent and gradient-free search at the same budget of function evaluations, in the same
+  table as ``landscape``; ``paths.png`` (where each method's best point went),
+  ``convergence.png`` (best value against evaluations).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import numpy as np
+import typer
+
+__all__ = ["register"]
+
+METHODS = ("random", "local", "annealing", "multistart", "hopping", "gd")
+DEFAULT_METHODS = "random,local,annealing,multistart,gd"
+
+DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the full traceback on failure.")]
+OutOpt = Annotated[Optional[Path], typer.Option(
+    "--out", "-o", help="Folder for the plots, results.json and report.html (created if missing; "
+    "default: a new folder under --runs-dir).", file_okay=False, show_default=False)]
+RunsDirOpt = Annotated[Path, typer.Option("--runs-dir", help="Where the default output folder is created.")]
+StartOpt = Annotated[Optional[str], typer.Option(
+    "--start", metavar="X,Y", help="Starting point (default: the landscape's standard start).",
+    show_default=False)]
+RadiusOpt = Annotated[float, typer.Option(
+    "--radius", help="A method has reached a minimum when it stays within this distance of it.")]
+PlotsOpt = Annotated[bool, typer.Option("--plots/--no-plots", help="Write the plots and report.html.")]
+
+
+# --------------------------------------------------------------------------- argument parsing
+
+def _landscape(name: Optional[str], param: str = "NAME"):
+    from ..landscapes import get, names
+
+    if name is None:
+        raise typer.BadParameter(f"missing landscape name; one of: {', '.join(names())}", param_hint=param)
+    try:
+        return get(name)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint=param) from None
+
+
+def _point(text: Optional[str], land, param: str = "--start") -> np.ndarray:
+    if text is None:
+        return np.array(land.start, dtype=np.float64)
+    try:
+        pt = np.array([float(t) for t in text.replace(" ", "").split(",") if t != ""], dtype=np.float64)
+    except ValueError:
+        raise typer.BadParameter(f"expected numbers X,Y, got {text!r}", param_hint=param) from None
+    if pt.size != land.dim:
+        raise typer.BadParameter(f"{land.name} needs {land.dim} coordinates, got {text!r}", param_hint=param)
+    if not np.all(np.isfinite(pt)):
+        raise typer.BadParameter(f"coordinates must be finite, got {text!r}", param_hint=param)
+    return pt
+
+
+def _optimizers(text: str, param: str = "--optimizers") -> list[str]:
+    from .. import optim
+
+    items = [t.strip().lower() for t in text.split(",") if t.strip()]
+    if not items:
+        raise typer.BadParameter("give at least one optimizer", param_hint=param)
+    known = optim.names()
+    for it in items:
+        if it not in known:
+            raise typer.BadParameter(f"unknown optimizer {it!r}; choose from {', '.join(known)}", param_hint=param)
+    return items
+
+
+def _lrs(text: Optional[str], n: int, param: str = "--lr") -> list[Optional[float]]:
+    if text is None:
+        return [None] * n
+    try:
+        vals = [float(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"expected a number or a comma-separated list, got {text!r}", param_hint=param) from None
+    if len(vals) == 1:
+        vals = vals * n
+    if len(vals) != n:
+        raise typer.BadParameter(f"give one learning rate, or one per optimizer ({n}), got {len(vals)}", param_hint=param)
+    if not all(v > 0 and np.isfinite(v) for v in vals):
+        raise typer.BadParameter(f"learning rates must be positive, got {text!r}", param_hint=param)
+    return vals
+
+
+def _positive(value, param: str, integer: bool = False):
+    if value is None:
+        return None
+    if not (value > 0) or (not integer and not np.isfinite(value)):
+        raise typer.BadParameter(f"must be positive, got {value!r}", param_hint=param)
+    return value
+
+
+def _out_dir(out: Optional[Path], runs_dir: Path, stem: str) -> Path:
+    if out is not None:
+        if out.exists() and not out.is_dir():
+            raise typer.BadParameter(f"{str(out)!r} exists and is not a folder", param_hint="--out")
+        out.mkdir(parents=True, exist_ok=True)
+        return out
+    from .runs import new_run_dir
+
+    return new_run_dir(runs_dir, None, stem=stem)
+
+
+def _extra_hyperparameters(name: str) -> dict:
+    # L-BFGS without a line search takes fixed steps of length lr and stalls on curved
+    # valleys; the strong-Wolfe search is what makes it the method it is meant to be.
+    return {"line_search_fn": "strong_wolfe"} if name == "lbfgs" else {}
+
+
+# --------------------------------------------------------------------------- tables
+
+def _fmt_point(x) -> str:
+    x = np.asarray(x, dtype=np.float64)
+    if not np.all(np.isfinite(x)):
+        return "diverged"
+    return "(" + ", ".join(f"{v:.4f}" for v in x) + ")"
+
+
+def _fmt_num(v, digits: int = 4) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    v = float(v)
+    if not np.isfinite(v):
+        return "—" if np.isnan(v) else ("inf" if v > 0 else "-inf")
+    if v != 0 and (abs(v) < 1e-3 or abs(v) >= 1e5):
+        return f"{v:.{digits - 1}e}"
+    return f"{v:.{digits}g}"
+
+
+def _row(label: str, settings: str, res, land, radius: float, gd_path: bool) -> dict:
+    """One table row for a Result: where it ended, how far from a known minimum, and what
+    it cost to get within ``radius`` of that minimum (and stay)."""
+    from ..landscapes import steps_to_reach
+
+    x = np.asarray(res.x, dtype=np.float64)
+    finite = bool(np.all(np.isfinite(x)) and np.isfinite(res.fun))
+    idx, dist = land.nearest_minimum(x) if np.all(np.isfinite(x)) else (None, float("nan"))
+    steps = evals = None
+    if idx is not None and finite:
+        target = land.minima[idx].point
+        if gd_path:  # the walker's own path: step k is path row k
+            k = steps_to_reach(res.path, target, radius)
+            if k is not None:
+                steps, evals = k, int(res.evaluations[k])
+        else:  # best point so far, against evaluations spent
+            ev, _, pts = res.best_trace()
+            k = steps_to_reach(pts, target, radius)
+            if k is not None:
+                steps, evals = k, int(ev[k])
+    diverged = "diverged" in str(res.get("message", ""))
+    return {
+        "method": label, "settings": settings, "x": x.tolist(), "fun": float(res.fun),
+        "nearest_minimum": list(land.minima[idx].x) if idx is not None else None,
+        "nearest_is_global": bool(land.minima[idx].is_global) if idx is not None else None,
+        "distance": dist, "steps_to_reach": steps, "evals_to_reach": evals,
+        "nfev": int(res.nfev), "njev": int(res.njev), "diverged": diverged,
+        "message": str(res.get("message", "")),
+    }
+
+
+def _print_table(title: str, rows: list[dict], radius: float) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for col, just in (("method", "left"), ("settings", "left"), ("final point", "left"),
+                      ("f(final)", "right"), ("to nearest min", "right"), (f"steps to {radius:g}", "right"),
+                      (f"evals to {radius:g}", "right"), ("nfev", "right"), ("njev", "right")):
+        table.add_column(col, justify=just, overflow="fold")
+    for r in rows:
+        near = _fmt_num(r["distance"])
+        if r["nearest_is_global"] is not None:
+            near += " (global)" if r["nearest_is_global"] else " (local)"
+        table.add_row(
+            r["method"], r["settings"], "diverged" if r["diverged"] else _fmt_point(r["x"]),
+            _fmt_num(r["fun"]), near, _fmt_num(r["steps_to_reach"]), _fmt_num(r["evals_to_reach"]),
+            str(r["nfev"]), str(r["njev"]),
+        )
+    Console(width=max(120, _console_width())).print(table)
+
+
+def _console_width() -> int:
+    import shutil
+
+    return shutil.get_terminal_size((120, 24)).columns
+
+
+# --------------------------------------------------------------------------- report.html
+
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2rem auto;max-width:1100px;
+color:#222;padding:0 1rem;line-height:1.45}
+h1{font-size:1.6rem;margin-bottom:.2rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #ddd}
+.sub{color:#555;margin-top:0}table{border-collapse:collapse;font-size:.9rem}
+td,th{padding:.3rem .6rem;border:1px solid #e3e3e3;text-align:left}th{background:#f6f6f6}
+td.n{text-align:right;font-variant-numeric:tabular-nums}
+.plots{display:flex;flex-wrap:wrap;gap:1rem}.plots figure{margin:0}
+.plots img{max-width:100%;border:1px solid #eee}figcaption{color:#666;font-size:.85rem}
+code{background:#f4f4f4;padding:.1rem .3rem;border-radius:4px}
+"""
+
+
+def _img(path: Path, caption: str) -> str:
+    mime = {".png": "image/png", ".gif": "image/gif"}[path.suffix.lower()]
+    uri = f"data:{mime};base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+    return (f'<figure><img src="{uri}" alt="{html.escape(caption)}">'
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+
+
+def _html_table(header: list[str], rows: list[list[str]], numeric: set[int]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join(
+        "<tr>" + "".join(f'<td{" class=n" if i in numeric else ""}>{html.escape(c)}</td>'
+                         for i, c in enumerate(r)) + "</tr>"
+        for r in rows
+    )
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _write_report(out: Path, title: str, subtitle: str, table_html: str, images: list, notes: str,
+                  land) -> Path:
+    from .runs import write_text
+
+    minima = _html_table(
+        ["minimum", "value", "kind"],
+        [[_fmt_point(m.x), _fmt_num(m.value, 8), "global" if m.is_global else "local"] for m in land.minima],
+        {1},
+    )
+    parts = [
+        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width,initial-scale=1">',
+        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>", f'<p class="sub">{html.escape(subtitle)}</p>',
+        "<h2>Results</h2>", table_html, f"<p>{notes}</p>",
+        "<h2>Pictures</h2><div class='plots'>", *(_img(p, c) for p, c in images if p.exists()), "</div>",
+        f"<h2>The landscape: {html.escape(land.title)}</h2>",
+        f"<p><code>f = {html.escape(land.formula)}</code>; domain "
+        f"{html.escape(' × '.join(f'[{lo:g}, {hi:g}]' for lo, hi in land.domain))}. Known minima:</p>",
+        minima,
+        "<h2>Reproduce</h2>",
+        f"<p><code>{html.escape(_command_line())}</code></p>",
+        "</body></html>",
+    ]
+    path = out / "report.html"
+    write_text(path, "\n".join(parts))
+    return path
+
+
+def _command_line() -> str:
+    args = [a for a in sys.argv[1:]]
+    return "descend " + " ".join(shlex.quote(a) for a in args) if args else "descend"
+
+
+def _rows_table_html(rows: list[dict], radius: float) -> str:
+    return _html_table(
+        ["method", "settings", "final point", "f(final)", "distance to nearest minimum",
+         f"steps to {radius:g}", f"evals to {radius:g}", "nfev", "njev"],
+        [[r["method"], r["settings"], "diverged" if r["diverged"] else _fmt_point(r["x"]), _fmt_num(r["fun"]),
+          _fmt_num(r["distance"]), _fmt_num(r["steps_to_reach"]), _fmt_num(r["evals_to_reach"]),
+          str(r["nfev"]), str(r["njev"])] for r in rows],
+        {3, 4, 5, 6, 7, 8},
+    )
+
+
+# --------------------------------------------------------------------------- commands
+
+def _list_landscapes() -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from ..landscapes import get, names
+
+    table = Table(title="Landscapes (descend landscape NAME)", title_justify="left", show_lines=True)
+    table.add_column("name")
+    table.add_column("domain")
+    table.add_column("known minima (point: value)")
+    for n in names():
+        land = get(n)
+        mins = "\n".join(
+            f"{_fmt_point(m.x)}: {_fmt_num(m.value, 7)}" + (" global" if m.is_global else " local")
+            for m in land.minima
+        )
+        dom = " × ".join(f"[{lo:g}, {hi:g}]" for lo, hi in land.domain)
+        dims = " (any dim)" if "dim" in land.options else ""
+        table.add_row(n + dims, dom, mins)
+    Console(width=max(110, _console_width())).print(table)
+
+
+def landscape_command(
+    name: Annotated[Optional[str], typer.Argument(help="Landscape name (see --list).", show_default=False)] = None,
+    list_: Annotated[bool, typer.Option("--list", help="List the landscapes and their known minima.")] = False,
+    optimizers: Annotated[str, typer.Option("--optimizers", help="Comma-separated optimizer names.")] = "sgd,momentum,nesterov,adam",
+    lr: Annotated[Optional[str], typer.Option(
+        "--lr", help="One learning rate for all, or one per optimizer (comma-separated). Default: "
+        "the landscape's suggestion for each optimizer.", show_default=False)] = None,
+    steps: Annotated[int, typer.Option("--steps", min=0, help="Steps per optimizer.")] = 300,
+    start: StartOpt = None,
+    tol: Annotated[float, typer.Option("--tol", help="Stop when the gradient norm is at most this.")] = 1e-6,
+    radius: RadiusOpt = 1e-3,
+    out: OutOpt = None,
+    runs_dir: RunsDirOpt = Path("runs"),
+    plots: PlotsOpt = True,
+    frames: Annotated[int, typer.Option("--frames", min=1, help="Frames in paths.gif.")] = 100,
+    debug: DebugOpt = False,
+) -> None:
+    """Walk several optimizers downhill from one start; compare where they end and what it cost."""
+    if list_:
+        _list_landscapes()
+        return
+    from ..landscapes import minimize
+
+    land = _landscape(name)
+    if land.dim != 2 and plots:
+        raise typer.BadParameter("only 2-D landscapes can be drawn", param_hint="NAME")
+    names_ = _optimizers(optimizers)
+    lrs = _lrs(lr, len(names_))
+    x0 = _point(start, land)
+    _positive(radius, "--radius")
+    if not tol >= 0:
+        raise typer.BadParameter(f"must be >= 0, got {tol!r}", param_hint="--tol")
+    out_dir = _out_dir(out, runs_dir, f"landscape-{land.name}")
+
+    results, rows = {}, []
+    for opt, rate in zip(names_, lrs):
+        res = minimize(land, x0, optimizer=opt, steps=steps, lr=rate, tol=tol, **_extra_hyperparameters(opt))
+        label = opt if opt not in results else f"{opt} #{len(results) + 1}"
+        results[label] = res
+        used = res.hyperparameters.get("lr")
+        rows.append(_row(label, f"lr={used:g}" if used is not None else "", res, land, radius, gd_path=True))
+    _print_table(f"{land.title} from {_fmt_point(x0)}, {steps} steps", rows, radius)
+    _finish(out_dir, land, rows, results, radius, plots, frames, kind="landscape",
+            subtitle=f"Optimizers from {_fmt_point(x0)}, at most {steps} steps each; "
+                     f"stop when the gradient norm ≤ {tol:g}.")
+
+
+def _finish(out_dir, land, rows, results, radius, plots, frames, kind, subtitle, extra_images=(), notes=""):
+    from .runs import write_json
+
+    write_json(out_dir / "results.json", {
+        "landscape": land.name, "command": kind, "radius": radius, "rows": rows,
+        "paths": {k: np.asarray(r.path).tolist() for k, r in results.items()} if results else {},
+    })
+    written = [out_dir / "results.json"]
+    if plots:
+        from .. import viz
+
+        images = list(extra_images)
+        if results:
+            viz.plot_paths(land, {k: _drawable_path(r) for k, r in results.items()},
+                           path=out_dir / "paths.png")
+            images.insert(0, (out_dir / "paths.png", "Paths over the landscape (circle: start, cross: end)"))
+            if frames:
+                viz.animate_paths(land, {k: _drawable_path(r) for k, r in results.items()},
+                                  path=out_dir / "paths.gif", frames=frames)
+                images.insert(1, (out_dir / "paths.gif", "The same, animated"))
+        report = _write_report(out_dir, f"descend {kind}: {land.title}", subtitle,
+                               _rows_table_html(rows, radius), images, html.escape(notes), land)
+        written += [p for p, _ in images] + [report]
+    typer.echo(f"wrote {', '.join(p.name for p in written if p.exists())} to {out_dir}")
+
+
+def _drawable_path(res):
+    """What to draw for a result: the walk for gradient descent and local methods, the
+    sequence of record-breaking points for random search and restarts."""
+    method = res.get("method")
+    if method in ("random", "multistart", "basin_hopping"):
+        ev, best, pts = res.best_trace()
+        keep = np.r_[True, np.any(pts[1:] != pts[:-1], axis=1)] if len(pts) else np.zeros(0, bool)
+        return pts[keep]
+    return np.asarray(res.path)
+
+
+def basins_command(
+    name: Annotated[Optional[str], typer.Argument(help="Landscape name (see descend landscape --list).",
+                                                  show_default=False)] = None,
+    optimizer: Annotated[str, typer.Option("--optimizer", help="Optimizer name (elementwise: not lbfgs).")] = "sgd",
+    lr: Annotated[Optional[float], typer.Option("--lr", help="Learning rate (default: the landscape's suggestion).",
+                                                show_default=False)] = None,
+    steps: Annotated[int, typer.Option("--steps", min=1, help="Steps from every start.")] = 500,
+    resolution: Annotated[int, typer.Option("--resolution", min=2, help="Grid points per axis.")] = 100,
+    radius: RadiusOpt = 1e-3,
+    out: OutOpt = None,
+    runs_dir: RunsDirOpt = Path("runs"),
+    plots: PlotsOpt = True,
+    debug: DebugOpt = False,
+) -> None:
+    """Start from every point of a grid at once; which minimum does each start reach?"""
+    from ..landscapes import basins
+
+    land = _landscape(name)
+    if land.dim != 2:
+        raise typer.BadParameter("basins need a 2-D landscape", param_hint="NAME")
+    opt = _optimizers(optimizer, "--optimizer")
+    if len(opt) != 1:
+        raise typer.BadParameter("give one optimizer", param_hint="--optimizer")
+    if opt[0] == "lbfgs":
+        raise typer.BadParameter("lbfgs couples the starts (line search); use an elementwise optimizer",
+                                 param_hint="--optimizer")
+    _positive(lr, "--lr")
+    _positive(radius, "--radius")
+    out_dir = _out_dir(out, runs_dir, f"basins-{land.name}")
+    t0 = time.perf_counter()
+    bm = basins(land, optimizer=opt[0], lr=lr, steps=steps, resolution=resolution, tol=radius)
+    seconds = time.perf_counter() - t0
+    shares = bm.shares
+    rows = []
+    for i, m in enumerate(land.minima):
+        med = bm.median_steps(i)
+        rows.append({"minimum": list(m.x), "value": m.value, "global": m.is_global, "share": shares[i],
+                     "median_steps": med, "starts": int((bm.labels == i).sum())})
+    stuck = float((bm.labels < 0).mean() - bm.diverged.mean())
+
+    from rich.console import Console
+    from rich.table import Table
+
+    used = bm.hyperparameters.get("lr")
+    title = (f"{land.title}: {opt[0]} (lr={used:g}), {steps} steps from {bm.labels.size} starts "
+             f"({resolution}×{resolution} grid) in {seconds:.2f} s")
+    table = Table(title=title, title_justify="left")
+    for col, just in (("minimum", "left"), ("f", "right"), ("kind", "left"), ("share of starts", "right"),
+                      (f"median steps to {radius:g}", "right")):
+        table.add_column(col, justify=just)
+    body = []
+    for r in rows:
+        cells = [_fmt_point(r["minimum"]), _fmt_num(r["value"], 7), "global" if r["global"] else "local",
+                 f"{r['share']:.1%}", _fmt_num(r["median_steps"])]
+        table.add_row(*cells)
+        body.append(cells)
+    for label, share in (("no known minimum", stuck), ("diverged", float(bm.diverged.mean()))):
+        cells = [label, "", "", f"{share:.1%}", ""]
+        table.add_row(*cells)
+        body.append(cells)
+    Console(width=max(110, _console_width())).print(table)
+    typer.echo(f"global minimum reached from {bm.global_share:.1%} of starts; "
+               f"{bm.nfev} function and {bm.njev} gradient evaluations")
+
+    from .runs import write_json
+
+    write_json(out_dir / "results.json", {
+        "landscape": land.name, "command": "basins", "optimizer": opt[0], "hyperparameters": bm.hyperparameters,
+        "steps": steps, "resolution": resolution, "radius": radius, "rows": rows,
+        "no_known_minimum": stuck, "diverged": float(bm.diverged.mean()), "global_share": bm.global_share,
+        "nfev": bm.nfev, "njev": bm.njev, "seconds": seconds,
+        "labels": bm.labels.tolist(), "xs": bm.xs.tolist(), "ys": bm.ys.tolist(),
+    })
+    written = [out_dir / "results.json"]
+    if plots:
+        from .. import viz
+
+        viz.plot_basins(bm, path=out_dir / "basins.png")
+        table_html = _html_table(["minimum", "f", "kind", "share of starts", f"median steps to {radius:g}"],
+                                 body, {1, 3, 4})
+        report = _write_report(
+            out_dir, f"descend basins: {land.title}", title, table_html,
+            [(out_dir / "basins.png", "Left: the minimum each start converged to. Right: steps it took.")],
+            f"Global minimum reached from {bm.global_share:.1%} of starts; {bm.nfev} function and "
+            f"{bm.njev} gradient evaluations in one batched run.", land)
+        written += [out_dir / "basins.png", report]
+    typer.echo(f"wrote {', '.join(p.name for p in written)} to {out_dir}")
+
+
+def search_command(
+    name: Annotated[Optional[str], typer.Argument(help="Landscape name (see descend landscape --list).",
+                                                  show_default=False)] = None,
+    method: Annotated[str, typer.Option(
+        "--method", help=f"Comma-separated methods: {', '.join(METHODS)}.")] = DEFAULT_METHODS,
+    budget: Annotated[int, typer.Option("--budget", min=2, help="Function evaluations each method may spend.")] = 1000,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed for the random methods.")] = 0,
+    start: StartOpt = None,
+    optimizer: Annotated[str, typer.Option("--optimizer", help="Optimizer for gd, multistart and hopping.")] = "sgd",
+    lr: Annotated[Optional[float], typer.Option("--lr", help="Learning rate (default: the landscape's suggestion).",
+                                                show_default=False)] = None,
+    step_size: Annotated[Optional[float], typer.Option(
+        "--step-size", help="Proposal scale for local, annealing and hopping (default: 5% of the domain's width).",
+        show_default=False)] = None,
+    t0: Annotated[float, typer.Option("--t0", help="Starting temperature for annealing (scale of f's barriers).")] = 1.0,
+    starts: Annotated[int, typer.Option("--starts", min=1, help="Random starts for multistart.")] = 10,
+    radius: RadiusOpt = 1e-3,
+    out: OutOpt = None,
+    runs_dir: RunsDirOpt = Path("runs"),
+    plots: PlotsOpt = True,
+    debug: DebugOpt = False,
+) -> None:
+    """Gradient descent against gradient-free search, at the same budget of evaluations."""
+    from .. import search
+    from ..landscapes import minimize
+
+    land = _landscape(name)
+    methods = [m.strip().lower() for m in method.split(",") if m.strip()]
+    bad = [m for m in methods if m not in METHODS]
+    if not methods or bad:
+        raise typer.BadParameter(f"unknown method {', '.join(bad) or '(none)'}; choose from {', '.join(METHODS)}",
+                                 param_hint="--method")
+    opt = _optimizers(optimizer, "--optimizer")
+    if len(opt) != 1:
+        raise typer.BadParameter("give one optimizer", param_hint="--optimizer")
+    opt = opt[0]
+    _positive(lr, "--lr")
+    _positive(step_size, "--step-size")
+    _positive(t0, "--t0")
+    _positive(radius, "--radius")
+    x0 = _point(start, land)
+    widths = np.array([hi - lo for lo, hi in land.domain])
+    sigma = float(step_size) if step_size is not None else float(0.05 * widths.mean())
+    if "multistart" in methods and budget // starts < 2:
+        raise typer.BadParameter(f"a budget of {budget} leaves fewer than 2 evaluations for each of {starts} starts",
+                                 param_hint="--budget")
+    out_dir = _out_dir(out, runs_dir, f"search-{land.name}")
+    hp = _extra_hyperparameters(opt)
+
+    results, rows = {}, []
+    for m in methods:
+        if m == "random":
+            res = search.random_search(land, n_samples=budget, seed=seed)
+            settings = f"{budget} samples"
+        elif m == "local":
+            res = search.random_local_search(land, x0, step_size=sigma, n_steps=budget - 1, seed=seed,
+                                             bounds=land.domain)
+            settings = f"σ={sigma:g}"
+        elif m == "annealing":
+            res = search.simulated_annealing(land, x0, step_size=sigma, n_steps=budget - 1, t0=t0, seed=seed,
+                                             bounds=land.domain)
+            settings = f"σ={sigma:g}, T0={t0:g}"
+        elif m == "multistart":
+            per = budget // starts
+            res = search.multistart(land, n_starts=starts, optimizer=opt, seed=seed, steps=per - 1, lr=lr, **hp)
+            settings = f"{starts}×{per - 1} steps {opt}, lr={res.hyperparameters.get('lr'):g}"
+        elif m == "hopping":
+            local = 50
+            hops = max(budget // (local + 1) - 1, 0)
+            res = search.basin_hopping(land, x0, n_iter=hops, step_size=sigma * 4, temperature=t0,
+                                       optimizer=opt, seed=seed, steps=local, lr=lr, bounds=land.domain, **hp)
+            settings = f"{hops} hops × {local} steps {opt}"
+        else:  # gd
+            res = minimize(land, x0, optimizer=opt, steps=budget - 1, lr=lr, **hp)
+            res["method"] = "gd"
+            settings = f"{opt}, lr={res.hyperparameters.get('lr'):g}"
+        results[m] = res
+        rows.append(_row(m, settings, res, land, radius, gd_path=False))
+    _print_table(f"{land.title}: budget {budget} evaluations, seed {seed}", rows, radius)
+
+    images = []
+    if plots:
+        from .. import viz
+
+        viz.plot_convergence(results, land, log_x=True, path=out_dir / "convergence.png")
+        images.append((out_dir / "convergence.png", "Best value found against evaluations spent"))
+    _finish(out_dir, land, rows, results, radius, plots, 0, kind="search",
+            subtitle=f"Each method may spend {budget} function evaluations (seed {seed}).",
+            extra_images=images,
+            notes="Paths show where each method's best point so far went (random search and restarts: "
+                  "the record-breaking samples). Gradient evaluations (njev) are counted separately; "
+                  "by backpropagation each costs a small multiple of a function evaluation.")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``landscape``, ``basins`` and ``search`` to the ``descend`` command."""
+    app.command("landscape")(landscape_command)
+    app.command("basins")(basins_command)
+    app.command("search")(search_command)
