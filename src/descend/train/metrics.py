@@ -1,0 +1,127 @@
+"""Metrics computed on a model's outputs, and name resolution for losses.
+
+Each metric is reduced as a *sum over examples* so that the training loop can
+average it exactly over batches of unequal size.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..tensor import Tensor
+
+__all__ = ["accuracy", "mean_absolute_error", "METRICS", "resolve_loss", "LOSS_NAMES"]
+
+
+def _arr(x) -> np.ndarray:
+    return x.data if isinstance(x, Tensor) else np.asarray(x)
+
+
+def _correct(output: np.ndarray, target: np.ndarray, threshold: float) -> int:
+    """Number of examples classified correctly.
+
+    * ``output`` ``(n, k)`` with ``k > 1``: class scores; the prediction is the
+      argmax. ``target`` is class indices ``(n,)`` or one-hot / probabilities
+      ``(n, k)`` (compared by argmax).
+    * ``output`` ``(n,)`` or ``(n, 1)``: one score per example for a binary
+      problem; the prediction is ``output > threshold`` (0 for logits, 0.5 for
+      probabilities) against a 0/1 target.
+    """
+    if output.ndim == 2 and output.shape[1] > 1:
+        pred = output.argmax(axis=1)
+        if target.ndim == 2 and target.shape == output.shape:
+            target = target.argmax(axis=1)
+        return int(np.count_nonzero(pred == target.reshape(pred.shape)))
+    pred = output.reshape(len(output), -1)[:, 0] > threshold
+    return int(np.count_nonzero(pred == (target.reshape(len(target), -1)[:, 0] > 0.5)))
+
+
+def accuracy(output, target, threshold: float = 0.0) -> float:
+    """Fraction of examples whose predicted class equals the target (see :func:`_correct`)."""
+    out, y = _arr(output), _arr(target)
+    if len(out) != len(y):
+        raise ValueError(f"accuracy: {len(out)} outputs but {len(y)} targets")
+    return _correct(out, y, threshold) / max(len(out), 1)
+
+
+def _abs_error_sum(output: np.ndarray, target: np.ndarray) -> float:
+    """Sum over examples of each example's mean absolute error (over its outputs)."""
+    per_example = max(output.size // max(len(output), 1), 1)
+    err = np.abs(output.astype(np.float64) - target.reshape(output.shape))
+    return float(err.sum() / per_example)
+
+
+def mean_absolute_error(output, target) -> float:
+    """Mean over examples (and outputs) of ``|output - target|``."""
+    out, y = _arr(output), _arr(target)
+    return _abs_error_sum(out, y) / max(len(out), 1)
+
+
+# name -> function(output_array, target_array, threshold) -> sum over the batch
+METRICS = {
+    "accuracy": lambda out, y, thr: _correct(out, y, thr),
+    "mae": lambda out, y, thr: _abs_error_sum(out, y),
+}
+
+
+def check_metrics(metrics) -> tuple[str, ...]:
+    if isinstance(metrics, str):
+        metrics = (metrics,)
+    try:
+        names = tuple(metrics)
+    except TypeError:
+        raise TypeError(f"metrics must be a list of names, got {metrics!r}") from None
+    for m in names:
+        if m != "loss" and m not in METRICS:
+            raise ValueError(f"metrics: unknown metric {m!r}; choose from {['loss', *METRICS]}")
+    return tuple(m for m in names if m != "loss")
+
+
+# Loss names accepted by fit(loss="...") and the descend.nn.functional function each means.
+LOSS_NAMES = {
+    "cross_entropy": "cross_entropy",
+    "ce": "cross_entropy",
+    "nll": "nll_loss",
+    "nll_loss": "nll_loss",
+    "mse": "mse_loss",
+    "mse_loss": "mse_loss",
+    "l1": "l1_loss",
+    "l1_loss": "l1_loss",
+    "mae": "l1_loss",
+    "huber": "huber_loss",
+    "huber_loss": "huber_loss",
+    "bce": "binary_cross_entropy",
+    "binary_cross_entropy": "binary_cross_entropy",
+    "bce_with_logits": "binary_cross_entropy_with_logits",
+    "binary_cross_entropy_with_logits": "binary_cross_entropy_with_logits",
+}
+
+
+def resolve_loss(loss, where: str = "fit"):
+    """A loss callable ``(output, target) -> scalar Tensor`` from a callable or a name."""
+    if isinstance(loss, str):
+        key = loss.lower()
+        if key not in LOSS_NAMES:
+            raise ValueError(f"{where}: unknown loss {loss!r}; choose from {sorted(LOSS_NAMES)} or pass a callable")
+        from ..nn import functional as F
+
+        fn = getattr(F, LOSS_NAMES[key], None)
+        if fn is None:
+            raise ValueError(f"{where}: loss {loss!r} ({LOSS_NAMES[key]}) is not available in descend.nn.functional")
+        return fn
+    if isinstance(loss, type):
+        raise TypeError(f"{where}: loss is the class {loss.__name__}; pass an instance, e.g. {loss.__name__}()")
+    if not callable(loss):
+        raise TypeError(f"{where}: loss must be a callable (output, target) -> Tensor or a name, got {loss!r}")
+    return loss
+
+
+def binary_threshold(loss) -> float:
+    """Decision threshold for single-output accuracy: 0.5 after a probability loss, else 0 (logits)."""
+    if isinstance(loss, str):
+        name = loss.lower()
+    elif hasattr(loss, "forward"):  # a loss module
+        name = type(loss).__name__
+    else:  # a function
+        name = getattr(loss, "__name__", "")
+    return 0.5 if name in ("bce", "binary_cross_entropy", "BCELoss") else 0.0

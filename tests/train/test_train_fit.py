@@ -1,0 +1,215 @@
+import math
+
+import numpy as np
+import pytest
+
+import descend
+from descend import nn, optim
+from descend.data import DataLoader, Dataset
+from descend.train import History, evaluate, fit
+
+from ._helpers import assert_same_params, params_of, small_mlp
+
+
+def _line_model():
+    m = nn.Linear(1, 1, bias=False)
+    m.weight.data[...] = 0.0
+    return m
+
+
+def test_batch_gradient_descent_matches_the_update_rule(linear_data):
+    X, y = linear_data
+    m = _line_model()
+    h = fit(m, (X, y), loss="mse", optimizer=optim.SGD(m.parameters(), lr=0.01), batch_size=None,
+            epochs=50, shuffle=False, progress=False)
+    # theta <- theta - lr * dL/dtheta with L = mean((theta x - y)^2), by hand in float64
+    theta = 0.0
+    x, t = X[:, 0].astype(np.float64), y[:, 0].astype(np.float64)
+    losses = []
+    for _ in range(50):
+        losses.append(np.mean((theta * x - t) ** 2))
+        theta -= 0.01 * np.mean(2 * x * (theta * x - t))
+    assert h.steps == 50 and len(h.epochs) == 50
+    np.testing.assert_allclose(m.weight.data[0, 0], theta, rtol=1e-5)
+    np.testing.assert_allclose(h.step_loss, losses, rtol=1e-4)
+    # the gradient norm is |dL/dtheta| before each step
+    theta0_grad = abs(np.mean(2 * x * (0 * x - t)))
+    np.testing.assert_allclose(h.step_grad_norm[0], theta0_grad, rtol=1e-5)
+    assert h.step_lr == [0.01] * 50
+    assert h.stop_reason == "epochs"
+
+
+@pytest.mark.parametrize("batch_size, steps_per_epoch", [(None, 1), (1, 40), (16, 3), (40, 1)])
+def test_batch_size_picks_the_flavour(linear_data, batch_size, steps_per_epoch):
+    X, y = linear_data
+    m = _line_model()
+    h = fit(m, (X, y), loss="mse", optimizer=optim.SGD(m.parameters(), lr=0.01),
+            batch_size=batch_size, epochs=3, progress=False, seed=0)
+    assert h.steps == 3 * steps_per_epoch
+    assert len(h.step_loss) == len(h.step_lr) == len(h.step_grad_norm) == h.steps
+    assert [r["step"] for r in h.epochs] == [steps_per_epoch * (i + 1) for i in range(3)]
+    # the epoch loss is the example-weighted mean of the step losses
+    sizes = [min(batch_size or 40, 40 - i * (batch_size or 40)) for i in range(steps_per_epoch)]
+    ep0 = np.dot(h.step_loss[:steps_per_epoch], sizes) / 40
+    np.testing.assert_allclose(h.epochs[0]["train_loss"], ep0, rtol=1e-12)
+    assert 0.1 < m.weight.data[0, 0] < 2.0  # moving towards the answer, 2
+
+
+def test_sgd_converges_to_two(linear_data):
+    X, y = linear_data
+    m = _line_model()
+    fit(m, (X, y), loss="mse", optimizer=optim.SGD(m.parameters(), lr=0.05), batch_size=1,
+        epochs=20, progress=False, seed=0)
+    np.testing.assert_allclose(m.weight.data[0, 0], 2.0, atol=1e-4)
+
+
+def test_same_seed_same_run_and_other_seed_other_run(blobs):
+    X, y = blobs
+    runs = []
+    for seed in (1, 1, 2):
+        m = small_mlp(0, dropout=0.2)
+        h = fit(m, (X, y), loss=nn.CrossEntropyLoss(), optimizer=optim.Adam(m.parameters(), lr=0.01),
+                batch_size=16, epochs=3, progress=False, seed=seed)
+        runs.append((params_of(m), h.step_loss))
+    assert_same_params(runs[0][0], runs[1][0])
+    assert runs[0][1] == runs[1][1]
+    assert runs[0][1] != runs[2][1]
+
+
+def test_train_as_dataset_tuple_or_loader_are_equivalent(blobs):
+    X, y = blobs
+    results = []
+    for train in ((X, y), Dataset(X, y), DataLoader(Dataset(X, y), batch_size=16, shuffle=True, seed=4)):
+        m = small_mlp(0)
+        fit(m, train, loss="cross_entropy", optimizer=optim.SGD(m.parameters(), lr=0.1),
+            batch_size=16, epochs=2, progress=False, seed=4)
+        results.append(params_of(m))
+    assert_same_params(results[0], results[1])
+    assert_same_params(results[0], results[2])
+
+
+def test_float64_data_is_converted_to_the_model_dtype(blobs):
+    X, y = blobs
+    m = small_mlp(0)
+    h = fit(m, (X.astype(np.float64), y), loss="cross_entropy", optimizer="adam", epochs=2,
+            progress=False, seed=0)
+    assert all(p.data.dtype == np.float32 for p in m.parameters())
+    m2 = small_mlp(0)
+    h2 = fit(m2, (X, y), loss="cross_entropy", optimizer="adam", epochs=2, progress=False, seed=0)
+    assert h.step_loss == h2.step_loss
+
+
+def test_float64_model_trains_in_float64(linear_data):
+    X, y = linear_data
+    m = nn.Linear(1, 1, dtype=np.float64)
+    fit(m, (X, y), loss="mse", optimizer=optim.SGD(m.parameters(), lr=0.1), batch_size=None,
+        epochs=200, progress=False)
+    assert m.weight.data.dtype == np.float64
+    np.testing.assert_allclose(m.weight.data[0, 0], 2.0, atol=1e-9)
+
+
+def test_validation_metrics_equal_evaluate_on_the_final_model(blobs):
+    X, y = blobs
+    m = small_mlp(0)
+    Xv, yv = X[:30], y[:30]
+    h = fit(m, (X[30:], y[30:]), loss="cross_entropy", optimizer=optim.Adam(m.parameters(), lr=0.01),
+            epochs=4, validation=(Xv, yv), metrics=("loss", "accuracy"), progress=False, seed=0)
+    last = h.epochs[-1]
+    res = evaluate(m, (Xv, yv), loss="cross_entropy", metrics=("loss", "accuracy"))
+    assert last["val_loss"] == res["loss"]
+    assert last["val_accuracy"] == res["accuracy"]
+    pred = m(Xv).data.argmax(axis=1)
+    assert res["accuracy"] == np.mean(pred == yv)
+    keys = {"epoch", "step", "train_loss", "train_accuracy", "grad_norm", "lr", "time", "epoch_time",
+            "val_loss", "val_accuracy"}
+    assert set(last) == keys
+    assert 0 <= last["train_accuracy"] <= 1
+    assert h.epochs[-1]["time"] >= h.epochs[0]["time"] > 0
+
+
+def test_train_accuracy_counts_predictions_made_during_the_epoch(blobs):
+    X, y = blobs
+
+    m = small_mlp(0)
+    correct = []
+
+    class Spy(descend.train.Callback):
+        pass
+
+    # with lr=0 the model never changes: the running train accuracy is the model's accuracy
+    h = fit(m, (X, y), loss="cross_entropy", optimizer=optim.SGD(m.parameters(), lr=0.0),
+            epochs=1, metrics=("accuracy",), progress=False, seed=0, callbacks=[Spy()])
+    correct = np.mean(m(X).data.argmax(1) == y)
+    np.testing.assert_allclose(h.epochs[0]["train_accuracy"], correct)
+
+
+def test_binary_accuracy_thresholds_a_single_logit():
+    X, y = descend.data.make_moons(n_samples=100, noise=0.1, seed=0)
+    yb = y.astype(np.float32).reshape(-1, 1)
+    m = small_mlp(0, sizes=(2, 16, 1))
+    h = fit(m, (X, yb), loss="bce_with_logits", optimizer="adam", epochs=2, metrics=["accuracy"],
+            validation=(X, yb), progress=False, seed=0)
+    acc = np.mean((m(X).data[:, 0] > 0) == (y == 1))
+    assert h.epochs[-1]["val_accuracy"] == acc
+
+
+def test_mae_metric(linear_data):
+    X, y = linear_data
+    m = _line_model()
+    h = fit(m, (X, y), loss="mse", optimizer=optim.SGD(m.parameters(), lr=0.0), batch_size=None,
+            epochs=1, metrics=("loss", "mae"), validation=(X, y), progress=False)
+    np.testing.assert_allclose(h.epochs[0]["val_mae"], np.mean(np.abs(y)), rtol=1e-6)
+    np.testing.assert_allclose(h.epochs[0]["train_mae"], np.mean(np.abs(y)), rtol=1e-6)
+
+
+def test_optimizer_and_loss_by_name(blobs):
+    X, y = blobs
+    m = small_mlp(0)
+    h = fit(m, (X, y), loss="cross_entropy", optimizer="sgd", epochs=1, progress=False, seed=0)
+    assert h.step_lr[0] == optim.SGD(m.parameters()).param_groups[0]["lr"]
+
+
+@pytest.mark.parametrize("kwargs, exc, match", [
+    (dict(batch_size=0), ValueError, "batch_size"),
+    (dict(epochs=0), ValueError, "epochs"),
+    (dict(epochs=None), ValueError, "another stopping rule"),
+    (dict(max_steps=-1), ValueError, "max_steps"),
+    (dict(tol=-1.0), ValueError, "tol"),
+    (dict(max_time=0), ValueError, "max_time"),
+    (dict(patience=2), ValueError, "validation"),
+    (dict(metrics=("loss", "f1")), ValueError, "unknown metric 'f1'"),
+    (dict(loss="hinge"), ValueError, "unknown loss 'hinge'"),
+    (dict(loss=nn.MSELoss), TypeError, "pass an instance"),
+    (dict(optimizer=optim.SGD), TypeError, "pass an instance"),
+    (dict(callbacks=[descend.train.EarlyStopping]), TypeError, "instances"),
+    (dict(resume=True), ValueError, "checkpoint_dir"),
+    (dict(seed=-1), ValueError, "seed"),
+    (dict(scheduler_interval="batch"), ValueError, "scheduler_interval"),
+])
+def test_bad_arguments_fail_before_anything_changes(blobs, kwargs, exc, match):
+    X, y = blobs
+    m = small_mlp(0)
+    before = params_of(m)
+    args = dict(loss="cross_entropy", optimizer=optim.SGD(m.parameters(), lr=0.1), progress=False)
+    args.update(kwargs)
+    with pytest.raises(exc, match=match):
+        fit(m, (X, y), **args)
+    assert_same_params(before, params_of(m))
+
+
+def test_train_needs_inputs_and_targets(blobs):
+    X, _ = blobs
+    m = small_mlp(0)
+    with pytest.raises(ValueError, match="inputs and targets"):
+        fit(m, (X,), loss="cross_entropy", optimizer="sgd", progress=False)
+
+
+def test_history_is_returned_and_model_trained_in_place(blobs):
+    X, y = blobs
+    m = small_mlp(0)
+    h = fit(m, (X, y), loss="cross_entropy", optimizer=optim.Adam(m.parameters(), lr=0.02), epochs=15,
+            metrics=["accuracy"], progress=False, seed=0)
+    assert isinstance(h, History)
+    assert h.epochs[-1]["train_loss"] < h.epochs[0]["train_loss"] / 2
+    assert np.mean(m(X).data.argmax(1) == y) > 0.9
+    assert math.isfinite(h.best_epoch["train_loss"])
