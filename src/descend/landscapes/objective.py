@@ -10,7 +10,8 @@ Everything that compares methods by "evaluations spent" goes through
 * a plain Python function of a NumPy array returning a number (values only; when
   a gradient is needed it is taken by central differences, whose 2d evaluations
   of f are counted in ``nfev``), or with ``jac=`` a function returning its
-  gradient.
+  gradient. Finding out that f is NumPy-only takes one call of f on a descend
+  Tensor; that call is counted too.
 """
 
 from __future__ import annotations
@@ -107,6 +108,7 @@ class Objective:
                 return exc.value, self._central_differences(x)
             except Exception:  # noqa: BLE001 - f does not accept a Tensor: it is NumPy-only
                 self.jac = "3-point"
+                self.nfev += 1  # the failed probe was a call of f all the same
             else:
                 self.jac = "autodiff"
                 self.nfev += 1

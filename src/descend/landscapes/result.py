@@ -7,10 +7,10 @@ import numpy as np
 __all__ = ["Result"]
 
 
-class Result(dict):
-    """What a run found and what it cost; a dict whose keys are also attributes.
+class Result:
+    """What a run found and what it cost; fields are attributes, also readable as ``r["x"]``.
 
-    Keys (shared by :func:`~descend.landscapes.minimize` and every method of
+    Fields (shared by :func:`~descend.landscapes.minimize` and every method of
     :mod:`descend.search`):
 
     ``x``
@@ -29,29 +29,52 @@ class Result(dict):
         Visited points, one row per step, shape ``(n, d)`` (for random search: every sample).
     ``values``
         f at each row of ``path``, shape ``(n,)``.
+    ``evaluations``
+        ``nfev`` when each row of ``path`` was known, shape ``(n,)``.
 
-    Methods add their own keys (``optimizer``, ``hyperparameters``, ``runs``, ...).
+    Methods add their own fields (``optimizer``, ``hyperparameters``, ``runs``, ...). Unlike
+    ``scipy.optimize.OptimizeResult`` this is not a dict subclass, so that ``values`` can be a
+    field; ``keys()``, ``items()``, ``get()``, ``in`` and ``r[key]`` work as on a dict.
     """
 
-    def __getattr__(self, name):
+    def __init__(self, **fields):
+        self.__dict__.update(fields)
+
+    def __getitem__(self, key):
         try:
-            return self[name]
+            return self.__dict__[key]
         except KeyError:
-            raise AttributeError(f"Result has no field {name!r}; fields: {', '.join(self)}") from None
+            raise KeyError(f"Result has no field {key!r}; fields: {', '.join(self.__dict__)}") from None
 
-    def __setattr__(self, name, value):
-        self[name] = value
+    def __setitem__(self, key, value):
+        self.__dict__[key] = value
 
-    def __delattr__(self, name):
-        del self[name]
+    def __contains__(self, key) -> bool:
+        return key in self.__dict__
 
-    def __dir__(self):
-        return list(self) + list(super().__dir__())
+    def __iter__(self):
+        return iter(self.__dict__)
+
+    def __len__(self) -> int:
+        return len(self.__dict__)
+
+    def keys(self):
+        return self.__dict__.keys()
+
+    def items(self):
+        return self.__dict__.items()
+
+    def get(self, key, default=None):
+        return self.__dict__.get(key, default)
+
+    def to_dict(self) -> dict:
+        """The fields as a plain dict (arrays not copied)."""
+        return dict(self.__dict__)
 
     @property
     def best_values(self) -> np.ndarray:
         """The running minimum of ``values``: the best value found after each row of ``path``."""
-        v = np.asarray(self["values"], dtype=np.float64)
+        v = np.asarray(self.values, dtype=np.float64)
         return np.fmin.accumulate(v) if v.size else v
 
     def trace(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -63,7 +86,7 @@ class Result(dict):
         best value against evaluations can be compared across methods
         (:meth:`best_trace`).
         """
-        if "runs" in self and self["runs"]:
+        if self.get("runs"):
             ev, va, pt, offset = [], [], [], 0
             for run in self["runs"]:
                 e, v, p = run.trace()
@@ -72,8 +95,8 @@ class Result(dict):
                 pt.append(p)
                 offset += int(run["nfev"])
             return np.concatenate(ev), np.concatenate(va), np.concatenate(pt)
-        values = np.asarray(self["values"], dtype=np.float64)
-        points = np.asarray(self["path"], dtype=np.float64)
+        values = np.asarray(self.values, dtype=np.float64)
+        points = np.asarray(self.path, dtype=np.float64)
         evals = self.get("evaluations")
         if evals is None:
             evals = np.arange(1, len(values) + 1)
@@ -90,11 +113,11 @@ class Result(dict):
         return evals, best, points[idx] if len(points) else points
 
     def __repr__(self) -> str:
-        if not self:
+        if not self.__dict__:
             return "Result()"
-        width = max(map(len, self)) + 1
+        width = max(map(len, self.__dict__)) + 1
         lines = []
-        for k, v in self.items():
+        for k, v in self.__dict__.items():
             if isinstance(v, np.ndarray) and v.ndim >= 1 and v.size > 6:
                 text = f"array of shape {v.shape}"
             elif isinstance(v, list) and len(v) > 3:

@@ -14,6 +14,7 @@ from matplotlib.ticker import LogFormatterSciNotation, LogLocator
 
 from ..landscapes.basins import BasinMap
 from ..landscapes.functions import Landscape, as_landscape
+from ..landscapes.result import Result
 from ._common import figure_and_axes, finish, new_figure
 from .palette import BACKGROUND, NONE_COLOR, SEQUENTIAL, color
 
@@ -218,12 +219,20 @@ def plot_landscape(fn, kind: str = "contour", domain=None, resolution: int = 200
     return finish(fig, path)
 
 
+def _is_result(item) -> bool:
+    return isinstance(item, Result) or (isinstance(item, Mapping) and "path" in item)
+
+
+def _label_of(item, default):
+    return item.get("method") or item.get("optimizer") or default
+
+
 def _as_paths(results, labels=None):
     """[(label, points (n, 2))] from a Result, an array, a mapping or a sequence of them."""
     def one(item, default):
-        if isinstance(item, Mapping) and "path" in item:
+        if _is_result(item):
             pts = item["path"]
-            lab = item.get("optimizer") or item.get("method") or default
+            lab = _label_of(item, default)
         else:
             pts, lab = item, default
         pts = np.asarray(pts, dtype=np.float64)
@@ -231,10 +240,9 @@ def _as_paths(results, labels=None):
             raise ValueError(f"a path must have shape (n, 2), got {pts.shape}")
         return str(lab), pts
 
-    if isinstance(results, Mapping) and "path" not in results:
-        out = [one(v, k) for k, v in results.items()]
-        out = [(k, p) for k, (_, p) in zip(results.keys(), out)]
-    elif isinstance(results, Mapping) or (isinstance(results, np.ndarray) and results.ndim == 2):
+    if isinstance(results, Mapping) and not _is_result(results):
+        out = [(str(k), one(v, k)[1]) for k, v in results.items()]
+    elif _is_result(results) or (isinstance(results, np.ndarray) and results.ndim == 2):
         out = [one(results, "path")]
     else:
         out = [one(r, f"path {i + 1}") for i, r in enumerate(results)]
@@ -498,12 +506,12 @@ def plot_convergence(results, fn=None, log_x: bool = False, ax=None, title=None,
         Log scale for the evaluations axis.
     """
     fn = as_landscape(fn) if fn is not None else None
-    if isinstance(results, Mapping) and "path" not in results:
+    if isinstance(results, Mapping) and not _is_result(results):
         items = list(results.items())
-    elif isinstance(results, Mapping):
-        items = [(results.get("method") or results.get("optimizer") or "run", results)]
+    elif _is_result(results):
+        items = [(_label_of(results, "run"), results)]
     else:
-        items = [(r.get("method") or r.get("optimizer") or f"run {i + 1}", r) for i, r in enumerate(results)]
+        items = [(_label_of(r, f"run {i + 1}"), r) for i, r in enumerate(results)]
     if not items:
         raise ValueError("plot_convergence: no results to draw")
     f_star = fn.global_minimum.value if isinstance(fn, Landscape) and fn.minima else None
