@@ -304,18 +304,15 @@ class CSVLogger(Callback):
         if not os.path.isdir(d):
             raise FileNotFoundError(f"CSVLogger: directory {d!r} for {self.filename!r} does not exist")
         self._columns = None
-        if state.resumed:
-            self._pending_rewrite = list(state.history.epochs)
-        else:
-            self._pending_rewrite = None
-            if not self.append and os.path.exists(self.filename):
-                os.remove(self.filename)
+        self._rewrite = state.resumed
+        if not state.resumed and not self.append and os.path.exists(self.filename):
+            os.remove(self.filename)
 
     def on_epoch_end(self, state):
         if self._columns is None:
             self._columns = list(state.logs)
-            if self._pending_rewrite is not None:  # resumed: the file restarts from the checkpoint
-                self._write_rows(self._pending_rewrite + [state.logs], "w", header=True)
+            if self._rewrite:  # resumed: the file restarts from the checkpointed history
+                self._write_rows(state.history.epochs, "w", header=True)
                 return
             header = not (self.append and os.path.exists(self.filename) and os.path.getsize(self.filename) > 0)
             self._write_rows([state.logs], "a", header=header)

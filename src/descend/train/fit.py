@@ -100,6 +100,17 @@ def _cast(arrays, dtype):
     return tuple(a.astype(dtype) if a.dtype.kind == "f" and a.dtype != dtype else a for a in arrays)
 
 
+def _check_finite(arrays, what):
+    for name, a in zip(("inputs", "targets"), arrays):
+        if a.dtype.kind == "f" and not np.isfinite(a).all():
+            bad = np.argwhere(~np.isfinite(a))[0]
+            raise ValueError(
+                f"fit: the {what} {name} contain a non-finite value ({a[tuple(bad)]} at index "
+                f"{tuple(int(i) for i in bad)}); remove or impute it before training"
+            )
+    return arrays
+
+
 def _supervised(arrays, what):
     if len(arrays) < 2:
         raise ValueError(f"fit: {what} must provide inputs and targets, e.g. ({what[:1].upper()}X, y); got {len(arrays)} array(s)")
@@ -112,13 +123,17 @@ def _make_loader(train, batch_size, shuffle, seed, dtype):
     if isinstance(train, DataLoader):
         return train
     try:
-        arrays = _supervised(_cast(as_arrays(train, "train"), dtype), "train")
+        arrays = _check_finite(_supervised(_cast(as_arrays(train, "train"), dtype), "train"), "training")
     except TypeError as exc:
         raise TypeError(f"fit: train must be a Dataset, a tuple (X, y) or a DataLoader ({exc})") from None
     return DataLoader(Dataset(*arrays), batch_size=batch_size, shuffle=shuffle, seed=seed)
 
 
 def _is_plateau(scheduler) -> bool:
+    """Whether ``scheduler.step`` wants a metric (ReduceLROnPlateau, or a chain holding one)."""
+    needs = getattr(scheduler, "_needs_metrics", None)
+    if callable(needs):
+        return bool(needs())
     return type(scheduler).__name__ == "ReduceLROnPlateau"
 
 
@@ -269,7 +284,8 @@ def fit(model, train, *, loss, optimizer, batch_size=32, epochs=10, shuffle=True
     val = None
     if validation is not None:
         src = validation.dataset if isinstance(validation, DataLoader) else validation
-        val = _supervised(_cast(as_arrays(src, "validation"), dtype), "validation")
+        val = _check_finite(_supervised(_cast(as_arrays(src, "validation"), dtype), "validation"),
+                            "validation")
     ckpt_file = None
     ckpt = None
     if checkpoint_dir is not None:
@@ -372,6 +388,10 @@ def fit(model, train, *, loss, optimizer, batch_size=32, epochs=10, shuffle=True
                   start_time=elapsed0)
     if hasattr(model, "train"):
         model.train()
+    # Overflow to inf/nan is detected (loss and gradient norm are checked every step)
+    # and reported as divergence, with advice, instead of NumPy's RuntimeWarnings.
+    errstate = np.errstate(over="ignore", invalid="ignore", divide="ignore")
+    errstate.__enter__()
     try:
         if stop is None and max_steps is not None and step >= max_steps:
             stop, stop_msg = "max_steps", f"reached max_steps={max_steps}"
@@ -470,7 +490,7 @@ def fit(model, train, *, loss, optimizer, batch_size=32, epochs=10, shuffle=True
             history.epochs.append(record)
             state.logs = record
             if complete and scheduler is not None and not sched_step:
-                if plateau:
+                if _is_plateau(scheduler):
                     scheduler.step(record.get("val_loss", record["train_loss"]))
                 else:
                     scheduler.step()
@@ -508,6 +528,8 @@ def fit(model, train, *, loss, optimizer, batch_size=32, epochs=10, shuffle=True
     except BaseException:
         display.close(history)
         raise
+    finally:
+        errstate.__exit__(None, None, None)
     display.close(history)
     if stop == "diverged" and finished != "diverged":
         warnings.warn(stop_msg, DivergenceWarning, stacklevel=2)

@@ -130,6 +130,8 @@ def lr_find(model, train, loss, optimizer, start_lr: float = 1e-7, end_lr: float
 
     lrs, losses, smoothed = [], [], []
     stop_reason = "steps"
+    errstate = np.errstate(over="ignore", invalid="ignore", divide="ignore")  # divergence is expected
+    errstate.__enter__()
     try:
         if seed is not None:
             manual_seed(int(seed))
@@ -177,6 +179,7 @@ def lr_find(model, train, loss, optimizer, start_lr: float = 1e-7, end_lr: float
                 break
             best = min(best, s)
     finally:
+        errstate.__exit__(None, None, None)
         model.load_state_dict(saved_model)
         optimizer.load_state_dict(saved_opt)
         set_rng_state(saved_rng)
