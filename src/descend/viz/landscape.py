@@ -10,7 +10,7 @@ import numpy as np
 from matplotlib.colors import ListedColormap, LogNorm
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
-from matplotlib.ticker import LogFormatterSciNotation, LogLocator
+from matplotlib.ticker import LogFormatterSciNotation, LogLocator, MaxNLocator
 
 from ..landscapes.basins import BasinMap
 from ..landscapes.functions import Landscape, as_landscape
@@ -184,8 +184,9 @@ def plot_landscape(fn, kind: str = "contour", domain=None, resolution: int = 200
         ax.contour(gx, gy, vals, levels=lv, norm=norm, colors="white", linewidths=0.3, alpha=0.5)
         if norm is not None:
             fig.colorbar(cs, ax=ax, label=label, ticks=LogLocator(), format=LogFormatterSciNotation())
-        else:
-            fig.colorbar(cs, ax=ax, label=label)
+        else:  # round ticks, not the contour levels' odd values
+            ticks = MaxNLocator(8).tick_values(lv[0], lv[-1])
+            fig.colorbar(cs, ax=ax, label=label, ticks=ticks[(ticks >= lv[0]) & (ticks <= lv[-1])])
         ax.set_xlabel("x")
         ax.set_ylabel("y")
         ax.set_aspect("auto")
@@ -208,7 +209,8 @@ def plot_landscape(fn, kind: str = "contour", domain=None, resolution: int = 200
 
             def z_of(pts):
                 v = np.asarray(fn(pts), dtype=np.float64)
-                return np.log10(np.maximum(v - ref, floor)) if is_log else v
+                # on a log axis the minimum itself is at -inf: draw it on the surface's floor
+                return np.maximum(np.log10(np.maximum(v - ref, floor)), np.nanmin(shown)) if is_log else v
 
             _mark_minima(ax, fn, z_of=z_of)
         else:
