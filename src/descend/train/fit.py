@@ -286,21 +286,24 @@ def fit(model, train, *, loss, optimizer, batch_size=32, epochs=10, shuffle=True
         src = validation.dataset if isinstance(validation, DataLoader) else validation
         val = _check_finite(_supervised(_cast(as_arrays(src, "validation"), dtype), "validation"),
                             "validation")
-    ckpt_file = None
-    ckpt = None
-    if checkpoint_dir is not None:
-        os.makedirs(os.fspath(checkpoint_dir), exist_ok=True)
-        ckpt_file = checkpoint_path(checkpoint_dir)
-        if resume and os.path.exists(ckpt_file):
-            ckpt = read_checkpoint(ckpt_file)
-    if ckpt is None and seed is not None:
-        manual_seed(int(seed))
+    sched_step = scheduler is not None and scheduler_interval == "step"
+    if sched_step and _is_plateau(scheduler):
+        raise ValueError("fit: ReduceLROnPlateau needs scheduler_interval='epoch' (it steps on a metric)")
     loader = _make_loader(train, batch_size, shuffle, seed, dtype)
     n_batches = len(loader)
     n_train = len(loader.dataset)
     # Batches need a dtype conversion only when the arrays were not converted up front.
     convert = not _array_backed(loader.dataset) or any(
         a.dtype.kind == "f" and a.dtype != dtype for a in loader.dataset.arrays)
+    ckpt_file = None
+    ckpt = None
+    if checkpoint_dir is not None:
+        ckpt_file = checkpoint_path(checkpoint_dir)
+        if resume and os.path.exists(ckpt_file):
+            ckpt = read_checkpoint(ckpt_file)
+        os.makedirs(os.fspath(checkpoint_dir), exist_ok=True)
+    if ckpt is None and seed is not None:
+        manual_seed(int(seed))
 
     # ---- state --------------------------------------------------------------------------
     history = History()
@@ -347,10 +350,6 @@ def fit(model, train, *, loss, optimizer, batch_size=32, epochs=10, shuffle=True
         fn = getattr(cb, "on_step_end", None)
         if fn is not None and getattr(fn, "__func__", None) is not Callback.on_step_end:
             step_cbs.append(fn)
-    sched_step = scheduler is not None and scheduler_interval == "step"
-    plateau = scheduler is not None and _is_plateau(scheduler)
-    if plateau and sched_step:
-        raise ValueError("fit: ReduceLROnPlateau needs scheduler_interval='epoch' (it steps on a metric)")
     track = [(m, METRICS[m]) for m in metric_names]
     snap = [np.empty_like(p.data) for p in params]  # parameters before the last update
     have_snap = False
@@ -476,6 +475,8 @@ def fit(model, train, *, loss, optimizer, batch_size=32, epochs=10, shuffle=True
             complete = batch >= n_batches
             sums["time"] = time.perf_counter() - t_epoch
             state.step, state.batch = step, batch
+            if history.step_loss:
+                state.loss, state.lr = history.step_loss[-1], history.step_lr[-1]
             if sums["steps"] == 0:
                 break  # diverged at the first step of an epoch: nothing to record
             record = _epoch_record(epoch, step, sums, metric_names, optimizer, time.perf_counter() - t0)

@@ -144,6 +144,7 @@ class RichProgress(SilentProgress):
         self._line_dt = line_interval
         self._last = 0.0
         self._last_line = 0.0
+        self._pending = None
 
     def _epoch_str(self, epoch: int) -> str:
         return f"epoch {epoch + 1}" + (f"/{self.epochs}" if self.epochs else "")
@@ -165,12 +166,22 @@ class RichProgress(SilentProgress):
     def epoch_end(self, record):
         now = time.perf_counter()
         self._bar.update(self._task, completed=record["step"])
-        if now - self._last_line >= self._line_dt:
+        if now - self._last_line >= self._line_dt or record["epoch"] == 1:
             self._last_line = now
-            self._bar.console.print(f"epoch {record['epoch']}  {_fmt_record(record)}")
+            self._print_record(record)
+            self._pending = None
+        else:
+            self._pending = record
         self._bar.refresh()
 
+    def _print_record(self, record):
+        self._bar.console.print(f"{self._epoch_str(record['epoch'] - 1)}  {_fmt_record(record)}",
+                                highlight=False)
+
     def close(self, history):
+        if self._pending is not None:
+            self._print_record(self._pending)
+            self._pending = None
         self._bar.refresh()
         self._bar.stop()
         if history.stop_reason is None:
