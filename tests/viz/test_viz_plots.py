@@ -122,14 +122,16 @@ class _History:
         self.step_loss = list(np.exp(-np.linspace(0, 4, 60)) + 0.01 * rng.random(60))
         self.epochs = [{"epoch": i + 1, "train_loss": float(np.exp(-i / 2)), "val_loss": float(np.exp(-i / 2) + 0.1),
                         "train_accuracy": 1 - float(np.exp(-i / 2)) / 2, "val_accuracy": None if i == 0 else 0.8,
-                        "lr": 0.1 * 0.5 ** (i // 2), "time": 0.1} for i in range(6)]
+                        "lr": 0.1 * 0.5 ** (i // 2), "grad_norm": 1.0 / (i + 1), "time": 0.1 * i,
+                        "epoch_time": 0.1} for i in range(6)]
 
 
 def test_plot_history_object_and_dict(tmp_path):
     fig = viz.plot_history(_History(), path=tmp_path / "h.png")
     _check_png(tmp_path / "h.png")
-    assert len(fig.axes) == 3  # loss, accuracy, learning rate
-    assert fig.axes[2].get_ylabel() == "learning rate" and fig.axes[2].get_yscale() == "log"
+    # loss, accuracy, learning rate, gradient norm; the time columns are not drawn
+    assert [a.get_ylabel() for a in fig.axes] == ["loss", "accuracy", "learning rate", "gradient norm"]
+    assert fig.axes[2].get_yscale() == "log"
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert labels == ["loss per step", "train loss", "val loss"]
     fig = viz.plot_history({"train_loss": [1.0, 0.5, 0.25], "val_loss": [1.1, 0.7, 0.5]}, path=tmp_path / "d.png")

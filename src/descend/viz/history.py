@@ -12,7 +12,7 @@ from .palette import OKABE_ITO, color
 
 __all__ = ["plot_history", "plot_lr_schedule", "plot_lr_find"]
 
-_SKIP = {"epoch", "time", "step", "steps", "seconds"}
+_SKIP = {"epoch", "time", "epoch_time", "step", "steps", "seconds"}
 
 
 def _numeric(values) -> np.ndarray | None:
@@ -83,15 +83,18 @@ def plot_history(history, title=None, path=None, log_loss: bool | None = None):
         Log scale for the loss axis (default: when the loss falls by more than 100×).
 
     Panels: losses (the per-step loss faint, per-epoch losses bold; steps are placed at
-    fractions of an epoch), accuracies and other metrics, and the learning rate (log scale).
+    fractions of an epoch), accuracies and other metrics, the learning rate and the gradient
+    norm (``grad_norm``), each only when present; ``time`` columns are not drawn.
     """
     step_loss, cols = _history_columns(history)
     loss_keys = [k for k in cols if "loss" in k]
     lr_keys = [k for k in cols if k == "lr" or k.endswith("_lr") or k.startswith("lr")]
-    metric_keys = [k for k in cols if k not in loss_keys and k not in lr_keys]
+    norm_keys = [k for k in cols if "grad_norm" in k]
+    metric_keys = [k for k in cols if k not in loss_keys and k not in lr_keys and k not in norm_keys]
     if step_loss is None and not cols:
         raise ValueError("plot_history: the history is empty (no step_loss, no epoch columns)")
-    panels = ["loss"] + (["metrics"] if metric_keys else []) + (["lr"] if lr_keys else [])
+    panels = (["loss"] + (["metrics"] if metric_keys else []) + (["lr"] if lr_keys else [])
+              + (["grad_norm"] if norm_keys else []))
     fig = new_figure(figsize=(6.2, 2.6 * len(panels) + 0.6))
     axes = [fig.add_subplot(len(panels), 1, i + 1) for i in range(len(panels))]
     n_epochs = max((len(v) for v in cols.values()), default=0)
@@ -138,7 +141,18 @@ def plot_history(history, title=None, path=None, log_loss: bool | None = None):
         ax.set_ylabel("learning rate")
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
-    axes[-1].set_xlabel(xlabel)
+    if norm_keys:
+        ax = axes[panels.index("grad_norm")]
+        for i, k in enumerate(norm_keys):
+            ax.plot(epoch_x[: len(cols[k])], cols[k], color=color(i + 4), lw=2, label=k.replace("_", " "))
+        vals = np.concatenate([cols[k] for k in norm_keys])
+        if np.all(vals[np.isfinite(vals)] > 0):
+            ax.set_yscale("log")
+        ax.set_ylabel("gradient norm")
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    for ax in axes:
+        ax.set_xlabel(xlabel)
     return finish(fig, path)
 
 
