@@ -18,7 +18,6 @@ from __future__ import annotations
 import base64
 import html
 import shlex
-import sys
 import time
 from pathlib import Path
 from typing import Annotated, Optional
@@ -238,7 +237,7 @@ def _html_table(header: list[str], rows: list[list[str]], numeric: set[int]) -> 
 
 
 def _write_report(out: Path, title: str, subtitle: str, table_html: str, images: list, notes: str,
-                  land) -> Path:
+                  land, command: str) -> Path:
     from .runs import write_text
 
     minima = _html_table(
@@ -258,7 +257,7 @@ def _write_report(out: Path, title: str, subtitle: str, table_html: str, images:
         f"{html.escape(' × '.join(f'[{lo:g}, {hi:g}]' for lo, hi in land.domain))}. Known minima:</p>",
         minima,
         "<h2>Reproduce</h2>",
-        f"<p><code>{html.escape(_command_line())}</code></p>",
+        f"<p><code>{html.escape(command)}</code></p>",
         "</body></html>",
     ]
     path = out / "report.html"
@@ -266,9 +265,16 @@ def _write_report(out: Path, title: str, subtitle: str, table_html: str, images:
     return path
 
 
-def _command_line() -> str:
-    args = [a for a in sys.argv[1:]]
-    return "descend " + " ".join(shlex.quote(a) for a in args) if args else "descend"
+def _command_line(command: str, name: str, options: dict) -> str:
+    """The command that reproduces this run, with every setting spelt out."""
+    parts = ["descend", command, name]
+    for flag, value in options.items():
+        if value is None:
+            continue
+        if isinstance(value, float):
+            value = f"{value:g}"
+        parts.append(f"{flag}={value}" if str(value).startswith("-") else f"{flag} {shlex.quote(str(value))}")
+    return " ".join(parts)
 
 
 def _rows_table_html(rows: list[dict], radius: float) -> str:
@@ -348,12 +354,16 @@ def landscape_command(
         used = res.hyperparameters.get("lr")
         rows.append(_row(label, f"lr={used:g}" if used is not None else "", res, land, radius, gd_path=True))
     _print_table(f"{land.title} from {_fmt_point(x0)}, {steps} steps", rows, radius)
+    command = _command_line("landscape", land.name, {
+        "--optimizers": ",".join(names_), "--lr": lr, "--steps": steps,
+        "--start": ",".join(f"{v:g}" for v in x0), "--tol": tol, "--radius": radius})
     _finish(out_dir, land, rows, results, radius, plots, frames, kind="landscape",
             subtitle=f"Optimizers from {_fmt_point(x0)}, at most {steps} steps each; "
-                     f"stop when the gradient norm ≤ {tol:g}.")
+                     f"stop when the gradient norm ≤ {tol:g}.", command=command)
 
 
-def _finish(out_dir, land, rows, results, radius, plots, frames, kind, subtitle, extra_images=(), notes=""):
+def _finish(out_dir, land, rows, results, radius, plots, frames, kind, subtitle, command, extra_images=(),
+            notes=""):
     from .runs import write_json
 
     write_json(out_dir / "results.json", {
@@ -374,7 +384,7 @@ def _finish(out_dir, land, rows, results, radius, plots, frames, kind, subtitle,
                                   path=out_dir / "paths.gif", frames=frames)
                 images.insert(1, (out_dir / "paths.gif", "The same, animated"))
         report = _write_report(out_dir, f"descend {kind}: {land.title}", subtitle,
-                               _rows_table_html(rows, radius), images, html.escape(notes), land)
+                               _rows_table_html(rows, radius), images, html.escape(notes), land, command)
         written += [p for p, _ in images] + [report]
     typer.echo(f"wrote {', '.join(p.name for p in written if p.exists())} to {out_dir}")
 
@@ -474,7 +484,9 @@ def basins_command(
             out_dir, f"descend basins: {land.title}", title, table_html,
             [(out_dir / "basins.png", "Left: the minimum each start converged to. Right: steps it took.")],
             f"Global minimum reached from {bm.global_share:.1%} of starts; {bm.nfev} function and "
-            f"{bm.njev} gradient evaluations in one batched run.", land)
+            f"{bm.njev} gradient evaluations in one batched run.", land,
+            _command_line("basins", land.name, {"--optimizer": opt[0], "--lr": used, "--steps": steps,
+                                                "--resolution": resolution, "--radius": radius}))
         written += [out_dir / "basins.png", report]
     typer.echo(f"wrote {', '.join(p.name for p in written)} to {out_dir}")
 
@@ -567,6 +579,10 @@ def search_command(
         images.append((out_dir / "convergence.png", "Best value found against evaluations spent"))
     _finish(out_dir, land, rows, results, radius, plots, 0, kind="search",
             subtitle=f"Each method may spend {budget} function evaluations (seed {seed}).",
+            command=_command_line("search", land.name, {
+                "--method": ",".join(methods), "--budget": budget, "--seed": seed,
+                "--start": ",".join(f"{v:g}" for v in x0), "--optimizer": opt, "--lr": lr,
+                "--step-size": sigma, "--t0": t0, "--starts": starts, "--radius": radius}),
             extra_images=images,
             notes="Paths show where each method's best point so far went (random search and restarts: "
                   "the record-breaking samples). Gradient evaluations (njev) are counted separately; "
