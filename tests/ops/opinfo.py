@@ -245,13 +245,13 @@ def reshape_samples(draw):
     size = int(np.prod(shape))
     targets = [(size,), tuple(reversed(shape)), (1,) + shape, shape + (1,)]
     if size > 0:
-        targets.append((-1,))
-        targets.append((-1, 1) if size else (size, 1))
+        targets += [(-1,), (-1, 1)]
     if size == 1:
         targets.append(())
-    if len(shape) >= 2 and shape[0] * shape[1] > 0:
+    if len(shape) >= 2:
         targets.append((shape[0] * shape[1],) + shape[2:])
-        targets.append((-1,) + shape[2:])
+        if size > 0:  # -1 is ambiguous for zero-size tensors
+            targets.append((-1,) + shape[2:])
     return Sample((draw(arrays(shape, floats(-3, 3))),), {"shape": draw(st.sampled_from(targets))})
 
 
