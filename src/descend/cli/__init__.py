@@ -2,7 +2,7 @@
 
 Each command group lives in its own module and registers itself on ``app``:
 ``train.py`` (train, lr-find, evaluate, predict) and ``landscape.py``
-(landscape, basins, search).
+(landscape, basins, search) and ``sweep.py`` (sweep, extra ``distributed``).
 
 Exit codes: 0 success; 2 usage error (bad flag, bad value, bad config file);
 1 failure, reported as one line ``error: ...`` on stderr. ``--debug`` (anywhere
@@ -81,7 +81,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-_COMMAND_MODULES = ("train", "landscape")
+_COMMAND_MODULES = ("train", "landscape", "sweep")
 
 
 def _register_commands() -> None:
