@@ -1,6 +1,5 @@
 """basins: one batched run over a grid of starts, labelled by the known minima."""
 
-import time
 
 import numpy as np
 import pytest
@@ -8,11 +7,9 @@ import pytest
 from descend import landscapes as L
 
 
-def test_himmelblau_100x100_in_under_ten_seconds():
-    t0 = time.perf_counter()
+def test_himmelblau_100x100_map():
+    # its speed (target: under 10 s) is measured by benchmarks/basins.py, not asserted here
     bm = L.basins(L.himmelblau(), optimizer="sgd", lr=0.01, steps=500, resolution=100)
-    elapsed = time.perf_counter() - t0
-    assert elapsed < 10.0
     assert bm.labels.shape == (100, 100) and bm.steps.shape == (100, 100)
     assert bm.global_share == 1.0  # every Himmelblau minimum is global, and every start converges
     shares = bm.shares
