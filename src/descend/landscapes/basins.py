@@ -103,7 +103,7 @@ class BasinMap:
 
 
 def basins(fn, optimizer="sgd", lr=None, steps: int = 500, resolution=100, domain=None,
-           tol: float = 1e-3, **hyperparameters) -> BasinMap:
+           tol: float = 1e-3, cluster=None, **hyperparameters) -> BasinMap:
     """Run ``optimizer`` from every point of a grid at once and label where each start ends.
 
     All starts are rows of one (N, 2) float64 tensor; the loss is Σᵢ f(xᵢ), whose gradient
@@ -126,6 +126,11 @@ def basins(fn, optimizer="sgd", lr=None, steps: int = 500, resolution=100, domai
     tol : float
         A start has converged to a minimum if, from some step on, it stays within ``tol``
         (Euclidean distance) of it.
+    cluster : optional
+        Split the grid's starts into chunks run as Dask tasks (extra ``distributed``): an
+        address, a scheduler file, a ``distributed.Client``, a cluster object or ``"local"``
+        (see :mod:`descend.distributed.cluster`). Every start moves as if it ran alone, so
+        the map is the same as without a cluster. None: one batched run here.
 
     Diverging starts overflow by design; the run ignores NumPy overflow warnings and labels
     them -1 with ``diverged`` set.
@@ -151,6 +156,50 @@ def basins(fn, optimizer="sgd", lr=None, steps: int = 500, resolution=100, domai
     starts = np.stack([gx.ravel(), gy.ravel()], axis=1)
     n = len(starts)
 
+    minima = land.minima_points  # (m, 2)
+    begin = time.perf_counter()
+    if cluster is None:
+        name, hp, last_outside, blown, final, values = _descend_grid(
+            starts, land, optimizer, lr, hyperparameters, steps, tol)
+    else:
+        if hasattr(optimizer, "param_groups"):
+            raise TypeError("basins: with cluster=, pass the optimizer as a name or a class (an instance "
+                            "holds one tensor of starts, which cannot be split across workers)")
+        make_optimizer(optimizer, starts[:1], lr, hyperparameters, land)  # bad settings fail here, not remotely
+        from ..distributed.chunks import map_chunks  # extra 'distributed', imported only when asked for
+
+        chunks = map_chunks(_descend_grid, starts, land, optimizer, lr, hyperparameters, steps, tol,
+                            cluster=cluster, where="basins")
+        name, hp = chunks[0][0], chunks[0][1]
+        last_outside, blown, final, values = (np.concatenate([ch[k] for ch in chunks]) for k in range(2, 6))
+    seconds = time.perf_counter() - begin
+
+    diverged = blown | ~(np.all(np.isfinite(final), axis=1) & np.isfinite(values))
+    converged = last_outside < steps  # (n, m): within tol at the end and from some step on
+    with np.errstate(over="ignore", invalid="ignore"):
+        d2 = np.where(converged, np.square(final[:, None, :] - minima[None]).sum(-1), np.inf)
+    labels = np.where(converged.any(axis=1), np.argmin(d2, axis=1), -1)
+    labels[diverged] = -1
+    step_of = np.where(labels >= 0, last_outside[np.arange(n), np.maximum(labels, 0)] + 1, -1)
+    return BasinMap(
+        landscape=land, optimizer=name, hyperparameters=hp, xs=xs, ys=ys,
+        labels=labels.reshape(ny, nx), steps=step_of.reshape(ny, nx),
+        final=final.reshape(ny, nx, 2), values=values.reshape(ny, nx),
+        diverged=diverged.reshape(ny, nx), tol=float(tol), n_steps=steps,
+        nfev=n * (steps + 1), njev=n * steps, seconds=seconds,
+    )
+
+
+def _descend_grid(starts, land, optimizer, lr, hyperparameters, steps, tol):
+    """Run the optimizer from every row of ``starts`` at once (one batched tensor).
+
+    Returns ``(name, hyperparameters, last_outside, blown, final, values)``: the optimizer's
+    name and settings; for each start and known minimum the last step at which the start
+    was farther than ``tol`` from it, shape (n, m); whether its gradient ever overflowed,
+    (n,); where it ended, (n, 2); and f there, (n,). Rows never interact, so any split of
+    ``starts`` into chunks gives the same rows.
+    """
+    n = len(starts)
     opt, x, name, hp = make_optimizer(optimizer, starts, lr, hyperparameters, land)
     minima = land.minima_points  # (m, 2)
     m = len(minima)
@@ -159,7 +208,6 @@ def basins(fn, optimizer="sgd", lr=None, steps: int = 500, resolution=100, domai
     # start i has converged to j from step last_outside + 1 on, if that is not past the end.
     last_outside = np.full((n, m), -1, dtype=np.int64)
     blown = np.zeros(n, dtype=bool)  # starts whose gradient overflowed at some step
-    begin = time.perf_counter()
     with np.errstate(over="ignore", invalid="ignore"), set_grad_enabled(True):
         for k in range(steps + 1):
             p = x.data
@@ -180,22 +228,7 @@ def basins(fn, optimizer="sgd", lr=None, steps: int = 500, resolution=100, domai
             opt.step()
         final = np.array(x.data, dtype=np.float64)
         values = np.asarray(land(final), dtype=np.float64).reshape(n)
-    seconds = time.perf_counter() - begin
-
-    diverged = blown | ~(np.all(np.isfinite(final), axis=1) & np.isfinite(values))
-    converged = last_outside < steps  # (n, m): within tol at the end and from some step on
-    with np.errstate(over="ignore", invalid="ignore"):
-        d2 = np.where(converged, np.square(final[:, None, :] - minima[None]).sum(-1), np.inf)
-    labels = np.where(converged.any(axis=1), np.argmin(d2, axis=1), -1)
-    labels[diverged] = -1
-    step_of = np.where(labels >= 0, last_outside[np.arange(n), np.maximum(labels, 0)] + 1, -1)
-    return BasinMap(
-        landscape=land, optimizer=name, hyperparameters=hp, xs=xs, ys=ys,
-        labels=labels.reshape(ny, nx), steps=step_of.reshape(ny, nx),
-        final=final.reshape(ny, nx, 2), values=values.reshape(ny, nx),
-        diverged=diverged.reshape(ny, nx), tol=float(tol), n_steps=steps,
-        nfev=n * (steps + 1), njev=n * steps, seconds=seconds,
-    )
+    return name, hp, last_outside, blown, final, values
 
 
 def _resolution(resolution) -> tuple[int, int]:

@@ -15,7 +15,7 @@ __all__ = ["multistart", "basin_hopping"]
 
 
 def multistart(f, n_starts: int | None = None, starts=None, optimizer="sgd", bounds=None, seed=None,
-               *, steps: int = 100, lr=None, tol: float | None = 1e-6, jac=None,
+               *, steps: int = 100, lr=None, tol: float | None = 1e-6, jac=None, cluster=None,
                **hyperparameters) -> Result:
     """Run gradient descent from several starts and keep the best end point.
 
@@ -37,6 +37,11 @@ def multistart(f, n_starts: int | None = None, starts=None, optimizer="sgd", bou
     bounds : sequence of (low, high), optional
         Box for the random starts; defaults to the landscape's domain.
     seed : int, numpy Generator or None
+    cluster : optional
+        Run the starts as Dask tasks, a few chunks per worker (extra ``distributed``): an
+        address, a scheduler file, a ``distributed.Client``, a cluster object or ``"local"``
+        (see :mod:`descend.distributed.cluster`). The starts are drawn here, so the result is
+        the same as without a cluster. None: run them here, one after the other.
 
     Returns
     -------
@@ -60,8 +65,17 @@ def multistart(f, n_starts: int | None = None, starts=None, optimizer="sgd", bou
         rng = rng_from(seed)
         pts = b[:, 0] + (b[:, 1] - b[:, 0]) * rng.random((n, len(b)))
     fn = objective.landscape if objective.landscape is not None else f
-    runs = [minimize(fn, p, optimizer=optimizer, steps=steps, lr=lr, tol=tol, jac=jac, **hyperparameters)
-            for p in pts]
+    if cluster is None:
+        runs = _minimize_each(pts, fn, optimizer, steps, lr, tol, jac, hyperparameters)
+    else:
+        if hasattr(optimizer, "param_groups"):
+            raise TypeError("multistart: with cluster=, pass the optimizer as a name or a class (an instance "
+                            "carries its state from run to run, which workers cannot share)")
+        from ..distributed.chunks import map_chunks  # extra 'distributed', imported only when asked for
+
+        chunks = map_chunks(_minimize_each, pts, fn, optimizer, steps, lr, tol, jac, hyperparameters,
+                            cluster=cluster, where="multistart")
+        runs = [r for chunk in chunks for r in chunk]
     scores = [finite_or_inf(r.fun) for r in runs]
     best = int(np.argmin(scores))
     r = runs[best]
@@ -72,6 +86,12 @@ def multistart(f, n_starts: int | None = None, starts=None, optimizer="sgd", bou
         path=r.path, values=r.values, runs=runs, starts=pts, best_run=best, method="multistart",
         optimizer=r.optimizer, hyperparameters=r.hyperparameters,
     )
+
+
+def _minimize_each(starts, fn, optimizer, steps, lr, tol, jac, hyperparameters) -> list:
+    """One local descent from each row of ``starts`` (a chunk of multistart's starts)."""
+    return [minimize(fn, p, optimizer=optimizer, steps=steps, lr=lr, tol=tol, jac=jac, **hyperparameters)
+            for p in starts]
 
 
 def basin_hopping(f, x0, n_iter: int = 20, step_size=0.5, temperature: float = 1.0,

@@ -1,0 +1,700 @@
+"""Synchronous data-parallel mini-batch gradient descent on a Dask cluster.
+
+The training set of ``n`` examples is cut into ``R`` contiguous shards, one per worker
+(scattered once, never sent again; a ``dask.array`` is read by each worker from its own
+storage). Every worker keeps a replica of the model and of the optimizer. For each global
+mini-batch ``B`` (the same batches, in the same order, as single-process
+:func:`descend.train.fit` draws from the same seed) worker ``r`` computes the gradient of its
+part ``B_r = B ∩ shard_r``, weighted by its share of the batch::
+
+    g_r = |B_r|/|B| · ∇ (1/|B_r|) Σ_{i ∈ B_r} loss_i  =  (1/|B|) Σ_{i ∈ B_r} ∇ loss_i
+    g   = Σ_r g_r  =  ∇ (1/|B|) Σ_{i ∈ B} loss_i        (the single-process gradient)
+
+The parts are summed in a fixed order, so every replica gets the same ``g`` to the last
+bit and applies the same update: the replicas never drift apart, and the parameters equal
+single-process ``fit``'s up to the rounding of the regrouped sum (about 1e-16 relative per
+step in float64).
+
+How the sum travels: with at most ``split_every`` workers each worker fetches the others'
+parts directly from them (one worker-to-worker hop per step); with more, the parts are
+added in a tree of fan-in ``split_every`` and the total is sent back to every worker
+(``2·log_split_every(R)`` hops), never gathered in one place. The steps of an epoch are
+submitted ahead as a chain of Dask tasks, so the scheduler runs step after step without
+waiting for this process; it only hears back once per epoch (losses, and the parameters
+when validation data needs them).
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+import numbers
+import time
+import uuid
+import warnings
+
+import numpy as np
+
+from ..data.dataset import _array_backed, as_arrays
+from ..data.loader import DataLoader
+from ..random import manual_seed
+from ..tensor import Tensor
+from ..train.fit import DivergenceWarning, _diverged_message, _safe_norm
+from ..train.history import History
+from ..train.metrics import METRICS, binary_threshold, check_metrics, resolve_loss
+from ..train.progress import make_progress
+from .cluster import connect, require_distributed, worker_addresses
+
+__all__ = ["fit"]
+
+# Replicas living in this (worker) process, keyed by (run token, rank). A module global
+# rather than task results: the model and the optimizer state are mutated in place step
+# after step, which Dask's immutable task results are not meant for.
+_REPLICAS: dict = {}
+
+
+# ----------------------------------------------------------------------------- messages
+class _Part:
+    """One worker's contribution to a step: ``Σ ∇loss_i / |B|`` over its examples and sums."""
+
+    __slots__ = ("grads", "loss", "n", "metrics", "lr")
+
+    def __init__(self, grads, loss, n, metrics, lr):
+        self.grads = grads      # list (one per parameter) of arrays or None; None: no examples
+        self.loss = loss        # Σ over its examples of loss_i (float)
+        self.n = n              # its examples in this batch
+        self.metrics = metrics  # {name: sum over its examples}
+        self.lr = lr            # learning rate the step uses
+
+    def __reduce__(self):
+        return (_Part, (self.grads, self.loss, self.n, self.metrics, self.lr))
+
+
+def _add_parts(parts) -> _Part:
+    """Sum parts in the order given (a fixed order: every replica gets the same bits)."""
+    parts = [p for p in parts if p is not None]
+    grads = None
+    loss, n = 0.0, 0
+    metrics: dict = {}
+    lr = parts[0].lr if parts else None
+    for p in parts:
+        loss += p.loss
+        n += p.n
+        for k, v in p.metrics.items():
+            metrics[k] = metrics.get(k, 0.0) + v
+        if p.grads is None:
+            continue
+        if grads is None:
+            grads = [None if g is None else g.copy() for g in p.grads]
+            continue
+        for j, g in enumerate(p.grads):
+            if g is None:
+                continue
+            if grads[j] is None:
+                grads[j] = g.copy()
+            else:
+                grads[j] += g
+    return _Part(grads, loss, n, metrics, lr)
+
+
+def _combine(*parts) -> _Part | None:
+    """A node of the reduction tree (runs wherever Dask puts it)."""
+    if all(p is None for p in parts):
+        return None
+    return _add_parts(parts)
+
+
+class _Lazy:
+    """Holds a dask array so that Dask ships it as an object (its graph) instead of computing it."""
+
+    def __init__(self, arrays):
+        self.arrays = arrays
+
+
+class _Spec:
+    """Everything a worker needs to build its replica (sent once, at the start)."""
+
+    def __init__(self, **kw):
+        self.__dict__.update(kw)
+
+
+# ----------------------------------------------------------------------------- worker side
+class _Replica:
+    def __init__(self, rank, shard, spec):
+        self.rank = rank
+        if spec.seed is not None:
+            # dropout and other randomness: an independent stream per replica
+            manual_seed(int(np.random.SeedSequence([spec.seed, rank]).generate_state(1)[0]))
+        model = spec.model_factory()
+        model.load_state_dict(spec.state)
+        if hasattr(model, "train"):
+            model.train()
+        self.model = model
+        self.params = list(model.parameters())
+        self.optimizer = spec.make_optimizer(model.parameters())
+        self.scheduler = spec.make_scheduler(self.optimizer) if spec.make_scheduler is not None else None
+        self.loss_fn = resolve_loss(spec.loss, "fit")
+        self.metric_fns = [(m, METRICS[m]) for m in spec.metrics]
+        self.threshold = spec.threshold
+        self.dtype = np.dtype(spec.dtype)
+        self.lazy = isinstance(shard, _Lazy)
+        self.arrays = shard.arrays if self.lazy else shard
+        self.snap = [np.empty_like(p.data) for p in self.params]
+        self.have_snap = False
+        self.stopped = None  # None, or what stopped training: ("loss"|"gradient", value, step, lr, restored)
+        self.step = 0
+        self.stats = []      # rank 0: (loss, lr, grad_norm, n, metric sums) per applied step
+
+    # -- data ------------------------------------------------------------------------
+    def batch(self, idx):
+        if not self.lazy:
+            return tuple(a[idx] for a in self.arrays)
+        import dask
+
+        lo = int(idx[0])
+        if np.array_equal(idx, np.arange(lo, lo + len(idx))):  # in order: a slice, read chunk by chunk
+            got = dask.compute(*(a[lo:lo + len(idx)] for a in self.arrays), scheduler="sync")
+        else:
+            # dask reads only the chunks holding these rows; ask in sorted order, put back
+            order = np.argsort(idx, kind="stable")
+            fetched = dask.compute(*(a[idx[order]] for a in self.arrays), scheduler="sync")
+            got = []
+            for f in fetched:
+                out = np.empty_like(f)
+                out[order] = f
+                got.append(out)
+        out = []
+        for name, a in zip(("inputs", "targets"), got):
+            a = np.asarray(a)
+            if a.dtype.kind == "f":
+                if a.dtype != self.dtype:
+                    a = a.astype(self.dtype)
+                if not np.isfinite(a).all():
+                    bad = np.argwhere(~np.isfinite(a))[0]
+                    raise ValueError(
+                        f"fit: the training {name} contain a non-finite value ({a[tuple(bad)]}) in shard "
+                        f"{self.rank}, row {int(idx[bad[0]])} of the shard; remove or impute it before training")
+            out.append(a)
+        return tuple(out)
+
+    # -- one step ----------------------------------------------------------------------
+    def apply(self, parts, total_n):
+        """Sum the step's parts, check them as fit does, then update (or stop)."""
+        total = _add_parts(parts)
+        if self.stopped is not None:
+            return
+        params = self.params
+        lr = total.lr
+        lv = total.loss / total_n
+        if not math.isfinite(lv):
+            if self.have_snap:  # back to the parameters that gave the last finite loss
+                for p, s in zip(params, self.snap):
+                    np.copyto(p.data, s)
+            self.stopped = ("loss", lv, self.step, lr, self.have_snap)
+            return
+        for p, g in zip(params, total.grads or [None] * len(params)):
+            p.grad = g
+        sq = 0.0
+        for p in params:
+            if p.grad is not None:
+                gv = p.grad.reshape(-1)
+                sq += float(np.dot(gv, gv))
+        gnorm = math.sqrt(sq)
+        if not math.isfinite(gnorm):
+            gnorm = _safe_norm(params)
+            if not math.isfinite(gnorm):
+                self.stopped = ("gradient", gnorm, self.step, lr, False)
+                return
+        for p, s in zip(params, self.snap):
+            np.copyto(s, p.data)
+        self.have_snap = True
+        self.optimizer.step()
+        for p in params:
+            p.grad = None
+        self.step += 1
+        if self.rank == 0:
+            self.stats.append((lv, lr, gnorm, total.n, total.metrics))
+
+    def part(self, idx, batch_n) -> _Part | None:
+        if self.stopped is not None:
+            return None
+        lr = self.optimizer.param_groups[0]["lr"]
+        if len(idx) == 0:
+            return _Part(None, 0.0, 0, {m: 0 for m, _ in self.metric_fns}, lr)
+        xb, yb = self.batch(idx)
+        for p in self.params:
+            p.grad = None
+        out = self.model(Tensor._wrap(xb))
+        lt = self.loss_fn(out, Tensor._wrap(yb))
+        lv = float(lt.data)
+        nb = len(idx)
+        if math.isfinite(lv):
+            # seed dL/dL with |B_r|/|B|: the gradient of this part's share of the batch mean
+            lt.backward(np.array(nb / batch_n, dtype=lt.dtype))
+            grads = [None if p.grad is None else p.grad for p in self.params]
+        else:
+            grads = None  # the sum is non-finite anyway; the step will stop
+        metrics = {m: fn(out.data, yb, self.threshold) for m, fn in self.metric_fns}
+        for p in self.params:
+            p.grad = None
+        return _Part(grads, lv * nb, nb, metrics, lr)
+
+
+def _init(token, rank, shard, spec):
+    _REPLICAS[(token, rank)] = _Replica(rank, shard, spec)
+    return rank
+
+
+def _step(token, rank, pending, idx, batch_n, prev_n, sched):
+    """Apply the previous step (if any), step the scheduler (epoch start), compute this part."""
+    rep = _REPLICAS[(token, rank)]
+    if pending is not None:
+        rep.apply(pending, prev_n)
+    if sched is not None and rep.scheduler is not None and rep.stopped is None:
+        if sched[0] == "metric":
+            rep.scheduler.step(sched[1])
+        else:
+            rep.scheduler.step()
+    return rep.part(idx, batch_n)
+
+
+def _close(token, rank, pending, prev_n, want_state):
+    """Apply the epoch's last step; rank 0 reports the epoch (and the parameters if asked)."""
+    rep = _REPLICAS[(token, rank)]
+    if pending is not None:
+        rep.apply(pending, prev_n)
+    if rank != 0:
+        return None
+    stats, rep.stats = rep.stats, []
+    state = None
+    if want_state or rep.stopped is not None:
+        state = {k: np.array(v) for k, v in rep.model.state_dict().items()}
+    return {"stats": stats, "stopped": rep.stopped, "state": state}
+
+
+def _release(token, rank):
+    _REPLICAS.pop((token, rank), None)
+
+
+# ----------------------------------------------------------------------------- checks
+class _Indices:
+    """A map-style dataset of ``n`` examples: all a DataLoader needs to draw fit's batch orders."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        return i
+
+
+def _is_dask(a) -> bool:
+    return type(a).__module__.split(".")[0] == "dask" and hasattr(a, "chunks")
+
+
+def _pos_int(v, name, allow_none=True):
+    if v is None and allow_none:
+        return None
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
+        raise ValueError(f"fit: {name} must be a positive integer{' or None' if allow_none else ''}, got {v!r}")
+    return int(v)
+
+
+def _nonneg(v, name):
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, numbers.Real) or math.isnan(v) or v < 0:
+        raise ValueError(f"fit: {name} must be a non-negative number or None, got {v!r}")
+    return float(v)
+
+
+def _data(data, dtype):
+    """``(X, y)``: NumPy arrays cast to the model's dtype and checked, or dask arrays (lazy)."""
+    if isinstance(data, DataLoader):
+        raise TypeError("fit: pass the data as (X, y) or a Dataset and give batch_size/shuffle/seed to fit "
+                        "(a DataLoader's batches cannot be split across workers)")
+    if isinstance(data, tuple) and any(_is_dask(a) for a in data):
+        if len(data) != 2:
+            raise ValueError(f"fit: data must be (inputs, targets); got {len(data)} arrays")
+        arrays = []
+        for name, a in zip(("inputs", "targets"), data):
+            if not _is_dask(a):
+                raise TypeError(f"fit: the {name} must be a dask array too when the other one is")
+            if a.ndim == 0 or any(math.isnan(c) for c in a.chunks[0]):
+                raise ValueError(f"fit: the {name} dask array needs known chunk sizes along its first axis "
+                                 f"(call .compute_chunk_sizes() first)")
+            if a.dtype.kind not in "biuf":
+                raise TypeError(f"fit: the {name} must hold numbers, got dtype {a.dtype}")
+            arrays.append(a)
+        if arrays[0].shape[0] != arrays[1].shape[0]:
+            raise ValueError(f"fit: inputs and targets need the same number of examples; got "
+                             f"{arrays[0].shape[0]} and {arrays[1].shape[0]}")
+        return tuple(arrays), True
+    if not (isinstance(data, tuple) or _array_backed(data)):
+        raise TypeError(f"fit: data must be a tuple (X, y) of NumPy or dask arrays or an array Dataset, "
+                        f"got {type(data).__name__}")
+    arrays = as_arrays(data, "data")
+    if len(arrays) != 2:
+        raise ValueError(f"fit: data must be (inputs, targets); got {len(arrays)} array(s)")
+    arrays = tuple(a.astype(dtype) if a.dtype.kind == "f" and a.dtype != dtype else a for a in arrays)
+    for name, a in zip(("inputs", "targets"), arrays):
+        if a.dtype.kind == "f" and not np.isfinite(a).all():
+            bad = np.argwhere(~np.isfinite(a))[0]
+            raise ValueError(f"fit: the training {name} contain a non-finite value ({a[tuple(bad)]} at index "
+                             f"{tuple(int(i) for i in bad)}); remove or impute it before training")
+    return arrays, False
+
+
+def _check_loss(loss):
+    fn = resolve_loss(loss, "fit")
+    reduction = getattr(loss, "reduction", "mean")
+    if reduction != "mean":
+        raise ValueError(f"fit: the loss must average over the batch (reduction='mean'), got "
+                         f"reduction={reduction!r}: the workers' parts are weighted by their share of the batch")
+    for attr in ("weight", "pos_weight"):
+        if getattr(loss, attr, None) is not None:
+            raise ValueError(f"fit: a loss with {attr}= is a weighted average, not a mean over examples; "
+                             f"data-parallel training weights each worker's part by its number of examples")
+    return fn
+
+
+def _optimizer_factory(optimizer):
+    if isinstance(optimizer, str):
+        return _NamedOptimizer(optimizer)
+    if hasattr(optimizer, "param_groups") and hasattr(optimizer, "step"):
+        raise TypeError("fit: optimizer must build an optimizer for each replica: pass a function "
+                        "params -> optimizer (e.g. lambda p: optim.SGD(p, lr=0.1)) or a name, not an instance")
+    if not callable(optimizer):
+        raise TypeError(f"fit: optimizer must be a function params -> optimizer or a name, got {optimizer!r}")
+    return optimizer
+
+
+class _NamedOptimizer:
+    def __init__(self, name):
+        self.name = name
+
+    def __call__(self, params):
+        from .. import optim
+
+        return optim.get(self.name, params)
+
+
+def _is_plateau(scheduler) -> bool:
+    needs = getattr(scheduler, "_needs_metrics", None)
+    if callable(needs):
+        return bool(needs())
+    return type(scheduler).__name__ == "ReduceLROnPlateau"
+
+
+def _tree(c, parts, split_every, key):
+    """Add futures of parts in a tree of fan-in ``split_every``; return the root's future."""
+    level = 0
+    while len(parts) > 1:
+        parts = [c.submit(_combine, *parts[i:i + split_every], key=f"{key}-sum{level}-{i}", pure=False)
+                 for i in range(0, len(parts), split_every)]
+        level += 1
+    return parts[0]
+
+
+def _wait(c, futures, addresses, where="fit"):
+    """Wait for ``futures``; re-raise a task's error; fail clearly if a replica's worker left."""
+    distributed = require_distributed()
+    while True:
+        try:
+            with c.as_current():
+                distributed.wait(futures, timeout=2.0)
+            break
+        except TimeoutError:
+            alive = set(c.scheduler_info(n_workers=-1)["workers"])
+            gone = [a for a in addresses if a not in alive]
+            if gone:
+                raise RuntimeError(
+                    f"{where}: worker {gone[0]} left the cluster during data-parallel training; its replica "
+                    f"and its shard of the data went with it, so training cannot go on (start it again)"
+                ) from None
+    for f in futures:
+        if f.status == "error":
+            f.result()  # raises the worker's exception here
+        if f.status == "cancelled":
+            raise RuntimeError(f"{where}: a training task was cancelled (was the client or cluster closed?)")
+
+
+# ----------------------------------------------------------------------------- fit
+def fit(model_factory, data, *, loss, optimizer, batch_size=32, epochs=10, shuffle=True, seed=None,
+        cluster=None, n_workers=None, progress=True, max_steps=None, metrics=("loss",), validation=None,
+        scheduler=None, tol=None, grad_tol=None, split_every=4, window=8):
+    """Synchronous data-parallel mini-batch gradient descent; returns the trained model.
+
+    Parameters
+    ----------
+    model_factory : callable
+        ``model_factory()`` builds the model (a ``descend.nn.Module``). It is called once
+        here (after ``descend.manual_seed(seed)`` when a seed is given) for the starting
+        parameters, which every replica copies, and once on each worker.
+    data : tuple ``(X, y)`` of NumPy arrays or of dask arrays, or an array Dataset
+        ``X`` of shape ``(n, ...)``, ``y`` of shape ``(n,)`` or ``(n, k)``. NumPy arrays are
+        split into one contiguous shard per worker and scattered once. Dask arrays (e.g.
+        ``da.from_zarr``, ``da.from_npy_stack``) are never loaded whole: each worker reads the
+        rows of its batches from the array's storage (only the chunks holding them).
+    loss : callable or str
+        A mean over the batch (as in :func:`descend.train.fit`), without class weights.
+    optimizer : callable or str
+        ``optimizer(params) -> Optimizer`` (each replica builds its own) or a name for
+        ``descend.optim.get``.
+    batch_size, epochs, shuffle, seed, max_steps, metrics, tol, grad_tol
+        As in :func:`descend.train.fit`. The global batch, its order and the seed are fit's:
+        ``manual_seed(seed); model = model_factory(); train.fit(model, data, ..., seed=seed)``
+        ends with the same parameters (float64: relative 1e-9; 1 worker: bit for bit).
+    validation : (X, y), optional
+        Evaluated here after every epoch (``val_loss``, ``val_<metric>``).
+    scheduler : callable, optional
+        ``scheduler(optimizer) -> LR scheduler``, stepped after every epoch on each replica
+        (``ReduceLROnPlateau`` gets ``val_loss``, or ``train_loss``).
+    cluster, n_workers
+        Where to run (see :mod:`descend.distributed.cluster`); ``n_workers`` replicas (default:
+        every worker of the cluster; at most one per example).
+    progress : bool
+        As in fit (the loss shown is updated once per epoch).
+    split_every : int, default 4
+        Up to this many workers each adds all the parts itself; beyond, a reduction tree of
+        this fan-in.
+    window : int, default 8
+        Steps submitted ahead of the last one known to be finished.
+
+    Returns
+    -------
+    Module
+        The model built by ``model_factory`` with the trained parameters; its ``history``
+        attribute holds the :class:`~descend.train.History` (per-step loss, learning rate
+        and gradient norm, epoch records, stop reason), as fit returns it.
+
+    Notes
+    -----
+    Randomness inside the model (dropout) draws per replica, so such a model is not
+    reproduced example for example; batch normalisation normalises each worker's part
+    of the batch (as PyTorch's DistributedDataParallel without SyncBatchNorm). If a worker
+    holding a replica dies, training stops with an error: its replica and shard are gone.
+    """
+    distributed = require_distributed()
+    # ---- validate everything before anything starts -----------------------------------
+    if not callable(model_factory) or hasattr(model_factory, "parameters"):
+        raise TypeError("fit: model_factory must be a function that builds the model (e.g. "
+                        "lambda: nn.MLP([64, 32, 10])), not a model: every worker builds its own replica")
+    batch_size = _pos_int(batch_size, "batch_size")
+    epochs = _pos_int(epochs, "epochs")
+    max_steps = _pos_int(max_steps, "max_steps")
+    split_every = _pos_int(split_every, "split_every", allow_none=False)
+    window = _pos_int(window, "window", allow_none=False)
+    if split_every < 2:
+        raise ValueError(f"fit: split_every must be at least 2, got {split_every}")
+    tol = _nonneg(tol, "tol")
+    grad_tol = _nonneg(grad_tol, "grad_tol")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0):
+        raise ValueError(f"fit: seed must be a non-negative integer or None, got {seed!r}")
+    if epochs is None and max_steps is None and tol is None and grad_tol is None:
+        raise ValueError("fit: epochs=None needs another stopping rule (max_steps, tol, grad_tol)")
+    metric_names = check_metrics(metrics)
+    _check_loss(loss)
+    threshold = binary_threshold(loss)
+    make_optimizer = _optimizer_factory(optimizer)
+    if scheduler is not None and not callable(scheduler):
+        raise TypeError(f"fit: scheduler must be a function optimizer -> scheduler, got {scheduler!r}")
+
+    if seed is not None:
+        manual_seed(int(seed))
+    model = model_factory()
+    if not hasattr(model, "parameters") or not callable(model) or not hasattr(model, "state_dict"):
+        raise TypeError(f"fit: model_factory() must return a descend.nn.Module, got {type(model).__name__}")
+    params = list(model.parameters())
+    if not params:
+        raise ValueError("fit: the model has no parameters to train")
+    dtype = params[0].data.dtype
+    opt0 = make_optimizer(model.parameters())
+    if not (hasattr(opt0, "step") and hasattr(opt0, "param_groups")):
+        raise TypeError(f"fit: optimizer(params) must return an optimizer, got {type(opt0).__name__}")
+    plateau = False
+    if scheduler is not None:
+        sched0 = scheduler(opt0)
+        if not hasattr(sched0, "step"):
+            raise TypeError(f"fit: scheduler(optimizer) must return a scheduler, got {type(sched0).__name__}")
+        plateau = _is_plateau(sched0)
+    arrays, lazy = _data(data, dtype)
+    n = int(arrays[0].shape[0])
+    if n == 0:
+        raise ValueError("fit: the training data is empty")
+    val = None
+    if validation is not None:
+        val = as_arrays(validation, "validation")
+        if len(val) != 2 or len(val[0]) != len(val[1]):
+            raise ValueError("fit: validation must be (inputs, targets) with as many targets as inputs")
+    loader = DataLoader(_Indices(n), batch_size=batch_size, shuffle=shuffle, seed=seed)
+    nb_per_epoch = len(loader)
+    bs = loader._bs
+    spec = _Spec(model_factory=model_factory, state={k: np.array(v) for k, v in model.state_dict().items()},
+                 make_optimizer=make_optimizer, make_scheduler=scheduler, loss=loss, metrics=metric_names,
+                 threshold=threshold, dtype=dtype.str, seed=None if seed is None else int(seed))
+    import cloudpickle
+
+    try:
+        cloudpickle.dumps(spec)
+    except Exception as exc:
+        raise TypeError(f"fit: model_factory, optimizer, scheduler and loss must pickle to reach the "
+                        f"workers ({type(exc).__name__}: {exc})") from None
+
+    history = History()
+    display = make_progress(progress)
+    token = uuid.uuid4().hex[:12]
+    with connect(cluster, n_workers, where="fit") as c:
+        addresses = worker_addresses(c, n_workers, where="fit")[:n]
+        R = len(addresses)
+        bounds = [r * n // R for r in range(R + 1)]
+        futures = []
+        try:
+            # ---- shards and replicas ----------------------------------------------------
+            inits = []
+            for r, addr in enumerate(addresses):
+                lo, hi = bounds[r], bounds[r + 1]
+                if lazy:
+                    shard = _Lazy(tuple(a[lo:hi] for a in arrays))
+                else:
+                    shard = c.scatter([tuple(a[lo:hi] for a in arrays)], workers=[addr], hash=False)[0]
+                inits.append(c.submit(_init, token, r, shard, spec, key=f"descend-fit-{token}-init-{r}",
+                                      workers=[addr], allow_other_workers=False, pure=False))
+            futures = inits
+            _wait(c, inits, addresses)
+            del inits, shard
+            futures = []
+
+            total = None
+            if epochs is not None:
+                total = epochs * nb_per_epoch
+            if max_steps is not None:
+                total = max_steps if total is None else min(total, max_steps)
+            display.start(epochs=epochs, steps_per_epoch=nb_per_epoch, total_steps=total)
+            t0 = time.perf_counter()
+            step = 0
+            epoch = 0
+            stop, stop_msg = None, ""
+            last_loss = float("nan")
+            sched_arg = None
+            want_state = val is not None
+            while stop is None and (epochs is None or epoch < epochs):
+                t_epoch = time.perf_counter()
+                perm = loader.order(epoch)
+                order = np.arange(n) if perm is None else perm
+                rank_of = np.searchsorted(bounds, order, side="right") - 1
+                n_steps = nb_per_epoch if max_steps is None else min(nb_per_epoch, max_steps - step)
+                prev, prev_n = None, None
+                inflight = collections.deque()
+                for b in range(n_steps):
+                    idx = order[b * bs:(b + 1) * bs]
+                    owner = rank_of[b * bs:(b + 1) * bs]
+                    batch_n = len(idx)
+                    step_futs = []
+                    for r, addr in enumerate(addresses):
+                        local = idx[owner == r] - bounds[r]
+                        step_futs.append(c.submit(
+                            _step, token, r, prev, local, batch_n, prev_n, sched_arg if b == 0 else None,
+                            key=f"descend-fit-{token}-e{epoch}-s{b}-r{r}", workers=[addr],
+                            allow_other_workers=False, pure=False))
+                    prev = step_futs if R <= split_every else [
+                        _tree(c, step_futs, split_every, f"descend-fit-{token}-e{epoch}-s{b}")]
+                    prev_n = batch_n
+                    inflight.append((b, step_futs[0]))
+                    futures = step_futs
+                    while len(inflight) > window:
+                        bb, f = inflight.popleft()
+                        _wait(c, [f], addresses)
+                        display.step(epoch, bb + 1, step + bb + 1, last_loss)
+                closes = [c.submit(_close, token, r, prev, prev_n, want_state or stop is not None,
+                                   key=f"descend-fit-{token}-e{epoch}-close-{r}", workers=[addr],
+                                   allow_other_workers=False, pure=False)
+                          for r, addr in enumerate(addresses)]
+                futures = closes
+                _wait(c, closes + [f for _, f in inflight], addresses)
+                report = closes[0].result()
+                del prev, inflight, step_futs
+                futures = []
+
+                # ---- the epoch's record, as fit writes it --------------------------------
+                stats = report["stats"]
+                sums = {"loss": 0.0, "n": 0, "gnorm": 0.0, "steps": 0}
+                msum = dict.fromkeys(metric_names, 0.0)
+                for lv, lr, gnorm, nbat, ms in stats:
+                    history.step_loss.append(lv)
+                    history.step_lr.append(lr)
+                    history.step_grad_norm.append(gnorm)
+                    sums["loss"] += lv * nbat
+                    sums["n"] += nbat
+                    sums["gnorm"] += gnorm
+                    sums["steps"] += 1
+                    for m in metric_names:
+                        msum[m] += ms[m]
+                    step += 1
+                    last_loss = lv
+                if report["state"] is not None:
+                    model.load_state_dict(report["state"])
+                if report["stopped"] is not None:
+                    what, value, at, lr, restored = report["stopped"]
+                    stop = "diverged"
+                    stop_msg = _diverged_message(what, value, at, epoch, lr, history, restored)
+                if sums["steps"] == 0:
+                    break
+                complete = sums["steps"] == nb_per_epoch
+                rec = {"epoch": epoch + 1, "step": step, "train_loss": sums["loss"] / max(sums["n"], 1)}
+                for m in metric_names:
+                    rec["train_" + m] = msum[m] / max(sums["n"], 1)
+                rec["grad_norm"] = sums["gnorm"] / sums["steps"]
+                rec["lr"] = float(stats[-1][1])
+                rec["time"] = time.perf_counter() - t0
+                rec["epoch_time"] = time.perf_counter() - t_epoch
+                if val is not None:
+                    from ..train.fit import evaluate
+
+                    res = evaluate(model, val, loss=loss, metrics=("loss",) + metric_names)
+                    rec["val_loss"] = res.pop("loss")
+                    for k, v in res.items():
+                        rec["val_" + k] = v
+                history.epochs.append(rec)
+                display.epoch_end(rec)
+                if stop is None:
+                    if max_steps is not None and step >= max_steps:
+                        stop, stop_msg = "max_steps", f"reached max_steps={max_steps}"
+                    elif tol is not None and rec["train_loss"] < tol:
+                        stop, stop_msg = "tol", f"training loss {rec['train_loss']:.6g} < tol={tol:g}"
+                    elif grad_tol is not None and rec["grad_norm"] < grad_tol:
+                        stop, stop_msg = "converged", f"gradient norm {rec['grad_norm']:.3g} < grad_tol={grad_tol:g}"
+                if complete:
+                    epoch += 1
+                    if scheduler is not None:
+                        sched_arg = ("metric", rec.get("val_loss", rec["train_loss"])) if plateau else ("step",)
+            if stop is None:
+                stop, stop_msg = "epochs", f"ran {epochs} epochs"
+            if not want_state and report["stopped"] is None:
+                # the parameters after the last step (fetched once, at the end)
+                last = c.submit(_close, token, 0, None, None, True, key=f"descend-fit-{token}-final",
+                                workers=[addresses[0]], allow_other_workers=False, pure=False)
+                futures = [last]
+                _wait(c, [last], addresses)
+                model.load_state_dict(last.result()["state"])
+            history.stop_reason, history.stop_message = stop, stop_msg
+        except BaseException:
+            display.close(history)
+            if futures:
+                c.cancel(futures)
+            raise
+        finally:
+            try:
+                rel = [c.submit(_release, token, r, key=f"descend-fit-{token}-release-{r}", workers=[a],
+                                allow_other_workers=False, pure=False) for r, a in enumerate(addresses)]
+                with c.as_current():
+                    distributed.wait(rel, timeout=10)
+            except Exception:  # best effort: a lost worker has nothing left to release
+                pass
+    display.close(history)
+    if stop == "diverged":
+        warnings.warn(stop_msg, DivergenceWarning, stacklevel=2)
+    model.history = history
+    return model
