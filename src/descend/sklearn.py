@@ -50,7 +50,7 @@ import numpy as np
 
 try:
     import sklearn
-    from scipy.special import expit, log_softmax, softmax
+    from scipy.special import expit, softmax
     from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.metrics import accuracy_score, r2_score
@@ -67,7 +67,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 
 from . import random as _random
 from .autograd import no_grad
-from .nn import MLP, init
+from .nn import MLP, Linear, init
 from .nn import functional as F
 from .nn.activations import ACTIVATIONS
 from .ops.reduction import sum as _tsum
@@ -376,15 +376,19 @@ class _EpochMonitor(Callback):
 
 
 class _IsolatedGenerator:
-    """Run with descend's global generator replaced, and put the caller's back afterwards.
+    """Run with descend's global generator replaced by one seeded with ``seed``; restore it after.
 
-    :func:`descend.train.fit` seeds the global generator (dropout masks); an
-    estimator draws its seeds from ``random_state`` instead and leaves the
-    generator the rest of the program uses untouched.
+    Layer construction and :func:`descend.train.fit` (dropout masks) draw from
+    the global generator; an estimator's randomness comes from ``random_state``
+    alone, and the generator the rest of the program uses is left untouched.
     """
+
+    def __init__(self, seed):
+        self.seed = seed
 
     def __enter__(self):
         self.saved = _random._generator
+        _random._generator = np.random.default_rng(self.seed)
         return self
 
     def __exit__(self, *exc):
@@ -461,23 +465,33 @@ class _BaseDescendMLP(BaseEstimator):
         return optim.get(p["optimizer"], self.model_.parameters(), **p["optimizer_kwargs"])
 
     def _check_X(self, X):
-        """``X`` validated for prediction: float32 stays float32, anything else becomes float64.
-
-        The network computes in its own dtype; outputs are returned in ``X``'s
-        (as scikit-learn's MLP does, which keeps float32 and float64 inputs).
-        """
+        """``X`` validated for prediction: float32 stays float32, anything else becomes float64."""
         check_is_fitted(self, "model_")
         return validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
 
     def _forward(self, X):
-        """Raw network outputs (logits or predictions) for validated ``X``, shape (n, n_outputs_),
-        in ``X``'s dtype."""
+        """Network outputs (logits or predictions), shape (n, n_outputs_), computed in ``X``'s dtype.
+
+        As in scikit-learn's MLP, a float64 ``X`` is predicted in float64 (the
+        parameters are cast for the call) and a float32 one in float32, whatever
+        precision the network was trained in; so a row's prediction does not
+        depend on the batch it comes in, to float64 rounding.
+        """
         model = self.model_
         was_training = model.training
         model.eval()
         try:
             with no_grad():
-                return model(X).data.astype(X.dtype, copy=False)
+                if X.dtype == model.linears[0].weight.data.dtype:
+                    return model(X).data
+                x = X
+                for layer in model.children():
+                    if isinstance(layer, Linear):
+                        bias = None if layer.bias is None else layer.bias.data.astype(X.dtype)
+                        x = F.linear(x, layer.weight.data.astype(X.dtype), bias)
+                    else:
+                        x = layer(x)
+                return x.data
         finally:
             if was_training:
                 model.train()
@@ -487,8 +501,6 @@ class _BaseDescendMLP(BaseEstimator):
         name = type(self).__name__
         # ---- check everything before anything changes ----------------------------------------
         p = _validated_params(self)
-        if incremental and p["early_stopping"]:
-            raise ValueError(f"{name}: partial_fit does not support early_stopping=True")
         if (X_val is None) != (y_val is None):
             raise ValueError(f"{name}.fit: pass X_val and y_val together")
         fitted = hasattr(self, "model_")
@@ -507,7 +519,7 @@ class _BaseDescendMLP(BaseEstimator):
         Xv = yv = None
         if X_val is not None:
             Xv = validate_data(self, X_val, reset=False, dtype=p["dtype"])
-            yv = self._check_y_val(y_val, len(Xv))
+            yv = self._check_y_val(y_val, len(Xv), info)
         elif not incremental:
             # Held out for early stopping, or to record validation_scores_ without it.
             fraction = p["validation_fraction"]
@@ -542,7 +554,8 @@ class _BaseDescendMLP(BaseEstimator):
         self._rng = rs
         if first:
             self._set_targets(info)
-            self.model_ = self._build(p, X.shape[1], n_outputs, rs)
+            with _IsolatedGenerator(_seed(rs)):  # Linear layers draw a default initialisation first
+                self.model_ = self._build(p, X.shape[1], n_outputs, rs)
             self.n_iter_ = 0
             self.t_ = 0
             self.loss_curve_ = []
@@ -565,11 +578,12 @@ class _BaseDescendMLP(BaseEstimator):
             optimizer = _ClosureOptimizer(self.optimizer_, self.model_, objective, X, T)
             loss = _TrackedObjective(objective, optimizer)
         monitor = _EpochMonitor(self, p, Xv, yv)
-        with _IsolatedGenerator():
+        seed = _seed(rs)
+        with _IsolatedGenerator(seed):
             history = _train_fit(
                 self.model_, (X, T), loss=loss, optimizer=optimizer, batch_size=bs,
                 epochs=1 if incremental else p["max_epochs"], shuffle=p["shuffle"],
-                callbacks=[monitor], progress=False, seed=_seed(rs),
+                callbacks=[monitor], progress=False, seed=seed,
             )
         self.t_ += n * len(history.epochs)
         self.history_ = history
@@ -601,7 +615,9 @@ class _BaseDescendMLP(BaseEstimator):
         return self._fit(X, y, incremental=False, X_val=X_val, y_val=y_val)
 
     def _partial_fit_available(self):
-        return str(self.optimizer).lower() != "lbfgs"
+        # As sklearn's MLP: L-BFGS needs the whole data set at once, and early
+        # stopping a validation set held out of it.
+        return str(self.optimizer).lower() != "lbfgs" and not self.early_stopping
 
     # ---- tags ---------------------------------------------------------------------------------
     def __sklearn_tags__(self):
@@ -759,16 +775,20 @@ class DescendClassifier(ClassifierMixin, _BaseDescendMLP):
         T = idx.astype(p["dtype"]).reshape(-1, 1) if len(labels) == 2 else idx.astype(np.int64)
         return y, T, (kind, labels)
 
-    def _check_y_val(self, y_val, n):
+    def _check_y_val(self, y_val, n, info):
         name = type(self).__name__
+        kind, labels = info
         y_val = np.asarray(y_val)
         if len(y_val) != n:
             raise ValueError(f"{name}.fit: X_val has {n} rows but y_val has {len(y_val)}")
-        if self._target_kind == "single":
+        if kind == "single":
             y_val = column_or_1d(y_val)
-            unseen = np.setdiff1d(np.unique(y_val), self.classes_) if len(y_val) else []
-            if len(unseen):
-                raise ValueError(f"{name}.fit: y_val contains labels {list(unseen)!r} not seen in y")
+            unseen = np.setdiff1d(np.unique(y_val), labels)
+            if unseen.size:
+                raise ValueError(f"{name}.fit: y_val contains labels {list(unseen)!r} that are not in y")
+        elif y_val.shape[1:] != (len(labels),):
+            raise ValueError(f"{name}.fit: y_val must be an indicator matrix with {len(labels)} columns, "
+                             f"got shape {y_val.shape}")
         return y_val
 
     def _set_targets(self, info):
@@ -812,29 +832,23 @@ class DescendClassifier(ClassifierMixin, _BaseDescendMLP):
     def predict_proba(self, X):
         """Class probabilities, shape (n_samples, n_classes), columns ordered as ``classes_``.
 
-        Softmax of the logits (multiclass), ``[1 - p, p]`` with ``p`` the
-        sigmoid of the single output (binary), one sigmoid per label
-        (multilabel).
+        Softmax of the logits (multiclass), ``[sigmoid(-z), sigmoid(z)]`` for the
+        single logit ``z`` (binary), one sigmoid per label (multilabel).
         """
         X = self._check_X(X)
         out = self._forward(X)
         if self._target_kind == "multilabel":
             return expit(out)
         if out.shape[1] == 1:
-            p = expit(out[:, 0])
-            return np.stack([1 - p, p], axis=1)
+            # Both columns from the logit: 1 - sigmoid(z) would round to 0 far sooner.
+            return np.stack([expit(-out[:, 0]), expit(out[:, 0])], axis=1)
         return softmax(out, axis=1)
 
     def predict_log_proba(self, X):
-        """Logarithm of :meth:`predict_proba`, computed without underflow."""
-        X = self._check_X(X)
-        out = self._forward(X)
-        if self._target_kind == "multilabel":
-            return -np.logaddexp(0, -out)
-        if out.shape[1] == 1:
-            z = out[:, 0]
-            return np.stack([-np.logaddexp(0, z), -np.logaddexp(0, -z)], axis=1)
-        return log_softmax(out, axis=1)
+        """``log(predict_proba(X))`` (-inf where a probability underflows to 0), as scikit-learn's MLP."""
+        proba = self.predict_proba(X)
+        with np.errstate(divide="ignore"):
+            return np.log(proba, out=proba)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -860,7 +874,8 @@ class DescendRegressor(RegressorMixin, _BaseDescendMLP):
 
     def _encode_targets(self, y, p, *, first, incremental, classes):
         y = np.asarray(y)
-        T = (y.reshape(-1, 1) if y.ndim == 1 else y).astype(p["dtype"])
+        with np.errstate(over="ignore"):  # reported below, with advice
+            T = (y.reshape(-1, 1) if y.ndim == 1 else y).astype(p["dtype"])
         if not np.isfinite(T).all():
             raise ValueError(f"{type(self).__name__}: y does not fit in {T.dtype} (it overflows to "
                              "inf); rescale it or use dtype='float64'")
@@ -869,7 +884,7 @@ class DescendRegressor(RegressorMixin, _BaseDescendMLP):
                              f"fit had {self.n_outputs_}; refit with warm_start=False")
         return y, T, None
 
-    def _check_y_val(self, y_val, n):
+    def _check_y_val(self, y_val, n, info):
         y_val = np.asarray(y_val, dtype=np.float64)
         if len(y_val) != n:
             raise ValueError(f"{type(self).__name__}.fit: X_val has {n} rows but y_val has {len(y_val)}")
