@@ -41,9 +41,11 @@ Needs the ``sklearn`` extra: ``pip install 'descend[sklearn]'``.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import numbers
+import threading
 import warnings
 
 import numpy as np
@@ -67,6 +69,8 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 
 from . import random as _random
 from .autograd import no_grad
+from .data.dataset import Dataset
+from .data.loader import DataLoader
 from .nn import MLP, Linear, init
 from .nn import functional as F
 from .nn.activations import ACTIVATIONS
@@ -375,24 +379,32 @@ class _EpochMonitor(Callback):
             state.request_stop("early_stopping" if early else "tol", msg)
 
 
+# Serialises the estimators that swap descend's global generator (fits in threads).
+_GENERATOR_LOCK = threading.RLock()
+
+
 class _IsolatedGenerator:
     """Run with descend's global generator replaced by one seeded with ``seed``; restore it after.
 
-    Layer construction and :func:`descend.train.fit` (dropout masks) draw from
-    the global generator; an estimator's randomness comes from ``random_state``
-    alone, and the generator the rest of the program uses is left untouched.
+    Layer construction and dropout masks draw from the global generator; an
+    estimator's randomness comes from ``random_state`` alone, and the generator
+    the rest of the program uses is left untouched. Estimators fitting in
+    several threads take turns here (only while building a network, and while
+    training one with dropout).
     """
 
     def __init__(self, seed):
         self.seed = seed
 
     def __enter__(self):
+        _GENERATOR_LOCK.acquire()
         self.saved = _random._generator
         _random._generator = np.random.default_rng(self.seed)
         return self
 
     def __exit__(self, *exc):
         _random._generator = self.saved
+        _GENERATOR_LOCK.release()
         return False
 
 
@@ -579,11 +591,13 @@ class _BaseDescendMLP(BaseEstimator):
             loss = _TrackedObjective(objective, optimizer)
         monitor = _EpochMonitor(self, p, Xv, yv)
         seed = _seed(rs)
-        with _IsolatedGenerator(seed):
+        # The loader's own seed fixes the example order; fit leaves the global generator
+        # alone unless dropout needs it.
+        loader = DataLoader(Dataset(X, T), batch_size=bs, shuffle=p["shuffle"], seed=seed)
+        with _IsolatedGenerator(seed) if p["dropout"] else contextlib.nullcontext():
             history = _train_fit(
-                self.model_, (X, T), loss=loss, optimizer=optimizer, batch_size=bs,
-                epochs=1 if incremental else p["max_epochs"], shuffle=p["shuffle"],
-                callbacks=[monitor], progress=False, seed=seed,
+                self.model_, loader, loss=loss, optimizer=optimizer,
+                epochs=1 if incremental else p["max_epochs"], callbacks=[monitor], progress=False,
             )
         self.t_ += n * len(history.epochs)
         self.history_ = history

@@ -380,6 +380,27 @@ def test_dtype_float64_and_prediction_dtypes(regression):
     assert reg32.predict(X.astype(np.float32)).dtype == np.float32
 
 
+def test_float64_input_is_predicted_in_float64(blobs):
+    X, y = blobs
+    clf = DescendClassifier((8,), max_epochs=3, random_state=0).fit(X, y)  # float32 network
+    p64, p32 = clf.predict_proba(X), clf.predict_proba(X.astype(np.float32))
+    assert p64.dtype == np.float64 and p32.dtype == np.float32
+    np.testing.assert_allclose(p64, p32, rtol=1e-5, atol=1e-6)
+    W, b = [w.astype(np.float64) for w in clf.coefs_], [c.astype(np.float64) for c in clf.intercepts_]
+    logits = np.maximum(X @ W[0] + b[0], 0) @ W[1] + b[1]
+    np.testing.assert_allclose(np.log(p64), logits - np.log(np.exp(logits).sum(1, keepdims=True)), rtol=1e-12)
+    # A row's prediction does not depend on the rows predicted with it (to float64 rounding).
+    rows = np.concatenate([clf.predict_proba(X[i:i + 1]) for i in range(5)])
+    np.testing.assert_allclose(rows, p64[:5], rtol=1e-13)
+
+
+def test_no_hidden_layer_is_logistic_regression(blobs):
+    X, y = blobs
+    clf = DescendClassifier((), max_epochs=50, learning_rate=0.05, random_state=0).fit(X, y)
+    assert [w.shape for w in clf.coefs_] == [(4, 3)] and clf.n_layers_ == 2
+    assert clf.score(X, y) > 0.9
+
+
 def test_fitted_attributes(blobs):
     X, y = blobs
     clf = DescendClassifier((7, 5), activation="logistic", max_epochs=3, random_state=0).fit(X, y)
@@ -492,6 +513,22 @@ def test_pipeline_and_grid_search(blobs):
     assert len(grid.cv_results_["params"]) == 4
     assert grid.predict(X).shape == (len(X),)
     assert grid.best_estimator_[-1].loss_curve_
+
+
+def test_threaded_grid_search_matches_sequential_and_keeps_the_generator(blobs):
+    """Fits in threads (joblib's threading backend) swap descend's generator in turns."""
+    from joblib import parallel_backend
+
+    X, y = blobs
+    grid = {"dropout": [0.0, 0.3], "hidden_layer_sizes": [(4,), (8,)]}
+    est = DescendClassifier(max_epochs=5, random_state=0)
+    descend.manual_seed(5)
+    expected = np.random.default_rng(5).random(2)
+    seq = GridSearchCV(est, grid, cv=2).fit(X, y)
+    with parallel_backend("threading", n_jobs=2):
+        par = GridSearchCV(est, grid, cv=2).fit(X, y)
+    np.testing.assert_array_equal(seq.cv_results_["mean_test_score"], par.cv_results_["mean_test_score"])
+    np.testing.assert_array_equal(descend.random.generator().random(2), expected)
 
 
 def test_missing_scikit_learn_names_the_extra(monkeypatch):
