@@ -379,8 +379,11 @@ class _EpochMonitor(Callback):
             state.request_stop("early_stopping" if early else "tol", msg)
 
 
-# Serialises the estimators that swap descend's global generator (fits in threads).
-_GENERATOR_LOCK = threading.RLock()
+# descend's recording switch (no_grad) and global generator are process-wide, not
+# per-thread: estimators used from several threads (joblib's threading backend) take
+# turns to train and predict, so that one thread's no_grad evaluation never switches
+# off another's recording, nor its generator swap another's.
+_ENGINE_LOCK = threading.RLock()
 
 
 class _IsolatedGenerator:
@@ -388,23 +391,21 @@ class _IsolatedGenerator:
 
     Layer construction and dropout masks draw from the global generator; an
     estimator's randomness comes from ``random_state`` alone, and the generator
-    the rest of the program uses is left untouched. Estimators fitting in
-    several threads take turns here (only while building a network, and while
-    training one with dropout).
+    the rest of the program uses is left untouched.
     """
 
     def __init__(self, seed):
         self.seed = seed
 
     def __enter__(self):
-        _GENERATOR_LOCK.acquire()
+        _ENGINE_LOCK.acquire()
         self.saved = _random._generator
         _random._generator = np.random.default_rng(self.seed)
         return self
 
     def __exit__(self, *exc):
         _random._generator = self.saved
-        _GENERATOR_LOCK.release()
+        _ENGINE_LOCK.release()
         return False
 
 
@@ -490,6 +491,11 @@ class _BaseDescendMLP(BaseEstimator):
         depend on the batch it comes in, to float64 rounding.
         """
         model = self.model_
+        with _ENGINE_LOCK:
+            return self._forward_locked(model, X)
+
+    @staticmethod
+    def _forward_locked(model, X):
         was_training = model.training
         model.eval()
         try:
@@ -594,7 +600,7 @@ class _BaseDescendMLP(BaseEstimator):
         # The loader's own seed fixes the example order; fit leaves the global generator
         # alone unless dropout needs it.
         loader = DataLoader(Dataset(X, T), batch_size=bs, shuffle=p["shuffle"], seed=seed)
-        with _IsolatedGenerator(seed) if p["dropout"] else contextlib.nullcontext():
+        with _ENGINE_LOCK, _IsolatedGenerator(seed) if p["dropout"] else contextlib.nullcontext():
             history = _train_fit(
                 self.model_, loader, loss=loss, optimizer=optimizer,
                 epochs=1 if incremental else p["max_epochs"], callbacks=[monitor], progress=False,
