@@ -515,9 +515,9 @@ class _BaseDescendMLP(BaseEstimator):
                 model.train()
 
     # ---- training -----------------------------------------------------------------------------
-    def _fit(self, X, y, *, incremental, classes=None, X_val=None, y_val=None):
+    def _prepare(self, X, y, *, incremental, classes, X_val, y_val):
+        """Check the parameters and the data and split off the validation set; change nothing else."""
         name = type(self).__name__
-        # ---- check everything before anything changes ----------------------------------------
         p = _validated_params(self)
         if (X_val is None) != (y_val is None):
             raise ValueError(f"{name}.fit: pass X_val and y_val together")
@@ -525,7 +525,6 @@ class _BaseDescendMLP(BaseEstimator):
         first = not (fitted and (incremental or p["warm_start"]))
         X, y = validate_data(self, X, y, reset=first, dtype=p["dtype"], **self._y_checks())
         y, T, info = self._encode_targets(y, p, first=first, incremental=incremental, classes=classes)
-        n_outputs = T.shape[1] if T.ndim == 2 else len(info[1])  # class indices: one output per class
         if not first and self.model_.sizes[1:-1] != p["hidden_layer_sizes"]:
             raise ValueError(
                 f"{name}: hidden_layer_sizes changed from {self.model_.sizes[1:-1]} to "
@@ -567,6 +566,23 @@ class _BaseDescendMLP(BaseEstimator):
             bs = min(200, n)
         else:
             bs = min(bs, n)
+        return p, first, X, T, Xv, yv, info, bs, rs
+
+    def _fit(self, X, y, *, incremental, classes=None, X_val=None, y_val=None):
+        name = type(self).__name__
+        # validate_data records n_features_in_ / feature_names_in_ as it checks X: put the
+        # previous ones back if anything is wrong, so that a failed fit changes nothing.
+        saved = {k: self.__dict__[k] for k in ("n_features_in_", "feature_names_in_") if k in self.__dict__}
+        try:
+            p, first, X, T, Xv, yv, info, bs, rs = self._prepare(
+                X, y, incremental=incremental, classes=classes, X_val=X_val, y_val=y_val)
+        except BaseException:
+            self.__dict__.pop("n_features_in_", None)
+            self.__dict__.pop("feature_names_in_", None)
+            self.__dict__.update(saved)
+            raise
+        n = len(X)
+        n_outputs = T.shape[1] if T.ndim == 2 else len(info[1])  # class indices: one output per class
 
         # ---- from here on the estimator is (re)fitted ------------------------------------------
         self._rng = rs
@@ -587,7 +603,9 @@ class _BaseDescendMLP(BaseEstimator):
         elif self.best_loss_ is None:
             self.best_loss_ = min(self.loss_curve_, default=math.inf)
         has_val = Xv is not None
-        self.validation_scores_ = [] if has_val else None
+        # Like loss_curve_, the scores go on across warm-started fits that all validate.
+        keep = not first and not incremental and isinstance(getattr(self, "validation_scores_", None), list)
+        self.validation_scores_ = (self.validation_scores_ if keep else []) if has_val else None
         self.best_validation_score_ = -math.inf if p["early_stopping"] else None
         weights = [lin.weight for lin in self.model_.linears]
         objective = _Objective(self._loss_kind(info), weights, p["alpha"])
@@ -718,7 +736,8 @@ class DescendClassifier(ClassifierMixin, _BaseDescendMLP):
         Mean training objective of every epoch (appended to by warm starts and
         ``partial_fit``).
     validation_scores_ : list of float or None
-        Accuracy on the validation set after every epoch of the last ``fit``.
+        Accuracy on the validation set after every epoch (None without a
+        validation set; continued by warm-started fits, like ``loss_curve_``).
     best_validation_score_ : float or None
     best_loss_ : float or None
         Lowest value in ``loss_curve_`` (None with early stopping, as sklearn).

@@ -337,6 +337,10 @@ def test_warm_start_continues(blobs):
         clf.fit(X, np.where(y == 2, 7, y))
     cold = clf.set_params(warm_start=False).fit(X, y)
     assert cold.n_iter_ == 5 and cold.model_ is not model
+    # Validation scores run on across warm starts, like the loss curve.
+    clf.set_params(warm_start=False, validation_fraction=0.2).fit(X, y)
+    clf.set_params(warm_start=True).fit(X, y)
+    assert len(clf.validation_scores_) == len(clf.loss_curve_) == clf.n_iter_ == 10
 
 
 # ----------------------------------------------------------------------------- reproducibility
@@ -461,6 +465,18 @@ def test_bad_parameters_are_named_at_fit_and_change_nothing(param, value, match,
     assert set(vars(clf)) == set(state)
     assert clf.n_iter_ == state["n_iter_"] and clf.loss_curve_ == state["loss_curve_"]
     np.testing.assert_array_equal(clf.coefs_[0], weights)
+
+
+def test_bad_data_leaves_a_fitted_estimator_as_it_was(blobs):
+    X, y = blobs
+    clf = DescendClassifier((4,), max_epochs=2, random_state=0).fit(X, y)
+    proba = clf.predict_proba(X)
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        clf.fit(X[:, :3], np.zeros(len(X)))
+    with pytest.raises(ValueError, match="cannot hold out validation_fraction=0.001"):
+        clf.set_params(validation_fraction=0.001).fit(X[:, :2], y)
+    assert clf.n_features_in_ == 4
+    np.testing.assert_array_equal(clf.predict_proba(X), proba)
 
 
 def test_early_stopping_needs_a_validation_set():
