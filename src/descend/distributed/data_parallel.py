@@ -687,8 +687,10 @@ def fit(model_factory, data, *, loss, optimizer, batch_size=32, epochs=10, shuff
             raise
         finally:
             try:
+                alive = set(c.scheduler_info(n_workers=-1)["workers"])
                 rel = [c.submit(_release, token, r, key=f"descend-fit-{token}-release-{r}", workers=[a],
-                                allow_other_workers=False, pure=False) for r, a in enumerate(addresses)]
+                                allow_other_workers=False, pure=False)
+                       for r, a in enumerate(addresses) if a in alive]
                 with c.as_current():
                     distributed.wait(rel, timeout=10)
             except Exception:  # best effort: a lost worker has nothing left to release

@@ -172,7 +172,9 @@ class SweepResult(Sequence):
     ``worker``
         the address of the worker that ran it.
 
-    Attributes: ``records``, ``wall_time`` (seconds for the whole sweep), ``n_workers``.
+    Attributes: ``records``, ``wall_time`` (seconds from the first submission to the last
+    result, not counting the start of a local cluster), ``n_workers`` (workers connected when
+    the sweep started).
     """
 
     def __init__(self, records, wall_time: float = 0.0, n_workers: int = 0):
@@ -420,9 +422,9 @@ def sweep(run, grid=None, configs=None, *, cluster=None, n_workers=None, retries
     token = uuid.uuid4().hex[:12]
     records: list[dict | None] = [None] * len(todo)
     attempts = [0] * len(todo)
-    t0 = time.perf_counter()
     with connect(cluster, n_workers, where="sweep") as c:
         n_active = len(c.scheduler_info(n_workers=-1)["workers"])
+        t0 = time.perf_counter()  # the sweep's own time, without starting a local cluster
         bar = _Progress(progress, len(todo))
         live = {}  # key -> (configuration index, future) of the tasks not yet collected
         try:
@@ -432,7 +434,8 @@ def sweep(run, grid=None, configs=None, *, cluster=None, n_workers=None, retries
                 live[f.key] = (i, f)
                 return f
 
-            queue = distributed.as_completed([submit(i) for i in range(len(todo))])
+            with c.as_current():  # as_completed looks the client up
+                queue = distributed.as_completed([submit(i) for i in range(len(todo))])
             for fut in queue:
                 i, _ = live.pop(fut.key)
                 try:

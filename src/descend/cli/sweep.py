@@ -1,0 +1,482 @@
+"""``descend sweep CONFIG.toml``: many ``descend train`` runs at once on a Dask cluster.
+
+The TOML file holds a base run (the keys of ``descend train --config``) and a ``[grid]``
+table of values to vary; every combination is one run::
+
+    dataset = "digits"
+    epochs = 20
+    model = [64]
+
+    [grid]
+    optimizer = ["sgd", "momentum", "adam"]
+    lr = [1e-3, 1e-2, 1e-1]
+    seed = [0, 1, 2, 3]
+
+The sweep folder (``RUNS_DIR/sweep-<file>-<time>`` or ``--name``) gets one run folder per
+configuration (exactly what ``descend train`` writes, or ``error.txt`` for a run that
+failed), ``sweep.csv`` (one row per run), ``sweep.toml`` (the file) and ``report.html``
+comparing the runs: the best configuration, the loss curves overlaid and a sortable table.
+
+Runs execute in worker processes (``--cluster``: an embedded local cluster by default, or a
+running Dask scheduler's address or scheduler file); the files they write travel back here,
+so the workers need no shared file system. Data files (``data = "..."``) must be readable by
+the workers at the same path.
+"""
+
+from __future__ import annotations
+
+import base64
+import difflib
+import html
+import io
+import json
+import math
+import os
+import re
+import shlex
+import tempfile
+import time
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+__all__ = ["register", "load_sweep", "train_config", "SweepConfigError"]
+
+# Keys a sweep sets itself, or that would make runs collide (one checkpoint folder for all).
+_NOT_IN_SWEEP = {
+    "name": "each run's folder name is chosen by the sweep",
+    "checkpoint_dir": "runs of a sweep would share one checkpoint folder",
+    "checkpoint_every": "runs of a sweep are not checkpointed",
+    "resume": "runs of a sweep are not checkpointed",
+}
+_NOT_IN_GRID = {"runs_dir", "progress"}
+
+
+class SweepConfigError(ValueError):
+    """The sweep file is invalid; the message names the key and where it came from."""
+
+
+# --------------------------------------------------------------------------- the file
+
+def load_sweep(path) -> tuple[dict, dict, list[dict]]:
+    """Read a sweep file: ``(base, grid, configs)``.
+
+    ``base`` holds the checked base keys, ``grid`` the checked lists of values, ``configs``
+    one complete, checked ``descend train`` configuration per combination (scikit-learn's
+    ``ParameterGrid`` order: keys sorted, the last one varying fastest).
+    """
+    from . import config as C
+    from ..distributed.sweep import ParameterGrid
+
+    path = os.fspath(path)
+    name = os.path.basename(path)
+    try:
+        with open(path, "rb") as fh:
+            raw = tomllib.load(fh)
+    except FileNotFoundError:
+        raise SweepConfigError(f"sweep file {path!r} does not exist") from None
+    except IsADirectoryError:
+        raise SweepConfigError(f"sweep file {path!r} is a directory") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SweepConfigError(f"sweep file {path!r} is not valid TOML: {exc}") from None
+    fields = C.fields_by_name()
+    folder = os.path.dirname(os.path.abspath(path))
+
+    def field_of(raw_key, where):
+        key = raw_key.replace("-", "_")
+        if key in _NOT_IN_SWEEP:
+            raise SweepConfigError(f"{name}: {where}{raw_key!r} cannot be set in a sweep ({_NOT_IN_SWEEP[key]})")
+        f = fields.get(key)
+        if f is None:
+            hint = difflib.get_close_matches(key, list(fields), n=1)
+            raise SweepConfigError(
+                f"{name}: unknown key {where}{raw_key!r}{f' (did you mean {hint[0]!r}?)' if hint else ''}; "
+                f"valid keys are: {', '.join(k for k in fields if k not in _NOT_IN_SWEEP)}")
+        return f
+
+    def coerce(f, value, source):
+        try:
+            value = C._coerce(f, value, source)
+        except C.ConfigError as exc:
+            raise SweepConfigError(str(exc)) from None
+        if f.kind == "path" and value is not None and not os.path.isabs(value):
+            value = os.path.join(folder, value)
+        if f.name == "optimizer":
+            _check_optimizer(value, source)
+        return value
+
+    grid_raw = raw.pop("grid", None)
+    base: dict[str, Any] = {}
+    for raw_key, value in raw.items():
+        if isinstance(value, dict):
+            raise SweepConfigError(f"{name}: [{raw_key}] is not a sweep table; the only table is [grid]")
+        f = field_of(raw_key, "")
+        base[f.name] = coerce(f, value, name)
+    if grid_raw is None:
+        raise SweepConfigError(f"{name}: no [grid] table; add one with the values to vary, "
+                               f"e.g. [grid] lr = [0.001, 0.01]")
+    if not isinstance(grid_raw, dict):
+        raise SweepConfigError(f"{name}: grid must be a table ([grid]), got {type(grid_raw).__name__}")
+    if not grid_raw:
+        raise SweepConfigError(f"{name}: the [grid] table is empty")
+    grid: dict[str, list] = {}
+    for raw_key, values in grid_raw.items():
+        f = field_of(raw_key, "[grid] ")
+        if f.name in _NOT_IN_GRID:
+            raise SweepConfigError(f"{name}: [grid] {raw_key!r} cannot vary within a sweep")
+        if not isinstance(values, list):
+            raise SweepConfigError(f"{name}: [grid] {raw_key!r} must be a list of values, e.g. "
+                                   f"{raw_key} = [{_toml_repr(values)}], got {_toml_repr(values)}")
+        if not values:
+            raise SweepConfigError(f"{name}: [grid] {raw_key!r} is an empty list")
+        if f.name in base:
+            raise SweepConfigError(f"{name}: {raw_key!r} is both a base key and in [grid]; keep one")
+        grid[f.name] = [coerce(f, v, f"{name} [grid]") for v in values]
+    configs = []
+    sources = {k: name for k in base}
+    sources.update({k: f"{name} [grid]" for k in grid})
+    for combo in ParameterGrid(grid):
+        cfg = dict(C.DEFAULTS)
+        cfg.update(base)
+        cfg.update(combo)
+        try:
+            C.check(cfg, sources)
+        except C.ConfigError as exc:
+            raise SweepConfigError(f"{exc} (in the configuration {_label(combo)})") from None
+        cfg["progress"] = False
+        configs.append(cfg)
+    return base, grid, configs
+
+
+def _check_optimizer(name, source):
+    from .. import optim
+
+    known = list(optim.names())
+    if name not in known:
+        raise SweepConfigError(f"'optimizer' (from {source}): unknown optimizer {name!r}; choose from: "
+                               f"{', '.join(known)}")
+
+
+def _toml_repr(value) -> str:
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _fmt_value(value) -> str:
+    if isinstance(value, list):
+        return "x".join(str(v) for v in value) or "linear"
+    if value is None:
+        return "full"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def _label(combo: dict) -> str:
+    return ", ".join(f"{k}={_fmt_value(v)}" for k, v in combo.items())
+
+
+def run_name(index: int, combo: dict) -> str:
+    """Folder name of a run: ``007-lr=0.01-optimizer=adam``, safe on every file system."""
+    text = "-".join(f"{k}={_fmt_value(v)}" for k, v in combo.items())
+    text = re.sub(r"[^A-Za-z0-9_.=+-]", "_", text)[:100]
+    return f"{index:03d}-{text}" if text else f"{index:03d}"
+
+
+# --------------------------------------------------------------------------- one run (on a worker)
+
+def _silent(*args, **kwargs) -> None:
+    pass
+
+
+def train_config(cfg: dict) -> dict:
+    """Run ``descend train`` for one configuration in a temporary folder on this worker.
+
+    Returns the run's final metrics, its per-epoch loss curves and, under ``files``, the
+    bytes of every file of its run folder (written by the process that started the sweep).
+    """
+    from .job import run_training
+
+    with tempfile.TemporaryDirectory(prefix="descend-sweep-") as tmp:
+        cfg = dict(cfg)
+        cfg["runs_dir"] = tmp
+        run = run_training(cfg, echo=_silent)
+        files = {p.name: p.read_bytes() for p in sorted(Path(run.path).iterdir()) if p.is_file()}
+        out = dict(run.metrics)
+        out["train_loss_curve"] = [r.get("train_loss") for r in run.history.epochs]
+        out["val_loss_curve"] = [r.get("val_loss") for r in run.history.epochs]
+        out["files"] = files
+        return out
+
+
+# --------------------------------------------------------------------------- writing results here
+
+def _write_bytes(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=".descend-", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def _store_run(record: dict, sweep_dir: Path, names: list[str]) -> None:
+    """Write a finished run's files into its folder (``error.txt`` for a failed one)."""
+    folder = sweep_dir / names[record["index"]]
+    folder.mkdir(exist_ok=True)
+    if record["status"] != "ok":
+        text = f"{record['error']}\n\n{record.get('traceback') or ''}"
+        _write_bytes(folder / "error.txt", text.encode("utf-8"))
+        return
+    result = record["result"]
+    files = result.pop("files", {})
+    for fname, data in files.items():
+        if fname == "config.toml":  # point a re-run at this folder's parent, not the worker's temp
+            data = re.sub(rb'(?m)^runs_dir = .*$', b"runs_dir = " + json.dumps(str(sweep_dir)).encode(), data)
+        elif fname == "config.json":
+            info = json.loads(data)
+            if isinstance(info.get("config"), dict):
+                info["config"]["runs_dir"] = str(sweep_dir)
+                info["config"]["name"] = folder.name
+            data = (json.dumps(info, indent=2) + "\n").encode()
+        _write_bytes(folder / os.path.basename(fname), data)
+    result["run_dir"] = folder.name
+
+
+# --------------------------------------------------------------------------- the report
+
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2rem auto;max-width:1200px;
+color:#222;padding:0 1rem;line-height:1.45}
+h1{font-size:1.6rem;margin-bottom:.2rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #ddd}
+.sub{color:#555;margin-top:0}table{border-collapse:collapse;font-size:.88rem}
+td,th{padding:.3rem .55rem;border:1px solid #e3e3e3;text-align:left}th{background:#f6f6f6}
+td.n{text-align:right;font-variant-numeric:tabular-nums}tr.best td{background:#eaf4ea;font-weight:600}
+tr.err td{color:#b03a2e}.cards{display:flex;flex-wrap:wrap;gap:1rem}
+.card{border:1px solid #ddd;border-radius:8px;padding:.6rem 1rem;min-width:9rem}
+.card .v{font-size:1.4rem;font-weight:600}.card .k{color:#666;font-size:.85rem}
+figure{margin:0}img{max-width:100%;border:1px solid #eee}figcaption{color:#666;font-size:.85rem}
+code{background:#f4f4f4;padding:.1rem .3rem;border-radius:4px}
+"""
+
+
+def _num(v) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return html.escape(str(v))
+    if isinstance(v, int):
+        return str(v)
+    if not math.isfinite(v):
+        return "nan" if v != v else str(v)
+    return f"{v:.4g}"
+
+
+def _curves_figure(records, metric_key: str, best_index: int | None) -> tuple[str, str]:
+    """Loss curves of every successful run, overlaid: ``(html, caption)``."""
+    key = "val_loss_curve" if any(any(x is not None for x in r["result"].get("val_loss_curve") or [])
+                                  for r in records) else "train_loss_curve"
+    what = "validation" if key == "val_loss_curve" else "training"
+    caption = (f"{what.capitalize()} loss per epoch of every run (log scale); the best run by "
+               f"{metric_key} is drawn thick")
+    series = {r["result"].get("run_dir", str(r["index"])): [v for v in r["result"].get(key) or []]
+              for r in records}
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg", force=False)
+        import matplotlib.pyplot as plt
+    except ImportError:
+        from .report import svg_line_chart
+
+        return svg_line_chart(series, title=f"{what} loss", xlabel="epoch", logy=True), caption
+    fig, ax = plt.subplots(figsize=(8.5, 4.8))
+    cmap = plt.get_cmap("viridis")
+    for k, r in enumerate(records):
+        ys = [math.nan if v is None else v for v in r["result"].get(key) or []]
+        if not ys:
+            continue
+        best = r["index"] == best_index
+        ax.plot(range(1, len(ys) + 1), ys, lw=2.8 if best else 1.0, alpha=1.0 if best else 0.55,
+                color="#d62728" if best else cmap(k / max(len(records) - 1, 1)),
+                label=r["result"].get("run_dir") if best or len(records) <= 12 else None, zorder=3 if best else 2)
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(f"{what} loss")
+    ax.grid(True, which="both", alpha=0.25)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7, loc="upper right")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    uri = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    return f'<img src="{uri}" alt="{html.escape(caption)}">', caption
+
+
+def _report(result, grid: dict, base: dict, metric_key: str, best, sweep_name: str, command: str,
+            cluster_desc: str) -> str:
+    ok = result.ok
+    busy = sum(r["wall_time"] for r in result if r["wall_time"] == r["wall_time"])
+    cards = [("configurations", f"{len(result)}"), ("failed", f"{len(result.errors)}"),
+             ("workers", f"{result.n_workers}"), ("sweep time (s)", f"{result.wall_time:.1f}"),
+             ("sum of run times (s)", f"{busy:.1f}")]
+    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+             '<meta name="viewport" content="width=device-width,initial-scale=1">',
+             f"<title>descend sweep {html.escape(sweep_name)}</title><style>{_CSS}</style></head><body>",
+             f"<h1>descend sweep {html.escape(sweep_name)}</h1>",
+             f'<p class="sub">{len(result)} runs of <code>descend train</code> on {html.escape(cluster_desc)}; '
+             f"varied: {html.escape(', '.join(grid))}. Best run chosen by {html.escape(metric_key)}.</p>",
+             '<div class="cards">' + "".join(f'<div class="card"><div class="v">{html.escape(v)}</div>'
+                                             f'<div class="k">{html.escape(k)}</div></div>' for k, v in cards)
+             + "</div>"]
+    if best is not None:
+        res = best["result"]
+        shown = [k for k in ("val_loss", "val_accuracy", "val_r2", "test_loss", "test_accuracy", "test_r2")
+                 if k in res]
+        parts.append("<h2>Best configuration</h2>")
+        parts.append("<p>" + html.escape(_label({k: best["config"][k] for k in grid})) +
+                     f' — <a href="{html.escape(res.get("run_dir", ""))}/report.html">its report</a></p>')
+        parts.append('<div class="cards">' + "".join(
+            f'<div class="card"><div class="v">{_num(res[k])}</div><div class="k">{html.escape(k)}</div></div>'
+            for k in shown) + "</div>")
+    if ok:
+        fig, caption = _curves_figure(ok, metric_key, None if best is None else best["index"])
+        parts.append(f"<h2>Loss curves</h2><figure>{fig}<figcaption>{html.escape(caption)}</figcaption></figure>")
+    metric_cols = []
+    for k in ("val_loss", "val_accuracy", "val_r2", "test_loss", "test_accuracy", "test_r2", "epochs",
+              "stop_reason"):
+        if any(k in (r["result"] or {}) for r in result):
+            metric_cols.append(k)
+    head = ["#", "run", *grid, *metric_cols, "time (s)", "worker", "status"]
+    rows = []
+    for r in result:
+        res = r["result"] or {}
+        cls = ' class="best"' if best is not None and r["index"] == best["index"] else (
+            ' class="err"' if r["status"] != "ok" else "")
+        link = res.get("run_dir")
+        run_cell = f'<a href="{html.escape(link)}/report.html">{html.escape(link)}</a>' if link else "-"
+        cells = [f'<td class="n">{r["index"]}</td>', f"<td>{run_cell}</td>"]
+        cells += [f"<td>{html.escape(_fmt_value(r['config'].get(k)))}</td>" for k in grid]
+        cells += [f'<td class="n">{_num(res.get(k))}</td>' for k in metric_cols]
+        cells += [f'<td class="n">{_num(r["wall_time"])}</td>', f"<td>{html.escape(str(r['worker']))}</td>",
+                  f"<td>{'ok' if r['status'] == 'ok' else html.escape(r['error'] or 'error')}</td>"]
+        rows.append(f"<tr{cls}>{''.join(cells)}</tr>")
+    parts.append("<h2>All runs</h2><table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head)
+                 + "</tr>" + "".join(rows) + "</table>")
+    parts.append("<h2>Base configuration</h2><table>" + "".join(
+        f"<tr><td><code>{html.escape(k)}</code></td><td>{html.escape(_fmt_value(v))}</td></tr>"
+        for k, v in base.items()) + "</table>" if base else "<h2>Base configuration</h2><p>the defaults</p>")
+    parts.append(f"<h2>Reproduce</h2><p><code>{html.escape(command)}</code></p></body></html>")
+    return "\n".join(parts)
+
+
+def _choose_metric(metric: str, records) -> tuple[str, str]:
+    ok = [r for r in records if r["status"] == "ok"]
+    if metric == "auto":
+        metric = "val_loss" if ok and all((r["result"] or {}).get("val_loss") is not None for r in ok) \
+            else "train_loss"
+    mode = "max" if metric.endswith(("accuracy", "r2")) else "min"
+    return metric, mode
+
+
+# --------------------------------------------------------------------------- the command
+
+def sweep_command(
+    config: Annotated[Path, typer.Argument(help="TOML file: base keys of `descend train` and a [grid] table.",
+                                           dir_okay=False, show_default=False)],
+    cluster: Annotated[Optional[str], typer.Option(
+        "--cluster", metavar="ADDRESS", help="Dask scheduler address (tcp://host:8786) or scheduler file. "
+        "Default: a local cluster of worker processes on this machine.", show_default=False)] = None,
+    workers: Annotated[Optional[int], typer.Option(
+        "--workers", min=1, help="Worker processes of the local cluster (default: one per core); with "
+        "--cluster, wait until this many workers have joined.", show_default=False)] = None,
+    retries: Annotated[int, typer.Option("--retries", min=0,
+                                         help="Times a run lost with its worker is started again.")] = 2,
+    metric: Annotated[str, typer.Option(
+        "--metric", help="Metric that picks the best run: auto (val_loss, or train_loss without validation), "
+        "or any key of metrics.json (accuracy and r2 are maximised, the rest minimised).")] = "auto",
+    name: Annotated[Optional[str], typer.Option(
+        "--name", help="Sweep folder name under --runs-dir (default: sweep-<file>-<time>).",
+        show_default=False)] = None,
+    runs_dir: Annotated[Optional[Path], typer.Option(
+        "--runs-dir", help="Where the sweep folder is created (default: the file's runs_dir, or runs).",
+        file_okay=False, show_default=False)] = None,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show the sweep's progress.")] = True,
+    debug: Annotated[bool, typer.Option("--debug", help="Show the full traceback on failure.")] = False,
+) -> None:
+    """Run every configuration of a grid as a `descend train` run, in parallel on a Dask cluster.
+
+    Writes one run folder per configuration, sweep.csv and a report.html comparing them.
+    """
+    from .runs import RunError, new_run_dir, write_text
+
+    try:
+        base, grid, configs = load_sweep(config)
+    except SweepConfigError as exc:
+        raise typer.BadParameter(str(exc), param_hint="CONFIG") from None
+    from .. import distributed  # an ImportError here names the extra to install
+    if name is not None and (not name or name in (".", "..") or "/" in name or os.sep in name):
+        raise typer.BadParameter(f"must be a plain folder name, got {name!r}", param_hint="--name")
+    parent = runs_dir if runs_dir is not None else Path(base.get("runs_dir", "runs"))
+    stem = re.sub(r"[^A-Za-z0-9_-]", "-", Path(config).stem) or "sweep"
+    try:
+        sweep_dir = new_run_dir(parent, name, stem=f"sweep-{stem}")
+    except RunError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--name" if name else "--runs-dir") from None
+    sweep_dir = sweep_dir.resolve()
+    _write_bytes(sweep_dir / "sweep.toml", Path(config).read_bytes())
+    combos = [{k: cfg[k] for k in grid} for cfg in configs]
+    names = [run_name(i, combo) for i, combo in enumerate(combos)]
+    cluster_desc = cluster or f"a local cluster of {workers or os.cpu_count() or 1} worker processes"
+    typer.echo(f"descend sweep: {len(configs)} configurations ({' x '.join(f'{len(v)} {k}' for k, v in grid.items())})"
+               f" on {cluster_desc} -> {sweep_dir}")
+
+    def on_record(record):
+        _store_run(record, sweep_dir, names)
+
+    result = distributed.sweep(train_config, configs=configs, cluster=cluster, n_workers=workers, retries=retries,
+                               progress=progress, on_record=on_record)
+    result.to_csv(sweep_dir / "sweep.csv")
+    metric_key, mode = _choose_metric(metric, result.records)
+    try:
+        best = result.best(metric_key, mode)
+    except ValueError:
+        best = None
+    options = {"--cluster": cluster, "--workers": workers, "--retries": retries, "--metric": metric}
+    command = " ".join(["descend", "sweep", shlex.quote(str(config))] +
+                       [f"{k} {shlex.quote(str(v))}" for k, v in options.items() if v is not None])
+    write_text(sweep_dir / "report.html", _report(result, grid, base, metric_key, best, sweep_dir.name, command,
+                                                  cluster_desc))
+    _print_summary(result, grid, metric_key, best)
+    typer.echo(f"sweep folder: {sweep_dir}")
+    typer.echo(f"report:       {sweep_dir / 'report.html'}")
+    if not result.ok:
+        first = result.errors[0]
+        raise RuntimeError(f"all {len(result)} configurations failed; the first ({names[first['index']]}): "
+                           f"{first['error']}")
+
+
+def _print_summary(result, grid, metric_key, best) -> None:
+    busy = sum(r["wall_time"] for r in result if r["wall_time"] == r["wall_time"])
+    typer.echo(f"{len(result.ok)} of {len(result)} runs finished in {result.wall_time:.1f} s on "
+               f"{result.n_workers} workers (the runs took {busy:.1f} s together)")
+    for r in result.errors:
+        typer.echo(f"  failed: run {r['index']} ({_label({k: r['config'][k] for k in grid})}): {r['error']}")
+    if best is not None:
+        typer.echo(f"best by {metric_key}: run {best['index']} ({_label({k: best['config'][k] for k in grid})}) "
+                   f"{metric_key} {best['result'][metric_key]:.4g}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``sweep`` to the ``descend`` command."""
+    app.command("sweep")(sweep_command)
