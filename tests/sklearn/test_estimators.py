@@ -547,6 +547,23 @@ def test_threaded_grid_search_matches_sequential_and_keeps_the_generator(blobs):
     np.testing.assert_array_equal(descend.random.generator().random(2), expected)
 
 
+def test_user_guide_example_runs(tmp_path, monkeypatch):
+    """The first example of docs/sklearn.md, as written: it fits, scores and draws its curves."""
+    pytest.importorskip("matplotlib")
+    import pathlib
+    import re
+
+    guide = pathlib.Path(__file__).resolve().parents[2] / "docs" / "sklearn.md"
+    code = re.search(r"```python\n(.*?)```", guide.read_text(), re.DOTALL).group(1)
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    exec(compile(code, str(guide), "exec"), namespace)  # noqa: S102 - the project's own guide
+    assert namespace["clf"].score(namespace["X_test"], namespace["y_test"]) > 0.96
+    mlp = namespace["mlp"]
+    assert len(mlp.validation_scores_) == len(mlp.loss_curve_) == 100
+    assert (tmp_path / "curves.png").stat().st_size > 10_000
+
+
 def test_missing_scikit_learn_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "sklearn", None)
     monkeypatch.delitem(sys.modules, "descend.sklearn")
