@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import inspect
 import math
 import numbers
 import threading
@@ -71,7 +72,7 @@ from . import random as _random
 from .autograd import no_grad
 from .data.dataset import Dataset
 from .data.loader import DataLoader
-from .nn import MLP, Linear, init
+from .nn import MLP, Linear, Parameter, init
 from .nn import functional as F
 from .nn.activations import ACTIVATIONS
 from .ops.reduction import sum as _tsum
@@ -174,8 +175,6 @@ def _validated_params(est) -> dict:
     kwargs = {**preset, **op}
     if p["learning_rate"] is not None:
         kwargs["lr"] = p["learning_rate"]
-    import inspect
-
     accepted = [q.name for q in inspect.signature(cls.__init__).parameters.values()
                 if q.name not in ("self", "params") and q.kind is not q.VAR_KEYWORD]
     unknown = [k for k in kwargs if k not in accepted]
@@ -185,6 +184,11 @@ def _validated_params(est) -> dict:
             f"{', '.join(map(repr, unknown))} (from optimizer_params); it accepts "
             f"{', '.join(a for a in accepted if a != 'lr')}"
         )
+    try:  # the values too, on a stand-in parameter: before the estimator changes
+        optim.get(p["optimizer"], [Parameter(np.zeros(1, np.float32))], **kwargs)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{c.owner}: learning_rate={p['learning_rate']!r} / optimizer_params={op!r} "
+                         f"do not make a valid {cls.__name__} optimizer: {exc}") from None
     p["optimizer_kwargs"] = kwargs
     p["alpha"] = c.real("alpha", 0.0)
     bs = est.batch_size
