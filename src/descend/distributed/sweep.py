@@ -435,12 +435,14 @@ def sweep(run, grid=None, configs=None, *, cluster=None, n_workers=None, retries
                 return f
 
             with c.as_current():  # as_completed looks the client up
-                queue = distributed.as_completed([submit(i) for i in range(len(todo))])
-            for fut in queue:
+                # results are fetched in the background, in batches, as tasks finish
+                queue = distributed.as_completed([submit(i) for i in range(len(todo))], with_results=True,
+                                                 raise_errors=False)
+            for fut, record in queue:
                 i, _ = live.pop(fut.key)
-                try:
-                    record = fut.result()
-                except Exception as exc:  # the task was lost (KilledWorker, ...), not run's error
+                fut.release()
+                if isinstance(record, BaseException):  # the task was lost (KilledWorker, ...), not run's error
+                    exc = record
                     attempts[i] += 1
                     if attempts[i] <= retries:
                         queue.add(submit(i))
@@ -448,7 +450,6 @@ def sweep(run, grid=None, configs=None, *, cluster=None, n_workers=None, retries
                     record = {"index": i, "config": dict(todo[i]), "status": "error", "result": None,
                               "error": f"{type(exc).__name__}: {exc} (task lost {attempts[i]} times)",
                               "traceback": None, "wall_time": float("nan"), "worker": None}
-                fut.release()
                 if on_record is not None:
                     on_record(record)
                 records[i] = record
