@@ -438,7 +438,7 @@ def test_pickle_round_trip(blobs):
     ("optimizer_params", {"betas2": 1}, "no hyperparameter 'betas2'"),
     ("optimizer_params", {"lr": 0.1}, "'learning_rate' parameter"),
     ("optimizer_params", [("momentum", 0.9)], "'optimizer_params' parameter"),
-    ("optimizer_params", {"momentum": -1.0}, "optimizer_params=.*momentum"),
+    ("optimizer_params", {"betas": (0.9, 2.0)}, "optimizer_params=.*betas"),
     ("alpha", -1.0, "'alpha' parameter"),
     ("batch_size", 0, "'batch_size' parameter"),
     ("batch_size", "full", "'batch_size' parameter"),
