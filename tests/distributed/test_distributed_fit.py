@@ -261,3 +261,25 @@ def test_replicas_are_released(cluster, data):
 
     left = cluster.run(lambda: len(data_parallel._REPLICAS))
     assert set(left.values()) == {0}
+
+
+def test_plateau_scheduler_gets_the_validation_loss(cluster, data):
+    X, y = data
+    val = (X[:30], y[:30])
+
+    def opt(p):
+        return optim.SGD(p, lr=1.0, momentum=0.9)
+
+    def plateau(o):
+        return optim.lr_scheduler.ReduceLROnPlateau(o, patience=0, factor=0.5)
+
+    descend.manual_seed(1)
+    ref = factory()
+    o = opt(ref.parameters())
+    h1 = train.fit(ref, data, loss="cross_entropy", optimizer=o, scheduler=plateau(o), validation=val,
+                   batch_size=32, epochs=6, seed=1, progress=False)
+    model = dd.fit(factory, data, loss="cross_entropy", optimizer=opt, scheduler=plateau, validation=val,
+                   batch_size=32, epochs=6, seed=1, cluster=cluster, progress=False)
+    assert [r["lr"] for r in model.history.epochs] == [r["lr"] for r in h1.epochs]
+    assert len({r["lr"] for r in h1.epochs}) > 1  # the schedule did cut the learning rate
+    assert_close_params(ref, model)

@@ -93,8 +93,8 @@ def client(address=None, n_workers=None, threads_per_worker=1, *, timeout=60.0, 
     if not isinstance(address, str) or not address.strip():
         raise TypeError(f"client: address must be a scheduler address like 'tcp://host:8786' or a "
                         f"scheduler file, got {address!r}")
-    if os.path.isfile(address):
-        c = distributed.Client(scheduler_file=address, timeout=timeout, set_as_default=set_as_default)
+    if os.path.isfile(os.path.expanduser(address)):
+        c = distributed.Client(scheduler_file=os.path.expanduser(address), timeout=timeout, set_as_default=set_as_default)
     elif "://" in address or ":" in address:
         c = distributed.Client(address, timeout=timeout, set_as_default=set_as_default)
     else:
