@@ -30,6 +30,18 @@ class _GradMode:
     enabled = True
 
 
+class _Trace:
+    """The tracer of :mod:`descend.compile` while it records a step, else None.
+
+    :func:`record` reports every operation to it; operations that know how to
+    be replayed also describe their inputs and options (``tracer.note``), so
+    that an operation without a replay rule is noticed and the step is not
+    replayed.
+    """
+
+    tracer = None
+
+
 def is_grad_enabled() -> bool:
     """True when operations are being recorded for backpropagation."""
     return _GradMode.enabled
@@ -200,8 +212,9 @@ class Tensor:
     def __int__(self) -> int:
         return int(self.data)
 
-    def __hash__(self):  # tensors are identified by object, like torch tensors
-        return id(self)
+    # Tensors are identified by object, like torch tensors (``==`` is elementwise). The
+    # C-level identity hash keeps dict lookups keyed by tensors (optimizer state) cheap.
+    __hash__ = object.__hash__
 
     def backward(self, grad=None, retain_graph: bool = False) -> None:
         """Backpropagate from this tensor; see :func:`descend.autograd.backward`."""
@@ -254,16 +267,17 @@ def record(data, op: str, *edges) -> Tensor:
     t.grad = None
     t._g = None
     t._gshared = False
+    t.requires_grad = False
+    t._parents = ()
+    t._op = None
     if _GradMode.enabled:
-        parents = tuple(e for e in edges if e[0].requires_grad)
+        parents = tuple([e for e in edges if e[0].requires_grad])
         if parents:
             t.requires_grad = True
             t._parents = parents
             t._op = op
-            return t
-    t.requires_grad = False
-    t._parents = ()
-    t._op = None
+    if _Trace.tracer is not None:
+        _Trace.tracer.saw(t, op)
     return t
 
 

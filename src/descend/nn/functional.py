@@ -25,7 +25,7 @@ from ..ops.activation import elu, gelu, leaky_relu, relu, sigmoid, softplus
 from ..ops.activation import log_softmax as _log_softmax
 from ..ops.activation import softmax as _softmax
 from ..ops.elementwise import tanh
-from ..tensor import Tensor, as_tensor, record
+from ..tensor import Tensor, _Trace, as_tensor, record
 
 __all__ = [
     # activations
@@ -120,7 +120,10 @@ def linear(input, weight, bias=None) -> Tensor:
         edges.append((b, lambda g: rows(g).sum(axis=0)))
     if flat:
         out = out.reshape(X.shape[:-1] + (n_out,))
-    return record(out, "linear", *edges)
+    t = record(out, "linear", *edges)
+    if _Trace.tracer is not None:
+        _Trace.tracer.note(t, "linear", (x, w, None if bias is None else b))
+    return t
 
 
 def dropout(input, p: float = 0.5, training: bool = True, *, generator=None) -> Tensor:
@@ -146,7 +149,10 @@ def dropout(input, p: float = 0.5, training: bool = True, *, generator=None) -> 
         scale = keep * dtype.type(1.0 / (1.0 - p))
         scale = scale.astype(dtype, copy=False)
     out = X * scale
-    return record(out, "dropout", (x, lambda g: g * scale))
+    t = record(out, "dropout", (x, lambda g: g * scale))
+    if _Trace.tracer is not None:
+        _Trace.tracer.note(t, "dropout", (x,), {"p": p, "generator": generator})
+    return t
 
 
 def _check_p(p, name: str) -> None:
@@ -305,9 +311,12 @@ def mse_loss(input, target, reduction: str = "mean") -> Tensor:
     x = _loss_input(input, "mse_loss")
     t = _same_shape_target(target, x, "mse_loss")
     diff = x.data - t.data
-    return _reduce_elementwise(
+    out = _reduce_elementwise(
         "mse_loss", x, t, np.square(diff), lambda: 2 * diff, lambda: -2 * diff, reduction
     )
+    if _Trace.tracer is not None:
+        _Trace.tracer.note(out, "mse_loss", (x, target), {"reduction": reduction})
+    return out
 
 
 def l1_loss(input, target, reduction: str = "mean") -> Tensor:
@@ -607,7 +616,11 @@ def cross_entropy(input, target, weight=None, ignore_index: int = -100, reductio
             G *= np.asarray(g * factor, dtype=G.dtype)
         return undo(G)
 
-    return record(np.asarray(out, dtype=X.dtype), name, (x, d_input))
+    t = record(np.asarray(out, dtype=X.dtype), name, (x, d_input))
+    if _Trace.tracer is not None:
+        _Trace.tracer.note(t, name, (x, target), {"weight": weight, "ignore_index": ignore_index,
+                                                   "reduction": reduction, "label_smoothing": label_smoothing})
+    return t
 
 
 def nll_loss(input, target, weight=None, ignore_index: int = -100, reduction: str = "mean") -> Tensor:

@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from ..tensor import Tensor, as_tensor, record
+from ..tensor import Tensor, _Trace, as_tensor, record
 from .special import erf
 
 __all__ = ["sigmoid", "relu", "leaky_relu", "softplus", "gelu", "elu", "softmax", "log_softmax"]
@@ -26,7 +26,10 @@ def sigmoid(x) -> Tensor:
     """σ(x) = 1/(1 + e^(-x)).  σ' = σ(1 - σ)."""
     x = as_tensor(x)
     out = _stable_sigmoid(x.data)
-    return record(out, "sigmoid", (x, lambda g: g * out * (1 - out)))
+    t = record(out, "sigmoid", (x, lambda g: g * out * (1 - out)))
+    if _Trace.tracer is not None:
+        _Trace.tracer.note(t, "sigmoid", (x,))
+    return t
 
 
 def relu(x) -> Tensor:
@@ -34,7 +37,10 @@ def relu(x) -> Tensor:
     x = as_tensor(x)
     v = x.data
     out = np.maximum(v, 0)
-    return record(out, "relu", (x, lambda g: g * (v > 0)))
+    t = record(out, "relu", (x, lambda g: g * (v > 0)))
+    if _Trace.tracer is not None:
+        _Trace.tracer.note(t, "relu", (x,))
+    return t
 
 
 def leaky_relu(x, negative_slope: float = 0.01) -> Tensor:
@@ -43,7 +49,10 @@ def leaky_relu(x, negative_slope: float = 0.01) -> Tensor:
     v = x.data
     pos = v > 0
     out = np.where(pos, v, v * negative_slope).astype(v.dtype, copy=False)
-    return record(out, "leaky_relu", (x, lambda g: g * np.where(pos, 1, negative_slope).astype(g.dtype, copy=False)))
+    t = record(out, "leaky_relu", (x, lambda g: g * np.where(pos, 1, negative_slope).astype(g.dtype, copy=False)))
+    if _Trace.tracer is not None:
+        _Trace.tracer.note(t, "leaky_relu", (x,), {"negative_slope": negative_slope})
+    return t
 
 
 def softplus(x, beta: float = 1.0, threshold: float = 20.0) -> Tensor:

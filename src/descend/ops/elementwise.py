@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..tensor import Tensor, as_tensor, record, unbroadcast
+from ..tensor import Tensor, _Trace, as_tensor, record, unbroadcast
 from .arithmetic import _pair
 
 __all__ = [
@@ -85,7 +85,10 @@ def tanh(x) -> Tensor:
     """tanh x.  d/dx = 1 - tanh² x."""
     x = as_tensor(x)
     out = np.tanh(x.data)
-    return record(out, "tanh", (x, lambda g: g * (1 - out * out)))
+    t = record(out, "tanh", (x, lambda g: g * (1 - out * out)))
+    if _Trace.tracer is not None:
+        _Trace.tracer.note(t, "tanh", (x,))
+    return t
 
 
 def _select(name, a, b, pick_a):

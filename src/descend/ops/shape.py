@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..tensor import Tensor, as_tensor, record, unbroadcast
+from ..tensor import Tensor, _Trace, as_tensor, record, unbroadcast
 
 __all__ = [
     "reshape", "transpose", "squeeze", "expand_dims", "broadcast_to",
@@ -24,7 +24,10 @@ def reshape(x, *shape) -> Tensor:
     except ValueError:
         raise ValueError(f"reshape: cannot reshape a tensor of shape {v.shape} ({v.size} elements) into {shape}") from None
     old = v.shape
-    return record(out, "reshape", (x, lambda g: g.reshape(old)))
+    t = record(out, "reshape", (x, lambda g: g.reshape(old)))
+    if _Trace.tracer is not None:
+        _Trace.tracer.note(t, "reshape", (x,))
+    return t
 
 
 def flatten(x, start_dim: int = 0) -> Tensor:

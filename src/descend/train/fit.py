@@ -179,7 +179,7 @@ def evaluate(model, data, *, loss, metrics=("loss", "accuracy"), batch_size: int
 def fit(model, train, *, loss, optimizer, batch_size=32, epochs=10, shuffle=True, max_steps=None,
         validation=None, metrics=("loss",), scheduler=None, callbacks=(), tol=None, grad_tol=None,
         patience=None, max_time=None, progress=True, seed=None, checkpoint_dir=None, resume=False,
-        checkpoint_every=None, scheduler_interval="epoch") -> History:
+        checkpoint_every=None, scheduler_interval="epoch", compile=None) -> History:
     """Train ``model`` by gradient descent on ``train``; return the :class:`History`.
 
     Parameters
@@ -235,6 +235,16 @@ def fit(model, train, *, loss, optimizer, batch_size=32, epochs=10, shuffle=True
     resume : bool
         Continue from ``checkpoint_dir``'s checkpoint if there is one (else
         start fresh). The resumed run ends bit-identical to an uninterrupted one.
+    compile : bool or None
+        The fast path (:class:`descend.compile.TrainStep`): the step is traced
+        once per batch shape and then replayed as preallocated NumPy calls,
+        with the same results as the eager step. ``None`` (default): used when
+        the model is built from descend.nn's layers and the loss is one of
+        descend's; ``True``: also for custom modules and losses (their
+        ``forward`` must only compute with descend operations); ``False``: every
+        step eager. Steps it cannot replay run eagerly. During training the
+        parameters live in one contiguous array (``param.data`` are views).
+        ``History.replayed_steps`` counts the replayed steps.
 
     Stopping
     --------
@@ -258,6 +268,8 @@ def fit(model, train, *, loss, optimizer, batch_size=32, epochs=10, shuffle=True
     max_time = _nonneg(max_time, "max_time", positive=True)
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0):
         raise ValueError(f"fit: seed must be a non-negative integer or None, got {seed!r}")
+    if compile not in (None, True, False):
+        raise ValueError(f"fit: compile must be None, True or False, got {compile!r}")
     if scheduler_interval not in ("epoch", "step"):
         raise ValueError(f"fit: scheduler_interval must be 'epoch' or 'step', got {scheduler_interval!r}")
     metric_names = check_metrics(metrics)
@@ -351,7 +363,9 @@ def fit(model, train, *, loss, optimizer, batch_size=32, epochs=10, shuffle=True
         if fn is not None and getattr(fn, "__func__", None) is not Callback.on_step_end:
             step_cbs.append(fn)
     track = [(m, METRICS[m]) for m in metric_names]
-    snap = [np.empty_like(p.data) for p in params]  # parameters before the last update
+    runner = _fast_path(model, loss_fn, optimizer, compile)
+    # Parameters before the last update (the fast path keeps its own).
+    snap = [np.empty_like(p.data) for p in params] if runner is None else None
     have_snap = False
     display = make_progress(progress)
     total = None
@@ -411,37 +425,58 @@ def fit(model, train, *, loss, optimizer, batch_size=32, epochs=10, shuffle=True
                         xb = xb.astype(dtype)
                     if yb.dtype.kind == "f" and yb.dtype != dtype:
                         yb = yb.astype(dtype)
-                for p in params:
-                    p.grad = None
-                out = model(Tensor._wrap(xb))
-                lt = loss_fn(out, Tensor._wrap(yb))
-                lv = float(lt.data)
+                if runner is not None:
+                    lv = runner.forward_backward(xb, yb)
+                    out_data = runner.output
+                else:
+                    for p in params:
+                        p.grad = None
+                    out = model(Tensor._wrap(xb))
+                    lt = loss_fn(out, Tensor._wrap(yb))
+                    lv = float(lt.data)
+                    out_data = out.data
                 lr = optimizer.param_groups[0]["lr"]
                 if not math.isfinite(lv):
                     stop, stop_msg = "diverged", _diverged_message(
                         "loss", lv, step, epoch, lr, history, have_snap)
                     if have_snap:
-                        for p, s in zip(params, snap):
-                            np.copyto(p.data, s)
+                        if runner is not None:
+                            runner.restore_previous()
+                        else:
+                            for p, s in zip(params, snap):
+                                np.copyto(p.data, s)
                     break
-                lt.backward()
-                sq = 0.0
-                for p in params:
-                    g = p.grad
-                    if g is not None:
-                        gv = g.reshape(-1)
-                        sq += float(np.dot(gv, gv))
-                gnorm = math.sqrt(sq)
-                if not math.isfinite(gnorm):
-                    gnorm = _safe_norm(params)
+                if runner is not None:
+                    # The update is applied only if the gradient norm is finite.
+                    gnorm = runner.update(check=True)
+                    if runner.replayed:
+                        history.replayed_steps += 1
                     if not math.isfinite(gnorm):
-                        stop, stop_msg = "diverged", _diverged_message(
-                            "gradient", gnorm, step, epoch, lr, history, False)
-                        break
-                for p, s in zip(params, snap):
-                    np.copyto(s, p.data)
+                        gnorm = _safe_norm(params)  # a float32 sum of squares can overflow
+                        if not math.isfinite(gnorm):
+                            stop, stop_msg = "diverged", _diverged_message(
+                                "gradient", gnorm, step, epoch, lr, history, False)
+                            break
+                        runner.update(check=False)
+                else:
+                    lt.backward()
+                    sq = 0.0
+                    for p in params:
+                        g = p.grad
+                        if g is not None:
+                            gv = g.reshape(-1)
+                            sq += float(np.dot(gv, gv))
+                    gnorm = math.sqrt(sq)
+                    if not math.isfinite(gnorm):
+                        gnorm = _safe_norm(params)
+                        if not math.isfinite(gnorm):
+                            stop, stop_msg = "diverged", _diverged_message(
+                                "gradient", gnorm, step, epoch, lr, history, False)
+                            break
+                    for p, s in zip(params, snap):
+                        np.copyto(s, p.data)
+                    optimizer.step()
                 have_snap = True
-                optimizer.step()
                 step += 1
                 batch += 1
                 history.step_loss.append(lv)
@@ -453,7 +488,7 @@ def fit(model, train, *, loss, optimizer, batch_size=32, epochs=10, shuffle=True
                 sums["gnorm"] += gnorm
                 sums["steps"] += 1
                 for m, fn in track:
-                    sums[m] += fn(out.data, yb, threshold)
+                    sums[m] += fn(out_data, yb, threshold)
                 if sched_step:
                     scheduler.step()
                 if step_cbs:
@@ -535,6 +570,19 @@ def fit(model, train, *, loss, optimizer, batch_size=32, epochs=10, shuffle=True
     if stop == "diverged" and finished != "diverged":
         warnings.warn(stop_msg, DivergenceWarning, stacklevel=2)
     return history
+
+
+def _fast_path(model, loss_fn, optimizer, compile):
+    """The traced step fit uses, or None for eager steps (see ``fit(compile=...)``)."""
+    if compile is False:
+        return None
+    from ..compile import TrainStep, is_traceable_module
+
+    if compile is None:
+        modules = list(model.modules()) if hasattr(model, "modules") else [model]
+        if not all(is_traceable_module(m) for m in modules) or not is_traceable_module(loss_fn):
+            return None
+    return TrainStep(model, loss_fn, optimizer)
 
 
 def _new_sums(metric_names) -> dict:

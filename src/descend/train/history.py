@@ -54,6 +54,9 @@ class History:
     stop_message : str
         A sentence explaining it (for divergence: where, the learning rate and
         a hint).
+    replayed_steps : int
+        How many of the steps the fast path replayed (``fit(compile=...)``);
+        the others ran eagerly.
     """
 
     def __init__(self):
@@ -63,6 +66,7 @@ class History:
         self.epochs: list[dict] = []
         self.stop_reason: str | None = None
         self.stop_message: str = ""
+        self.replayed_steps: int = 0
 
     # -- convenience -----------------------------------------------------------------
     @property

@@ -1,0 +1,553 @@
+"""What does one training step of a ReLU MLP cost: descend against hand-written NumPy and PyTorch.
+
+A step is: zero the gradients, forward, softmax cross-entropy, backward, plain SGD update
+(float32, ``lr = 0.01``), on these sizes (layer widths, batch):
+
+    tiny     2-16-16-2            32
+    small    64-128-10            64
+    medium   784-256-256-10       128
+    large    784-1024-1024-10     256
+    wide     1024-4096-4096-10    512
+
+Candidates (all start from the same parameters and see the same batch):
+
+    numpy   hand-written backpropagation: z = a Wᵀ + b, relu, softmax cross-entropy, W -= lr·dW
+    torch   PyTorch eager (nn.Sequential, CrossEntropyLoss, optim.SGD), if installed
+    eager   descend's ordinary API: opt.zero_grad(); loss = loss_fn(model(x), y); loss.backward(); opt.step()
+    fast    descend.compile.TrainStep: the same step traced once and replayed into preallocated buffers
+    fit     descend.train.fit itself (shuffled mini-batches, loss and gradient-norm history, the
+            divergence guard): the time between consecutive steps, stamped by a callback
+
+Timing: candidates run in blocks (a few warm-up steps, then ``k`` timed steps) in a rotating
+order, round after round, so that all of them see the same machine load; a block's sample is the
+median of its steps. The table gives the median over the blocks and their min-max, the ratios
+eager/torch, fast/numpy and fit/numpy, and the GEMM throughput of the fit step: its matrix
+products' floating-point operations (forward 2·B·Σ in·out, backward the same for dW plus dX for
+every layer but the first) per second, and that as a fraction of this machine's float32 GEMM peak
+(the best of a few 2048×2048 products through NumPy).
+
+BLAS and PyTorch use the same number of threads: ``--threads N`` (default: what the BLAS library
+reports, through threadpoolctl if it is installed; else OPENBLAS_NUM_THREADS / OMP_NUM_THREADS /
+the CPU count). Without threadpoolctl, set OPENBLAS_NUM_THREADS before starting Python instead.
+
+Run:
+    python benchmarks/step.py                       # all sizes, all candidates
+    python benchmarks/step.py --quick               # fewer, shorter rounds
+    python benchmarks/step.py --sizes tiny,small --json results.json
+    python benchmarks/step.py --scaling docs/images/step_scaling.png   # cost vs width, depth, batch
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+
+import numpy as np
+
+SIZES = {
+    "tiny": ((2, 16, 16, 2), 32),
+    "small": ((64, 128, 10), 64),
+    "medium": ((784, 256, 256, 10), 128),
+    "large": ((784, 1024, 1024, 10), 256),
+    "wide": ((1024, 4096, 4096, 10), 512),
+}
+LR = 0.01
+N_BATCHES = 64  # distinct batches in the data set fit shuffles (the other candidates reuse the first)
+CANDIDATES = ("numpy", "torch", "eager", "fast", "fit")
+
+
+# ============================================================================ threads
+def blas_threads() -> tuple[int, str]:
+    """The number of threads the BLAS library NumPy uses, and how it was found."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        threadpool_info = None
+    if threadpool_info is not None:
+        blas = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+        if blas:
+            return int(blas[0]["num_threads"]), f"threadpoolctl ({blas[0].get('internal_api')})"
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        if os.environ.get(var, "").isdigit():
+            return int(os.environ[var]), var
+    return os.cpu_count() or 1, "cpu count"
+
+
+def set_threads(n: int) -> str:
+    """Make BLAS use ``n`` threads (threadpoolctl); returns a note on what was done."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        have, how = blas_threads()
+        if have != n:
+            return f"threadpoolctl is not installed: BLAS keeps {have} threads ({how}); set OPENBLAS_NUM_THREADS={n}"
+        return how
+    threadpool_limits(n, user_api="blas")
+    return "threadpoolctl"
+
+
+# ============================================================================ problem
+def gemm_flops(sizes, batch) -> float:
+    """Floating-point operations of the matrix products of one step (see the module docstring)."""
+    pairs = list(zip(sizes[:-1], sizes[1:]))
+    fwd = sum(2 * batch * a * b for a, b in pairs)
+    d_w = fwd
+    d_x = fwd - 2 * batch * pairs[0][0] * pairs[0][1]  # no gradient for the input batch
+    return float(fwd + d_w + d_x)
+
+
+def init_params(sizes, seed=0):
+    """PyTorch's default Linear initialisation, drawn once and shared by every candidate."""
+    rng = np.random.default_rng(seed)
+    weights, biases = [], []
+    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+        bound = 1 / np.sqrt(fan_in)
+        weights.append(rng.uniform(-bound, bound, (fan_out, fan_in)).astype(np.float32))
+        biases.append(rng.uniform(-bound, bound, fan_out).astype(np.float32))
+    return weights, biases
+
+
+def make_data(sizes, batch, n_batches, seed=1):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((batch * n_batches, sizes[0])).astype(np.float32)
+    y = rng.integers(0, sizes[-1], batch * n_batches)
+    return X, y
+
+
+# ============================================================================ candidates
+class Stepper:
+    """A candidate whose sample is the median time of single steps on a fixed batch."""
+
+    kind = "step"
+
+    def __init__(self, step):
+        self.step = step
+
+    def block(self, k: int, warmup: int) -> float:
+        step = self.step
+        for _ in range(warmup):
+            step()
+        times = []
+        for _ in range(k):
+            t0 = time.perf_counter()
+            step()
+            times.append(time.perf_counter() - t0)
+        return statistics.median(times)
+
+
+def numpy_candidate(sizes, batch, X, y):
+    weights, biases = init_params(sizes)
+    x, t = X[:batch], y[:batch]
+    n_layers = len(weights)
+    rows = np.arange(batch)
+
+    def step():
+        acts, pres = [x], []
+        a = x
+        for i in range(n_layers):
+            z = a @ weights[i].T + biases[i]
+            pres.append(z)
+            a = np.maximum(z, 0) if i < n_layers - 1 else z
+            acts.append(a)
+        shifted = a - a.max(axis=1, keepdims=True)
+        e = np.exp(shifted)
+        s = e.sum(axis=1, keepdims=True)
+        loss = float(np.mean(np.log(s[:, 0]) - shifted[rows, t]))
+        delta = e / s
+        delta[rows, t] -= 1
+        delta /= batch
+        for i in reversed(range(n_layers)):
+            g_w = delta.T @ acts[i]
+            g_b = delta.sum(axis=0)
+            if i:
+                delta = (delta @ weights[i]) * (pres[i - 1] > 0)
+            weights[i] -= LR * g_w
+            biases[i] -= LR * g_b
+        return loss
+
+    return Stepper(step)
+
+
+def torch_candidate(sizes, batch, X, y, threads):
+    import torch
+
+    torch.set_num_threads(threads)
+    weights, biases = init_params(sizes)
+    layers = []
+    for i, (w, b) in enumerate(zip(weights, biases)):
+        lin = torch.nn.Linear(w.shape[1], w.shape[0])
+        with torch.no_grad():
+            lin.weight.copy_(torch.from_numpy(w))
+            lin.bias.copy_(torch.from_numpy(b))
+        layers.append(lin)
+        if i < len(weights) - 1:
+            layers.append(torch.nn.ReLU())
+    model = torch.nn.Sequential(*layers)
+    opt = torch.optim.SGD(model.parameters(), lr=LR)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    x, t = torch.from_numpy(X[:batch]), torch.from_numpy(y[:batch])
+
+    def step():
+        opt.zero_grad()
+        loss = loss_fn(model(x), t)
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    return Stepper(step)
+
+
+def descend_model(sizes):
+    from descend import nn
+
+    model = nn.MLP(list(sizes))
+    weights, biases = init_params(sizes)
+    for lin, w, b in zip(model.linears, weights, biases):
+        lin.weight.data[...] = w
+        lin.bias.data[...] = b
+    return model
+
+
+def eager_candidate(sizes, batch, X, y):
+    import descend
+    from descend import nn, optim
+
+    model = descend_model(sizes)
+    opt = optim.SGD(model.parameters(), lr=LR)
+    loss_fn = nn.CrossEntropyLoss()
+    x, t = descend.Tensor(X[:batch]), descend.Tensor(y[:batch])
+
+    def step():
+        opt.zero_grad()
+        loss = loss_fn(model(x), t)
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    return Stepper(step)
+
+
+def fast_candidate(sizes, batch, X, y):
+    from descend import nn, optim
+    from descend.compile import TrainStep
+
+    model = descend_model(sizes)
+    opt = optim.SGD(model.parameters(), lr=LR)
+    train_step = TrainStep(model, nn.CrossEntropyLoss(), opt)
+    x, t = X[:batch], y[:batch]
+    return Stepper(lambda: train_step(x, t))
+
+
+class FitCandidate:
+    """``descend.train.fit``: a sample is the median time between consecutive steps of one fit call.
+
+    A callback stamps the time at the end of every step (its own cost, about a
+    microsecond, is included); the first steps, which trace the step and check
+    the replay against the eager step, are left out.
+    """
+
+    kind = "fit"
+    skip = 3
+
+    def __init__(self, sizes, batch, X, y):
+        from descend import optim
+        from descend.train import Callback, fit
+
+        class Stamps(Callback):
+            def __init__(self):
+                self.t = []
+
+            def on_step_end(self, state):
+                self.t.append(time.perf_counter())
+
+        self.fit, self.stamps_cls, self.batch = fit, Stamps, batch
+        self.model = descend_model(sizes)
+        self.opt = optim.SGD(self.model.parameters(), lr=LR)
+        self.data = (X, y)
+
+    def block(self, k: int, warmup: int) -> float:
+        stamps = self.stamps_cls()
+        self.fit(self.model, self.data, loss="cross_entropy", optimizer=self.opt, batch_size=self.batch,
+                 epochs=None, max_steps=k + self.skip, progress=False, seed=0, callbacks=[stamps])
+        return statistics.median(np.diff(stamps.t[self.skip - 1:]))
+
+
+# ============================================================================ measurement
+def gemm_peak(n: int, repeats: int) -> float:
+    """Best float32 GFLOP/s of an n×n by n×n product through NumPy."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((n, n)).astype(np.float32)
+    b = rng.standard_normal((n, n)).astype(np.float32)
+    out = np.empty((n, n), np.float32)
+    np.matmul(a, b, out=out)
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        np.matmul(a, b, out=out)
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n**3 / best / 1e9
+
+
+def build(name, sizes, batch, X, y, threads):
+    if name == "numpy":
+        return numpy_candidate(sizes, batch, X, y)
+    if name == "torch":
+        return torch_candidate(sizes, batch, X, y, threads)
+    if name == "eager":
+        return eager_candidate(sizes, batch, X, y)
+    if name == "fast":
+        return fast_candidate(sizes, batch, X, y)
+    if name == "fit":
+        return FitCandidate(sizes, batch, X, y)
+    raise ValueError(name)
+
+
+def measure_size(sizes, batch, candidates, rounds, block_seconds, threads, verbose=True):
+    """Interleaved blocks of every candidate; returns {name: [block samples (s)]}."""
+    X, y = make_data(sizes, batch, N_BATCHES)
+    built = {name: build(name, sizes, batch, X, y, threads) for name in candidates}
+    # Block length from a first estimate of the step time (the numpy step, or the first candidate).
+    probe = built.get("numpy") or next(iter(built.values()))
+    est = probe.block(2, 1) if probe.kind == "step" else probe.block(1, 0)
+    k = int(max(3, min(400, block_seconds / max(est, 1e-6))))
+    samples = {name: [] for name in built}
+    order = list(built)
+    for r in range(rounds):
+        turn = order[r % len(order):] + order[:r % len(order)]
+        for name in turn:
+            cand = built[name]
+            gc.collect()
+            samples[name].append(cand.block(k, 2 if r else 5))
+        if verbose:
+            print(f"  round {r + 1}/{rounds}: " + "  ".join(
+                f"{n} {samples[n][-1] * 1e3:.3f}" for n in order) + " ms", file=sys.stderr, flush=True)
+    del built
+    gc.collect()
+    return samples
+
+
+def summarise(samples, flops, peak):
+    out = {}
+    for name, vals in samples.items():
+        med = statistics.median(vals)
+        out[name] = {"median_ms": med * 1e3, "min_ms": min(vals) * 1e3, "max_ms": max(vals) * 1e3,
+                     "samples_ms": [v * 1e3 for v in vals], "gflops": flops / med / 1e9}
+        out[name]["peak_fraction"] = out[name]["gflops"] / peak
+    return out
+
+
+def ratio(res, a, b):
+    if a in res and b in res:
+        return res[a]["median_ms"] / res[b]["median_ms"]
+    return None
+
+
+def machine_info(threads, how) -> dict:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    info = {"cpu": cpu, "cpus": os.cpu_count(), "threads": threads, "threads_set_by": how,
+            "python": platform.python_version(), "numpy": np.__version__, "platform": platform.platform()}
+    try:
+        from threadpoolctl import threadpool_info
+
+        blas = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+        if blas:
+            info["blas"] = f"{blas[0].get('internal_api')} {blas[0].get('version')}"
+    except ImportError:
+        pass
+    try:
+        import torch
+
+        info["torch"] = torch.__version__
+    except ImportError:
+        pass
+    return info
+
+
+def format_table(results, peak) -> str:
+    lines = [
+        "| size | torch eager | NumPy by hand | descend eager | descend fast | descend fit | eager / torch "
+        "| fast / NumPy | fit / NumPy | fit GFLOP/s | fit % of peak |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+
+    def cell(res, name):
+        if name not in res:
+            return "–"
+        r = res[name]
+        return f"{r['median_ms']:.3g} ms ({r['min_ms']:.3g}–{r['max_ms']:.3g})"
+
+    def rat(res, a, b):
+        v = ratio(res, a, b)
+        return "–" if v is None else f"{v:.2f}"
+
+    for size, entry in results.items():
+        res = entry["candidates"]
+        sizes, batch = entry["layers"], entry["batch"]
+        fit = res.get("fit")
+        lines.append(
+            f"| {size}: {'-'.join(map(str, sizes))}, {batch} | {cell(res, 'torch')} | {cell(res, 'numpy')} | "
+            f"{cell(res, 'eager')} | {cell(res, 'fast')} | {cell(res, 'fit')} | {rat(res, 'eager', 'torch')} | "
+            f"{rat(res, 'fast', 'numpy')} | {rat(res, 'fit', 'numpy')} | "
+            f"{'–' if fit is None else format(fit['gflops'], '.0f')} | "
+            f"{'–' if fit is None else format(100 * fit['peak_fraction'], '.0f') + ' %'} |"
+        )
+    lines.append(f"\nfloat32 GEMM peak through NumPy: {peak:.0f} GFLOP/s")
+    return "\n".join(lines)
+
+
+# ============================================================================ scaling plot
+SCALING = {
+    "width": [((784, w, w, 10), 128) for w in (64, 128, 256, 512, 1024, 2048)],
+    "depth": [((784,) + (256,) * d + (10,), 128) for d in (1, 2, 4, 6, 8)],
+    "batch": [((784, 256, 256, 10), b) for b in (16, 32, 64, 128, 256, 512, 1024)],
+}
+
+
+def scaling(path, candidates, rounds, block_seconds, threads, peak):
+    """Time the candidates over width, depth and batch sweeps; plot ms/step and GFLOP/s."""
+    data = {}
+    for axis, cases in SCALING.items():
+        rows = []
+        for sizes, batch in cases:
+            print(f"{axis}: {'-'.join(map(str, sizes))} batch {batch}", file=sys.stderr, flush=True)
+            s = summarise(measure_size(sizes, batch, candidates, rounds, block_seconds, threads, verbose=False),
+                          gemm_flops(sizes, batch), peak)
+            rows.append({"layers": sizes, "batch": batch, "flops": gemm_flops(sizes, batch), "candidates": s})
+        data[axis] = rows
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed (pip install 'descend[viz]'): no plot written", file=sys.stderr)
+        return data
+    fig, axes = plt.subplots(2, 3, figsize=(13, 7.5), constrained_layout=True)
+    labels = {"width": ("hidden width (784-w-w-10, batch 128)", lambda r: r["layers"][1]),
+              "depth": ("hidden layers of 256 (batch 128)", lambda r: len(r["layers"]) - 2),
+              "batch": ("batch size (784-256-256-10)", lambda r: r["batch"])}
+    styles = {"numpy": ("NumPy by hand", "k", "--"), "torch": ("PyTorch eager", "tab:red", "-"),
+              "eager": ("descend eager", "tab:orange", "-"), "fast": ("descend fast", "tab:blue", ":"),
+              "fit": ("descend fit", "tab:blue", "-")}
+    for col, axis in enumerate(SCALING):
+        rows = data[axis]
+        title, key = labels[axis]
+        xs = [key(r) for r in rows]
+        for name in candidates:
+            if name not in rows[0]["candidates"]:
+                continue
+            label, color, ls = styles[name]
+            ms = [r["candidates"][name]["median_ms"] for r in rows]
+            gf = [r["candidates"][name]["gflops"] for r in rows]
+            axes[0, col].plot(xs, ms, ls, color=color, marker="o", ms=3, label=label)
+            axes[1, col].plot(xs, gf, ls, color=color, marker="o", ms=3, label=label)
+        axes[1, col].axhline(peak, color="grey", lw=0.8)
+        axes[1, col].text(xs[0], peak, " GEMM peak", va="bottom", fontsize=8, color="grey")
+        for row in (0, 1):
+            axes[row, col].set_xscale("log", base=2)
+            axes[row, col].set_xlabel(title)
+            axes[row, col].grid(alpha=0.3)
+        axes[0, col].set_yscale("log")
+        axes[0, col].set_ylabel("ms per training step")
+        axes[1, col].set_ylabel("GEMM GFLOP/s")
+    axes[0, 0].legend(fontsize=8)
+    fig.suptitle("One SGD step of a ReLU MLP with softmax cross-entropy (float32)")
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = path + ".tmp.png"
+    fig.savefig(tmp, dpi=110)
+    os.replace(tmp, path)
+    plt.close(fig)
+    print(f"wrote {path}", file=sys.stderr)
+    return data
+
+
+# ============================================================================ main
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default=",".join(SIZES), help="comma-separated subset of " + ",".join(SIZES))
+    parser.add_argument("--only", default=",".join(CANDIDATES), help="comma-separated candidates")
+    parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default 7, quick 3)")
+    parser.add_argument("--block", type=float, default=None, help="seconds per block (default 0.15, quick 0.05)")
+    parser.add_argument("--quick", action="store_true", help="fewer and shorter rounds")
+    parser.add_argument("--threads", type=int, default=None, help="BLAS and PyTorch threads (default: BLAS's)")
+    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON ('-' for stdout)")
+    parser.add_argument("--scaling", metavar="PNG", help="sweep width, depth and batch and plot to PNG")
+    args = parser.parse_args(argv)
+
+    threads, how = blas_threads()
+    if args.threads is not None:
+        threads = args.threads
+        how = set_threads(threads)
+    rounds = args.rounds or (3 if args.quick else 7)
+    block = args.block or (0.05 if args.quick else 0.15)
+    candidates = [c.strip() for c in args.only.split(",") if c.strip()]
+    for c in candidates:
+        if c not in CANDIDATES:
+            parser.error(f"unknown candidate {c!r}; choose from {', '.join(CANDIDATES)}")
+    if "torch" in candidates:
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            print("PyTorch is not installed: skipping it", file=sys.stderr)
+            candidates.remove("torch")
+    peak = gemm_peak(1024 if args.quick else 2048, 5 if args.quick else 10)
+    info = machine_info(threads, how)
+    info["gemm_peak_gflops"] = peak
+    print(f"{info['cpu']}, {info['cpus']} CPUs, {threads} threads; NumPy {info['numpy']}"
+          f"{', ' + info['blas'] if 'blas' in info else ''}{', torch ' + info['torch'] if 'torch' in info else ''}; "
+          f"float32 GEMM peak {peak:.0f} GFLOP/s", file=sys.stderr)
+
+    if args.scaling:
+        data = scaling(args.scaling, candidates, max(2, rounds // 2), block, threads, peak)
+        if args.json:
+            _write_json(args.json, {"machine": info, "scaling": data})
+        return
+
+    results = {}
+    for size in [s.strip() for s in args.sizes.split(",") if s.strip()]:
+        if size not in SIZES:
+            parser.error(f"unknown size {size!r}; choose from {', '.join(SIZES)}")
+        sizes, batch = SIZES[size]
+        print(f"{size}: {'-'.join(map(str, sizes))}, batch {batch}", file=sys.stderr, flush=True)
+        samples = measure_size(sizes, batch, candidates, rounds, block, threads)
+        flops = gemm_flops(sizes, batch)
+        results[size] = {"layers": list(sizes), "batch": batch, "gemm_flops": flops,
+                         "candidates": summarise(samples, flops, peak)}
+        res = results[size]["candidates"]
+        results[size]["ratios"] = {k: ratio(res, *k.split("/")) for k in
+                                   ("eager/torch", "fast/numpy", "fit/numpy", "fit/torch")}
+    print(format_table(results, peak))
+    print(f"\n{info['cpu']}, {info['cpus']} CPUs, {threads} threads ({how}); Python {info['python']}, "
+          f"NumPy {info['numpy']}{' (' + info['blas'] + ')' if 'blas' in info else ''}"
+          f"{', PyTorch ' + info['torch'] if 'torch' in info else ''}; {rounds} rounds")
+    if args.json:
+        _write_json(args.json, {"machine": info, "rounds": rounds, "results": results})
+
+
+def _write_json(path, payload):
+    text = json.dumps(payload, indent=1, default=float)
+    if path == "-":
+        print(text)
+        return
+    tmp = path + ".tmp"
+    with open(tmp, "w") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+if __name__ == "__main__":
+    main()
