@@ -143,6 +143,23 @@ def test_plot_history_object_and_dict(tmp_path):
         viz.plot_history({})
 
 
+def test_plot_history_panels(tmp_path):
+    fig = viz.plot_history(_History(), panels=["metrics"], title="Accuracy", path=tmp_path / "a.png")
+    _check_png(tmp_path / "a.png")
+    assert [a.get_ylabel() for a in fig.axes] == ["accuracy"] and fig.axes[0].get_title() == "Accuracy"
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert labels == ["train accuracy", "val accuracy"]
+    fig = viz.plot_history(_History(), panels=("lr", "loss"))
+    assert [a.get_ylabel() for a in fig.axes] == ["learning rate", "loss"]
+    assert fig.axes[0].get_title() == "Training history"
+    with pytest.raises(ValueError, match="unknown panel"):
+        viz.plot_history(_History(), panels=["accuracy"])
+    with pytest.raises(ValueError, match="no data for panel"):
+        viz.plot_history({"train_loss": [1.0, 0.5]}, panels=["metrics"])
+    with pytest.raises(ValueError, match="non-empty"):
+        viz.plot_history(_History(), panels=[])
+
+
 def test_plot_lr_schedule(tmp_path):
     fig = viz.plot_lr_schedule({"step": [0.1] * 5 + [0.01] * 5, "inverse": lambda k: 0.1 / (1 + k)}, steps=10,
                                path=tmp_path / "s.png")

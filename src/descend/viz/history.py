@@ -69,7 +69,10 @@ def _rows_to_columns(rows):
     return {k: [r.get(k) for r in rows] for k in keys}
 
 
-def plot_history(history, title=None, path=None, log_loss: bool | None = None):
+_PANELS = ("loss", "metrics", "lr", "grad_norm")
+
+
+def plot_history(history, title=None, path=None, log_loss: bool | None = None, panels=None):
     """Loss, metrics and learning rate of a training run, one panel each.
 
     Parameters
@@ -81,6 +84,10 @@ def plot_history(history, title=None, path=None, log_loss: bool | None = None):
         epoch, plus optionally ``step_loss``).
     log_loss : bool, optional
         Log scale for the loss axis (default: when the loss falls by more than 100×).
+    panels : sequence of str, optional
+        Which panels to draw, in this order: any of ``"loss"``, ``"metrics"`` (accuracy and
+        other metrics), ``"lr"`` and ``"grad_norm"`` (default: every one the history has
+        data for). Asking for a panel without data is an error naming the ones available.
 
     Panels: losses (the per-step loss faint, per-epoch losses bold; steps are placed at
     fractions of an epoch), accuracies and other metrics, the learning rate and the gradient
@@ -93,36 +100,50 @@ def plot_history(history, title=None, path=None, log_loss: bool | None = None):
     metric_keys = [k for k in cols if k not in loss_keys and k not in lr_keys and k not in norm_keys]
     if step_loss is None and not cols:
         raise ValueError("plot_history: the history is empty (no step_loss, no epoch columns)")
-    panels = (["loss"] + (["metrics"] if metric_keys else []) + (["lr"] if lr_keys else [])
-              + (["grad_norm"] if norm_keys else []))
+    available = (["loss"] + (["metrics"] if metric_keys else []) + (["lr"] if lr_keys else [])
+                 + (["grad_norm"] if norm_keys else []))
+    if panels is None:
+        panels = available
+    else:
+        if isinstance(panels, str):
+            panels = [panels]
+        panels = list(panels)
+        unknown = [p for p in panels if p not in _PANELS]
+        if unknown:
+            raise ValueError(f"plot_history: unknown panel(s) {unknown}; choose from {list(_PANELS)}")
+        missing = [p for p in panels if p not in available]
+        if missing:
+            raise ValueError(f"plot_history: the history has no data for panel(s) {missing}; "
+                             f"it has {available}")
+        if not panels or len(set(panels)) != len(panels):
+            raise ValueError(f"plot_history: panels must be a non-empty list without repeats, got {panels}")
     fig = new_figure(figsize=(6.2, 2.6 * len(panels) + 0.6))
     axes = [fig.add_subplot(len(panels), 1, i + 1) for i in range(len(panels))]
     n_epochs = max((len(v) for v in cols.values()), default=0)
     epoch_x = np.arange(1, n_epochs + 1)
     xlabel = "epoch" if n_epochs else "step"
 
-    ax = axes[0]
-    all_losses = []
-    if step_loss is not None:
-        spe = len(step_loss) / n_epochs if n_epochs else 1.0
-        sx = (np.arange(len(step_loss)) + 1) / spe
-        ax.plot(sx, step_loss, color=OKABE_ITO["sky_blue"], lw=0.8, alpha=0.7, label="loss per step")
-        all_losses.append(step_loss)
-    for i, k in enumerate(loss_keys):
-        ax.plot(epoch_x[: len(cols[k])], cols[k], color=color(i), lw=2, marker="o" if n_epochs <= 30 else None,
-                ms=4, label=k.replace("_", " "))
-        all_losses.append(cols[k])
-    finite = np.concatenate([a[np.isfinite(a)] for a in all_losses]) if all_losses else np.array([])
-    if log_loss is None:
-        log_loss = bool(finite.size and finite.min() > 0 and finite.max() / finite.min() > 100)
-    if log_loss:
-        ax.set_yscale("log")
-    ax.set_ylabel("loss")
-    ax.set_title(title or "Training history")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-
-    if metric_keys:
+    if "loss" in panels:
+        ax = axes[panels.index("loss")]
+        all_losses = []
+        if step_loss is not None:
+            spe = len(step_loss) / n_epochs if n_epochs else 1.0
+            sx = (np.arange(len(step_loss)) + 1) / spe
+            ax.plot(sx, step_loss, color=OKABE_ITO["sky_blue"], lw=0.8, alpha=0.7, label="loss per step")
+            all_losses.append(step_loss)
+        for i, k in enumerate(loss_keys):
+            ax.plot(epoch_x[: len(cols[k])], cols[k], color=color(i), lw=2,
+                    marker="o" if n_epochs <= 30 else None, ms=4, label=k.replace("_", " "))
+            all_losses.append(cols[k])
+        finite = np.concatenate([a[np.isfinite(a)] for a in all_losses]) if all_losses else np.array([])
+        if log_loss is None:
+            log_loss = bool(finite.size and finite.min() > 0 and finite.max() / finite.min() > 100)
+        if log_loss:
+            ax.set_yscale("log")
+        ax.set_ylabel("loss")
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    if "metrics" in panels:
         ax = axes[panels.index("metrics")]
         for i, k in enumerate(metric_keys):
             ax.plot(epoch_x[: len(cols[k])], cols[k], color=color(i), lw=2,
@@ -130,7 +151,7 @@ def plot_history(history, title=None, path=None, log_loss: bool | None = None):
         ax.set_ylabel("accuracy" if all("acc" in k for k in metric_keys) else "metric")
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
-    if lr_keys:
+    if "lr" in panels:
         ax = axes[panels.index("lr")]
         for i, k in enumerate(lr_keys):
             ax.plot(epoch_x[: len(cols[k])], cols[k], color=color(i + 2), lw=2, drawstyle="steps-post",
@@ -141,7 +162,7 @@ def plot_history(history, title=None, path=None, log_loss: bool | None = None):
         ax.set_ylabel("learning rate")
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
-    if norm_keys:
+    if "grad_norm" in panels:
         ax = axes[panels.index("grad_norm")]
         for i, k in enumerate(norm_keys):
             ax.plot(epoch_x[: len(cols[k])], cols[k], color=color(i + 4), lw=2, label=k.replace("_", " "))
@@ -151,6 +172,7 @@ def plot_history(history, title=None, path=None, log_loss: bool | None = None):
         ax.set_ylabel("gradient norm")
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
+    axes[0].set_title(title or "Training history")
     for ax in axes:
         ax.set_xlabel(xlabel)
     return finish(fig, path)
