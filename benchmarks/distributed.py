@@ -46,7 +46,7 @@ if _THREADS != "0":
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = _THREADS
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 
 # ----------------------------------------------------------------------------- (a) sweep

@@ -9,8 +9,8 @@ import pytest
 distributed = pytest.importorskip("distributed")
 cloudpickle = pytest.importorskip("cloudpickle")
 
-from descend import landscapes, optim, search  # noqa: E402
-from descend import distributed as dd  # noqa: E402
+from descend import distributed as dd
+from descend import landscapes, optim, search
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
 

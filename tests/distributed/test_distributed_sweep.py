@@ -11,18 +11,16 @@ import threading
 import time
 import tomllib
 
-import numpy as np
 import pytest
 
 distributed = pytest.importorskip("distributed")
 cloudpickle = pytest.importorskip("cloudpickle")
 
-from typer.testing import CliRunner  # noqa: E402
+from typer.testing import CliRunner
 
-import descend  # noqa: E402
-from descend import distributed as dd  # noqa: E402
-from descend.cli import app  # noqa: E402
-from descend.distributed import ParameterGrid, SweepResult  # noqa: E402
+from descend import distributed as dd
+from descend.cli import app
+from descend.distributed import ParameterGrid, SweepResult
 
 # The workers import this module's helpers by value: the test folder is not on their path.
 cloudpickle.register_pickle_by_value(sys.modules[__name__])

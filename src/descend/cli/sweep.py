@@ -35,7 +35,6 @@ import os
 import re
 import shlex
 import tempfile
-import time
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -67,8 +66,8 @@ def load_sweep(path) -> tuple[dict, dict, list[dict]]:
     one complete, checked ``descend train`` configuration per combination (scikit-learn's
     ``ParameterGrid`` order: keys sorted, the last one varying fastest).
     """
-    from . import config as C
     from ..distributed.sweep import ParameterGrid
+    from . import config as C
 
     path = os.fspath(path)
     name = os.path.basename(path)

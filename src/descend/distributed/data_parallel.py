@@ -39,7 +39,14 @@ from ..data.dataset import _array_backed, as_arrays
 from ..data.loader import DataLoader
 from ..random import manual_seed
 from ..tensor import Tensor
-from ..train.fit import DivergenceWarning, _diverged_message, _safe_norm
+from ..train.fit import (
+    DivergenceWarning,
+    _diverged_message,
+    _is_plateau,
+    _nonneg,
+    _pos_int,
+    _safe_norm,
+)
 from ..train.history import History
 from ..train.metrics import METRICS, binary_threshold, check_metrics, resolve_loss
 from ..train.progress import make_progress
@@ -294,22 +301,6 @@ def _is_dask(a) -> bool:
     return type(a).__module__.split(".")[0] == "dask" and hasattr(a, "chunks")
 
 
-def _pos_int(v, name, allow_none=True):
-    if v is None and allow_none:
-        return None
-    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
-        raise ValueError(f"fit: {name} must be a positive integer{' or None' if allow_none else ''}, got {v!r}")
-    return int(v)
-
-
-def _nonneg(v, name):
-    if v is None:
-        return None
-    if isinstance(v, bool) or not isinstance(v, numbers.Real) or math.isnan(v) or v < 0:
-        raise ValueError(f"fit: {name} must be a non-negative number or None, got {v!r}")
-    return float(v)
-
-
 def _data(data, dtype):
     """``(X, y)``: NumPy arrays cast to the model's dtype and checked, or dask arrays (lazy)."""
     if isinstance(data, DataLoader):
@@ -379,13 +370,6 @@ class _NamedOptimizer:
         from .. import optim
 
         return optim.get(self.name, params)
-
-
-def _is_plateau(scheduler) -> bool:
-    needs = getattr(scheduler, "_needs_metrics", None)
-    if callable(needs):
-        return bool(needs())
-    return type(scheduler).__name__ == "ReduceLROnPlateau"
 
 
 def _tree(c, parts, split_every, key):

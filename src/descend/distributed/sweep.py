@@ -337,7 +337,13 @@ class _Progress:
             return
         if getattr(self.stream, "isatty", lambda: False)():
             try:
-                from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+                from rich.progress import (
+                    BarColumn,
+                    MofNCompleteColumn,
+                    Progress,
+                    TextColumn,
+                    TimeRemainingColumn,
+                )
             except ImportError:
                 pass
             else:
