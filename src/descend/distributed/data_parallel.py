@@ -92,15 +92,22 @@ def _add_parts(parts) -> _Part:
         if p.grads is None:
             continue
         if grads is None:
-            grads = [None if g is None else g.copy() for g in p.grads]
+            grads = list(p.grads)  # not copied yet: the first addition makes a new array
+            fresh = [False] * len(grads)
             continue
         for j, g in enumerate(p.grads):
             if g is None:
                 continue
             if grads[j] is None:
-                grads[j] = g.copy()
-            else:
+                grads[j] = g
+            elif fresh[j]:
                 grads[j] += g
+            else:
+                grads[j] = grads[j] + g
+                fresh[j] = True
+    if grads is not None:
+        # the parts belong to Dask (they may be sent on); never hand one of them out to be modified
+        grads = [g if g is None or fresh[j] else g.copy() for j, g in enumerate(grads)]
     return _Part(grads, loss, n, metrics, lr)
 
 
@@ -537,6 +544,8 @@ def fit(model_factory, data, *, loss, optimizer, batch_size=32, epochs=10, shuff
         futures = []
         try:
             # ---- shards and replicas ----------------------------------------------------
+            # the starting parameters travel once to each worker, not inside the task graph
+            spec_f = c.scatter(spec, workers=addresses, broadcast=True, hash=False)
             inits = []
             for r, addr in enumerate(addresses):
                 lo, hi = bounds[r], bounds[r + 1]
@@ -544,11 +553,11 @@ def fit(model_factory, data, *, loss, optimizer, batch_size=32, epochs=10, shuff
                     shard = _Lazy(tuple(a[lo:hi] for a in arrays))
                 else:
                     shard = c.scatter([tuple(a[lo:hi] for a in arrays)], workers=[addr], hash=False)[0]
-                inits.append(c.submit(_init, token, r, shard, spec, key=f"descend-fit-{token}-init-{r}",
+                inits.append(c.submit(_init, token, r, shard, spec_f, key=f"descend-fit-{token}-init-{r}",
                                       workers=[addr], allow_other_workers=False, pure=False))
             futures = inits
             _wait(c, inits, addresses)
-            del inits, shard
+            del inits, shard, spec_f
             futures = []
 
             total = None
