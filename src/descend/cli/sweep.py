@@ -391,8 +391,9 @@ def _choose_metric(metric: str, records) -> tuple[str, str]:
 # --------------------------------------------------------------------------- the command
 
 def sweep_command(
-    config: Annotated[Path, typer.Argument(help="TOML file: base keys of `descend train` and a [grid] table.",
-                                           dir_okay=False, show_default=False)],
+    config: Annotated[Path, typer.Argument(
+        help="TOML file: base keys of `descend train` and a \\[grid] table of values to vary.",
+        dir_okay=False, show_default=False)],
     cluster: Annotated[Optional[str], typer.Option(
         "--cluster", metavar="ADDRESS", help="Dask scheduler address (tcp://host:8786) or scheduler file. "
         "Default: a local cluster of worker processes on this machine.", show_default=False)] = None,
