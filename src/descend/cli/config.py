@@ -27,9 +27,10 @@ __all__ = [
 
 #: ``--scheduler`` choices: short names for the common learning-rate schedules
 #: (each maps onto a scheduler of ``descend.optim.lr_scheduler``; see ``cli/train.py``).
-SCHEDULERS = ("none", "cosine", "step", "exponential", "onecycle")
+SCHEDULERS = ("none", "cosine", "step", "exponential", "onecycle", "plateau")
 TASKS = ("auto", "classification", "regression")
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu", "leaky_relu", "elu", "softplus")
+DTYPES = ("float32", "float64")
 
 
 class ConfigError(ValueError):
@@ -65,7 +66,8 @@ class Field:
 FIELDS: tuple[Field, ...] = (
     # data
     Field("dataset", "str", "digits",
-          "Bundled data set (digits, iris, wine, breast_cancer, ...); ignored when --data is given."),
+          "Bundled or synthetic data set (digits, iris, breast_cancer, diabetes, moons, spirals, ...); "
+          "ignored when --data is given."),
     Field("data", "path", None, "Your own data: a .csv, .npz or IDX file (overrides --dataset).",
           optional=True),
     Field("target", "str", None,
@@ -78,10 +80,11 @@ FIELDS: tuple[Field, ...] = (
           "Fraction of the training part held out for validation curves (0: none)."),
     Field("standardize", "bool", True, "Standardise features with the training set's mean and std."),
     # model
-    Field("model", "model", [128],
+    Field("model", "model", [256],
           "Hidden layer sizes, comma separated (e.g. 64,32; empty for a linear model)."),
     Field("activation", "str", "relu", "Hidden-layer activation.", choices=ACTIVATIONS),
     Field("dropout", "float", 0.0, "Dropout probability after each hidden layer."),
+    Field("dtype", "str", "float32", "Floating-point type of the parameters and data.", choices=DTYPES),
     # optimisation
     Field("optimizer", "str", "adam", "Any optimizer of descend.optim (sgd, adam, adamw, rmsprop, ...)."),
     Field("lr", "float", 1e-3, "Learning rate."),
@@ -90,20 +93,33 @@ FIELDS: tuple[Field, ...] = (
     Field("weight_decay", "float", 0.0, "L2 weight decay."),
     Field("batch_size", "batch", 32, "Mini-batch size: k, 1 (SGD) or 'full' (full-batch gradient descent)."),
     Field("epochs", "int", 30, "Number of passes over the training set."),
+    Field("shuffle", "bool", True, "New example order every epoch (reproducible from --seed)."),
     Field("max_steps", "int", None, "Stop after this many optimizer steps.", optional=True),
-    Field("scheduler", "str", "none", "Learning-rate schedule.", choices=SCHEDULERS),
+    Field("scheduler", "str", "none",
+          "Learning-rate schedule: cosine annealing to 0, step (x0.1 at each third of the epochs), "
+          "exponential (to lr/100), onecycle (per step), plateau (x0.1 after 5 epochs without "
+          "validation improvement).", choices=SCHEDULERS),
     Field("patience", "int", None, "Early stopping: epochs without validation improvement.",
           optional=True),
-    Field("tol", "float", None, "Stop when the training loss improves by less than this per epoch.",
+    Field("tol", "float", None, "Stop when an epoch's mean training loss falls below this.",
+          optional=True),
+    Field("grad_tol", "float", None, "Stop when an epoch's mean gradient norm falls below this.",
           optional=True),
     Field("max_time", "float", None, "Stop after this many seconds.", optional=True),
     Field("seed", "int", 0, "Random seed: one seed reproduces a run bit for bit."),
+    Field("checkpoint_dir", "path", None,
+          "Write a checkpoint there after every epoch (resume an interrupted run with --resume).",
+          optional=True),
+    Field("checkpoint_every", "int", None, "Also checkpoint every this many optimizer steps.",
+          optional=True),
+    Field("resume", "bool", False, "Continue from the checkpoint in --checkpoint-dir, if there is one."),
     # lr-find
     Field("start_lr", "float", 1e-6, "lr-find: smallest learning rate tried."),
     Field("end_lr", "float", 1.0, "lr-find: largest learning rate tried."),
     Field("num_iter", "int", 100, "lr-find: number of steps (learning rates) tried."),
     # output
-    Field("name", "str", None, "Run name: the run folder is RUNS_DIR/NAME (default: dataset + timestamp).",
+    Field("name", "str", None,
+          "Run name: the run folder is RUNS_DIR/NAME, never overwritten (default: dataset-timestamp).",
           optional=True),
     Field("runs_dir", "path", "runs", "Folder that holds the run folders."),
     Field("progress", "bool", True, "Show a live progress bar."),
@@ -302,20 +318,31 @@ def check(cfg: dict[str, Any], sources: dict[str, str] | None = None) -> None:
         bad("weight_decay", f"must be non-negative, got {cfg['weight_decay']}")
     if cfg["epochs"] < 1:
         bad("epochs", f"must be at least 1, got {cfg['epochs']}")
-    for key in ("max_steps", "patience", "num_iter"):
+    for key in ("max_steps", "patience", "num_iter", "checkpoint_every"):
         if cfg[key] is not None and cfg[key] < 1:
             bad(key, f"must be at least 1, got {cfg[key]}")
-    for key in ("tol", "max_time"):
+    for key in ("tol", "grad_tol"):
         if cfg[key] is not None and cfg[key] < 0:
             bad(key, f"must be non-negative, got {cfg[key]}")
+    if cfg["max_time"] is not None and not cfg["max_time"] > 0:
+        bad("max_time", f"must be positive, got {cfg['max_time']}")
     if cfg["seed"] < 0:
         bad("seed", f"must be a non-negative integer, got {cfg['seed']}")
     if not (0 < cfg["start_lr"] < cfg["end_lr"]):
         bad("start_lr", f"need 0 < start_lr < end_lr, got {cfg['start_lr']} and {cfg['end_lr']}")
+    if cfg["num_iter"] < 2:
+        bad("num_iter", f"must be at least 2, got {cfg['num_iter']}")
+    if cfg["checkpoint_dir"] is None:
+        if cfg["resume"]:
+            bad("resume", "needs --checkpoint-dir (the folder holding the checkpoint to resume from)")
+        if cfg["checkpoint_every"] is not None:
+            bad("checkpoint_every", "needs --checkpoint-dir (where to write the checkpoints)")
     if cfg["name"] is not None:
         name = cfg["name"]
-        if not name or name in (".", "..") or "/" in name or "\\" in name or os.sep in name:
-            bad("name", f"must be a plain folder name (no path separators), got {name!r}")
+        if not name or name.startswith(".") or "/" in name or "\\" in name or os.sep in name:
+            bad("name", f"must be a plain folder name (no path separators, not starting with '.'), got {name!r}")
+    if cfg["patience"] is not None and cfg["val_size"] == 0:
+        bad("patience", "early stopping watches the validation loss; it needs val_size > 0")
 
 
 def to_jsonable(cfg: dict[str, Any]) -> dict[str, Any]:

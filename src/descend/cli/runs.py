@@ -13,6 +13,12 @@ A run folder holds::
 
 ``model.npz`` alone is enough to rebuild the network and preprocess new data
 (``descend evaluate`` / ``descend predict``).
+
+A run folder is never seen half-written: :class:`StagedRun` builds it in a
+hidden sibling (``runs/.<name>.<random>.partial``) and publishes it with one
+``rename`` at the end, which also never replaces an existing run. A run that
+fails or is interrupted leaves nothing behind (a killed process may leave its
+hidden ``.partial`` folder, which no command reads).
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -27,8 +34,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["RunError", "new_run_dir", "write_text", "write_json", "write_toml", "write_csv", "read_json",
-           "MODEL_FILE", "RUN_FORMAT"]
+__all__ = ["RunError", "new_run_dir", "StagedRun", "write_bytes", "write_text", "write_new", "write_json",
+           "write_toml", "write_csv", "read_json", "MODEL_FILE", "RUN_FORMAT"]
 
 MODEL_FILE = "model.npz"
 RUN_FORMAT = "descend-run/1"
@@ -75,13 +82,99 @@ def new_run_dir(runs_dir, name: str | None, stem: str = "run") -> Path:
     raise RunError(f"could not find a free run name under {str(root)!r}")  # pragma: no cover
 
 
-def write_text(path, text: str) -> None:
-    """Write a text file atomically (temporary file + rename)."""
+class StagedRun:
+    """A run folder assembled out of sight and published atomically.
+
+    ``StagedRun(runs_dir, name, stem)`` checks up front that an explicit
+    ``name`` is free (so a clash fails before any work), then creates the
+    hidden staging folder :attr:`path` to write into. :meth:`publish` renames
+    it to ``runs_dir/name`` (or, without a name, ``<stem>-<timestamp>`` with
+    ``-2``, ``-3``... appended while taken) and returns the final path;
+    :meth:`discard` deletes it. ``rename`` of a folder fails when the target is
+    a non-empty folder (POSIX) or exists at all (Windows), so an existing run
+    is never replaced, even by a run racing for the same name.
+    """
+
+    def __init__(self, runs_dir, name: str | None = None, stem: str = "run"):
+        self.root = Path(runs_dir)
+        self.explicit = name is not None
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except FileExistsError:
+            raise RunError(f"runs folder {str(self.root)!r} exists and is not a folder") from None
+        if name is not None:
+            if os.path.lexists(self.root / name):
+                raise RunError(f"run folder {str(self.root / name)!r} already exists; choose another --name "
+                               "(runs are never overwritten)")
+            self.name = name
+        else:
+            self.name = self._free_name(f"{stem}-{_timestamp()}")
+        self.path = Path(tempfile.mkdtemp(prefix=f".{self.name}.", suffix=".partial", dir=self.root))
+        os.chmod(self.path, 0o777 & ~_current_umask())  # mkdtemp's folder is private; a run folder is not
+        self.published = False
+
+    def _free_name(self, base: str) -> str:
+        for k in range(1, 10_000):
+            candidate = base if k == 1 else f"{base}-{k}"
+            if not os.path.lexists(self.root / candidate):
+                return candidate
+        raise RunError(f"could not find a free run name under {str(self.root)!r}")  # pragma: no cover
+
+    @property
+    def final_path(self) -> Path:
+        """Where the run will be published (unless a racing run takes the name first)."""
+        return self.root / self.name
+
+    def publish(self) -> Path:
+        """Move the finished staging folder to its final name in one rename; return the final path."""
+        base = self.name
+        for k in range(1, 10_000):
+            name = base if k == 1 else f"{base}-{k}"
+            target = self.root / name
+            if os.path.lexists(target):
+                if self.explicit:
+                    break
+                continue
+            try:
+                os.rename(self.path, target)
+            except OSError:
+                if os.path.lexists(target) and not self.explicit:
+                    continue  # taken between the check and the rename: try the next name
+                raise
+            self.name, self.path, self.published = name, target, True
+            return target
+        raise RunError(f"run folder {str(self.root / base)!r} appeared while training; the results are kept "
+                       f"in {str(self.path)!r}")
+
+    def discard(self) -> None:
+        if not self.published:
+            shutil.rmtree(self.path, ignore_errors=True)
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# mkstemp creates files readable by their owner only; a run's files get the usual permissions
+_FILE_MODE = 0o666 & ~_current_umask()
+
+
+def _open_temp(directory: Path):
+    fd, tmp = tempfile.mkstemp(prefix=".descend-", suffix=".tmp", dir=directory)
+    if hasattr(os, "fchmod"):
+        os.fchmod(fd, _FILE_MODE)
+    return os.fdopen(fd, "wb"), tmp
+
+
+def write_bytes(path, data: bytes) -> None:
+    """Write a file atomically: a temporary file in the same folder, then ``os.replace``."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=".descend-", suffix=".tmp", dir=path.parent)
+    fh, tmp = _open_temp(path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
+        with fh:
+            fh.write(data)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -89,6 +182,39 @@ def write_text(path, text: str) -> None:
         except FileNotFoundError:
             pass
         raise
+
+
+def write_text(path, text: str) -> None:
+    """Write a UTF-8 text file atomically (temporary file + rename)."""
+    write_bytes(path, text.encode("utf-8"))
+
+
+def write_new(path, data: bytes) -> None:
+    """Write ``data`` to ``path``, which must not exist yet (never overwrites), atomically.
+
+    The temporary file is linked to ``path`` (``os.link`` fails if it exists),
+    so even a file created by someone else in the meantime is left alone.
+    """
+    path = Path(path)
+    if os.path.lexists(path):
+        raise FileExistsError(f"{str(path)!r} already exists (never overwritten); choose another name")
+    fh, tmp = _open_temp(path.parent)
+    try:
+        with fh:
+            fh.write(data)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            raise FileExistsError(f"{str(path)!r} already exists (never overwritten); choose another name") from None
+        except OSError:  # a file system without hard links: check-then-replace is the best left
+            if os.path.lexists(path):
+                raise FileExistsError(f"{str(path)!r} already exists (never overwritten)") from None
+            os.replace(tmp, path)
+    finally:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
 
 
 def _jsonable(obj):
