@@ -12,8 +12,6 @@ from . import ops
 from .autograd import enable_grad, grad, no_grad, set_grad_enabled, value_and_grad
 from .gradcheck import GradcheckError, gradcheck
 from .ops import *  # noqa: F401,F403 - descend.exp, descend.sum, ...
-from .random import manual_seed
-from .serialization import CheckpointError, load, save
 from .tensor import Tensor, is_grad_enabled, tensor
 
 __version__ = "0.1.0"
@@ -22,7 +20,13 @@ _SUBMODULES = {
     "nn", "optim", "train", "data", "landscapes", "search", "backprop", "viz", "sklearn",
     "distributed", "cli", "random", "autograd",
 }
-_LAZY_ATTRS = {"lr_find": "descend.train", "fit": "descend.train"}
+# Loaded on first use: numpy.random (behind manual_seed) and json (behind save/load) would
+# otherwise add tens of milliseconds to ``import descend``.
+_LAZY_ATTRS = {
+    "lr_find": "descend.train", "fit": "descend.train", "manual_seed": "descend.random",
+    "save": "descend.serialization", "load": "descend.serialization",
+    "CheckpointError": "descend.serialization",
+}
 
 
 def __getattr__(name: str):

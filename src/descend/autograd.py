@@ -65,32 +65,38 @@ class enable_grad(set_grad_enabled):
         super().__init__(True)
 
 
-def _topological_order(root: Tensor) -> list[Tensor]:
-    """Tensors reachable from ``root``, each after all of its inputs (iterative DFS)."""
-    order: list[Tensor] = []
-    visited: set[int] = set()
-    stack = [(root, False)]
+def _freed_error(node: Tensor) -> RuntimeError:
+    return RuntimeError(
+        f"backward(): trying to backpropagate through the graph a second time, but "
+        f"the buffers of operation '{node._op}' were already freed. Call "
+        "backward(retain_graph=True) the first time if you need to backpropagate twice."
+    )
+
+
+def _count_consumers(root: Tensor) -> dict[int, int]:
+    """For every tensor reachable from ``root``: how many graph edges lead into it.
+
+    An explicit stack (no recursion), so graphs 100,000 operations deep work.
+    Only operations are expanded; a leaf is counted, never walked through.
+    """
+    deps: dict[int, int] = {}
+    stack = [root]
+    pop, push, get = stack.pop, stack.append, deps.get
     while stack:
-        node, expanded = stack.pop()
-        if expanded:
-            order.append(node)
-            continue
-        key = id(node)
-        if key in visited:
-            continue
-        visited.add(key)
+        node = pop()
         parents = node._parents
         if parents is _FREED:
-            raise RuntimeError(
-                f"backward(): trying to backpropagate through the graph a second time, but "
-                f"the buffers of operation '{node._op}' were already freed. Call "
-                "backward(retain_graph=True) the first time if you need to backpropagate twice."
-            )
-        stack.append((node, True))
+            raise _freed_error(node)
         for parent, _ in parents:
-            if id(parent) not in visited:
-                stack.append((parent, False))
-    return order
+            k = id(parent)
+            n = get(k)
+            if n is None:
+                deps[k] = 1
+                if parent._op is not None:
+                    push(parent)
+            else:
+                deps[k] = n + 1
+    return deps
 
 
 def backward(root: Tensor, grad=None, retain_graph: bool = False) -> None:
@@ -98,6 +104,10 @@ def backward(root: Tensor, grad=None, retain_graph: bool = False) -> None:
 
     ``grad`` is the gradient of some final scalar with respect to ``root``
     (shape of ``root``); it may be omitted only when ``root`` has one element.
+
+    A tensor is handled once every operation that used it has handed it its
+    share of the gradient (a count of its consumers reaches zero), which is a
+    reverse topological order found without sorting.
     """
     if not root.requires_grad:
         raise RuntimeError(
@@ -110,38 +120,50 @@ def backward(root: Tensor, grad=None, retain_graph: bool = False) -> None:
                 f"backward(): grad can be omitted only for a one-element output; this output has "
                 f"shape {root.shape}. Pass grad= (same shape) or reduce it first, e.g. .sum()"
             )
-        seed = np.ones_like(root.data)
+        seed = np.ones(root.data.shape, root.data.dtype)
     else:
         seed = np.array(grad.data if isinstance(grad, Tensor) else grad, dtype=root.dtype)
         if seed.shape != root.shape:
             raise ValueError(
                 f"backward(): grad has shape {seed.shape} but the output has shape {root.shape}"
             )
-    order = _topological_order(root)
+    if root._op is None:  # a leaf: its gradient is the seed
+        _accumulate(root, seed, False)
+        return
+    deps = _count_consumers(root)
     root._g = seed
     root._gshared = False
-    for node in reversed(order):
+    ready = [root]
+    pop, push = ready.pop, ready.append
+    ndarray = np.ndarray
+    while ready:
+        node = pop()
         g = node._g
-        if g is None:
-            continue
         node._g = None
         parents = node._parents
-        if not parents:  # a leaf: accumulate
-            if node._op is None:
-                _accumulate(node, g, node._gshared)
-            continue
         for parent, vjp in parents:
-            pg = vjp(g)
-            if pg is None:
-                continue
-            if parent._g is None:
-                parent._g = pg
-                # A vjp that hands its incoming gradient on unchanged (or a view
-                # of it) shares memory with other tensors' gradients.
-                parent._gshared = pg is g or not isinstance(pg, np.ndarray) or pg.base is not None
-            else:
-                parent._g = parent._g + pg
-                parent._gshared = False
+            if g is not None:
+                pg = vjp(g)
+                if pg is not None:
+                    if parent._g is None:
+                        parent._g = pg
+                        # A vjp that hands its incoming gradient on unchanged (or a view
+                        # of it) shares memory with other tensors' gradients.
+                        parent._gshared = pg is g or type(pg) is not ndarray or pg.base is not None
+                    else:
+                        parent._g = parent._g + pg
+                        parent._gshared = False
+            k = id(parent)
+            n = deps[k] - 1
+            deps[k] = n
+            if n == 0:
+                if parent._op is None:  # a leaf: every contribution is in
+                    pg = parent._g
+                    if pg is not None:
+                        parent._g = None
+                        _accumulate(parent, pg, parent._gshared)
+                else:
+                    push(parent)
         if not retain_graph:
             node._parents = _FREED
 

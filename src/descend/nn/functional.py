@@ -86,44 +86,61 @@ def linear(input, weight, bias=None) -> Tensor:
     dL/dx = g W,  dL/dW = gᵀ x,  dL/db = Σ_rows g. Only what is needed is
     computed: no dL/dx for a batch of data that does not require grad.
     """
-    x = as_tensor(input)
-    w = as_tensor(weight)
+    x = input if isinstance(input, Tensor) else as_tensor(input)
+    w = weight if isinstance(weight, Tensor) else as_tensor(weight)
     X, W = x.data, w.data
+    shape = X.shape
     if W.ndim != 2:
         raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got shape {W.shape}")
-    if X.ndim == 0 or X.shape[-1] != W.shape[1]:
+    n_out, n_in = W.shape
+    if not shape or shape[-1] != n_in:
         raise ValueError(
-            f"linear: input has shape {X.shape} but weight {W.shape} expects {W.shape[1]} features "
+            f"linear: input has shape {shape} but weight {W.shape} expects {n_in} features "
             "in the last dimension of input"
         )
-    n_out = W.shape[0]
-    flat = X.ndim != 2
-    X2 = X.reshape(-1, W.shape[1]) if flat else X
-    out = X2 @ W.T
-
-    def rows(g):  # the incoming gradient with the leading axes flattened, like X2
-        return g.reshape(-1, n_out) if flat else g
-
-    edges = [
-        (x, (lambda g: (rows(g) @ W).reshape(X.shape)) if flat else (lambda g: g @ W)),
-        (w, lambda g: rows(g).T @ X2),
-    ]
     if bias is not None:
-        b = as_tensor(bias)
+        b = bias if isinstance(bias, Tensor) else as_tensor(bias)
         B = b.data
         if B.shape != (n_out,):
             raise ValueError(f"linear: bias must have shape ({n_out},), got {B.shape}")
-        if B.dtype == out.dtype:
-            out += B  # in place: saves one (N, out) temporary
+    if len(shape) == 2:  # the common case, without reshapes
+        out = X @ W.T
+        if bias is None:
+            t = record(out, "linear", (x, lambda g: g @ W), (w, lambda g: g.T @ X))
         else:
-            out = out + B
-        edges.append((b, lambda g: rows(g).sum(axis=0)))
-    if flat:
-        out = out.reshape(X.shape[:-1] + (n_out,))
-    t = record(out, "linear", *edges)
+            if B.dtype == out.dtype:
+                out += B  # in place: saves one (N, out) temporary
+            else:
+                out = out + B
+            t = record(out, "linear", (x, lambda g: g @ W), (w, lambda g: g.T @ X),
+                       (b, lambda g: _sum_rows(g, 0)))
+    else:
+        X2 = X.reshape(-1, n_in)
+        out = X2 @ W.T
+        edges = [(x, lambda g: (g.reshape(-1, n_out) @ W).reshape(shape)),
+                 (w, lambda g: g.reshape(-1, n_out).T @ X2)]
+        if bias is not None:
+            out = out + B if B.dtype != out.dtype else out.__iadd__(B)
+            edges.append((b, lambda g: _sum_rows(g.reshape(-1, n_out), 0)))
+        t = record(out.reshape(shape[:-1] + (n_out,)), "linear", *edges)
     if _Trace.tracer is not None:
         _Trace.tracer.note(t, "linear", (x, w, None if bias is None else b))
     return t
+
+
+_sum_rows = np.add.reduce  # g.sum(axis=0) without the Python wrapper of ndarray.sum
+_ARANGES: dict = {}
+
+
+def _arange(n: int) -> np.ndarray:
+    """``np.arange(n)``, kept (read-only) for the batch sizes seen: the row index of a batch."""
+    r = _ARANGES.get(n)
+    if r is None:
+        if len(_ARANGES) > 64:
+            _ARANGES.clear()
+        r = _ARANGES[n] = np.arange(n)
+        r.flags.writeable = False
+    return r
 
 
 def dropout(input, p: float = 0.5, training: bool = True, *, generator=None) -> Tensor:
@@ -241,8 +258,19 @@ def _check_reduction(reduction, name: str) -> None:
         raise ValueError(f"{name}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
 
 
+def _has_nan(arr: np.ndarray) -> bool:
+    """True if a floating-point array holds a NaN (the minimum of an array with a NaN is NaN).
+
+    One reduction and no temporary: cheaper than ``np.isnan(arr).any()``.
+    """
+    if arr.dtype.kind != "f" or arr.size == 0:
+        return False
+    v = np.minimum.reduce(arr, axis=None)
+    return bool(v != v)
+
+
 def _check_nan(arr: np.ndarray, what: str, name: str) -> None:
-    if arr.dtype.kind == "f" and np.isnan(arr).any():
+    if _has_nan(arr):
         raise ValueError(f"{name}: {what} contains NaN")
 
 
@@ -469,6 +497,12 @@ def _class_targets(target, X: np.ndarray, batch_shape: tuple, C: int, ignore_ind
     T = T.reshape(-1)
     if T.size == 0:
         return T, None
+    if not 0 <= ignore_index < C:
+        # One reduction decides the common case: in the unsigned view a negative label
+        # (ignore_index included) is huge, so max < C means every label is a valid class.
+        unsigned = T.view(T.dtype.str.replace("i", "u")) if T.dtype.kind == "i" else T
+        if int(np.maximum.reduce(unsigned)) < C:
+            return T, None
     ignored = T == ignore_index
     valid = None
     if ignored.any():
@@ -530,9 +564,10 @@ def cross_entropy(input, target, weight=None, ignore_index: int = -100, reductio
     w = _class_weight(weight, C, X.dtype, name)
     eps = float(label_smoothing)
 
-    shifted = rows - rows.max(axis=1, keepdims=True)
+    # ufunc reductions rather than the ndarray methods: the same arithmetic, no Python wrapper
+    shifted = rows - np.maximum.reduce(rows, 1, None, None, True)
     e = np.exp(shifted)
-    s = e.sum(axis=1, keepdims=True)
+    s = np.add.reduce(e, 1, None, None, True)
     log_s = np.log(s)
 
     T_raw = target.data if isinstance(target, Tensor) else np.asarray(target)
@@ -568,7 +603,7 @@ def cross_entropy(input, target, weight=None, ignore_index: int = -100, reductio
         return record(np.asarray(out, dtype=X.dtype), name, (x, d_input), (t, d_target))
 
     T, valid = _class_targets(target, X, batch_shape, C, ignore_index, name)
-    r = np.arange(M)
+    r = _arange(M)
     nll = log_s[:, 0] - shifted[r, T]  # −log p_{i, yᵢ}
     wy = w[T] if w is not None else None  # weight of each example's class
     if valid is not None:
@@ -584,7 +619,7 @@ def cross_entropy(input, target, weight=None, ignore_index: int = -100, reductio
     if reduction == "none":
         out, factor = per.reshape(batch_shape), None
     else:
-        total = per.sum()
+        total = np.add.reduce(per, None)
         if reduction == "sum":
             out, factor = total, 1.0
         else:

@@ -287,7 +287,7 @@ class MLP(Sequential):
             raise ValueError(
                 f"MLP: input x has shape {X.shape}, expected (batch, {self.sizes[0]}) or ({self.sizes[0]},)"
             )
-        if X.dtype.kind == "f" and np.isnan(X).any():
+        if F._has_nan(X):
             raise ValueError("MLP: input x contains NaN")
         for m in self._modules.values():
             x = m(x)

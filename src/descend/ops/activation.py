@@ -32,12 +32,25 @@ def sigmoid(x) -> Tensor:
     return t
 
 
+_ZEROS: dict = {}
+
+
+def _zero(dtype) -> np.ndarray:
+    """A 0-d zero of ``dtype``: NumPy converts a Python 0 anew on every call, an array it does not."""
+    z = _ZEROS.get(dtype)
+    if z is None:
+        z = _ZEROS[dtype] = np.zeros((), dtype)
+        z.flags.writeable = False
+    return z
+
+
 def relu(x) -> Tensor:
     """max(x, 0).  d/dx = 1 for x > 0, else 0."""
-    x = as_tensor(x)
+    x = x if isinstance(x, Tensor) else as_tensor(x)
     v = x.data
-    out = np.maximum(v, 0)
-    t = record(out, "relu", (x, lambda g: g * (v > 0)))
+    zero = _zero(v.dtype)
+    out = np.maximum(v, zero)
+    t = record(out, "relu", (x, lambda g: g * (v > zero)))
     if _Trace.tracer is not None:
         _Trace.tracer.note(t, "relu", (x,))
     return t
