@@ -119,3 +119,30 @@ def test_flag_errors_name_the_flag():
     with pytest.raises(C.ConfigError) as info:
         C.merge({}, {"lr": -1.0}, {"lr"})
     assert info.value.source == "--lr"
+
+
+@pytest.mark.parametrize("values, key, match", [
+    ({"resume": True}, "resume", "needs --checkpoint-dir"),
+    ({"checkpoint_every": 10}, "checkpoint_every", "needs --checkpoint-dir"),
+    ({"max_time": 0.0}, "max_time", "positive"),
+    ({"grad_tol": -1.0}, "grad_tol", "non-negative"),
+    ({"num_iter": 1}, "num_iter", "at least 2"),
+    ({"name": ".hidden"}, "name", "not starting with '.'"),
+    ({"patience": 3, "val_size": 0.0}, "patience", "val_size > 0"),
+])
+def test_checks_between_keys(values, key, match):
+    with pytest.raises(C.ConfigError, match=match) as info:
+        C.merge(values, {}, set())
+    assert info.value.key == key
+
+
+def test_every_fit_option_has_a_key():
+    import inspect
+
+    from descend.train import fit
+
+    # fit's data/model/loss/metrics/callbacks are set by the command itself; scheduler_interval follows
+    # from --scheduler; checkpoint_dir/resume/checkpoint_every are keys of their own
+    internal = {"model", "train", "loss", "optimizer", "validation", "metrics", "callbacks", "scheduler_interval"}
+    names = set(inspect.signature(fit).parameters) - internal
+    assert names <= set(C.DEFAULTS), names - set(C.DEFAULTS)

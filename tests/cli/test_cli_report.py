@@ -1,6 +1,7 @@
 """report.html pieces and the run-folder helpers (descend.cli.report, descend.cli.runs)."""
 
 import io
+import os
 import re
 import tomllib
 
@@ -93,3 +94,17 @@ def test_write_json_and_csv_handle_nan(tmp_path):
     assert runs.read_json(tmp_path / "m.json") == {"a": None, "b": 0.5, "c": [0, 1]}
     runs.write_csv(tmp_path / "h.csv", [{"epoch": 1, "loss": 0.25}, {"epoch": 2, "loss": None}])
     assert (tmp_path / "h.csv").read_text() == "epoch,loss\n1,0.25\n2,\n"
+
+
+def test_atomic_writers(tmp_path):
+    runs.write_bytes(tmp_path / "a.bin", b"one")
+    runs.write_bytes(tmp_path / "a.bin", b"two")  # write_bytes replaces in one step
+    assert (tmp_path / "a.bin").read_bytes() == b"two"
+    runs.write_new(tmp_path / "b.bin", b"first")
+    with pytest.raises(FileExistsError, match="already exists"):
+        runs.write_new(tmp_path / "b.bin", b"second")
+    assert (tmp_path / "b.bin").read_bytes() == b"first"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.bin", "b.bin"]  # no temporary files left
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (tmp_path / "a.bin").stat().st_mode & 0o777 == 0o666 & ~mask  # not mkstemp's private 0600

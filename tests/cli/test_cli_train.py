@@ -302,6 +302,21 @@ def test_staged_run_publishes_atomically(tmp_path):
 
 # --------------------------------------------------------------------------- other data and options
 
+def test_checkpoint_and_resume_end_like_an_uninterrupted_run(tmp_path):
+    runs, ck = tmp_path / "runs", tmp_path / "ck"
+    common = ("--runs-dir", runs, "--dataset", "iris", "--model", "8", "--lr", "0.01", "--no-progress")
+    assert _run("train", *common, "--epochs", "2", "--checkpoint-dir", ck, "--name", "first").exit_code == 0
+    assert (ck / "checkpoint.npz").exists()
+    r = _run("train", *common, "--epochs", "4", "--checkpoint-dir", ck, "--resume", "--name", "resumed")
+    assert r.exit_code == 0, r.output
+    assert _run("train", *common, "--epochs", "4", "--name", "straight").exit_code == 0
+    resumed = json.loads((runs / "resumed" / "metrics.json").read_text())
+    straight = json.loads((runs / "straight" / "metrics.json").read_text())
+    assert resumed["epochs"] == 4 and resumed["test_loss"] == straight["test_loss"]
+    assert (runs / "resumed" / "history.csv").read_text().count("\n") == 5  # all four epochs recorded
+
+
+
 def test_regression_run_and_evaluate(tmp_path):
     runs = tmp_path / "runs"
     r = _run("train", "--dataset", "diabetes", "--model", "16", "--epochs", "3", "--lr", "0.01",

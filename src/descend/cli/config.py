@@ -107,6 +107,8 @@ FIELDS: tuple[Field, ...] = (
           optional=True),
     Field("max_time", "float", None, "Stop after this many seconds.", optional=True),
     Field("seed", "int", 0, "Random seed: one seed reproduces a run bit for bit."),
+    Field("compile", "bool", True,
+          "Trace the training step once and replay it (faster, same results); --no-compile: every step eager."),
     Field("checkpoint_dir", "path", None,
           "Write a checkpoint there after every epoch (resume an interrupted run with --resume).",
           optional=True),

@@ -449,9 +449,11 @@ def run_training(cfg: dict[str, Any], *, echo=print, config_source: str | None =
             tol=cfg["tol"], grad_tol=cfg["grad_tol"], patience=cfg["patience"], max_time=cfg["max_time"],
             progress=cfg["progress"], seed=cfg["seed"], checkpoint_dir=cfg["checkpoint_dir"],
             resume=cfg["resume"], checkpoint_every=cfg["checkpoint_every"],
+            compile=None if cfg["compile"] else False,  # None: fit traces descend.nn models (an MLP is one)
         )
         train_time = time.perf_counter() - t0
-        result = _finish(cfg, staged.path, model, prep, history, data_desc, train_time, config_source)
+        result = _finish(cfg, staged.path, staged.name, model, prep, history, data_desc, train_time,
+                         config_source)
         result.path = staged.publish()
     except BaseException:
         staged.discard()  # nothing half-written is ever left in the runs folder
@@ -493,8 +495,9 @@ def _stored_config(cfg) -> dict:
     return out
 
 
-def _finish(cfg, run_dir: Path, model, prep: Prepared, history, data_desc: str, train_time: float,
-            config_source) -> Run:
+def _finish(cfg, run_dir: Path, run_name: str, model, prep: Prepared, history, data_desc: str,
+            train_time: float, config_source) -> Run:
+    """Evaluate the trained model and write every file of the run into ``run_dir`` (the staging folder)."""
     task = prep.task
     splits = {"train": (prep.X_train, prep.y_train), "val": (prep.X_val, prep.y_val),
               "test": (prep.X_test, prep.y_test)}
@@ -560,7 +563,7 @@ def _finish(cfg, run_dir: Path, model, prep: Prepared, history, data_desc: str, 
     shown_cfg = {k: (format_model(v) if k == "model" else format_batch_size(v) if k == "batch_size" else v)
                  for k, v in to_jsonable(cfg).items() if k not in ("start_lr", "end_lr", "num_iter", "progress")}
     html = rep.render_report(
-        title=f"descend run {run_dir.name}",
+        title=f"descend run {run_name}",
         subtitle=(f"{data_desc} · {task} · model {format_model(arch['sizes'])} · stopped: {history.stop_reason}"),
         config=shown_cfg, metrics=metrics, headline=headline, plots=plots, confusion=confusion,
         misclassified=misclassified, misclassified_shape=shape,

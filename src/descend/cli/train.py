@@ -57,6 +57,7 @@ GradTolOpt = Annotated[Optional[float], _opt("grad_tol", show_default=False)]
 CheckpointDirOpt = Annotated[Optional[str], _opt("checkpoint_dir", metavar="DIR", show_default=False)]
 CheckpointEveryOpt = Annotated[Optional[int], _opt("checkpoint_every", metavar="STEPS", show_default=False)]
 ResumeOpt = Annotated[bool, _opt("resume", "--resume/--no-resume")]
+CompileOpt = Annotated[bool, _opt("compile", "--compile/--no-compile")]
 OptimizerOpt = Annotated[str, _opt("optimizer")]
 LrOpt = Annotated[float, _opt("lr")]
 MomentumOpt = Annotated[Optional[float], _opt("momentum", show_default=False)]
@@ -130,6 +131,7 @@ def train(
     grad_tol: GradTolOpt = None,
     max_time: MaxTimeOpt = None,
     seed: SeedOpt = DEFAULTS["seed"],
+    compile: CompileOpt = DEFAULTS["compile"],
     test_size: TestSizeOpt = DEFAULTS["test_size"],
     val_size: ValSizeOpt = DEFAULTS["val_size"],
     standardize: StandardizeOpt = DEFAULTS["standardize"],
