@@ -8,13 +8,10 @@ defaults shown by ``--help`` (see :mod:`descend.cli.config`).
 from __future__ import annotations
 
 import json
-import os
 import sys
-import time
 from pathlib import Path
 from typing import Annotated, Optional
 
-import numpy as np
 import typer
 
 from .config import DEFAULTS, ConfigError, fields_by_name, format_batch_size, format_model, load_toml, merge
