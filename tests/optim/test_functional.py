@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import example, given, settings, strategies as st
 
 import descend
 from descend import optim
@@ -171,8 +171,8 @@ def test_moment_rules():
     F.momentum_(buf, np.array([1.0, 2.0]), 0.9, 0.5, False, np.empty(2))
     np.testing.assert_allclose(buf, [1.4, 2.8])
     out = np.empty(2)
-    F.adam_denominator_(np.array([4.0, 0.0]), 0.5, 1e-3, out)
-    np.testing.assert_allclose(out, [4.001, 0.001])
+    F.adam_denominator_(np.array([4.0, 0.0]), 0.5, 1e-3, out)  # √v + ε·√(1 − β₂ᵗ)
+    np.testing.assert_allclose(out, [2.0005, 0.0005])
     F.infinity_norm_(v, np.array([-3.0, 1.0]), 0.5, 0.0, np.empty(2))
     np.testing.assert_allclose(v, [3.0, 1.0])
 
@@ -188,10 +188,11 @@ def test_effective_grad_never_writes_grad():
     g = np.array([1.0, -2.0])
     g.flags.writeable = False
     p = np.array([10.0, 20.0])
-    out, tmp = np.empty(2), np.empty(2)
-    assert F.effective_grad(g, p, 0.0, False, out, tmp) is g
-    np.testing.assert_allclose(F.effective_grad(g, p, 0.1, True, out, tmp), [0.0, 4.0])
-    np.testing.assert_allclose(F.effective_grad(g, p, 0.1, False, out, tmp), [2.0, 0.0])
+    out = np.empty(2)
+    assert F.effective_grad(g, p, 0.0, False, out) is g
+    np.testing.assert_allclose(F.effective_grad(g, p, 0.0, True, out), [-1.0, 2.0])
+    np.testing.assert_allclose(F.effective_grad(g, p, 0.1, True, out), [0.0, 4.0])
+    np.testing.assert_allclose(F.effective_grad(g, p, 0.1, False, out), [2.0, 0.0])
 
 
 def test_lbfgs_direction_satisfies_the_secant_equation():
@@ -234,25 +235,36 @@ def test_cubic_interpolate():
 
 SUITABLE = {
     "sgd": {"lr": 0.3}, "momentum": {"lr": 0.1}, "nesterov": {"lr": 0.1}, "adagrad": {"lr": 2.0},
-    "rmsprop": {"lr": 0.02, "momentum": 0.5}, "adadelta": {"lr": 1.0, "eps": 1e-2}, "adam": {"lr": 0.1},
-    "adamw": {"lr": 0.1, "weight_decay": 0.0}, "adamax": {"lr": 0.1}, "nadam": {"lr": 0.05}, "radam": {"lr": 0.1},
+    "rmsprop": {"lr": 0.05, "momentum": 0.5}, "adadelta": {"lr": 1.0, "eps": 1e-2}, "adam": {"lr": 0.3},
+    "adamw": {"lr": 0.3, "weight_decay": 0.0}, "adamax": {"lr": 0.4}, "nadam": {"lr": 0.3}, "radam": {"lr": 0.5},
     "lbfgs": {"lr": 1.0},
 }
 
 
 @pytest.mark.parametrize("name", optim.names())
-@settings(max_examples=10)
+@settings(max_examples=10, deadline=None)
 @given(
     curvature=st.lists(st.floats(0.5, 2.0), min_size=1, max_size=4),
     centre=st.floats(-3, 3),
     start=st.floats(-3, 3),
 )
+@example(curvature=[1.0], centre=0.0, start=0.015625)  # near the minimum: where constant rates circle
+@example(curvature=[0.5] * 4, centre=3.0, start=-3.0)  # far away and shallow: the longest trip
 def test_converges_on_convex_quadratic(name, curvature, centre, start):
-    """f(θ) = Σ aᵢ/2·(θᵢ − cᵢ)² with curvatures aᵢ ∈ [0.5, 2]: within 600 steps θ is within 0.01 of c."""
+    """f(θ) = Σ aᵢ/2·(θᵢ − cᵢ)² with curvatures aᵢ ∈ [0.5, 2]: within 600 steps θ is within 0.01 of c.
+
+    The adaptive methods take steps of about ``lr`` whatever the size of the
+    gradient, so at a constant rate they circle the minimum at a distance of
+    order ``lr`` (e.g. NAdam at lr=0.05 started 0.016 from the minimum is
+    still 0.013 away after 600 steps, in PyTorch too). As the convergence
+    theory assumes, the rate decays: ``ExponentialLR(γ=0.993)``, which still
+    leaves a total travel ``Σ lr·γᵏ ≈ 140·lr``.
+    """
     a = np.array(curvature)
     c = centre + np.arange(a.size) * 0.5
     p = descend.tensor(np.full(a.size, start), requires_grad=True)
     opt = optim.get(name, [p], **SUITABLE[name])
+    schedule = None if name == "lbfgs" else optim.lr_scheduler.ExponentialLR(opt, gamma=0.993)
 
     def closure():
         p.grad = a * (p.data - c)
@@ -260,4 +272,6 @@ def test_converges_on_convex_quadratic(name, curvature, centre, start):
 
     for _ in range(20 if name == "lbfgs" else 600):
         opt.step(closure)
+        if schedule is not None:
+            schedule.step()
     assert np.max(np.abs(p.data - c)) < 1e-2

@@ -5,6 +5,15 @@ current parameter values), in float64, so any difference comes from the
 update rules alone. torch keeps NAdam's ``mu_product`` in its default dtype,
 so torch runs with default dtype float64 here (descend always keeps it in
 float64).
+
+descend evaluates some rules in a different (cheaper) order than torch, e.g.
+Adam's bias corrections folded into one scalar, so the two differ by rounding
+(~1e-16 per step). A relative tolerance of 1e-9 after 200 steps is then a
+real test only on trajectories that do not amplify rounding: some settings
+(RMSprop at lr=0.01, NAdam at lr=0.05 on this objective) circle the minimum
+chaotically and turn a 1e-14 nudge into a 1e-4 difference, torch against
+torch. ``test_configurations_are_well_conditioned`` keeps every
+configuration here out of that regime.
 """
 
 import numpy as np
@@ -28,9 +37,9 @@ CONFIGS = [
     ("Adagrad", {"lr": 0.1, "lr_decay": 0.01, "weight_decay": 0.1}),
     ("Adagrad", {"lr": 0.1, "initial_accumulator_value": 0.1, "eps": 1e-5}),
     ("Adagrad", {"lr": 0.05, "maximize": True}),
-    ("RMSprop", {"lr": 0.01}),
+    ("RMSprop", {"lr": 0.005}),
     ("RMSprop", {"lr": 0.01, "momentum": 0.9}),
-    ("RMSprop", {"lr": 0.01, "centered": True}),
+    ("RMSprop", {"lr": 0.005, "centered": True}),
     ("RMSprop", {"lr": 0.005, "centered": True, "momentum": 0.5, "weight_decay": 0.1}),
     ("RMSprop", {"lr": 0.01, "alpha": 0.9, "eps": 1e-6, "maximize": True}),
     ("Adadelta", {}),
@@ -48,7 +57,7 @@ CONFIGS = [
     ("Adamax", {"lr": 0.05}),
     ("Adamax", {"lr": 0.02, "weight_decay": 0.1, "betas": (0.8, 0.99)}),
     ("Adamax", {"lr": 0.02, "maximize": True}),
-    ("NAdam", {"lr": 0.05}),
+    ("NAdam", {"lr": 0.02}),
     ("NAdam", {"lr": 0.02, "weight_decay": 0.1}),
     ("NAdam", {"lr": 0.02, "weight_decay": 0.1, "decoupled_weight_decay": True, "momentum_decay": 1e-2}),
     ("NAdam", {"lr": 0.02, "maximize": True}),
@@ -109,12 +118,16 @@ def _run_descend(name, hp, steps=STEPS, groups=None):
     return [p.data for p in params]
 
 
-def _run_torch(name, hp, steps=STEPS, groups=None):
+def _run_torch(name, hp, steps=STEPS, groups=None, nudge_at=()):
     inits, _, grads = _problem()
     params = [torch.tensor(v.copy(), requires_grad=True) for v in inits]
     arg = params if groups is None else [{"params": [p], **g} for p, g in zip(params, groups)]
     opt = getattr(torch.optim, name)(arg, **hp)
     for k in range(steps):
+        if k in nudge_at:  # a relative change of 1e-14: rounding-sized
+            with torch.no_grad():
+                for p in params:
+                    p.mul_(1 + 1e-14)
         for p, g in zip(params, grads([p.detach().numpy() for p in params])):
             p.grad = torch.from_numpy(g)
         if k % 7 == 3:
@@ -132,6 +145,15 @@ def test_matches_torch_over_200_steps(name, hp):
     assert max(np.max(np.abs(a - b)) for a, b in zip(ours, start)) > 1e-2
     for a, b in zip(ours, theirs):
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("name,hp", CONFIGS, ids=[f"{n}-{'-'.join(map(str, h.items()))}" for n, h in CONFIGS])
+def test_configurations_are_well_conditioned(name, hp):
+    """Rounding-sized nudges along torch's own run stay rounding-sized, so 1e-9 can tell rules apart."""
+    straight = _run_torch(name, hp)
+    nudged = _run_torch(name, hp, nudge_at=(10, 30, 50, 80, 120))
+    for a, b in zip(nudged, straight):
+        np.testing.assert_allclose(a, b, rtol=1e-11, atol=1e-14)
 
 
 @pytest.mark.parametrize("name,hp", [

@@ -151,8 +151,6 @@ class NAdam(_AdamFamily):
     whatever the parameter's dtype), ``exp_avg``, ``exp_avg_sq``.
     """
 
-    _n_scratch = 3
-
     def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, momentum_decay=4e-3,
                  decoupled_weight_decay=False, *, maximize=False, skip_nonfinite=False):
         defaults = {

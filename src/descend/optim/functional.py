@@ -105,11 +105,12 @@ def ema_square_(avg: np.ndarray, x: np.ndarray, decay: float, tmp: np.ndarray) -
     r"""Moving average of squares, in place: ``avg ← ρ·avg + (1 − ρ)·x²``.
 
     The second-moment (uncentred variance) estimate of RMSprop, Adadelta and
-    Adam, with ``ρ`` = ``alpha``, ``rho`` or ``β₂``.
+    Adam, with ``ρ`` = ``alpha``, ``rho`` or ``β₂``. Evaluated as
+    ``ρ·avg + ((1 − ρ)·x)·x``, the order of PyTorch's ``mul_(ρ).addcmul_(x, x, 1 − ρ)``.
     """
+    np.multiply(x, 1.0 - decay, out=tmp)
+    np.multiply(tmp, x, out=tmp)
     np.multiply(avg, decay, out=avg)
-    np.multiply(x, x, out=tmp)
-    np.multiply(tmp, 1.0 - decay, out=tmp)
     np.add(avg, tmp, out=avg)
     return avg
 
@@ -120,7 +121,6 @@ def effective_grad(
     weight_decay: float,
     maximize: bool,
     out: np.ndarray,
-    tmp: np.ndarray,
 ) -> np.ndarray:
     r"""The gradient an optimizer actually follows: ``g ← ±∇L(θ) + λ·θ``.
 
@@ -129,17 +129,14 @@ def effective_grad(
     decay). Returns ``grad`` itself, unmodified, when there is nothing to do,
     else ``out`` holding the result; ``grad`` is never written.
     """
+    if weight_decay != 0:
+        np.multiply(param, weight_decay, out=out)
+        # λθ − ∇L is exactly −∇L + λθ: one pass instead of negating first
+        (np.subtract if maximize else np.add)(out, grad, out=out)
+        return out
     if maximize:
         np.negative(grad, out=out)
-        grad = out
-    if weight_decay != 0:
-        if grad is out:
-            np.multiply(param, weight_decay, out=tmp)
-            np.add(out, tmp, out=out)
-        else:
-            np.multiply(param, weight_decay, out=out)
-            np.add(grad, out, out=out)
-        grad = out
+        return out
     return grad
 
 
@@ -174,15 +171,16 @@ def momentum_(
 def adam_denominator_(
     exp_avg_sq: np.ndarray, bias_correction2_sqrt: float, eps: float, out: np.ndarray
 ) -> np.ndarray:
-    r"""``out ← √v / √(1 − β₂ᵗ) + ε``: the bias-corrected RMS of the gradients.
+    r"""``out ← √v + ε·√(1 − β₂ᵗ)``: Adam's denominator, times ``√(1 − β₂ᵗ)``.
 
     ``v`` starts at 0, so early on it underestimates ``E[g²]`` by the factor
-    ``1 − β₂ᵗ``; dividing by its square root corrects that. ``ε`` keeps the
-    step finite where the gradient has been zero.
+    ``1 − β₂ᵗ``; the bias-corrected RMS is ``√v̂ = √v / √(1 − β₂ᵗ)``, and
+    ``√v̂ + ε = out / √(1 − β₂ᵗ)``. Leaving the constant factor to the step
+    size (as Kingma & Ba's Algorithm 1 suggests) saves a pass over the array.
+    ``ε`` keeps the step finite where the gradient has been zero.
     """
     np.sqrt(exp_avg_sq, out=out)
-    np.divide(out, bias_correction2_sqrt, out=out)
-    np.add(out, eps, out=out)
+    np.add(out, eps * bias_correction2_sqrt, out=out)
     return out
 
 
@@ -264,13 +262,16 @@ def sgd_(
     ``momentum_buffer`` may be None when ``momentum == 0``; ``first`` says
     whether this is the buffer's first step.
     """
-    d = effective_grad(grad, param, weight_decay, maximize, u, t)
+    if momentum == 0 and weight_decay == 0:
+        # plain (ascent or descent) step θ ← θ ∓ α∇L: maximize is just the sign of the step
+        return add_scaled_(param, grad, lr if maximize else -lr, t)
+    d = effective_grad(grad, param, weight_decay, maximize, u)
     if momentum != 0:
         momentum_(momentum_buffer, d, momentum, dampening, first, t)
         if nesterov:
             np.multiply(momentum_buffer, momentum, out=t)
-            np.add(d, t, out=u)
-            d = u
+            np.add(t, d, out=t)  # g + μb
+            d = t
         else:
             d = momentum_buffer
     return add_scaled_(param, d, -lr, t)
@@ -290,13 +291,17 @@ def adagrad_(
     Coordinates with rare, large gradients (sparse features) keep a large
     step; frequently updated ones slow down. ``η`` is ``lr_decay``.
     """
-    d = effective_grad(grad, param, weight_decay, maximize, u, t)
+    clr = lr / (1 + (step - 1) * lr_decay)
+    if weight_decay == 0:
+        # s only sees g², and the step is odd in g: maximize is the sign of the step
+        d, alpha = grad, (clr if maximize else -clr)
+    else:
+        d, alpha = effective_grad(grad, param, weight_decay, maximize, u), -clr
     np.multiply(d, d, out=t)
     np.add(state_sum, t, out=state_sum)
     np.sqrt(state_sum, out=t)
     np.add(t, eps, out=t)
-    clr = lr / (1 + (step - 1) * lr_decay)
-    return add_scaled_quotient_(param, d, t, -clr, t)
+    return add_scaled_quotient_(param, d, t, alpha, t)
 
 
 def rmsprop_(
@@ -318,17 +323,21 @@ def rmsprop_(
     ``grad_avg`` is None unless ``centered``; ``momentum_buffer`` is None unless
     ``momentum > 0`` (its first value is ``g / r``, i.e. it starts at 0).
     """
-    d = effective_grad(grad, param, weight_decay, maximize, u, t)
+    if weight_decay == 0 and not centered:
+        # v only sees g², and the rest is linear in g: maximize is the sign of the step
+        d, sign = grad, (-1.0 if maximize else 1.0)
+    else:
+        d, sign = effective_grad(grad, param, weight_decay, maximize, u), 1.0
     ema_square_(square_avg, d, alpha, t)
     if centered:
         lerp_(grad_avg, d, 1.0 - alpha, t)
     rms_(square_avg, grad_avg if centered else None, eps, t)
     if momentum > 0:
-        np.multiply(momentum_buffer, momentum, out=momentum_buffer)
         np.divide(d, t, out=t)
-        np.add(momentum_buffer, t, out=momentum_buffer)
+        np.multiply(momentum_buffer, momentum, out=momentum_buffer)
+        (np.subtract if sign < 0 else np.add)(momentum_buffer, t, out=momentum_buffer)
         return add_scaled_(param, momentum_buffer, -lr, t)
-    return add_scaled_quotient_(param, d, t, -lr, t)
+    return add_scaled_quotient_(param, d, t, -lr * sign, t)
 
 
 def adadelta_(
@@ -339,20 +348,31 @@ def adadelta_(
 
     .. math::
         v &\leftarrow \rho v + (1-\rho) g^2 \\
-        \Delta &= \frac{\sqrt{a + \epsilon}}{\sqrt{v + \epsilon}}\, g \\
+        \Delta &= \frac{\sqrt{a + \epsilon}}{\sqrt{v + \epsilon}}\, g
+                = \sqrt{\frac{a + \epsilon}{v + \epsilon}}\, g \\
         a &\leftarrow \rho a + (1-\rho) \Delta^2 \\
         \theta &\leftarrow \theta - \alpha \Delta
+
+    (one square root of the quotient instead of two: the costliest pass, halved).
     """
-    d = effective_grad(grad, param, weight_decay, maximize, u, t)
+    d = effective_grad(grad, param, weight_decay, maximize, u)
     ema_square_(square_avg, d, rho, t)
     np.add(square_avg, eps, out=t)
-    np.sqrt(t, out=t)  # std = √(v + ε)
     np.add(acc_delta, eps, out=w)
-    np.sqrt(w, out=w)
     np.divide(w, t, out=w)
+    np.sqrt(w, out=w)
     np.multiply(w, d, out=w)  # Δ
     ema_square_(acc_delta, w, rho, t)
     return add_scaled_(param, w, -lr, t)
+
+
+def _decay_and_effective_grad(grad, param, lr, weight_decay, decoupled, maximize, out):
+    """Decoupled decay ``θ ← (1 − αλ)θ`` now and the raw (signed) gradient, or the L2-coupled gradient."""
+    if decoupled:
+        if weight_decay != 0:
+            np.multiply(param, 1.0 - lr * weight_decay, out=param)
+        return effective_grad(grad, param, 0.0, maximize, out)
+    return effective_grad(grad, param, weight_decay, maximize, out)
 
 
 def adam_(
@@ -368,30 +388,28 @@ def adam_(
         \hat v &= \max(\hat v_{\max}, v) \ \text{(AMSGrad)} \\
         \theta &\leftarrow \theta - \frac{\alpha}{1-\beta_1^t}\,
                  \frac{m}{\sqrt{v}/\sqrt{1-\beta_2^t} + \epsilon}
+               = \theta - \frac{\alpha\sqrt{1-\beta_2^t}}{1-\beta_1^t}\,
+                 \frac{m}{\sqrt{v} + \epsilon\sqrt{1-\beta_2^t}}
 
-    With decoupled weight decay the parameter shrinks first,
+    (the second form, Kingma & Ba's, moves the bias corrections into one
+    number). With decoupled weight decay the parameter shrinks first,
     ``θ ← (1 − αλ)·θ``, instead of ``λθ`` joining the gradient (where Adam's
     scaling would weaken it for coordinates with large gradients).
     ``max_exp_avg_sq`` is None unless ``amsgrad``.
     """
     beta1, beta2 = betas
-    if decoupled_weight_decay:
-        d = effective_grad(grad, param, 0.0, maximize, u, t)
-        if weight_decay != 0:
-            np.multiply(param, 1.0 - lr * weight_decay, out=param)
-    else:
-        d = effective_grad(grad, param, weight_decay, maximize, u, t)
+    d = _decay_and_effective_grad(grad, param, lr, weight_decay, decoupled_weight_decay, maximize, u)
     lerp_(exp_avg, d, 1.0 - beta1, t)
     ema_square_(exp_avg_sq, d, beta2, t)
     bias_correction1 = 1.0 - beta1**step
-    bias_correction2 = 1.0 - beta2**step
+    bias_correction2_sqrt = (1.0 - beta2**step) ** 0.5
     if amsgrad:
         np.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
         second = max_exp_avg_sq
     else:
         second = exp_avg_sq
-    adam_denominator_(second, bias_correction2**0.5, eps, t)
-    return add_scaled_quotient_(param, exp_avg, t, -(lr / bias_correction1), t)
+    adam_denominator_(second, bias_correction2_sqrt, eps, t)
+    return add_scaled_quotient_(param, exp_avg, t, -lr * bias_correction2_sqrt / bias_correction1, t)
 
 
 def adamax_(
@@ -406,7 +424,7 @@ def adamax_(
         \theta &\leftarrow \theta - \frac{\alpha}{1-\beta_1^t}\,\frac{m}{u}
     """
     beta1, beta2 = betas
-    d = effective_grad(grad, param, weight_decay, maximize, u, t)
+    d = effective_grad(grad, param, weight_decay, maximize, u)
     lerp_(exp_avg, d, 1.0 - beta1, t)
     infinity_norm_(exp_inf, d, beta2, eps, t)
     return add_scaled_quotient_(param, exp_avg, exp_inf, -(lr / (1.0 - beta1**step)), t)
@@ -418,7 +436,7 @@ def nadam_momentum(step: int, beta1: float, momentum_decay: float) -> float:
 
 
 def nadam_(
-    param, grad, exp_avg, exp_avg_sq, u, t, w, *,
+    param, grad, exp_avg, exp_avg_sq, u, t, *,
     lr, step, mu_product, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
     momentum_decay=4e-3, decoupled_weight_decay=False, maximize=False,
 ):
@@ -434,25 +452,29 @@ def nadam_(
         \theta &\leftarrow \theta
           - \alpha\frac{1-\mu_t}{1-\Pi_t}\frac{g}{r}
           - \alpha\frac{\mu_{t+1}}{1-\Pi_t\mu_{t+1}}\frac{m}{r}
+
+    Computed as ``θ ← θ + (c_g·g + c_m·m) / (√v + ε√(1−β₂ᵗ))`` with the two
+    coefficients times ``√(1−β₂ᵗ)``: one division instead of two.
     """
     beta1, beta2 = betas
-    if decoupled_weight_decay:
-        d = effective_grad(grad, param, 0.0, maximize, u, t)
-        if weight_decay != 0:
-            np.multiply(param, 1.0 - lr * weight_decay, out=param)
-    else:
-        d = effective_grad(grad, param, weight_decay, maximize, u, t)
+    d = _decay_and_effective_grad(grad, param, lr, weight_decay, decoupled_weight_decay, maximize, u)
     mu = nadam_momentum(step, beta1, momentum_decay)
     mu_next = nadam_momentum(step + 1, beta1, momentum_decay)
     lerp_(exp_avg, d, 1.0 - beta1, t)
     ema_square_(exp_avg_sq, d, beta2, t)
-    np.divide(exp_avg_sq, 1.0 - beta2**step, out=t)
-    np.sqrt(t, out=t)
-    np.add(t, eps, out=t)
-    add_scaled_quotient_(param, d, t, -lr * (1.0 - mu) / (1.0 - mu_product), w)
-    return add_scaled_quotient_(
-        param, exp_avg, t, (-lr * mu_next) / (1.0 - mu_product * mu_next), w
-    )
+    bias_correction2_sqrt = (1.0 - beta2**step) ** 0.5
+    c_grad = -lr * (1.0 - mu) / (1.0 - mu_product) * bias_correction2_sqrt
+    c_avg = (-lr * mu_next) / (1.0 - mu_product * mu_next) * bias_correction2_sqrt
+    if c_avg != 0:  # c_g·g + c_m·m = c_m·((c_g/c_m)·g + m)
+        np.multiply(d, c_grad / c_avg, out=u)
+        np.add(u, exp_avg, out=u)
+        np.multiply(u, c_avg, out=u)
+    else:  # β₁ = 0 or lr = 0: no momentum term
+        np.multiply(d, c_grad, out=u)
+    adam_denominator_(exp_avg_sq, bias_correction2_sqrt, eps, t)
+    np.divide(u, t, out=u)
+    np.add(param, u, out=param)
+    return param
 
 
 def radam_rectification(step: int, beta2: float) -> float | None:
@@ -489,12 +511,7 @@ def radam_(
     with ``rₜ`` from :func:`radam_rectification`.
     """
     beta1, beta2 = betas
-    if decoupled_weight_decay:
-        d = effective_grad(grad, param, 0.0, maximize, u, t)
-        if weight_decay != 0:
-            np.multiply(param, 1.0 - lr * weight_decay, out=param)
-    else:
-        d = effective_grad(grad, param, weight_decay, maximize, u, t)
+    d = _decay_and_effective_grad(grad, param, lr, weight_decay, decoupled_weight_decay, maximize, u)
     lerp_(exp_avg, d, 1.0 - beta1, t)
     ema_square_(exp_avg_sq, d, beta2, t)
     bias_correction1 = 1.0 - beta1**step
@@ -965,7 +982,9 @@ def scale_by_adam(betas=(0.9, 0.999), eps: float = 1e-8, amsgrad: bool = False) 
             if vmax is not None:
                 vmax = np.maximum(vmax, v)
                 second = vmax
-            adam_denominator_(second, bc2**0.5, eps, tmp)
+            np.sqrt(second, out=tmp)  # √v̂ + ε, with v̂ = v / (1 − β₂ᵗ)
+            np.divide(tmp, bc2**0.5, out=tmp)
+            np.add(tmp, eps, out=tmp)
             out = np.divide(m, bc1)
             np.divide(out, tmp, out=out)
             return out, m, v, vmax
