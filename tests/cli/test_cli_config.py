@@ -127,6 +127,7 @@ def test_flag_errors_name_the_flag():
     ({"max_time": 0.0}, "max_time", "positive"),
     ({"grad_tol": -1.0}, "grad_tol", "non-negative"),
     ({"num_iter": 1}, "num_iter", "at least 2"),
+    ({"threads": 0}, "threads", "at least 1"),
     ({"name": ".hidden"}, "name", "not starting with '.'"),
     ({"patience": 3, "val_size": 0.0}, "patience", "val_size > 0"),
 ])

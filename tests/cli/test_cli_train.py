@@ -367,6 +367,21 @@ def test_csv_data_with_labels_and_a_step_scheduler(tmp_path):
     assert r.exit_code == 0 and len(preds) == 150 and set(preds) <= {"3", "7"}
 
 
+def test_small_models_use_one_blas_thread():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+
+    def blas_threads():
+        return [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+
+    cfg = dict(C.DEFAULTS)
+    with job.blas_threads(cfg, [64, 256, 10], 32):  # the default run: 5e5 multiply-adds per product
+        assert set(blas_threads()) <= {1}
+    big = job.blas_threads(cfg, [784, 512, 10], 128)
+    assert type(big).__name__ == "nullcontext"  # large products keep the library's own choice
+    with job.blas_threads({**cfg, "threads": 1}, [784, 512, 10], 128):
+        assert set(blas_threads()) <= {1}
+
+
 def test_lr_find_prints_a_suggestion_and_writes_the_plot(tmp_path):
     out = tmp_path / "lr.png"
     r = _run("lr-find", "--model", "16", "--num-iter", "30", "--output", out)

@@ -107,6 +107,9 @@ FIELDS: tuple[Field, ...] = (
           optional=True),
     Field("max_time", "float", None, "Stop after this many seconds.", optional=True),
     Field("seed", "int", 0, "Random seed: one seed reproduces a run bit for bit."),
+    Field("threads", "int", None,
+          "Threads for NumPy's matrix products (BLAS). Default: 1 for small models, where threads cost "
+          "more than they save; the BLAS library's own choice for large ones.", optional=True),
     Field("compile", "bool", True,
           "Trace the training step once and replay it (faster, same results); --no-compile: every step eager."),
     Field("checkpoint_dir", "path", None,
@@ -320,7 +323,7 @@ def check(cfg: dict[str, Any], sources: dict[str, str] | None = None) -> None:
         bad("weight_decay", f"must be non-negative, got {cfg['weight_decay']}")
     if cfg["epochs"] < 1:
         bad("epochs", f"must be at least 1, got {cfg['epochs']}")
-    for key in ("max_steps", "patience", "num_iter", "checkpoint_every"):
+    for key in ("max_steps", "patience", "num_iter", "checkpoint_every", "threads"):
         if cfg[key] is not None and cfg[key] < 1:
             bad(key, f"must be at least 1, got {cfg[key]}")
     for key in ("tol", "grad_tol"):

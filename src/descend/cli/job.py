@@ -10,6 +10,7 @@ trained model and its preprocessing from a run folder for ``evaluate`` and
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import io
 import os
@@ -288,6 +289,38 @@ def make_scheduler(cfg: dict[str, Any], optimizer, steps_per_epoch: int):
     raise ConfigError("scheduler", f"unknown scheduler {name!r}")  # pragma: no cover - choices checked
 
 
+# --------------------------------------------------------------------------- BLAS threads
+
+#: Multiply-adds of the largest matrix product of one step below which one BLAS thread is used.
+#: Below it, waking and synchronising threads costs more than it saves: the default digits run
+#: (batch 32, 64x256 weights: 5e5) trains several times faster single-threaded, most of all on a
+#: busy machine. Above it (e.g. batch 128 with 784x256 weights: 2.6e7) BLAS keeps its own choice.
+SMALL_MODEL_WORK = 1 << 22
+
+
+def blas_threads(cfg: dict[str, Any], sizes: list[int], batch_rows: int):
+    """A context manager limiting BLAS threads per ``cfg["threads"]`` (None: by model size).
+
+    ``sizes`` are the layer widths, ``batch_rows`` the examples per step; the
+    work of the largest product is ``batch_rows * max(fan_in * fan_out)``.
+    Needs ``threadpoolctl`` (installed with scikit-learn); without it the
+    automatic choice does nothing and an explicit ``threads`` is an error.
+    """
+    threads = cfg.get("threads")
+    if threads is None:
+        work = batch_rows * max((a * b for a, b in zip(sizes[:-1], sizes[1:])), default=0)
+        if work > SMALL_MODEL_WORK:
+            return contextlib.nullcontext()
+        threads = 1
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        if cfg.get("threads") is None:
+            return contextlib.nullcontext()
+        raise ConfigError("threads", "limiting BLAS threads needs threadpoolctl (pip install threadpoolctl)")
+    return threadpool_limits(limits=threads, user_api="blas")
+
+
 # --------------------------------------------------------------------------- evaluation
 
 def forward(model, X: np.ndarray, batch: int = 4096) -> np.ndarray:
@@ -427,6 +460,7 @@ def run_training(cfg: dict[str, Any], *, echo=print, config_source: str | None =
     if cfg["patience"] is not None and validation is None:
         raise ConfigError("patience", "early stopping needs a validation set (val_size > 0)")
 
+    threads = blas_threads(cfg, [prep.n_features, *cfg["model"], prep.n_outputs], batch or n_train)
     try:
         staged = StagedRun(cfg["runs_dir"], cfg["name"], stem=_stem(cfg))
     except RunError as exc:
@@ -434,27 +468,28 @@ def run_training(cfg: dict[str, Any], *, echo=print, config_source: str | None =
             raise ConfigError("name", str(exc)) from None
         raise
     try:
-        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-        write_toml(staged.path / "config.toml", _toml_config(cfg),
-                   header=f"descend train configuration ({stamp}); re-run with: descend train --config config.toml")
-        echo(f"descend train: {data_desc}, {prep.task}, {n_train} train / "
-             f"{0 if prep.X_val is None else len(prep.X_val)} validation / {len(prep.X_test)} test examples")
-        echo(f"model {format_model([prep.n_features, *cfg['model'], prep.n_outputs])} ({cfg['activation']}), "
-             f"{cfg['optimizer']} lr={cfg['lr']:g}, batch {format_batch_size(batch)}, {cfg['epochs']} epochs"
-             f" -> {staged.final_path}")
-        history = descend.train.fit(
-            model, (prep.X_train, prep.y_train), loss=loss, optimizer=optimizer,
-            batch_size=batch, epochs=cfg["epochs"], shuffle=cfg["shuffle"], max_steps=cfg["max_steps"],
-            validation=validation, metrics=metrics, scheduler=scheduler, scheduler_interval=interval,
-            tol=cfg["tol"], grad_tol=cfg["grad_tol"], patience=cfg["patience"], max_time=cfg["max_time"],
-            progress=cfg["progress"], seed=cfg["seed"], checkpoint_dir=cfg["checkpoint_dir"],
-            resume=cfg["resume"], checkpoint_every=cfg["checkpoint_every"],
-            compile=None if cfg["compile"] else False,  # None: fit traces descend.nn models (an MLP is one)
-        )
-        train_time = time.perf_counter() - t0
-        result = _finish(cfg, staged.path, staged.name, model, prep, history, data_desc, train_time,
-                         config_source)
-        result.path = staged.publish()
+        with threads:
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+            write_toml(staged.path / "config.toml", _toml_config(cfg),
+                       header=f"descend train configuration ({stamp}); re-run with: descend train --config config.toml")
+            echo(f"descend train: {data_desc}, {prep.task}, {n_train} train / "
+                 f"{0 if prep.X_val is None else len(prep.X_val)} validation / {len(prep.X_test)} test examples")
+            echo(f"model {format_model([prep.n_features, *cfg['model'], prep.n_outputs])} ({cfg['activation']}), "
+                 f"{cfg['optimizer']} lr={cfg['lr']:g}, batch {format_batch_size(batch)}, {cfg['epochs']} epochs"
+                 f" -> {staged.final_path}")
+            history = descend.train.fit(
+                model, (prep.X_train, prep.y_train), loss=loss, optimizer=optimizer,
+                batch_size=batch, epochs=cfg["epochs"], shuffle=cfg["shuffle"], max_steps=cfg["max_steps"],
+                validation=validation, metrics=metrics, scheduler=scheduler, scheduler_interval=interval,
+                tol=cfg["tol"], grad_tol=cfg["grad_tol"], patience=cfg["patience"], max_time=cfg["max_time"],
+                progress=cfg["progress"], seed=cfg["seed"], checkpoint_dir=cfg["checkpoint_dir"],
+                resume=cfg["resume"], checkpoint_every=cfg["checkpoint_every"],
+                compile=None if cfg["compile"] else False,  # None: fit traces descend.nn models (an MLP is one)
+            )
+            train_time = time.perf_counter() - t0
+            result = _finish(cfg, staged.path, staged.name, model, prep, history, data_desc, train_time,
+                             config_source)
+            result.path = staged.publish()
     except BaseException:
         staged.discard()  # nothing half-written is ever left in the runs folder
         raise
@@ -759,9 +794,11 @@ def lr_find_job(cfg: dict[str, Any], output=None) -> dict:
                         cfg["dtype"])
     optimizer = make_optimizer(cfg, model.parameters())
     loss = descend.nn.CrossEntropyLoss() if prep.task == "classification" else descend.nn.MSELoss()
-    result = descend.train.lr_find(model, (prep.X_train, prep.y_train), loss, optimizer,
-                                   start_lr=cfg["start_lr"], end_lr=cfg["end_lr"], steps=cfg["num_iter"],
-                                   seed=cfg["seed"], batch_size=cfg["batch_size"])
+    sizes = [prep.n_features, *cfg["model"], prep.n_outputs]
+    with blas_threads(cfg, sizes, cfg["batch_size"] or len(prep.X_train)):
+        result = descend.train.lr_find(model, (prep.X_train, prep.y_train), loss, optimizer,
+                                       start_lr=cfg["start_lr"], end_lr=cfg["end_lr"], steps=cfg["num_iter"],
+                                       seed=cfg["seed"], batch_size=cfg["batch_size"])
     if result.suggestion is None:
         raise RuntimeError(f"lr-find: the loss was not finite even at start_lr={cfg['start_lr']:g}; "
                            "try a smaller --start-lr")

@@ -55,6 +55,7 @@ CheckpointDirOpt = Annotated[Optional[str], _opt("checkpoint_dir", metavar="DIR"
 CheckpointEveryOpt = Annotated[Optional[int], _opt("checkpoint_every", metavar="STEPS", show_default=False)]
 ResumeOpt = Annotated[bool, _opt("resume", "--resume/--no-resume")]
 CompileOpt = Annotated[bool, _opt("compile", "--compile/--no-compile")]
+ThreadsOpt = Annotated[Optional[int], _opt("threads", show_default=False)]
 OptimizerOpt = Annotated[str, _opt("optimizer")]
 LrOpt = Annotated[float, _opt("lr")]
 MomentumOpt = Annotated[Optional[float], _opt("momentum", show_default=False)]
@@ -129,6 +130,7 @@ def train(
     max_time: MaxTimeOpt = None,
     seed: SeedOpt = DEFAULTS["seed"],
     compile: CompileOpt = DEFAULTS["compile"],
+    threads: ThreadsOpt = None,
     test_size: TestSizeOpt = DEFAULTS["test_size"],
     val_size: ValSizeOpt = DEFAULTS["val_size"],
     standardize: StandardizeOpt = DEFAULTS["standardize"],
@@ -189,6 +191,7 @@ def lr_find(
     end_lr: EndLrOpt = DEFAULTS["end_lr"],
     num_iter: NumIterOpt = DEFAULTS["num_iter"],
     seed: SeedOpt = DEFAULTS["seed"],
+    threads: ThreadsOpt = None,
     test_size: TestSizeOpt = DEFAULTS["test_size"],
     val_size: ValSizeOpt = DEFAULTS["val_size"],
     standardize: StandardizeOpt = DEFAULTS["standardize"],
