@@ -218,6 +218,7 @@ def test_unknown_config_key_is_a_usage_error_listing_valid_keys(tmp_path):
     (("--resume",), "--resume"),
     (("--dataset", "nope"), "--dataset"),
     (("--optimizer", "nope"), "--optimizer"),
+    (("--optimizer", "adam", "--momentum", "0.9"), "--momentum"),
 ])
 def test_bad_values_are_usage_errors_naming_the_flag(tmp_path, args, flag):
     r = _run("train", *TINY, "--runs-dir", tmp_path / "runs", *args)  # the last of a repeated flag wins
@@ -365,6 +366,17 @@ def test_csv_data_with_labels_and_a_step_scheduler(tmp_path):
     r = _run("predict", run, "--data", path)
     preds = r.output.split()[1:]
     assert r.exit_code == 0 and len(preds) == 150 and set(preds) <= {"3", "7"}
+
+
+def test_report_without_matplotlib_draws_inline_svg(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "descend.viz", None)  # `from descend import viz` now fails
+    r = _run("train", "--runs-dir", tmp_path, "--name", "plain", "--scheduler", "cosine", *TINY)
+    assert r.exit_code == 0, r.output
+    run = tmp_path / "plain"
+    assert not list(run.glob("*.png"))
+    page = (run / "report.html").read_text()
+    assert page.count("<svg") == 3 and "Learning rate" in page  # loss, accuracy, learning rate
+    assert page.count("data:image/png;base64,") == min(60, len(re.findall(r"true \d<br>", page)))
 
 
 def test_small_models_use_one_blas_thread():

@@ -253,8 +253,9 @@ def make_optimizer(cfg: dict[str, Any], params):
         raise ConfigError("optimizer", f"unknown optimizer {name!r}; choose from: {', '.join(names)}")
     try:
         return descend.optim.get(name, params, **hp)
-    except TypeError as exc:  # e.g. momentum for an optimizer without one
-        raise ConfigError("optimizer", f"{name}: {exc}") from None
+    except TypeError as exc:  # e.g. momentum for an optimizer without one: name the flag at fault
+        key = next((k for k in hp if k != "lr" and repr(k) in str(exc)), "optimizer")
+        raise ConfigError(key, f"{name}: {exc}") from None
 
 
 def make_scheduler(cfg: dict[str, Any], optimizer, steps_per_epoch: int):
