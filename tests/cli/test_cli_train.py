@@ -369,7 +369,8 @@ def test_csv_data_with_labels_and_a_step_scheduler(tmp_path):
 
 
 def test_report_without_matplotlib_draws_inline_svg(tmp_path, monkeypatch):
-    monkeypatch.setitem(sys.modules, "descend.viz", None)  # `from descend import viz` now fails
+    monkeypatch.setitem(sys.modules, "descend.viz", None)  # `from descend import viz` now fails...
+    monkeypatch.delattr(descend, "viz", raising=False)  # ...even after another test imported it
     r = _run("train", "--runs-dir", tmp_path, "--name", "plain", "--scheduler", "cosine", *TINY)
     assert r.exit_code == 0, r.output
     run = tmp_path / "plain"
