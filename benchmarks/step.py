@@ -411,9 +411,9 @@ def format_table(results, peak) -> str:
 
 # ============================================================================ scaling plot
 SCALING = {
-    "width": [((784, w, w, 10), 128) for w in (64, 128, 256, 512, 1024, 2048)],
-    "depth": [((784,) + (256,) * d + (10,), 128) for d in (1, 2, 4, 6, 8)],
-    "batch": [((784, 256, 256, 10), b) for b in (16, 32, 64, 128, 256, 512, 1024)],
+    "width": [((784, w, w, 10), 128) for w in (32, 64, 128, 256, 512, 1024, 2048)],
+    "depth": [((784,) + (256,) * d + (10,), 128) for d in (1, 2, 4, 8)],
+    "batch": [((784, 256, 256, 10), b) for b in (8, 32, 128, 512, 2048)],
 }
 
 
@@ -475,6 +475,97 @@ def scaling(path, candidates, rounds, block_seconds, threads, peak):
     return data
 
 
+# ============================================================================ memory
+def _rss_kb() -> int:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
+
+
+def _peak_kb() -> int:
+    """The peak resident set (VmHWM) since the last reset."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    raise OSError("no VmHWM in /proc/self/status")
+
+
+def _reset_peak() -> None:
+    with open("/proc/self/clear_refs", "w") as fh:  # "5" resets the peak resident set size
+        fh.write("5")
+
+
+def memory_child(name: str, size: str, steps: int) -> None:
+    """Run ``steps`` steps of one candidate and print JSON: RSS after setup and peak RSS (KiB).
+
+    The baseline is taken after the imports, the data, the model and its
+    optimizer exist (and after a first matrix product, which makes OpenBLAS
+    reserve its work buffers): what is measured is what training adds.
+    """
+    sizes, batch = SIZES[size]
+    X, y = make_data(sizes, batch, 8)
+    a = np.ones((256, 256), np.float32)
+    np.matmul(a, a)
+    threads = blas_threads()[0]
+    if name == "torch":
+        import torch
+
+        torch.mm(torch.ones(256, 256), torch.ones(256, 256))
+    if name == "fit":
+        from descend import optim
+        from descend.train import fit
+
+        model = descend_model(sizes)
+        opt = optim.SGD(model.parameters(), lr=LR)
+
+        def run():
+            fit(model, (X, y), loss="cross_entropy", optimizer=opt, batch_size=batch, epochs=None,
+                max_steps=steps, progress=False, seed=0)
+    else:
+        cand = build(name, sizes, batch, X, y, threads)
+
+        def run():
+            for _ in range(steps):
+                cand.step()
+    gc.collect()
+    base = _rss_kb()
+    _reset_peak()
+    run()
+    print(json.dumps({"base_kib": base, "peak_kib": _peak_kb()}))
+
+
+def memory(sizes_list, candidates, steps) -> dict:
+    """Peak memory of a training run, each candidate in a fresh process: the peak resident set
+    minus the resident set after imports and data (so PyTorch's larger library is not counted)."""
+    import subprocess
+
+    out = {}
+    for size in sizes_list:
+        out[size] = {}
+        for name in candidates:
+            if name == "fast":
+                continue
+            n = steps if size != "wide" else max(3, steps // 4)
+            proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--memory-child", name, size, str(n)],
+                                  capture_output=True, text=True, check=True)
+            r = json.loads(proc.stdout.strip().splitlines()[-1])
+            out[size][name] = {"training_mib": (r["peak_kib"] - r["base_kib"]) / 1024,
+                               "peak_mib": r["peak_kib"] / 1024}
+        print(f"{size}: " + ", ".join(f"{k} {v['training_mib']:.1f} MiB (process peak {v['peak_mib']:.0f})"
+                                     for k, v in out[size].items()), file=sys.stderr, flush=True)
+    return out
+
+
+def format_memory(mem) -> str:
+    names = [n for n in ("torch", "numpy", "eager", "fit") if any(n in v for v in mem.values())]
+    lines = ["| size | " + " | ".join(f"{n} training / process peak" for n in names) + " |",
+             "|---|" + "---|" * len(names)]
+    for size, res in mem.items():
+        cells = [f"{res[n]['training_mib']:.1f} / {res[n]['peak_mib']:.0f} MiB" if n in res else "–" for n in names]
+        lines.append(f"| {size} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 # ============================================================================ main
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -486,7 +577,13 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=None, help="BLAS and PyTorch threads (default: BLAS's)")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON ('-' for stdout)")
     parser.add_argument("--scaling", metavar="PNG", help="sweep width, depth and batch and plot to PNG")
+    parser.add_argument("--memory", action="store_true",
+                        help="measure the peak memory of training instead (each candidate in a fresh process)")
+    parser.add_argument("--memory-child", nargs=3, metavar=("CANDIDATE", "SIZE", "STEPS"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.memory_child:
+        memory_child(args.memory_child[0], args.memory_child[1], int(args.memory_child[2]))
+        return
 
     threads, how = blas_threads()
     if args.threads is not None:
@@ -510,6 +607,14 @@ def main(argv=None):
     print(f"{info['cpu']}, {info['cpus']} CPUs, {threads} threads; NumPy {info['numpy']}"
           f"{', ' + info['blas'] if 'blas' in info else ''}{', torch ' + info['torch'] if 'torch' in info else ''}; "
           f"float32 GEMM peak {peak:.0f} GFLOP/s", file=sys.stderr)
+
+    if args.memory:
+        sizes_list = [x.strip() for x in args.sizes.split(",") if x.strip()]
+        mem = memory(sizes_list, candidates, 10 if args.quick else 20)
+        print(format_memory(mem))
+        if args.json:
+            _write_json(args.json, {"machine": info, "memory": mem})
+        return
 
     if args.scaling:
         data = scaling(args.scaling, candidates, max(2, rounds // 2), block, threads, peak)

@@ -70,6 +70,27 @@ def _fill(tensor: Tensor, values) -> Tensor:
     return tensor
 
 
+#: Values drawn per slice when filling a large array: the float64 draws of a
+#: float32 weight matrix would otherwise need twice its memory at once.
+_DRAW_CHUNK = 1 << 20
+
+
+def _draw(tensor: Tensor, draw, p1: float, p2: float) -> Tensor:
+    """Fill with ``draw(p1, p2, n)`` (a Generator method), slice by slice for large arrays.
+
+    The generator produces the same sequence whether drawn at once or in slices,
+    so the values do not depend on the slicing.
+    """
+    data = tensor.data
+    if data.size <= _DRAW_CHUNK or not data.flags.c_contiguous:
+        return _fill(tensor, draw(p1, p2, data.shape))
+    flat = data.reshape(-1)
+    for lo in range(0, flat.size, _DRAW_CHUNK):
+        hi = min(lo + _DRAW_CHUNK, flat.size)
+        flat[lo:hi] = draw(p1, p2, hi - lo)
+    return tensor
+
+
 def calculate_gain(nonlinearity: str, param=None) -> float:
     """The recommended gain for ``nonlinearity`` (see the table in this module's docstring)."""
     linear_like = {"linear", "identity", "sigmoid", "conv1d", "conv2d", "conv3d",
@@ -107,7 +128,7 @@ def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0, generator=None) -> 
     data = _target(tensor, "uniform_")
     if not a <= b:
         raise ValueError(f"uniform_: need a <= b, got a={a}, b={b}")
-    return _fill(tensor, _rng(generator).uniform(a, b, data.shape))
+    return _draw(tensor, _rng(generator).uniform, a, b)
 
 
 def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, generator=None) -> Tensor:
@@ -115,7 +136,7 @@ def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, generator=None)
     data = _target(tensor, "normal_")
     if not std >= 0:
         raise ValueError(f"normal_: std must be non-negative, got {std}")
-    return _fill(tensor, _rng(generator).normal(mean, std, data.shape))
+    return _draw(tensor, _rng(generator).normal, mean, std)
 
 
 def constant_(tensor: Tensor, val: float) -> Tensor:
@@ -140,7 +161,7 @@ def xavier_uniform_(tensor: Tensor, gain: float = 1.0, generator=None) -> Tensor
     fan_in, fan_out = _calculate_fan_in_and_fan_out(data, "xavier_uniform_")
     std = gain * math.sqrt(2.0 / float(fan_in + fan_out))
     bound = math.sqrt(3.0) * std
-    return _fill(tensor, _rng(generator).uniform(-bound, bound, data.shape))
+    return _draw(tensor, _rng(generator).uniform, -bound, bound)
 
 
 def xavier_normal_(tensor: Tensor, gain: float = 1.0, generator=None) -> Tensor:
@@ -148,7 +169,7 @@ def xavier_normal_(tensor: Tensor, gain: float = 1.0, generator=None) -> Tensor:
     data = _target(tensor, "xavier_normal_")
     fan_in, fan_out = _calculate_fan_in_and_fan_out(data, "xavier_normal_")
     std = gain * math.sqrt(2.0 / float(fan_in + fan_out))
-    return _fill(tensor, _rng(generator).normal(0.0, std, data.shape))
+    return _draw(tensor, _rng(generator).normal, 0.0, std)
 
 
 def _kaiming_std(data, a, mode, nonlinearity, name) -> float:
@@ -166,7 +187,7 @@ def kaiming_uniform_(tensor: Tensor, a: float = 0.0, mode: str = "fan_in",
     """He uniform: U(−bound, bound), bound = √3 · gain / √fan (gain from ``nonlinearity``, ``a``)."""
     data = _target(tensor, "kaiming_uniform_")
     bound = math.sqrt(3.0) * _kaiming_std(data, a, mode, nonlinearity, "kaiming_uniform_")
-    return _fill(tensor, _rng(generator).uniform(-bound, bound, data.shape))
+    return _draw(tensor, _rng(generator).uniform, -bound, bound)
 
 
 def kaiming_normal_(tensor: Tensor, a: float = 0.0, mode: str = "fan_in",
@@ -174,4 +195,4 @@ def kaiming_normal_(tensor: Tensor, a: float = 0.0, mode: str = "fan_in",
     """He normal: N(0, std²), std = gain / √fan (gain from ``nonlinearity``, ``a``)."""
     data = _target(tensor, "kaiming_normal_")
     std = _kaiming_std(data, a, mode, nonlinearity, "kaiming_normal_")
-    return _fill(tensor, _rng(generator).normal(0.0, std, data.shape))
+    return _draw(tensor, _rng(generator).normal, 0.0, std)
