@@ -3,8 +3,8 @@
 Three measurements, each against its single-process peer measured in the same run,
 interleaved (serial, cluster, serial, cluster, ...) so that a busy machine slows both alike:
 
-(a) **sweep** - ``--configs`` (64) small training runs (an MLP on 2-D moons, a few epochs of
-    mini-batch Adam, about a quarter of a second each) run one after the other in this
+(a) **sweep** - ``--configs`` (64) small training runs (an MLP on 2,000 2-D moons, 8 epochs of
+    mini-batch Adam, about half a second each) run one after the other in this
     process, then as a ``descend.distributed.sweep`` on a ``--workers`` (2) LocalCluster of
     processes started beforehand. Reported: the median speed-up and the per-task overhead
     of the cluster, measured as the time per task of a sweep of no-op runs.
@@ -56,7 +56,7 @@ def sweep_run(config):
     from descend import data, nn, optim, train
 
     descend.manual_seed(config["seed"])
-    X, y = data.make_moons(n_samples=600, noise=0.2, seed=config["seed"])
+    X, y = data.make_moons(n_samples=2000, noise=0.2, seed=config["seed"])
     model = nn.MLP([2, config["hidden"], 2])
     hist = train.fit(model, (X, y), loss="cross_entropy", optimizer=optim.Adam(model.parameters(), lr=config["lr"]),
                      batch_size=32, epochs=config["epochs"], seed=config["seed"], progress=False,
@@ -69,7 +69,7 @@ def noop_run(config):
 
 
 def sweep_configs(n):
-    grid = [{"lr": lr, "hidden": h, "seed": s, "epochs": 4}
+    grid = [{"lr": lr, "hidden": h, "seed": s, "epochs": 8}
             for lr in (1e-3, 3e-3, 1e-2, 3e-2) for h in (16, 32) for s in range(max(1, n // 8))]
     return grid[:n]
 
@@ -80,13 +80,15 @@ def bench_sweep(client, args):
     configs = sweep_configs(args.configs)
     assert len(configs) == args.configs, "--configs must be a multiple of 8"
     dd.sweep(sweep_run, configs=configs[:4], cluster=client, progress=False)  # warm the workers
-    serial, parallel = [], []
+    serial, parallel, run_here, run_there = [], [], [], []
     for _ in range(args.repeats):
         t = time.perf_counter()
         local = [dd.run_config(sweep_run, c, i) for i, c in enumerate(configs)]
         serial.append(time.perf_counter() - t)
         res = dd.sweep(sweep_run, configs=configs, cluster=client, progress=False)
         parallel.append(res.wall_time)
+        run_here += [r["wall_time"] for r in local]
+        run_there += [r["wall_time"] for r in res]
         assert [r["result"] for r in res] == [r["result"] for r in local], "a sweep must equal the serial runs"
     noop = []
     for _ in range(args.repeats):
@@ -100,7 +102,10 @@ def bench_sweep(client, args):
     print(f"    speed-up {statistics.median(speedups):7.2f} x  (each repeat: {', '.join(f'{s:.2f}' for s in speedups)};"
           f" ideal {args.workers})")
     print(f"    overhead {statistics.median(noop) * 1e3:7.2f} ms per task (a sweep of no-op runs, wall time / tasks)")
-    return {"serial_s": serial, "sweep_s": parallel, "speedup": speedups, "noop_ms_per_task": [x * 1e3 for x in noop]}
+    print(f"    one run  {statistics.median(run_here) * 1e3:7.1f} ms here, {statistics.median(run_there) * 1e3:.1f} ms "
+          f"on a worker (median; the difference is CPU contention)")
+    return {"serial_s": serial, "sweep_s": parallel, "speedup": speedups, "noop_ms_per_task": [x * 1e3 for x in noop],
+            "run_here_s": run_here, "run_on_worker_s": run_there}
 
 
 # ----------------------------------------------------------------------------- (b) data-parallel steps
