@@ -65,6 +65,90 @@ CHUNK = 1 << 16
 #: How many signatures (batch shapes, training modes) keep a plan.
 MAX_PLANS = 4
 
+#: Parameters (elements) from which the update is shared between threads, as
+#: many as BLAS uses (waking a thread costs tens of microseconds).
+PARALLEL_MIN = 1 << 20
+MAX_WORKERS = 8
+
+_blas_controller = None
+_executor = None
+
+
+def blas_threads() -> int:
+    """The number of threads BLAS uses now; descend's own parallel loops use as many.
+
+    Read through threadpoolctl when it is installed (so ``threadpool_limits``
+    is followed), else from ``OPENBLAS_NUM_THREADS``, ``OMP_NUM_THREADS`` or
+    ``MKL_NUM_THREADS``, else the number of CPUs this process may use.
+    """
+    global _blas_controller
+    if _blas_controller is None:
+        _blas_controller = False
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:
+            pass
+        else:
+            libs = [c for c in ThreadpoolController().lib_controllers if c.user_api == "blas"]
+            if libs:
+                _blas_controller = libs[0]
+    if _blas_controller:
+        return max(1, int(_blas_controller.get_num_threads()))
+    import os
+
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        value = os.environ.get(var, "").split(",")[0].strip()
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _exact_sum(values: list) -> float:
+    """Σ values, exactly rounded (so independent of their order); inf on overflow."""
+    try:
+        return math.fsum(values)
+    except OverflowError:
+        return math.inf
+    except ValueError:  # inf − inf cannot happen (squares); NaN is kept
+        return math.nan
+
+
+def _pool():
+    global _executor
+    if _executor is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _executor = ThreadPoolExecutor(MAX_WORKERS - 1, thread_name_prefix="descend-compile")
+    return _executor
+
+
+def _sgd_slices(pieces, lr, weight_decay, maximize) -> list:
+    """θ' = θ − lr·d over slices (g, θ, θ', scratch, scratch); returns Σ g² of each slice.
+
+    Plain descent is ``optim.functional.sgd_``'s own arithmetic (θ + (−lr)·g);
+    weight decay or ascent call that rule on a copy of θ in θ'.
+    """
+    sq = []
+    dot, keep = np.dot, sq.append
+    if weight_decay == 0 and not maximize:
+        mul, add = np.multiply, np.add
+        neg_lr = -lr
+        for g, p, q, t, _u in pieces:
+            keep(float(dot(g, g)))
+            mul(g, neg_lr, out=t)
+            add(p, t, out=q)
+        return sq
+    from .optim.functional import sgd_
+
+    for g, p, q, t, u in pieces:
+        keep(float(dot(g, g)))
+        np.copyto(q, p)
+        sgd_(q, g, None, u, t, lr=lr, weight_decay=weight_decay, maximize=maximize)
+    return sq
+
 
 class Unsupported(Exception):
     """The recorded step has something the replay does not handle (it runs eagerly)."""
@@ -1053,10 +1137,12 @@ class TrainStep:
         self._eager_grads = False
 
     def _fused_groups(self):
-        """``[(group, pieces of side 0, pieces of side 1)]`` when plain SGD can run over the arrays.
+        """``[(group, segments of side 0, segments of side 1)]`` when plain SGD can run over the arrays.
 
         A piece is a slice (gradient, current, next, scratch, scratch) of one
-        group's part of the arrays. None when the optimizer is not plain SGD.
+        group's part of the arrays; a segment is the pieces one thread updates
+        (one segment unless the arrays are large and BLAS uses several
+        threads). None when the optimizer is not plain SGD.
         """
         if not self._sgd or self.arena is None or self._eager_grads:
             return None
@@ -1064,13 +1150,14 @@ class TrainStep:
         for group in groups:
             if group["momentum"] != 0:
                 return None
-        cached = self._fused
-        if cached is not None and cached[0] == len(groups):
-            return cached[1]
         a = self.arena
+        workers = 1 if a.grad.size < PARALLEL_MIN else max(1, min(blas_threads(), MAX_WORKERS))
+        cached = self._fused
+        if cached is not None and cached[0] == (len(groups), workers):
+            return cached[1]
         where = {id(p): i for i, p in enumerate(a.params)}
         n = min(CHUNK, a.grad.size)
-        scratch, scratch2 = np.empty(n, a.dtype), np.empty(n, a.dtype)
+        scratch = [(np.empty(n, a.dtype), np.empty(n, a.dtype)) for _ in range(workers)]
         out, total = [], 0
         for group in groups:
             idx = [where[id(p)] for p in group["params"] if id(p) in where]
@@ -1078,16 +1165,24 @@ class TrainStep:
             if idx and idx != list(range(idx[0], idx[-1] + 1)):
                 return None
             lo, hi = (a.starts[idx[0]], a.starts[idx[-1] + 1]) if idx else (0, 0)
+            starts = list(range(lo, hi, CHUNK))
+            per = -(-len(starts) // workers) if starts else 0
             sides = []
             for side in (0, 1):
                 cur, nxt = a.flat[side], a.flat[side ^ 1]
-                sides.append(tuple((a.grad[s:min(s + CHUNK, hi)], cur[s:min(s + CHUNK, hi)],
-                                    nxt[s:min(s + CHUNK, hi)], scratch[:min(s + CHUNK, hi) - s],
-                                    scratch2[:min(s + CHUNK, hi) - s]) for s in range(lo, hi, CHUNK)))
+                segments = []
+                for w in range(workers):
+                    t, u = scratch[w]
+                    seg = tuple((a.grad[s:min(s + CHUNK, hi)], cur[s:min(s + CHUNK, hi)], nxt[s:min(s + CHUNK, hi)],
+                                 t[:min(s + CHUNK, hi) - s], u[:min(s + CHUNK, hi) - s])
+                                for s in starts[w * per:(w + 1) * per])
+                    if seg or w == 0:
+                        segments.append(seg)
+                sides.append(tuple(segments))
             out.append((group, sides[0], sides[1]))
         if total != len(a.params):
             return None
-        self._fused = (len(groups), out)
+        self._fused = ((len(groups), workers), out)
         return out
 
     def _snapshot(self) -> None:
@@ -1125,28 +1220,21 @@ class TrainStep:
             if self.optimizer is not None:
                 self.optimizer.step()
             return gnorm
-        sq = 0.0
-        dot, mul, add = np.dot, np.multiply, np.add
+        sq = []
         side = self.arena.current
-        for group, pieces0, pieces1 in fused:
-            pieces = pieces1 if side else pieces0
-            neg_lr = -group["lr"]
-            wd = group["weight_decay"]
-            maximize = group["maximize"]
-            if wd == 0 and not maximize:
-                for g, p, q, t, _u in pieces:  # θ' = θ + (−lr)·g, as optim.functional.sgd_
-                    sq += float(dot(g, g))
-                    mul(g, neg_lr, out=t)
-                    add(p, t, out=q)
-            else:  # the optimizer's own rule, on a copy in the next array
-                from .optim.functional import sgd_
-
-                lr = group["lr"]
-                for g, p, q, t, u in pieces:
-                    sq += float(dot(g, g))
-                    np.copyto(q, p)
-                    sgd_(q, g, None, u, t, lr=lr, weight_decay=wd, maximize=maximize)
-        gnorm = math.sqrt(sq)
+        for group, segments0, segments1 in fused:
+            segments = segments1 if side else segments0
+            hyper = (group["lr"], group["weight_decay"], group["maximize"])
+            if len(segments) == 1:
+                sq += _sgd_slices(segments[0], *hyper)
+            else:  # NumPy releases the GIL in these loops: the slices are shared between threads
+                pool = _pool()
+                futures = [pool.submit(_sgd_slices, seg, *hyper) for seg in segments[1:]]
+                sq += _sgd_slices(segments[0], *hyper)
+                for f in futures:
+                    sq += f.result()
+        # fsum is exact, so the norm does not depend on how the slices were shared out
+        gnorm = math.sqrt(_exact_sum(sq))
         if check and not math.isfinite(gnorm):
             return gnorm  # nothing applied: the current array is untouched
         self.arena.swap()
