@@ -337,3 +337,37 @@ def test_the_tracer_records_replayable_operations_and_names_the_others():
     assert tr.unsupported() == ["multiply", "sum"]
     assert out.item() == 48.0
     assert descend.tensor(1.0)._op is None  # no tracer outside the block
+
+
+# ----------------------------------------------------------------------------- threads
+def test_a_large_update_shared_between_threads_gives_the_same_numbers(monkeypatch):
+    import descend.compile as C
+
+    monkeypatch.setattr(C, "PARALLEL_MIN", 1)  # share even this small model's update
+    monkeypatch.setattr(C, "CHUNK", 64)  # in many slices
+    X, y = _classification(n=64, dtype=np.float32)
+    runs = []
+    for threads in (1, 3):
+        monkeypatch.setattr(C, "blas_threads", lambda t=threads: t)
+        m = _mlp([5, 32, 3], dtype=np.float32)
+        step = TrainStep(m, nn.CrossEntropyLoss(), optim.SGD(m.parameters(), lr=0.1, weight_decay=1e-2))
+        norms = []
+        for xb, yb in _batches(X, y, 16) * 3:
+            step.forward_backward(xb, yb)
+            norms.append(step.update())
+        assert len(step._fused[1][0][1]) == threads  # the slices of each side, shared out
+        runs.append((_params(m), norms))
+    assert runs[0][1] == runs[1][1]
+    for a, b in zip(runs[0][0], runs[1][0]):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_thread_count_follows_the_blas_settings(monkeypatch):
+    import descend.compile as C
+
+    monkeypatch.setattr(C, "_blas_controller", False)  # as without threadpoolctl
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "3")
+    assert C.blas_threads() == 3
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS")
+    monkeypatch.setenv("OMP_NUM_THREADS", "5")
+    assert C.blas_threads() == 5
