@@ -113,6 +113,22 @@ def test_trees_of_every_kind():
     assert new["b"].dtype == np.float32
 
 
+@pytest.mark.parametrize("name", F.names())
+def test_chains_accept_numbers_and_0d_arrays(name):
+    """A parameter may be a Python number or a 0-d array (NumPy turns 0-d results into scalars)."""
+    hp = {"amsgrad": True} if name in ("adam", "adamw") else {}
+    tx = F.get(name, lr=0.1, **hp)
+    params = {"w": np.zeros(2), "b": np.zeros(()), "c": 0.5, "d": np.float32(0.5)}
+    state = tx.init(params)
+    for _ in range(8):  # past RAdam's first, unrectified steps
+        grads = F.tree_map(lambda p: 2.0 * np.asarray(p) + 1.0, params)
+        updates, state = tx.update(grads, state, params)
+        params = F.apply_updates(params, updates)
+    assert all(isinstance(v, np.ndarray) and np.all(np.isfinite(v)) for v in params.values())
+    assert params["b"].shape == () and params["d"].dtype == np.float32
+    assert float(params["c"]) < 0.5  # moved downhill
+
+
 def test_schedule_and_clip():
     tx = F.chain(F.clip(0.5), F.scale_by_learning_rate(lambda k: 1.0 / (k + 1)))
     state = tx.init(np.zeros(2))

@@ -980,12 +980,12 @@ def scale_by_adam(betas=(0.9, 0.999), eps: float = 1e-8, amsgrad: bool = False) 
             ema_square_(v, u, beta2, tmp)
             second = v
             if vmax is not None:
-                vmax = np.maximum(vmax, v)
+                vmax = np.maximum(vmax, v, out=np.empty_like(v))
                 second = vmax
             np.sqrt(second, out=tmp)  # √v̂ + ε, with v̂ = v / (1 − β₂ᵗ)
             np.divide(tmp, bc2**0.5, out=tmp)
             np.add(tmp, eps, out=tmp)
-            out = np.divide(m, bc1)
+            out = np.divide(m, bc1, out=np.empty_like(m))  # a 0-d array, not a NumPy scalar
             np.divide(out, tmp, out=out)
             return out, m, v, vmax
 
@@ -1015,7 +1015,7 @@ def scale_by_adamax(betas=(0.9, 0.999), eps: float = 1e-8) -> GradientTransforma
             tmp = np.empty_like(u)
             lerp_(m, u, 1.0 - beta1, tmp)
             infinity_norm_(n, u, beta2, eps, tmp)
-            out = np.divide(m, n)
+            out = np.divide(m, n, out=np.empty_like(m))
             np.divide(out, 1.0 - beta1**step, out=out)
             return out, m, n
 
@@ -1051,9 +1051,9 @@ def scale_by_nadam(betas=(0.9, 0.999), eps: float = 1e-8, momentum_decay: float 
             np.divide(v, 1.0 - beta2**step, out=tmp)
             np.sqrt(tmp, out=tmp)
             np.add(tmp, eps, out=tmp)
-            out = np.divide(u, tmp)
+            out = np.divide(u, tmp, out=np.empty_like(u))
             np.multiply(out, c_grad, out=out)
-            second = np.divide(m, tmp)
+            second = np.divide(m, tmp, out=np.empty_like(m))
             np.multiply(second, c_avg, out=second)
             np.add(out, second, out=out)
             return out, m, v
@@ -1083,7 +1083,7 @@ def scale_by_radam(betas=(0.9, 0.999), eps: float = 1e-8) -> GradientTransformat
             tmp = np.empty_like(u)
             lerp_(m, u, 1.0 - beta1, tmp)
             ema_square_(v, u, beta2, tmp)
-            out = np.divide(m, bc1)
+            out = np.divide(m, bc1, out=np.empty_like(m))
             if rect is not None:
                 np.sqrt(v, out=tmp)
                 np.add(tmp, eps, out=tmp)
