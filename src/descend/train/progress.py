@@ -165,7 +165,9 @@ class RichProgress(SilentProgress):
 
     def epoch_end(self, record):
         now = time.perf_counter()
-        self._bar.update(self._task, completed=record["step"])
+        # the step updates are throttled, so the label and loss may lag: show the finished epoch
+        self._bar.update(self._task, completed=record["step"], epoch_str=self._epoch_str(record["epoch"] - 1),
+                         loss=record.get("train_loss", float("nan")))
         if now - self._last_line >= self._line_dt or record["epoch"] == 1:
             self._last_line = now
             self._print_record(record)
