@@ -49,6 +49,21 @@ def test_skip_nonfinite_skips_and_counts():
     assert opt2.skipped_steps == 1
 
 
+def test_lbfgs_checks_gradients_too():
+    p = _p(2)
+
+    def closure():
+        p.grad = np.array([np.nan, 1.0])
+        return 1.0
+
+    with pytest.raises(optim.NonFiniteGradientError, match="'w'"):
+        optim.LBFGS([("w", p)]).step(closure)
+    opt = optim.LBFGS([p], skip_nonfinite=True)
+    opt.step(closure)
+    assert opt.skipped_steps == 1
+    np.testing.assert_array_equal(p.data, [1.0, 1.0])
+
+
 def test_large_finite_gradients_are_not_mistaken_for_overflow():
     p = _p(4, dtype=np.float32)
     opt = optim.SGD([p], lr=1e-40)
@@ -171,8 +186,13 @@ def test_step_returns_closure_loss_and_enables_grad():
 # -- in place, sliced, allocation-free ------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("n_threads", [1, 2])
 @pytest.mark.parametrize("name", [n for n in optim.names() if n != "lbfgs"])
-def test_no_allocation_in_steady_state(name):
+def test_no_allocation_in_steady_state(name, n_threads, threads, monkeypatch):
+    from descend.optim import optimizer as base
+
+    threads(n_threads)
+    monkeypatch.setattr(base, "PARALLEL_MIN", 1 << 14)  # share out even this small step
     p = descend.tensor(np.ones(300_000, np.float32), requires_grad=True)
     q = descend.tensor(np.ones((40, 50), np.float32), requires_grad=True)
     opt = optim.get(name, [p, q], lr=1e-3)
@@ -217,6 +237,86 @@ def test_slicing_and_layout_do_not_change_results(name):
     whole = run(10**9)
     np.testing.assert_array_equal(run(4096), whole)
     np.testing.assert_array_equal(run(4096, fortran=True), whole)
+
+
+@pytest.fixture
+def threads():
+    """Set descend.optim's thread count for one test, restoring it afterwards."""
+    old = optim.get_num_threads()
+    yield optim.set_num_threads
+    optim.set_num_threads(old)
+
+
+@pytest.mark.parametrize("name", [n for n in optim.names() if n != "lbfgs"])
+def test_results_do_not_depend_on_the_number_of_threads(name, monkeypatch, threads):
+    """Slices of many sizes spread over 1, 2 or 3 threads: bit-identical parameters and state."""
+    import threading
+
+    from descend.optim import optimizer as base
+
+    monkeypatch.setattr(base, "CHUNK", 1000)  # many slices, some of them uneven
+    monkeypatch.setattr(base, "PARALLEL_MIN", 500)
+    workers, idents = set(), set()
+    run_pieces = base.Optimizer._run_pieces
+
+    def spy(self, pieces, worker):
+        workers.add(worker)  # which share of the step (and of the scratch buffers)
+        idents.add(threading.get_ident())  # which OS thread ran it
+        return run_pieces(self, pieces, worker)
+
+    monkeypatch.setattr(base.Optimizer, "_run_pieces", spy)
+    rng = np.random.default_rng(3)
+    shapes = [(3001,), (700,), (40, 50), (1,)]
+    starts = [rng.normal(size=s).astype(np.float32) for s in shapes]
+    grads = [[rng.normal(size=s).astype(np.float32) for s in shapes] for _ in range(4)]
+
+    def run(n):
+        threads(n)
+        workers.clear()
+        idents.clear()
+        params = [descend.tensor(v.copy(), requires_grad=True) for v in starts]
+        opt = optim.get(name, params, lr=1e-2)
+        for step in grads:
+            for p, g in zip(params, step):
+                p.grad = g
+            opt.step()
+        return [p.data for p in params], opt.state_dict()["state"], len(workers), len(idents)
+
+    one, state_one, shares, os_threads = run(1)
+    assert shares == os_threads == 1
+    for n in (2, 3):
+        many, state_many, shares, os_threads = run(n)
+        assert shares == n and os_threads >= 2  # the work really was shared out
+        for a, b in zip(many, one):
+            np.testing.assert_array_equal(a, b)
+        for i in state_one:
+            for key, value in state_one[i].items():
+                np.testing.assert_array_equal(state_many[i][key], value)
+
+
+def test_threaded_check_names_the_first_bad_parameter(monkeypatch, threads):
+    from descend.optim import optimizer as base
+
+    monkeypatch.setattr(base, "PARALLEL_MIN", 100)
+    threads(3)
+    params = [(f"w{i}", _p(400, dtype=np.float32)) for i in range(6)]
+    opt = optim.Adam(params, lr=0.1)
+    for i, (_, p) in enumerate(params):
+        p.grad = np.full(400, 0.5, np.float32)
+        if i in (2, 4):
+            p.grad[7] = np.nan
+    with pytest.raises(optim.NonFiniteGradientError, match=r"'w2'"):
+        opt.step()
+    assert all(np.all(p.data == 1.0) for _, p in params) and not opt.state
+
+
+def test_set_num_threads(threads):
+    threads(3)
+    assert optim.get_num_threads() == 3
+    for bad in (0, -1, 1.5, True, "2"):
+        with pytest.raises(ValueError, match="n must be a positive integer"):
+            optim.set_num_threads(bad)
+    assert optim.get_num_threads() == 3
 
 
 # -- the registry ------------------------------------------------------------------------------------------

@@ -28,8 +28,10 @@ STEPS = 200
 
 CONFIGS = [
     ("SGD", {"lr": 0.05}),
+    ("SGD", {"lr": 0.05, "maximize": True}),
     ("SGD", {"lr": 0.02, "momentum": 0.9}),
     ("SGD", {"lr": 0.02, "momentum": 0.9, "dampening": 0.5}),
+    ("SGD", {"lr": 0.02, "momentum": 0.9, "maximize": True}),
     ("SGD", {"lr": 0.02, "momentum": 0.9, "nesterov": True}),
     ("SGD", {"lr": 0.05, "weight_decay": 0.1}),
     ("SGD", {"lr": 0.005, "momentum": 0.5, "weight_decay": 0.1, "nesterov": True, "maximize": True}),
@@ -39,6 +41,7 @@ CONFIGS = [
     ("Adagrad", {"lr": 0.05, "maximize": True}),
     ("RMSprop", {"lr": 0.005}),
     ("RMSprop", {"lr": 0.01, "momentum": 0.9}),
+    ("RMSprop", {"lr": 0.005, "momentum": 0.9, "maximize": True}),
     ("RMSprop", {"lr": 0.005, "centered": True}),
     ("RMSprop", {"lr": 0.005, "centered": True, "momentum": 0.5, "weight_decay": 0.1}),
     ("RMSprop", {"lr": 0.01, "alpha": 0.9, "eps": 1e-6, "maximize": True}),
@@ -61,6 +64,7 @@ CONFIGS = [
     ("NAdam", {"lr": 0.02, "weight_decay": 0.1}),
     ("NAdam", {"lr": 0.02, "weight_decay": 0.1, "decoupled_weight_decay": True, "momentum_decay": 1e-2}),
     ("NAdam", {"lr": 0.02, "maximize": True}),
+    ("NAdam", {"lr": 0.01, "betas": (0.0, 0.99)}),  # no momentum term at all
     ("RAdam", {"lr": 0.05}),
     ("RAdam", {"lr": 0.05, "weight_decay": 0.1}),
     ("RAdam", {"lr": 0.05, "weight_decay": 0.1, "decoupled_weight_decay": True}),
@@ -197,8 +201,9 @@ def _lbfgs_run(lib, hp, steps):
 
 @pytest.mark.parametrize("hp", LBFGS_CONFIGS, ids=[str(h) for h in LBFGS_CONFIGS])
 def test_lbfgs_matches_torch(hp):
-    ours, our_evals = _lbfgs_run("descend", hp, 3)
-    theirs, their_evals = _lbfgs_run("torch", hp, 3)
+    """50 calls of step() (each up to max_iter iterations): converging, then stopping alike once converged."""
+    ours, our_evals = _lbfgs_run("descend", hp, 50)
+    theirs, their_evals = _lbfgs_run("torch", hp, 50)
     assert our_evals == their_evals
     for step_ours, step_theirs in zip(ours, theirs):
         for a, b in zip(step_ours, step_theirs):

@@ -20,6 +20,7 @@ from __future__ import annotations
 from . import functional, lr_scheduler
 from .adam import Adam, Adamax, AdamW, NAdam, RAdam
 from .adaptive import Adadelta, Adagrad, RMSprop
+from ._parallel import get_num_threads, set_num_threads
 from .lbfgs import LBFGS
 from .optimizer import NonFiniteGradientError, Optimizer, required
 from .sgd import SGD
@@ -27,7 +28,7 @@ from .sgd import SGD
 __all__ = [
     "Optimizer", "NonFiniteGradientError", "required",
     "SGD", "Adagrad", "RMSprop", "Adadelta", "Adam", "AdamW", "Adamax", "NAdam", "RAdam", "LBFGS",
-    "functional", "lr_scheduler", "get", "get_class", "names",
+    "functional", "lr_scheduler", "get", "get_class", "names", "set_num_threads", "get_num_threads",
 ]
 
 #: Registry: lowercase name -> (class, hyperparameters preset by the name).
