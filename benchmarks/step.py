@@ -279,21 +279,6 @@ class FitCandidate:
 
 
 # ============================================================================ measurement
-def gemm_peak(n: int, repeats: int) -> float:
-    """Best float32 GFLOP/s of an n×n by n×n product through NumPy."""
-    rng = np.random.default_rng(0)
-    a = rng.standard_normal((n, n)).astype(np.float32)
-    b = rng.standard_normal((n, n)).astype(np.float32)
-    out = np.empty((n, n), np.float32)
-    np.matmul(a, b, out=out)
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        np.matmul(a, b, out=out)
-        best = min(best, time.perf_counter() - t0)
-    return 2 * n**3 / best / 1e9
-
-
 def build(name, sizes, batch, X, y, threads):
     if name == "numpy":
         return numpy_candidate(sizes, batch, X, y)
@@ -308,13 +293,31 @@ def build(name, sizes, batch, X, y, threads):
     raise ValueError(name)
 
 
-def measure_size(sizes, batch, candidates, rounds, block_seconds, threads, verbose=True):
+class GemmProbe:
+    """The float32 GEMM peak, measured as one more candidate in every round (the best sample wins)."""
+
+    def __init__(self, n: int):
+        rng = np.random.default_rng(0)
+        self.a = rng.standard_normal((n, n)).astype(np.float32)
+        self.b = rng.standard_normal((n, n)).astype(np.float32)
+        self.out = np.empty((n, n), np.float32)
+        self.flops = 2.0 * n**3
+        self.best = 0.0
+
+    def block(self, repeats: int = 3) -> None:
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            np.matmul(self.a, self.b, out=self.out)
+            self.best = max(self.best, self.flops / (time.perf_counter() - t0) / 1e9)
+
+
+def measure_size(sizes, batch, candidates, rounds, block_seconds, threads, verbose=True, probe=None):
     """Interleaved blocks of every candidate; returns {name: [block samples (s)]}."""
     X, y = make_data(sizes, batch, N_BATCHES)
     built = {name: build(name, sizes, batch, X, y, threads) for name in candidates}
     # Block length from a first estimate of the step time (the numpy step, or the first candidate).
-    probe = built.get("numpy") or next(iter(built.values()))
-    est = probe.block(2, 1) if probe.kind == "step" else probe.block(1, 0)
+    first = built.get("numpy") or next(iter(built.values()))
+    est = first.block(2, 1)
     k = int(max(3, min(400, block_seconds / max(est, 1e-6))))
     samples = {name: [] for name in built}
     order = list(built)
@@ -324,6 +327,8 @@ def measure_size(sizes, batch, candidates, rounds, block_seconds, threads, verbo
             cand = built[name]
             gc.collect()
             samples[name].append(cand.block(k, 2 if r else 5))
+        if probe is not None:
+            probe.block()
         if verbose:
             print(f"  round {r + 1}/{rounds}: " + "  ".join(
                 f"{n} {samples[n][-1] * 1e3:.3f}" for n in order) + " ms", file=sys.stderr, flush=True)
@@ -332,19 +337,26 @@ def measure_size(sizes, batch, candidates, rounds, block_seconds, threads, verbo
     return samples
 
 
-def summarise(samples, flops, peak):
+def summarise(samples, flops):
     out = {}
     for name, vals in samples.items():
         med = statistics.median(vals)
         out[name] = {"median_ms": med * 1e3, "min_ms": min(vals) * 1e3, "max_ms": max(vals) * 1e3,
-                     "samples_ms": [v * 1e3 for v in vals], "gflops": flops / med / 1e9}
-        out[name]["peak_fraction"] = out[name]["gflops"] / peak
+                     "samples_ms": [v * 1e3 for v in vals], "gflops": flops / med / 1e9,
+                     "best_gflops": flops / min(vals) / 1e9}
     return out
 
 
-def ratio(res, a, b):
+def add_peak(res, peak):
+    for r in res.values():
+        r["peak_fraction"] = r["gflops"] / peak
+        r["best_peak_fraction"] = r["best_gflops"] / peak
+
+
+def ratio(res, a, b, key="median_ms"):
+    """a / b of the medians (key="min_ms": of the fastest blocks, the least disturbed by other load)."""
     if a in res and b in res:
-        return res[a]["median_ms"] / res[b]["median_ms"]
+        return res[a][key] / res[b][key]
     return None
 
 
@@ -391,8 +403,8 @@ def format_table(results, peak) -> str:
         return f"{r['median_ms']:.3g} ms ({r['min_ms']:.3g}–{r['max_ms']:.3g})"
 
     def rat(res, a, b):
-        v = ratio(res, a, b)
-        return "–" if v is None else f"{v:.2f}"
+        v, w = ratio(res, a, b), ratio(res, a, b, "min_ms")
+        return "–" if v is None else f"{v:.2f} ({w:.2f})"
 
     for size, entry in results.items():
         res = entry["candidates"]
@@ -405,7 +417,9 @@ def format_table(results, peak) -> str:
             f"{'–' if fit is None else format(fit['gflops'], '.0f')} | "
             f"{'–' if fit is None else format(100 * fit['peak_fraction'], '.0f') + ' %'} |"
         )
-    lines.append(f"\nfloat32 GEMM peak through NumPy: {peak:.0f} GFLOP/s")
+    lines.append(f"\nRatios: of the medians (of the fastest blocks). GFLOP/s: the fit step's matrix products "
+                 f"per second (median); float32 GEMM peak through NumPy on this machine: {peak:.0f} GFLOP/s "
+                 "(the best 2048×2048 product, probed in every round)")
     return "\n".join(lines)
 
 
@@ -417,17 +431,21 @@ SCALING = {
 }
 
 
-def scaling(path, candidates, rounds, block_seconds, threads, peak):
+def scaling(path, candidates, rounds, block_seconds, threads, probe):
     """Time the candidates over width, depth and batch sweeps; plot ms/step and GFLOP/s."""
     data = {}
     for axis, cases in SCALING.items():
         rows = []
         for sizes, batch in cases:
             print(f"{axis}: {'-'.join(map(str, sizes))} batch {batch}", file=sys.stderr, flush=True)
-            s = summarise(measure_size(sizes, batch, candidates, rounds, block_seconds, threads, verbose=False),
-                          gemm_flops(sizes, batch), peak)
+            s = summarise(measure_size(sizes, batch, candidates, rounds, block_seconds, threads, verbose=False,
+                                       probe=probe), gemm_flops(sizes, batch))
             rows.append({"layers": sizes, "batch": batch, "flops": gemm_flops(sizes, batch), "candidates": s})
         data[axis] = rows
+    peak = probe.best
+    for rows in data.values():
+        for r in rows:
+            add_peak(r["candidates"], peak)
     try:
         import matplotlib
 
@@ -571,8 +589,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default=",".join(SIZES), help="comma-separated subset of " + ",".join(SIZES))
     parser.add_argument("--only", default=",".join(CANDIDATES), help="comma-separated candidates")
-    parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default 7, quick 3)")
-    parser.add_argument("--block", type=float, default=None, help="seconds per block (default 0.15, quick 0.05)")
+    parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default 11, quick 3)")
+    parser.add_argument("--block", type=float, default=None, help="seconds per block (default 0.1, quick 0.05)")
     parser.add_argument("--quick", action="store_true", help="fewer and shorter rounds")
     parser.add_argument("--threads", type=int, default=None, help="BLAS and PyTorch threads (default: BLAS's)")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON ('-' for stdout)")
@@ -589,8 +607,8 @@ def main(argv=None):
     if args.threads is not None:
         threads = args.threads
         how = set_threads(threads)
-    rounds = args.rounds or (3 if args.quick else 7)
-    block = args.block or (0.05 if args.quick else 0.15)
+    rounds = args.rounds or (3 if args.quick else 11)
+    block = args.block or (0.05 if args.quick else 0.1)
     candidates = [c.strip() for c in args.only.split(",") if c.strip()]
     for c in candidates:
         if c not in CANDIDATES:
@@ -601,12 +619,12 @@ def main(argv=None):
         except ImportError:
             print("PyTorch is not installed: skipping it", file=sys.stderr)
             candidates.remove("torch")
-    peak = gemm_peak(1024 if args.quick else 2048, 5 if args.quick else 10)
+    probe = GemmProbe(1024 if args.quick else 2048)
+    probe.block(5)
     info = machine_info(threads, how)
-    info["gemm_peak_gflops"] = peak
     print(f"{info['cpu']}, {info['cpus']} CPUs, {threads} threads; NumPy {info['numpy']}"
-          f"{', ' + info['blas'] if 'blas' in info else ''}{', torch ' + info['torch'] if 'torch' in info else ''}; "
-          f"float32 GEMM peak {peak:.0f} GFLOP/s", file=sys.stderr)
+          f"{', ' + info['blas'] if 'blas' in info else ''}{', torch ' + info['torch'] if 'torch' in info else ''}",
+          file=sys.stderr)
 
     if args.memory:
         sizes_list = [x.strip() for x in args.sizes.split(",") if x.strip()]
@@ -617,7 +635,8 @@ def main(argv=None):
         return
 
     if args.scaling:
-        data = scaling(args.scaling, candidates, max(2, rounds // 2), block, threads, peak)
+        data = scaling(args.scaling, candidates, max(2, rounds // 2), block, threads, probe)
+        info["gemm_peak_gflops"] = probe.best
         if args.json:
             _write_json(args.json, {"machine": info, "scaling": data})
         return
@@ -628,13 +647,20 @@ def main(argv=None):
             parser.error(f"unknown size {size!r}; choose from {', '.join(SIZES)}")
         sizes, batch = SIZES[size]
         print(f"{size}: {'-'.join(map(str, sizes))}, batch {batch}", file=sys.stderr, flush=True)
-        samples = measure_size(sizes, batch, candidates, rounds, block, threads)
+        samples = measure_size(sizes, batch, candidates, rounds, block, threads, probe=probe)
         flops = gemm_flops(sizes, batch)
         results[size] = {"layers": list(sizes), "batch": batch, "gemm_flops": flops,
-                         "candidates": summarise(samples, flops, peak)}
+                         "gemm_flops_6bsum": 6.0 * batch * sum(a * b for a, b in zip(sizes[:-1], sizes[1:])),
+                         "candidates": summarise(samples, flops)}
         res = results[size]["candidates"]
         results[size]["ratios"] = {k: ratio(res, *k.split("/")) for k in
                                    ("eager/torch", "fast/numpy", "fit/numpy", "fit/torch")}
+        results[size]["ratios_of_minima"] = {k: ratio(res, *k.split("/"), "min_ms") for k in
+                                             ("eager/torch", "fast/numpy", "fit/numpy", "fit/torch")}
+    peak = probe.best
+    info["gemm_peak_gflops"] = peak
+    for entry in results.values():
+        add_peak(entry["candidates"], peak)
     print(format_table(results, peak))
     print(f"\n{info['cpu']}, {info['cpus']} CPUs, {threads} threads ({how}); Python {info['python']}, "
           f"NumPy {info['numpy']}{' (' + info['blas'] + ')' if 'blas' in info else ''}"

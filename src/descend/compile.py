@@ -10,8 +10,9 @@ allocated once (``np.matmul(x, w.T, out=z)``, ``np.maximum(z, 0, out=a)``,
 ...). Later steps copy the batch into the plan's input buffer and run those
 calls in order: no graph, no allocation, no Python beyond a loop over bound
 calls. The calls are the ones the eager operations make, in the same order,
-so a replayed step computes the same numbers (checked on the first replay:
-the step is run both ways and compared, and a mismatch turns replay off).
+so a replayed step computes the same numbers. The first replay of a plan is
+checked: the same forward is computed eagerly and the loss and the model's
+output must agree, or the plan is dropped and that signature runs eagerly.
 
 The parameters are moved into one contiguous array (each ``param.data``
 becomes a view into it) and their gradients into another, so that plain SGD
@@ -114,6 +115,15 @@ def _exact_sum(values: list) -> float:
         return math.inf
     except ValueError:  # inf − inf cannot happen (squares); NaN is kept
         return math.nan
+
+
+def _forget_pool() -> None:  # a forked child has none of the parent's threads
+    global _executor
+    _executor = None
+
+
+if hasattr(__import__("os"), "register_at_fork"):
+    __import__("os").register_at_fork(after_in_child=_forget_pool)
 
 
 def _pool():
