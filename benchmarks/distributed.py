@@ -3,8 +3,8 @@
 Three measurements, each against its single-process peer measured in the same run,
 interleaved (serial, cluster, serial, cluster, ...) so that a busy machine slows both alike:
 
-(a) **sweep** - ``--configs`` (64) small training runs (an MLP on 2,000 2-D moons, 8 epochs of
-    mini-batch Adam, about half a second each) run one after the other in this
+(a) **sweep** - ``--configs`` (64) small training runs (an MLP on 2,000 2-D moons, ``--epochs``
+    (16) epochs of mini-batch Adam, about 0.3 s each) run one after the other in this
     process, then as a ``descend.distributed.sweep`` on a ``--workers`` (2) LocalCluster of
     processes started beforehand. Reported: the median speed-up and the per-task overhead
     of the cluster, measured as the time per task of a sweep of no-op runs.
@@ -68,8 +68,8 @@ def noop_run(config):
     return {"seed": config["seed"]}
 
 
-def sweep_configs(n):
-    grid = [{"lr": lr, "hidden": h, "seed": s, "epochs": 8}
+def sweep_configs(n, epochs):
+    grid = [{"lr": lr, "hidden": h, "seed": s, "epochs": epochs}
             for lr in (1e-3, 3e-3, 1e-2, 3e-2) for h in (16, 32) for s in range(max(1, n // 8))]
     return grid[:n]
 
@@ -77,7 +77,7 @@ def sweep_configs(n):
 def bench_sweep(client, args):
     from descend import distributed as dd
 
-    configs = sweep_configs(args.configs)
+    configs = sweep_configs(args.configs, args.epochs)
     assert len(configs) == args.configs, "--configs must be a multiple of 8"
     dd.sweep(sweep_run, configs=configs[:4], cluster=client, progress=False)  # warm the workers
     serial, parallel, run_here, run_there = [], [], [], []
@@ -198,6 +198,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--configs", type=int, default=64)
+    ap.add_argument("--epochs", type=int, default=16, help="epochs of each run in (a)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--steps", type=int, default=8, help="steps per epoch in (b)")
     ap.add_argument("--batches", type=int, nargs="+", default=[64, 256, 1024, 4096])
