@@ -134,7 +134,8 @@ def bench_steps(client, args):
     print(f"    {'model':>6} {'params':>9} {'batch':>6} {'single ms':>10} {'parallel ms':>12} {'speed-up':>9} "
           f"{'overhead ms':>12}")
     out = []
-    for name, sizes in MODELS.items():
+    for name in args.models:
+        sizes = MODELS[name]
         n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
         breakeven = None
         for bs in args.batches:
@@ -202,6 +203,7 @@ def main():
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--steps", type=int, default=8, help="steps per epoch in (b)")
     ap.add_argument("--batches", type=int, nargs="+", default=[64, 256, 1024, 4096])
+    ap.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS), help="models in (b)")
     ap.add_argument("--rows", type=int, default=65536, help="examples in (c)")
     ap.add_argument("--chunk", type=int, default=8192, help="rows per chunk file in (c)")
     ap.add_argument("--parts", default="abc")
