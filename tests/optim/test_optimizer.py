@@ -256,13 +256,26 @@ def test_results_do_not_depend_on_the_number_of_threads(name, monkeypatch, threa
 
     monkeypatch.setattr(base, "CHUNK", 1000)  # many slices, some of them uneven
     monkeypatch.setattr(base, "PARALLEL_MIN", 500)
-    workers, idents = set(), set()
+    workers, idents, helped = set(), set(), []
     run_pieces = base.Optimizer._run_pieces
+    first_drawn = threading.Event()
 
-    def spy(self, pieces, worker):
-        workers.add(worker)  # which share of the step (and of the scratch buffers)
-        idents.add(threading.get_ident())  # which OS thread ran it
-        return run_pieces(self, pieces, worker)
+    def spy(self, pieces, worker, claim):
+        workers.add(worker)  # which worker (and scratch buffers) took part
+        idents.add(threading.get_ident())  # on which OS thread
+        if worker == 0 and optim.get_num_threads() > 1:
+            first_drawn.wait(10)  # let a helper thread draw a piece first: the sharing is certain
+            first_drawn.clear()
+            return run_pieces(self, pieces, worker, claim)
+
+        def drawing():
+            for k in claim:
+                if worker and k < len(pieces):
+                    helped.append(k)
+                    first_drawn.set()
+                yield k
+
+        return run_pieces(self, pieces, worker, drawing())
 
     monkeypatch.setattr(base.Optimizer, "_run_pieces", spy)
     rng = np.random.default_rng(3)
@@ -274,6 +287,7 @@ def test_results_do_not_depend_on_the_number_of_threads(name, monkeypatch, threa
         threads(n)
         workers.clear()
         idents.clear()
+        helped.clear()
         params = [descend.tensor(v.copy(), requires_grad=True) for v in starts]
         opt = optim.get(name, params, lr=1e-2)
         for step in grads:
@@ -283,10 +297,10 @@ def test_results_do_not_depend_on_the_number_of_threads(name, monkeypatch, threa
         return [p.data for p in params], opt.state_dict()["state"], len(workers), len(idents)
 
     one, state_one, shares, os_threads = run(1)
-    assert shares == os_threads == 1
+    assert shares == os_threads == 1 and not helped
     for n in (2, 3):
         many, state_many, shares, os_threads = run(n)
-        assert shares == n and os_threads >= 2  # the work really was shared out
+        assert shares == n and os_threads >= 2 and len(helped) >= len(grads)  # really shared, every step
         for a, b in zip(many, one):
             np.testing.assert_array_equal(a, b)
         for i in state_one:

@@ -36,8 +36,9 @@ def set_num_threads(n: int) -> None:
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"set_num_threads: n must be a positive integer, got {n!r}")
     with _lock:
-        if n != _num_threads and _pool is not None:
-            _pool.shutdown(wait=True)
+        if n != _num_threads:
+            # Not shut down: a step running in another thread may still submit to it. Its
+            # idle workers exit once it is garbage-collected.
             _pool = None
         _num_threads = n
 

@@ -20,19 +20,20 @@ Additions:
 
 Speed: updates are computed with NumPy's ``out=`` arguments into scratch
 buffers the optimizer keeps, so a step allocates no arrays once the state
-exists. Each parameter is updated in slices of at most :data:`CHUNK`
-elements, so that a rule's passes over a slice (an Adam step makes about a
-dozen) find it in the CPU's cache; large steps are shared between threads
-(NumPy releases the GIL in its loops; see :func:`descend.optim.set_num_threads`).
-Every rule is elementwise, so the results depend neither on the slicing nor
-on the number of threads.
+exists. Each parameter is updated in slices small enough (:data:`CACHE_BYTES`)
+that a rule's passes over a slice (an Adam step makes about a dozen) find it
+in the CPU's cache; large steps are shared between threads (NumPy releases
+the GIL in its loops; see :func:`descend.optim.set_num_threads`). Every rule
+is elementwise, so the results depend neither on the slicing nor on the
+number of threads.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import defaultdict
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -40,13 +41,16 @@ from ..autograd import enable_grad
 from ..tensor import Tensor
 from . import _parallel
 
-__all__ = ["Optimizer", "NonFiniteGradientError", "required", "CHUNK", "PARALLEL_MIN"]
+__all__ = ["Optimizer", "NonFiniteGradientError", "required", "CACHE_BYTES", "CHUNK", "PARALLEL_MIN"]
 
-#: Elements per slice when applying an update rule. A rule touches the
-#: parameter, its gradient, up to three state arrays and two or three scratch
-#: arrays; at 2¹⁵ float32 elements (128 KiB each) they all fit a 1 MiB L2
-#: cache, while a NumPy call (~1 µs) stays small beside the ~5 µs of a pass.
-CHUNK = 1 << 15
+#: Bytes a rule's slices may occupy together: the parameter, its gradient, the
+#: state arrays and the scratch arrays. An Adam step makes about a dozen passes
+#: over them, which then find them in the CPU's L2 cache (commonly 1 MiB or
+#: more per core) instead of in memory.
+CACHE_BYTES = 1 << 19
+
+#: Most elements per slice, whatever the cache budget allows.
+CHUNK = 1 << 17
 
 #: Elements per thread below which a step stays on one thread: waking a
 #: worker costs tens of microseconds, a pass over 2¹⁸ elements about 50.
@@ -390,28 +394,32 @@ class Optimizer:
         else:
             self._tasks.append(task)
 
-    @staticmethod
-    def _pieces(tasks: list) -> list:
-        """Split tasks into pieces of at most CHUNK elements: ``(size, rule, arrays, hyper)``.
+    def _pieces(self, tasks: list) -> list:
+        """Split tasks into equal slices: ``(size, rule, arrays, hyper)``.
 
+        A slice has at most :data:`CHUNK` elements and, with the state and
+        scratch arrays that go with it, at most :data:`CACHE_BYTES` bytes.
         Elementwise rules give the same result on slices as on the whole
         array. Arrays that are not C-contiguous (rare: a parameter replaced by
         a strided view) stay whole.
         """
         pieces = []
-        chunk = CHUNK
         for rule, param, grad, buffers, hyper in tasks:
             n = param.size
             if n == 0:
                 continue
+            arrays = 2 + self._n_scratch + sum(b is not None for b in buffers)
+            chunk = max(1, min(CHUNK, CACHE_BYTES // (arrays * param.itemsize)))
             if n <= chunk or not param.flags.c_contiguous:
                 pieces.append((n, rule, (param, grad, *buffers), hyper))
                 continue
             flat = [None if a is None else a.reshape(-1) for a in (param, grad, *buffers)]
             size = -(-n // -(-n // chunk))  # equal slices: 200,000 → 7 × 28,572, not 6 × 32,768 + 3,392
             for start in range(0, n, size):
-                stop = min(start + size, n)
-                pieces.append((stop - start, rule, tuple(None if a is None else a[start:stop] for a in flat), hyper))
+                stop = start + size
+                pieces.append(
+                    (min(size, n - start), rule, tuple([None if a is None else a[start:stop] for a in flat]), hyper)
+                )
         return pieces
 
     def _scratch_for(self, worker: int, dtype: np.dtype, size: int) -> np.ndarray:
@@ -423,12 +431,26 @@ class Optimizer:
             self._scratch[key] = buf
         return buf
 
-    def _run_pieces(self, pieces: list, worker: int) -> None:
+    def _run_pieces(self, pieces: list, worker: int, claim: Iterator[int]) -> None:
+        """Run the pieces whose numbers this worker draws from ``claim``, with the worker's scratch.
+
+        The workers share one counter, so a thread that gets less CPU time
+        (the machine is busy) simply runs fewer pieces; which thread runs a
+        piece does not change its result.
+        """
         m = self._n_scratch
-        for size, rule, arrays, hyper in pieces:
+        n = len(pieces)
+        while True:
+            k = next(claim)  # atomic: itertools.count is implemented in C
+            if k >= n:
+                return
+            size, rule, arrays, hyper = pieces[k]
             param = arrays[0]
             buf = self._scratch[(worker, param.dtype)]
-            scratch = [buf[i * size:(i + 1) * size].reshape(param.shape) for i in range(m)]
+            if param.ndim == 1:
+                scratch = [buf[i * size:(i + 1) * size] for i in range(m)]
+            else:
+                scratch = [buf[i * size:(i + 1) * size].reshape(param.shape) for i in range(m)]
             rule(*arrays, *scratch, **hyper)
 
     def _run_tasks(self, tasks: list) -> None:
@@ -437,25 +459,20 @@ class Optimizer:
             return
         total = sum(p[0] for p in pieces)
         workers = max(1, min(_parallel.get_num_threads(), total // PARALLEL_MIN, len(pieces)))
-        bins: list[list] = [[] for _ in range(workers)]
-        loads = [0] * workers
-        for piece in sorted(pieces, key=lambda p: -p[0]):  # largest first, to the least loaded worker
-            i = loads.index(min(loads))
-            bins[i].append(piece)
-            loads[i] += piece[0]
-        for i, chosen in enumerate(bins):  # allocate scratch here, not concurrently in the workers
-            largest: dict = {}
-            for size, _, arrays, _ in chosen:
-                largest[arrays[0].dtype] = max(largest.get(arrays[0].dtype, 0), size)
+        largest: dict = {}
+        for size, _, arrays, _ in pieces:
+            largest[arrays[0].dtype] = max(largest.get(arrays[0].dtype, 0), size)
+        for i in range(workers):  # allocated here, not concurrently in the workers
             for dtype, size in largest.items():
                 self._scratch_for(i, dtype, size)
+        claim = itertools.count()
         if workers == 1:
-            self._run_pieces(bins[0], 0)
+            self._run_pieces(pieces, 0, claim)
             return
         executor = _parallel.pool()
-        futures = [executor.submit(self._run_pieces, bins[i], i) for i in range(1, workers)]
+        futures = [executor.submit(self._run_pieces, pieces, i, claim) for i in range(1, workers)]
         try:
-            self._run_pieces(bins[0], 0)
+            self._run_pieces(pieces, 0, claim)
         finally:
             for f in futures:
                 f.result()
