@@ -13,6 +13,9 @@ NumPy arrays, also composable Optax-style); learning-rate schedules in
 ``get(name, params, **hyperparameters)`` builds an optimizer from a registry
 name (``names()``), which is how the CLI, the landscape explorer and the
 scikit-learn estimators accept ``optimizer="adam"``.
+
+Large steps are shared between threads; ``set_num_threads(n)`` /
+``get_num_threads()`` control how many (results never depend on it).
 """
 
 from __future__ import annotations
