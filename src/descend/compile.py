@@ -797,10 +797,11 @@ class Plan:
 
 
 class _Entry:
-    __slots__ = ("plans", "verified", "failed", "graph")
+    __slots__ = ("plans", "verified", "failed", "sig", "flags")
 
-    def __init__(self):
-        self.plans, self.verified, self.failed, self.graph = None, False, None, None
+    def __init__(self, sig=None, flags=None):
+        self.plans, self.verified, self.failed = None, False, None
+        self.sig, self.flags = sig, flags  # batch shapes and dtypes; modules' training flags
 
 
 # ============================================================================ parameter arrays
@@ -920,7 +921,8 @@ class TrainStep:
         self._previous = None
         self._snap = None
         self._rg = tuple(p.requires_grad for p in self.params)
-        self._fused = None  # (param_groups length, [(group, pieces of side 0, pieces of side 1)])
+        self._fused = None  # ((param_groups length, workers), [(group, segments of side 0, of side 1)])
+        self._hot = None
         self._sgd = optimizer is not None and type(optimizer).__name__ == "SGD" \
             and type(optimizer).__module__.startswith("descend.optim")
 
@@ -936,6 +938,7 @@ class TrainStep:
 
     def _reset(self) -> None:
         self.entries.clear()
+        self._hot = None
         self.arena = None
         self._fused = None
         self._previous = None
@@ -956,13 +959,19 @@ class TrainStep:
             x = x.astype(self.dtype)
         if not self._valid():
             self._reset()
-        key = (x.shape, x.dtype, y.shape, y.dtype, tuple([m.training for m in self.modules]))
-        entry = self.entries.get(key)
-        if entry is None:
-            if len(self.entries) >= MAX_PLANS:
-                self.entries.pop(next(iter(self.entries)))
-            entry = self.entries[key] = _Entry()
-            return self._trace(entry, x, y)
+        sig = (x.shape, x.dtype, y.shape, y.dtype)
+        flags = [m.training for m in self.modules]
+        entry = self._hot  # the last step's entry: usually this one, found without hashing
+        if entry is None or entry.sig != sig or entry.flags != flags:
+            key = (sig, tuple(flags))
+            entry = self.entries.get(key)
+            if entry is None:
+                if len(self.entries) >= MAX_PLANS:
+                    self.entries.pop(next(iter(self.entries)))
+                entry = self.entries[key] = _Entry(sig, flags)
+                self._hot = entry
+                return self._trace(entry, x, y)
+            self._hot = entry
         if entry.failed is not None or not _GradMode.enabled:
             self.reason = entry.failed or "gradient recording is off"
             return self._eager(x, y)
@@ -1230,21 +1239,26 @@ class TrainStep:
             if self.optimizer is not None:
                 self.optimizer.step()
             return gnorm
-        sq = []
         side = self.arena.current
-        for group, segments0, segments1 in fused:
-            segments = segments1 if side else segments0
-            hyper = (group["lr"], group["weight_decay"], group["maximize"])
-            if len(segments) == 1:
-                sq += _sgd_slices(segments[0], *hyper)
-            else:  # NumPy releases the GIL in these loops: the slices are shared between threads
-                pool = _pool()
-                futures = [pool.submit(_sgd_slices, seg, *hyper) for seg in segments[1:]]
-                sq += _sgd_slices(segments[0], *hyper)
-                for f in futures:
-                    sq += f.result()
+        if len(fused) == 1 and len(fused[0][1]) == 1:  # one group, one thread: the usual case
+            group, segments0, segments1 = fused[0]
+            sq = _sgd_slices((segments1 if side else segments0)[0], group["lr"], group["weight_decay"],
+                             group["maximize"])
+        else:
+            sq = []
+            for group, segments0, segments1 in fused:
+                segments = segments1 if side else segments0
+                hyper = (group["lr"], group["weight_decay"], group["maximize"])
+                if len(segments) == 1:
+                    sq += _sgd_slices(segments[0], *hyper)
+                else:  # NumPy releases the GIL in these loops: the slices are shared between threads
+                    pool = _pool()
+                    futures = [pool.submit(_sgd_slices, seg, *hyper) for seg in segments[1:]]
+                    sq += _sgd_slices(segments[0], *hyper)
+                    for f in futures:
+                        sq += f.result()
         # fsum is exact, so the norm does not depend on how the slices were shared out
-        gnorm = math.sqrt(_exact_sum(sq))
+        gnorm = math.sqrt(sq[0] if len(sq) == 1 else _exact_sum(sq))
         if check and not math.isfinite(gnorm):
             return gnorm  # nothing applied: the current array is untouched
         self.arena.swap()

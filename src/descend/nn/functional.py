@@ -555,9 +555,12 @@ def cross_entropy(input, target, weight=None, ignore_index: int = -100, reductio
     """
     name = "cross_entropy"
     _check_reduction(reduction, name)
-    if not isinstance(label_smoothing, numbers.Real) or not 0.0 <= label_smoothing <= 1.0:
+    if (type(label_smoothing) not in (float, int) and not isinstance(label_smoothing, numbers.Real)) \
+            or not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"{name}: label_smoothing must be in [0, 1], got {label_smoothing!r}")
-    x = _loss_input(input, name)
+    # NaN in the logits is looked for only if the loss comes out NaN (a NaN logit makes
+    # it NaN): one pass over the input saved in the usual case.
+    x = input if type(input) is Tensor and input.data.dtype.kind == "f" else _float_tensor(input, "input", name)
     X = x.data
     rows, undo, batch_shape = _class_layout(X, name)
     M, C = rows.shape
@@ -574,6 +577,7 @@ def cross_entropy(input, target, weight=None, ignore_index: int = -100, reductio
     probabilities = T_raw.dtype.kind == "f" and T_raw.shape == X.shape
     if probabilities:
         t = target if isinstance(target, Tensor) else Tensor._wrap(T_raw)
+        _check_nan(X, "input", name)
         _check_nan(T_raw, "target", name)
         Q0, _, _ = _class_layout(T_raw.astype(X.dtype, copy=False), name)
         Q = Q0 * (1 - eps) + eps / C if eps else Q0
@@ -618,8 +622,12 @@ def cross_entropy(input, target, weight=None, ignore_index: int = -100, reductio
         per = per + (eps / C) * smooth
     if reduction == "none":
         out, factor = per.reshape(batch_shape), None
+        if _has_nan(per):
+            _check_nan(X, "input", name)
     else:
         total = np.add.reduce(per, None)
+        if total != total:
+            _check_nan(X, "input", name)
         if reduction == "sum":
             out, factor = total, 1.0
         else:
