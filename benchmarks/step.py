@@ -389,6 +389,10 @@ def machine_info(threads, how) -> dict:
     return info
 
 
+def _ms(v: float) -> str:
+    return f"{v:.0f}" if v >= 100 else f"{v:.3g}"
+
+
 def format_table(results, peak) -> str:
     lines = [
         "| size | torch eager | NumPy by hand | descend eager | descend fast | descend fit | eager / torch "
@@ -400,7 +404,7 @@ def format_table(results, peak) -> str:
         if name not in res:
             return "–"
         r = res[name]
-        return f"{r['median_ms']:.3g} ms ({r['min_ms']:.3g}–{r['max_ms']:.3g})"
+        return f"{_ms(r['median_ms'])} ms ({_ms(r['min_ms'])}–{_ms(r['max_ms'])})"
 
     def rat(res, a, b):
         v, w = ratio(res, a, b), ratio(res, a, b, "min_ms")
@@ -414,12 +418,12 @@ def format_table(results, peak) -> str:
             f"| {size}: {'-'.join(map(str, sizes))}, {batch} | {cell(res, 'torch')} | {cell(res, 'numpy')} | "
             f"{cell(res, 'eager')} | {cell(res, 'fast')} | {cell(res, 'fit')} | {rat(res, 'eager', 'torch')} | "
             f"{rat(res, 'fast', 'numpy')} | {rat(res, 'fit', 'numpy')} | "
-            f"{'–' if fit is None else format(fit['gflops'], '.0f')} | "
-            f"{'–' if fit is None else format(100 * fit['peak_fraction'], '.0f') + ' %'} |"
+            f"{'–' if fit is None else format(fit['gflops'], '.0f') + ' (' + format(fit['best_gflops'], '.0f') + ')'} | "
+            f"{'–' if fit is None else format(100 * fit['peak_fraction'], '.0f') + ' % (' + format(100 * fit['best_peak_fraction'], '.0f') + ' %)'} |"
         )
     lines.append(f"\nRatios: of the medians (of the fastest blocks). GFLOP/s: the fit step's matrix products "
-                 f"per second (median); float32 GEMM peak through NumPy on this machine: {peak:.0f} GFLOP/s "
-                 "(the best 2048×2048 product, probed in every round)")
+                 f"per second, median block (fastest block); float32 GEMM peak through NumPy on this machine: "
+                 f"{peak:.0f} GFLOP/s (the best 2048×2048 product, probed in every round)")
     return "\n".join(lines)
 
 
