@@ -5,7 +5,9 @@
 (b) one training step (forward, cross-entropy, backward) of a 784-256-256-10 ReLU MLP at
     batch 128, engine versus hand-written NumPy backpropagation.
 
-Prints the median time of each and the ratio engine / NumPy (targets: <= 2.0 and <= 1.3).
+Prints the median time of each and the ratio engine / NumPy (targets: <= 2.0 and <= 1.3). The
+two are run alternately, so that both see the same machine load, and the ratio is the median of
+the ratios of neighbouring runs.
 Run:  python benchmarks/overhead.py [--repeats N]
 """
 
@@ -21,15 +23,18 @@ import descend as d
 from descend.nn import functional as F
 
 
-def median_time(fn, repeats: int, warmup: int = 3) -> float:
+def paired_times(fa, fb, repeats: int, warmup: int = 3) -> tuple[float, float, float]:
+    """Median times of ``fa`` and ``fb`` run alternately, and the median of their ratios."""
     for _ in range(warmup):
-        fn()
-    times = []
+        fa()
+        fb()
+    ta, tb = [], []
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        for fn, times in ((fa, ta), (fb, tb)):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+    return statistics.median(ta), statistics.median(tb), statistics.median(a / b for a, b in zip(ta, tb))
 
 
 # ---------------------------------------------------------------- (a) elementwise chain
@@ -161,10 +166,9 @@ def main(argv=None):
     x0 = rng.standard_normal(10_000).astype(np.float32)
     g_engine, g_numpy = chain_engine(x0), chain_numpy(x0)
     assert np.allclose(g_engine, g_numpy, rtol=1e-4, atol=1e-6), "chain gradients disagree"
-    t_engine = median_time(lambda: chain_engine(x0), args.repeats)
-    t_numpy = median_time(lambda: chain_numpy(x0), args.repeats)
+    t_engine, t_numpy, r = paired_times(lambda: chain_engine(x0), lambda: chain_numpy(x0), args.repeats)
     print(f"(a) {CHAIN}-op elementwise chain, 10k float32, fwd+bwd: "
-          f"engine {t_engine * 1e3:.2f} ms, numpy {t_numpy * 1e3:.2f} ms, ratio {t_engine / t_numpy:.2f} (target <= 2.0)")
+          f"engine {t_engine * 1e3:.2f} ms, numpy {t_numpy * 1e3:.2f} ms, ratio {r:.2f} (target <= 2.0)")
 
     weights, biases = make_mlp(rng)
     x = rng.standard_normal((BATCH, SIZES[0])).astype(np.float32)
@@ -173,10 +177,10 @@ def main(argv=None):
     le, gwe, _ = engine_step(x, y)
     ln, gwn, _ = mlp_numpy(x, y, weights, biases)
     assert abs(le - ln) < 1e-4 and all(np.allclose(a, b, atol=1e-5) for a, b in zip(gwe, gwn)), "MLP gradients disagree"
-    t_engine = median_time(lambda: engine_step(x, y), args.repeats * 4)
-    t_numpy = median_time(lambda: mlp_numpy(x, y, weights, biases), args.repeats * 4)
+    t_engine, t_numpy, r = paired_times(lambda: engine_step(x, y), lambda: mlp_numpy(x, y, weights, biases),
+                                        args.repeats * 4)
     print(f"(b) MLP {'-'.join(map(str, SIZES))} step at batch {BATCH}: "
-          f"engine {t_engine * 1e3:.3f} ms, numpy {t_numpy * 1e3:.3f} ms, ratio {t_engine / t_numpy:.2f} (target <= 1.3)")
+          f"engine {t_engine * 1e3:.3f} ms, numpy {t_numpy * 1e3:.3f} ms, ratio {r:.2f} (target <= 1.3)")
 
 
 if __name__ == "__main__":
