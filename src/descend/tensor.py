@@ -15,6 +15,7 @@ container, construction (:func:`tensor`) and the recording helper
 from __future__ import annotations
 
 import numbers
+import threading
 
 import numpy as np
 
@@ -24,10 +25,18 @@ _FLOAT_KINDS = "f"
 _ALLOWED_KINDS = "biuf"  # bool, signed int, unsigned int, float
 
 
-class _GradMode:
-    """Global switch read by :func:`record`; toggled by ``no_grad``/``enable_grad``."""
+class _GradModeLocal(threading.local):
+    """The switch read by :func:`record`; toggled by ``no_grad``/``enable_grad``.
+
+    One per thread (as in PyTorch): a ``no_grad`` block in one thread, say an
+    evaluation, must not stop another thread from recording its training step.
+    A new thread starts with recording on.
+    """
 
     enabled = True
+
+
+_GradMode = _GradModeLocal()
 
 
 class _Trace:
