@@ -45,6 +45,9 @@ class LBFGS(Optimizer):
     ``prev_flat_grad``, ``prev_loss``; the arrays are flat, over all parameters.
     """
 
+    #: step() re-evaluates the objective (line search): callers such as train.fit pass a closure
+    requires_closure = True
+
     def __init__(self, params, lr=1, max_iter=20, max_eval=None, tolerance_grad=1e-7, tolerance_change=1e-9,
                  history_size=100, line_search_fn=None, *, skip_nonfinite=False):
         if max_eval is None and isinstance(max_iter, int):

@@ -28,7 +28,7 @@ import warnings
 
 import numpy as np
 
-from ..autograd import no_grad
+from ..autograd import enable_grad, no_grad
 from ..data.dataset import Dataset, _array_backed, as_arrays
 from ..data.loader import DataLoader
 from ..random import manual_seed
@@ -363,7 +363,9 @@ def fit(model, train, *, loss, optimizer, batch_size=32, epochs=10, shuffle=True
         if fn is not None and getattr(fn, "__func__", None) is not Callback.on_step_end:
             step_cbs.append(fn)
     track = [(m, METRICS[m]) for m in metric_names]
-    runner = _fast_path(model, loss_fn, optimizer, compile)
+    # L-BFGS and other optimizers that re-evaluate the loss get a closure over the batch
+    needs_closure = bool(getattr(optimizer, "requires_closure", False))
+    runner = None if needs_closure else _fast_path(model, loss_fn, optimizer, compile)
     # Parameters before the last update (the fast path keeps its own).
     snap = [np.empty_like(p.data) for p in params] if runner is None else None
     have_snap = False
@@ -475,7 +477,10 @@ def fit(model, train, *, loss, optimizer, batch_size=32, epochs=10, shuffle=True
                             break
                     for p, s in zip(params, snap):
                         np.copyto(s, p.data)
-                    optimizer.step()
+                    if needs_closure:
+                        optimizer.step(_batch_closure(model, loss_fn, params, xb, yb, lv))
+                    else:
+                        optimizer.step()
                 have_snap = True
                 step += 1
                 batch += 1
@@ -570,6 +575,30 @@ def fit(model, train, *, loss, optimizer, batch_size=32, epochs=10, shuffle=True
     if stop == "diverged" and finished != "diverged":
         warnings.warn(stop_msg, DivergenceWarning, stacklevel=2)
     return history
+
+
+def _batch_closure(model, loss_fn, params, xb, yb, first_loss):
+    """The closure ``optimizer.step(closure)`` needs: loss and gradients on this batch.
+
+    The first call finds the gradients of the current parameters already
+    computed by the step's own backward pass and returns that loss at once;
+    later calls (line-search trials) recompute them.
+    """
+    calls = 0
+
+    def closure():
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            return first_loss
+        with enable_grad():
+            for p in params:
+                p.grad = None
+            loss = loss_fn(model(Tensor._wrap(xb)), Tensor._wrap(yb))
+            loss.backward()
+        return float(loss.data)
+
+    return closure
 
 
 def _fast_path(model, loss_fn, optimizer, compile):
