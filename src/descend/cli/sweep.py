@@ -41,6 +41,8 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from .runs import write_bytes
+
 __all__ = ["register", "load_sweep", "train_config", "SweepConfigError"]
 
 # Keys a sweep sets itself, or that would make runs collide (one checkpoint folder for all).
@@ -215,27 +217,13 @@ def train_config(cfg: dict) -> dict:
 
 # --------------------------------------------------------------------------- writing results here
 
-def _write_bytes(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".descend-", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
 def _store_run(record: dict, sweep_dir: Path, names: list[str]) -> None:
     """Write a finished run's files into its folder (``error.txt`` for a failed one)."""
     folder = sweep_dir / names[record["index"]]
     folder.mkdir(exist_ok=True)
     if record["status"] != "ok":
         text = f"{record['error']}\n\n{record.get('traceback') or ''}"
-        _write_bytes(folder / "error.txt", text.encode("utf-8"))
+        write_bytes(folder / "error.txt", text.encode("utf-8"))
         return
     result = record["result"]
     files = result.pop("files", {})
@@ -248,7 +236,7 @@ def _store_run(record: dict, sweep_dir: Path, names: list[str]) -> None:
                 info["config"]["runs_dir"] = str(sweep_dir)
                 info["config"]["name"] = folder.name
             data = (json.dumps(info, indent=2) + "\n").encode()
-        _write_bytes(folder / os.path.basename(fname), data)
+        write_bytes(folder / os.path.basename(fname), data)
     result["run_dir"] = folder.name
 
 
@@ -434,7 +422,7 @@ def sweep_command(
     except RunError as exc:
         raise typer.BadParameter(str(exc), param_hint="--name" if name else "--runs-dir") from None
     sweep_dir = sweep_dir.resolve()
-    _write_bytes(sweep_dir / "sweep.toml", Path(config).read_bytes())
+    write_bytes(sweep_dir / "sweep.toml", Path(config).read_bytes())
     combos = [{k: cfg[k] for k in grid} for cfg in configs]
     names = [run_name(i, combo) for i, combo in enumerate(combos)]
     cluster_desc = cluster or f"a local cluster of {workers or os.cpu_count() or 1} worker processes"
