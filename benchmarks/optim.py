@@ -11,7 +11,15 @@ machine a single round can be off either way). L-BFGS is timed with a closure
 that returns a constant loss and leaves the gradients as they are (one
 iteration per step, the same work in both).
 
-Run:  python benchmarks/optim.py [--rounds R] [--repeats N] [--only adam,sgd]
+The two libraries alternate in blocks of ``--block`` steps (default 4), and
+the first step of each block is not timed: torch's OpenMP threads keep
+spinning for milliseconds after a parallel region, so a descend step right
+after a torch step would share a core with them (and a torch step with
+descend's threads), which a program using one library never sees. Timing the
+following steps measures each library in its steady state, still under the
+same machine load.
+
+Run:  python benchmarks/optim.py [--rounds R] [--repeats N] [--block K] [--only adam,sgd]
                                  [--threads N] [--torch-threads N]
 """
 
@@ -82,8 +90,14 @@ def _time(fn) -> float:
     return time.perf_counter() - t0
 
 
-def _round(names, values, grads, torch, repeats):
-    """{name: (descend seconds, torch seconds or None)}: medians of ``repeats`` interleaved steps."""
+def _block(step, k):
+    """Run ``step`` ``k`` times; the times of all but the first (which follows the other library)."""
+    step()
+    return [_time(step) for _ in range(k - 1)]
+
+
+def _round(names, values, grads, torch, repeats, block):
+    """{name: (descend seconds, torch seconds or None)}: medians over ``repeats`` alternating blocks."""
     out = {}
     for name in names:
         ours = _descend_step(name, values, grads)
@@ -94,23 +108,24 @@ def _round(names, values, grads, torch, repeats):
                 theirs()
         t_ours, t_theirs = [], []
         for _ in range(repeats):
-            t_ours.append(_time(ours))
+            t_ours += _block(ours, block)
             if theirs is not None:
-                t_theirs.append(_time(theirs))
+                t_theirs += _block(theirs, block)
         out[name] = (statistics.median(t_ours), statistics.median(t_theirs) if t_theirs else None)
     return out
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=15, help="timed steps per optimizer and round (median)")
+    parser.add_argument("--repeats", type=int, default=5, help="blocks per library, optimizer and round")
+    parser.add_argument("--block", type=int, default=4, help="steps per block, the first untimed (default 4)")
     parser.add_argument("--rounds", type=int, default=1, help="measure the whole table this many times")
     parser.add_argument("--only", default=None, help="comma-separated registry names to run")
     parser.add_argument("--threads", type=int, default=None, help="descend.optim.set_num_threads (default: its own)")
     parser.add_argument("--torch-threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
     args = parser.parse_args(argv)
-    if args.repeats < 1 or args.rounds < 1:
-        parser.error("--repeats and --rounds must be positive")
+    if args.repeats < 1 or args.rounds < 1 or args.block < 2:
+        parser.error("--repeats and --rounds must be positive, --block at least 2")
     try:
         import torch
     except ImportError:  # descend alone: report absolute times
@@ -123,7 +138,7 @@ def main(argv=None) -> None:
         optim.set_num_threads(args.threads)
     values, grads = _data()
     print(f"one step() on {sum(SIZES):,} float32 parameters in {len(SIZES)} arrays; "
-          f"median of {args.repeats} steps, {args.rounds} round(s)")
+          f"median of {args.repeats} blocks of {args.block - 1} timed steps, {args.rounds} round(s)")
     if torch is not None:
         if args.torch_threads:
             torch.set_num_threads(args.torch_threads)
@@ -136,7 +151,7 @@ def main(argv=None) -> None:
     print(f"numpy {np.__version__}, descend {descend.__version__}, {optim.get_num_threads()} thread(s)")
     rounds = []
     for r in range(args.rounds):
-        result = _round(names, values, grads, torch, args.repeats)
+        result = _round(names, values, grads, torch, args.repeats, args.block)
         rounds.append(result)
         if torch is None:
             print(f"round {r + 1}: " + ", ".join(f"{n} {a * 1e3:.2f} ms" for n, (a, _) in result.items()))

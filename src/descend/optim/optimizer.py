@@ -20,12 +20,10 @@ Additions:
 
 Speed: updates are computed with NumPy's ``out=`` arguments into scratch
 buffers the optimizer keeps, so a step allocates no arrays once the state
-exists. Each parameter is updated in slices small enough (:data:`CACHE_BYTES`)
-that a rule's passes over a slice (an Adam step makes about a dozen) find it
-in the CPU's cache; large steps are shared between threads (NumPy releases
-the GIL in its loops; see :func:`descend.optim.set_num_threads`). Every rule
-is elementwise, so the results depend neither on the slicing nor on the
-number of threads.
+exists. Large steps are shared between threads (NumPy releases the GIL in its
+loops; see :func:`descend.optim.set_num_threads`), parameter by parameter and
+in slices of at most :data:`CHUNK` elements. Every rule is elementwise, so the
+results depend neither on the slicing nor on the number of threads.
 """
 
 from __future__ import annotations
@@ -41,16 +39,13 @@ from ..autograd import enable_grad
 from ..tensor import Tensor
 from . import _parallel
 
-__all__ = ["Optimizer", "NonFiniteGradientError", "required", "CACHE_BYTES", "CHUNK", "PARALLEL_MIN"]
+__all__ = ["Optimizer", "NonFiniteGradientError", "required", "CHUNK", "PARALLEL_MIN"]
 
-#: Bytes a rule's slices may occupy together: the parameter, its gradient, the
-#: state arrays and the scratch arrays. An Adam step makes about a dozen passes
-#: over them, which then find them in the CPU's L2 cache (commonly 1 MiB or
-#: more per core) instead of in memory.
-CACHE_BYTES = 1 << 19
-
-#: Most elements per slice, whatever the cache budget allows.
-CHUNK = 1 << 17
+#: Most elements per slice of a parameter: enough slices for threads to share a
+#: large parameter, scratch arrays of bounded size. (Slices small enough to keep
+#: a rule's arrays in the L2 cache were measured to lose more to the per-call
+#: cost of NumPy, ~1 µs per ufunc call, than they gain.)
+CHUNK = 1 << 18
 
 #: Elements per thread below which a step stays on one thread: waking a
 #: worker costs tens of microseconds, a pass over 2¹⁸ elements about 50.
@@ -116,6 +111,7 @@ class Optimizer:
         self.state: defaultdict = defaultdict(dict)
         self.param_groups: list[dict[str, Any]] = []
         self._scratch: dict[tuple, np.ndarray] = {}
+        self._views: dict[tuple, list] = {}
         self._tasks: list | None = None
         groups = list(params)
         if not groups:
@@ -293,7 +289,9 @@ class Optimizer:
                     )
                 if g.dtype.kind == "f":
                     checked.append((gi, j, g))
-        sums = self._squared_norms([g for _, _, g in checked])
+        # Last parameter first: the update then starts with the gradients read most
+        # recently, which are still in the cache.
+        sums = self._squared_norms([g for _, _, g in reversed(checked)])[::-1]
         for (gi, j, g), total in zip(checked, sums):
             if math.isfinite(total):
                 continue
@@ -395,26 +393,23 @@ class Optimizer:
             self._tasks.append(task)
 
     def _pieces(self, tasks: list) -> list:
-        """Split tasks into equal slices: ``(size, rule, arrays, hyper)``.
+        """Split tasks into equal slices of at most :data:`CHUNK` elements: ``(size, rule, arrays, hyper)``.
 
-        A slice has at most :data:`CHUNK` elements and, with the state and
-        scratch arrays that go with it, at most :data:`CACHE_BYTES` bytes.
         Elementwise rules give the same result on slices as on the whole
         array. Arrays that are not C-contiguous (rare: a parameter replaced by
         a strided view) stay whole.
         """
         pieces = []
+        chunk = CHUNK
         for rule, param, grad, buffers, hyper in tasks:
             n = param.size
             if n == 0:
                 continue
-            arrays = 2 + self._n_scratch + sum(b is not None for b in buffers)
-            chunk = max(1, min(CHUNK, CACHE_BYTES // (arrays * param.itemsize)))
             if n <= chunk or not param.flags.c_contiguous:
                 pieces.append((n, rule, (param, grad, *buffers), hyper))
                 continue
             flat = [None if a is None else a.reshape(-1) for a in (param, grad, *buffers)]
-            size = -(-n // -(-n // chunk))  # equal slices: 200,000 → 7 × 28,572, not 6 × 32,768 + 3,392
+            size = -(-n // -(-n // chunk))  # equal slices: 300,000 → 2 × 150,000, not 262,144 + 37,856
             for start in range(0, n, size):
                 stop = start + size
                 pieces.append(
@@ -429,6 +424,7 @@ class Optimizer:
         if buf is None or buf.size < self._n_scratch * size:
             buf = np.empty(self._n_scratch * size, dtype=dtype)
             self._scratch[key] = buf
+            self._views.clear()
         return buf
 
     def _run_pieces(self, pieces: list, worker: int, claim: Iterator[int]) -> None:
@@ -446,11 +442,11 @@ class Optimizer:
                 return
             size, rule, arrays, hyper = pieces[k]
             param = arrays[0]
-            buf = self._scratch[(worker, param.dtype)]
-            if param.ndim == 1:
-                scratch = [buf[i * size:(i + 1) * size] for i in range(m)]
-            else:
-                scratch = [buf[i * size:(i + 1) * size].reshape(param.shape) for i in range(m)]
+            key = (worker, param.dtype, param.shape)
+            scratch = self._views.get(key)
+            if scratch is None:  # the same shapes come back every step: slice the buffer once
+                buf = self._scratch[(worker, param.dtype)]
+                scratch = self._views[key] = [buf[i * size:(i + 1) * size].reshape(param.shape) for i in range(m)]
             rule(*arrays, *scratch, **hyper)
 
     def _run_tasks(self, tasks: list) -> None:
