@@ -289,9 +289,7 @@ class Optimizer:
                     )
                 if g.dtype.kind == "f":
                     checked.append((gi, j, g))
-        # Last parameter first: the update then starts with the gradients read most
-        # recently, which are still in the cache.
-        sums = self._squared_norms([g for _, _, g in reversed(checked)])[::-1]
+        sums = self._squared_norms([g for _, _, g in checked])
         for (gi, j, g), total in zip(checked, sums):
             if math.isfinite(total):
                 continue
