@@ -7,6 +7,7 @@ import pytest
 
 import descend
 from descend import optim
+from descend.optim import optimizer as optimizer_module
 
 
 def _p(*shape, value=1.0, dtype=np.float64):
@@ -354,3 +355,23 @@ def test_registry():
 def test_repr_lists_hyperparameters():
     text = repr(optim.SGD([_p(1)], lr=0.3))
     assert text.startswith("SGD (") and "lr: 0.3" in text and "Parameter Group 0" in text
+
+
+@pytest.mark.parametrize("size", [10, optimizer_module.BLAS_MIN - 1, optimizer_module.BLAS_MIN + 3])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf, "overflow"])
+def test_non_finite_detected_on_both_sides_of_the_blas_threshold(size, bad):
+    w = descend.tensor(np.zeros(size, dtype=np.float32), requires_grad=True)
+    g = np.ones(size, dtype=np.float32)
+    if bad == "overflow":  # finite values whose sum and squares overflow float32: not an error
+        g[:] = 3e38
+    else:
+        g[size // 2] = bad
+    w.grad = g
+    opt = optim.SGD([w], lr=0.1)
+    if bad == "overflow":
+        opt.step()
+        assert np.isfinite(w.data).all()
+    else:
+        with pytest.raises(optim.NonFiniteGradientError):
+            opt.step()
+        assert not w.data.any()  # nothing was updated

@@ -47,6 +47,9 @@ __all__ = ["Optimizer", "NonFiniteGradientError", "required", "CHUNK", "PARALLEL
 #: cost of NumPy, ~1 µs per ufunc call, than they gain.)
 CHUNK = 1 << 18
 
+#: Gradients smaller than this are probed for NaN/inf without BLAS (see ``_squared_norms``).
+BLAS_MIN = 1 << 16
+
 #: Elements per thread below which a step stays on one thread: waking a
 #: worker costs tens of microseconds, a pass over 2¹⁸ elements about 50.
 PARALLEL_MIN = 1 << 18
@@ -310,11 +313,19 @@ class Optimizer:
 
     @staticmethod
     def _squared_norms(grads: list) -> list[float]:
-        """``g·g`` of each gradient (inf or NaN if it has a non-finite value, or overflows)."""
+        """A finiteness probe per gradient: inf or NaN if it has a non-finite value (or overflows).
+
+        Large gradients use ``g·g`` (BLAS, the fastest full read); small ones the plain
+        sum of their values, because OpenBLAS multithreads dot products beyond about
+        10,000 elements and waking (and then spinning) its threads costs far more than
+        the sum on an elementwise workload such as a batched landscape run, and takes a
+        core from other processes on a busy machine.
+        """
 
         def norms(some):
             with np.errstate(over="ignore", invalid="ignore"):
-                return [float(np.dot(f, f)) for f in (g.reshape(-1) for g in some)]
+                return [float(np.dot(f, f)) if f.size >= BLAS_MIN else float(np.add.reduce(f))
+                        for f in (g.reshape(-1) for g in some)]
 
         total = sum(g.size for g in grads)
         workers = max(1, min(_parallel.get_num_threads(), total // PARALLEL_MIN, len(grads)))
