@@ -138,25 +138,30 @@ def _pool():
 def _sgd_slices(pieces, lr, weight_decay, maximize) -> list:
     """θ' = θ − lr·d over slices (g, θ, θ', scratch, scratch); returns Σ g² of each slice.
 
-    Plain descent is ``optim.functional.sgd_``'s own arithmetic (θ + (−lr)·g);
-    weight decay or ascent call that rule on a copy of θ in θ'.
+    Plain descent is ``optim.functional.sgd_``'s own arithmetic (θ + (−lr)·g,
+    one BLAS axpy on a copy of θ in θ'); weight decay or ascent call that rule
+    on the copy.
     """
-    sq = []
-    dot, keep = np.dot, sq.append
-    if weight_decay == 0 and not maximize:
-        mul, add = np.multiply, np.add
-        neg_lr = -lr
-        for g, p, q, t, _u in pieces:
-            keep(float(dot(g, g)))
-            mul(g, neg_lr, out=t)
-            add(p, t, out=q)
-        return sq
+    from .optim import _blas
     from .optim.functional import sgd_
 
-    for g, p, q, t, u in pieces:
-        keep(float(dot(g, g)))
-        np.copyto(q, p)
-        sgd_(q, g, None, u, t, lr=lr, weight_decay=weight_decay, maximize=maximize)
+    sq = []
+    dot, keep = np.dot, sq.append
+    with _blas.single_threaded():  # slices are L2-sized, and may run on several of our threads
+        if weight_decay == 0 and not maximize:
+            copy, axpy = np.copyto, _blas.try_axpy_
+            neg_lr = -lr
+            for g, p, q, t, _u in pieces:
+                keep(float(dot(g, g)))
+                copy(q, p)
+                if not axpy(neg_lr, g, q):  # no BLAS: NumPy's two passes
+                    np.multiply(g, neg_lr, out=t)
+                    np.add(p, t, out=q)
+            return sq
+        for g, p, q, t, u in pieces:
+            keep(float(dot(g, g)))
+            np.copyto(q, p)
+            sgd_(q, g, None, u, t, lr=lr, weight_decay=weight_decay, maximize=maximize)
     return sq
 
 

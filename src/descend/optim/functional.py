@@ -54,6 +54,8 @@ from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
+from ._blas import axpy_ as _axpy
+
 __all__ = [
     # rules on arrays
     "lerp_", "ema_square_", "effective_grad", "momentum_", "adam_denominator_", "rms_",
@@ -219,10 +221,13 @@ def infinity_norm_(
 
 
 def add_scaled_(param: np.ndarray, direction: np.ndarray, alpha: float, tmp: np.ndarray) -> np.ndarray:
-    r"""``θ ← θ + α·d``: the step itself (``α = −lr`` for descent)."""
-    np.multiply(direction, alpha, out=tmp)
-    np.add(param, tmp, out=param)
-    return param
+    r"""``θ ← θ + α·d``: the step itself (``α = −lr`` for descent).
+
+    One fused pass (BLAS ``axpy``, each element rounded once, as PyTorch's
+    ``add_(d, alpha=α)``) where NumPy's BLAS can be called; otherwise two
+    NumPy passes through ``tmp``. See :mod:`descend.optim._blas`.
+    """
+    return _axpy(alpha, direction, param, tmp)
 
 
 def add_scaled_quotient_(

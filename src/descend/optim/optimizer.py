@@ -37,7 +37,7 @@ import numpy as np
 
 from ..autograd import enable_grad
 from ..tensor import Tensor
-from . import _parallel
+from . import _blas, _parallel
 
 __all__ = ["Optimizer", "NonFiniteGradientError", "required", "CHUNK", "PARALLEL_MIN"]
 
@@ -315,37 +315,51 @@ class Optimizer:
     def _squared_norms(grads: list) -> list[float]:
         """A finiteness probe per gradient: inf or NaN if it has a non-finite value (or overflows).
 
-        Large gradients use ``g·g`` (BLAS, the fastest full read); small ones the plain
-        sum of their values, because OpenBLAS multithreads dot products beyond about
-        10,000 elements and waking (and then spinning) its threads costs far more than
-        the sum on an elementwise workload such as a batched landscape run, and takes a
-        core from other processes on a busy machine.
+        Large gradients use ``g·g`` (BLAS, the fastest full read), in this thread:
+        BLAS spreads each product over its own threads, and descend's threads on
+        top would only compete with them. Small ones use the plain sum of their
+        values, because OpenBLAS multithreads dot products beyond about 10,000
+        elements and waking (and then spinning) its threads costs far more than
+        the sum on an elementwise workload such as a batched landscape run, and
+        takes a core from other processes on a busy machine; many small ones are
+        shared out among descend's threads.
         """
+        out: list = [None] * len(grads)
+        small = []
+        with np.errstate(over="ignore", invalid="ignore"):
+            for i, g in enumerate(grads):
+                if g.size >= BLAS_MIN:
+                    f = g.reshape(-1)
+                    out[i] = float(np.dot(f, f))
+                else:
+                    small.append(i)
+        if not small:
+            return out
 
-        def norms(some):
+        def sums(indices):
             with np.errstate(over="ignore", invalid="ignore"):
-                return [float(np.dot(f, f)) if f.size >= BLAS_MIN else float(np.add.reduce(f))
-                        for f in (g.reshape(-1) for g in some)]
+                return [float(np.add.reduce(grads[i].reshape(-1))) for i in indices]
 
-        total = sum(g.size for g in grads)
-        workers = max(1, min(_parallel.get_num_threads(), total // PARALLEL_MIN, len(grads)))
+        total = sum(grads[i].size for i in small)
+        workers = max(1, min(_parallel.get_num_threads(), total // PARALLEL_MIN, len(small)))
         if workers == 1:
-            return norms(grads)
-        # contiguous runs of gradients of about equal size, one per thread
-        bounds, acc, target = [0], 0, total / workers
-        for i, g in enumerate(grads):
-            acc += g.size
-            if acc >= target * len(bounds) and len(bounds) < workers:
-                bounds.append(i + 1)
-        bounds.append(len(grads))
-        runs = [grads[bounds[k]:bounds[k + 1]] for k in range(len(bounds) - 1)]
-        futures = [_parallel.pool().submit(norms, run) for run in runs[1:]]
+            runs = [small]
+        else:  # contiguous runs of gradients of about equal size, one per thread
+            bounds, acc, target = [0], 0, total / workers
+            for k, i in enumerate(small):
+                acc += grads[i].size
+                if acc >= target * len(bounds) and len(bounds) < workers:
+                    bounds.append(k + 1)
+            bounds.append(len(small))
+            runs = [small[bounds[k]:bounds[k + 1]] for k in range(len(bounds) - 1)]
+        futures = [_parallel.pool().submit(sums, run) for run in runs[1:]]
         try:
-            out = norms(runs[0])
+            first = sums(runs[0])
         finally:
             rest = [f.result() for f in futures]
-        for r in rest:
-            out.extend(r)
+        for run, values in zip(runs, [first, *rest]):
+            for i, v in zip(run, values):
+                out[i] = v
         return out
 
     # -- the step -----------------------------------------------------------------------------
@@ -475,12 +489,16 @@ class Optimizer:
             self._run_pieces(pieces, 0, claim)
             return
         executor = _parallel.pool()
-        futures = [executor.submit(self._run_pieces, pieces, i, claim) for i in range(1, workers)]
+        futures = [executor.submit(self._run_pieces_single, pieces, i, claim) for i in range(1, workers)]
         try:
-            self._run_pieces(pieces, 0, claim)
+            self._run_pieces_single(pieces, 0, claim)
         finally:
             for f in futures:
                 f.result()
+
+    def _run_pieces_single(self, pieces: list, worker: int, claim: Iterator[int]) -> None:
+        with _blas.single_threaded():  # these threads already share the work out
+            self._run_pieces(pieces, worker, claim)
 
     # -- checkpoints --------------------------------------------------------------------------------
     def _packed_index(self) -> dict[int, int]:

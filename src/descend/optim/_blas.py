@@ -1,0 +1,325 @@
+"""``y ← y + α·x`` in one pass, through the BLAS that NumPy itself links (``axpy``).
+
+NumPy has no fused multiply-add: ``θ ← θ + α·d`` costs two passes over the
+arrays (``t = α·d`` then ``θ += t``), where PyTorch's ``add_(d, alpha=α)``
+makes one. The step of plain gradient descent is nothing else, so on a large
+model that second pass is most of the difference between the two. BLAS has
+had the one-pass form since 1979 (``saxpy``/``daxpy``), and every NumPy build
+ships or links a BLAS for its matrix products; this module finds that library
+in the running process and calls its ``axpy`` through :mod:`ctypes` (standard
+library: the core still imports NumPy alone).
+
+Arithmetic: optimised ``axpy`` kernels compute the bulk of a vector with one
+fused multiply-add per element, ``fl(y + α·x)`` rounded once (as PyTorch's
+``add_`` with ``alpha`` does), but the last few elements (fewer than the
+kernel's vector width) with a separate multiply and add. So that an element's
+result never depends on where it sits (in a slice, in a BLAS thread's share,
+in a flattened model), BLAS is only ever given runs whose every share is a
+whole multiple of :data:`BLOCK` elements: a threaded call gets a multiple of
+``BLOCK × lcm(1, …, T)`` elements for ``T`` BLAS threads (OpenBLAS splits a
+vector into contiguous near-equal shares), the rest goes on one BLAS thread,
+and the last ``< BLOCK`` elements go through the same kernel zero-padded to one
+block. The tests check the bits against slicing, layout and thread count.
+Where no usable BLAS is found (an unusual NumPy build), :func:`axpy_` falls
+back to NumPy's two passes, rounded twice. Set ``DESCEND_BLAS_AXPY=0`` to
+always use NumPy.
+
+Only 64-bit-integer interfaces with their ``64_`` symbol suffix (NumPy's own
+wheels: ``scipy_cblas_saxpy64_``) and plain 32-bit ``cblas_saxpy`` of a
+library NumPy reports as 32-bit are used: calling a routine with the wrong
+integer width would corrupt memory, so anything less certain is left alone.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import glob
+import os
+import sys
+import threading
+
+import numpy as np
+
+__all__ = ["axpy_", "try_axpy_", "available", "library", "single_threaded"]
+
+_F32 = np.dtype(np.float32)
+_F64 = np.dtype(np.float64)
+
+#: Elements per BLAS call are a multiple of this (a multiple of every kernel's vector width).
+BLOCK = 64
+#: Calls longer than this are multithreaded by OpenBLAS unless told otherwise.
+_BLAS_THREADED = 10_000
+
+_routines: dict | None = None  # dtype -> ctypes function, filled on first use
+_set_local_threads = None  # OpenBLAS's per-thread thread count setter
+_get_threads = None  # OpenBLAS's thread count
+#: Most BLAS threads one call is given (the alignment unit grows with lcm(1..T)).
+MAX_THREADS = 8
+_LCM = [1, 1, 2, 6, 12, 60, 60, 420, 840]
+_local = threading.local()  # .single: this thread runs inside descend's own parallel loop
+_library: str | None = None
+_pads = threading.local()  # per thread: dtype -> (x block, y block)
+
+
+def _candidate_libraries() -> list[str]:
+    """Shared libraries that may hold NumPy's BLAS, the ones already loaded first."""
+    found: list[str] = []
+    try:  # Linux: what this process has mapped (NumPy's BLAS is loaded with numpy)
+        with open("/proc/self/maps") as maps:
+            for line in maps:
+                path = line.rsplit(None, 1)[-1]
+                name = os.path.basename(path).lower()
+                if path.startswith("/") and "openblas" in name and path not in found:
+                    found.append(path)
+    except OSError:
+        pass
+    root = os.path.dirname(np.__file__)
+    for pattern in ("../numpy.libs/*openblas*", ".dylibs/*openblas*", ".libs/*openblas*"):
+        for path in sorted(glob.glob(os.path.join(root, pattern))):
+            path = os.path.normpath(path)
+            if path not in found:
+                found.append(path)
+    return found
+
+
+def _numpy_blas_is_ilp64() -> bool | None:
+    """Whether NumPy reports a 64-bit-integer BLAS (None: it does not say)."""
+    try:
+        blas = np.__config__.CONFIG["Build Dependencies"]["blas"]
+    except (AttributeError, KeyError, TypeError):
+        return None
+    text = " ".join(str(v) for v in blas.values()).lower()
+    if "64bitint" in text or "ilp64" in text or "openblas64" in text:
+        return True
+    return False
+
+
+def _bind(lib: ctypes.CDLL, symbol: str, real, integer):
+    fn = getattr(lib, symbol)
+    fn.restype = None
+    fn.argtypes = [integer, real, ctypes.c_void_p, integer, ctypes.c_void_p, integer]
+    return fn
+
+
+def _works(fn, dtype) -> bool:
+    """Check a routine before trusting it: right values, nothing written past the end,
+    and every element computed alike (a vector, its halves and its single elements
+    padded to a block give identical bits)."""
+    rng = np.random.default_rng(12345)
+    n = 2 * BLOCK
+    x = rng.standard_normal(n).astype(dtype)
+    y = rng.standard_normal(n).astype(dtype)
+    alpha = -0.37
+    whole = np.full(n + 8, 7.0, dtype=dtype)
+    whole[:n] = y
+    fn(n, alpha, x.ctypes.data, 1, whole.ctypes.data, 1)
+    expect = y + dtype.type(alpha) * x
+    tol = 4 * np.finfo(dtype).eps * (np.abs(y) + np.abs(alpha * x))
+    if not (np.all(np.abs(whole[:n] - expect) <= tol) and np.all(whole[n:] == 7.0)):
+        return False
+    halves = y.copy()
+    for start in (0, BLOCK):
+        fn(BLOCK, alpha, x[start:].ctypes.data, 1, halves[start:].ctypes.data, 1)
+    single = y.copy()
+    px, py = np.zeros(BLOCK, dtype), np.zeros(BLOCK, dtype)
+    for i in range(0, n, 7):
+        px[0], py[0] = x[i], y[i]
+        fn(BLOCK, alpha, px.ctypes.data, 1, py.ctypes.data, 1)
+        single[i] = py[0]
+    return bool(np.array_equal(halves, whole[:n]) and np.array_equal(single[::7], whole[:n:7]))
+
+
+def _find() -> dict:
+    global _library
+    if os.environ.get("DESCEND_BLAS_AXPY", "1").strip().lower() in {"0", "false", "no", "off"}:
+        return {}
+    ilp64 = _numpy_blas_is_ilp64()
+    for path in _candidate_libraries():
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        names = [(p + "cblas_{}axpy64_", ctypes.c_int64) for p in ("scipy_", "")]
+        if ilp64 is False:
+            names.append(("cblas_{}axpy", ctypes.c_int))
+        for template, integer in names:
+            try:
+                routines = {
+                    _F32: _bind(lib, template.format("s"), ctypes.c_float, integer),
+                    _F64: _bind(lib, template.format("d"), ctypes.c_double, integer),
+                }
+            except AttributeError:
+                continue
+            setter = None
+            for name in ("openblas_set_num_threads_local", "scipy_openblas_set_num_threads_local64_"):
+                setter = getattr(lib, name, None)
+                if setter is not None:
+                    break
+            if setter is None:  # cannot keep long calls on one BLAS thread: not deterministic
+                continue
+            getter = None
+            for name in ("scipy_openblas_get_num_threads64_", "openblas_get_num_threads64_",
+                         "openblas_get_num_threads"):
+                getter = getattr(lib, name, None)
+                if getter is not None:
+                    break
+            if getter is None:
+                continue
+            setter.restype = ctypes.c_int
+            setter.argtypes = [ctypes.c_int]
+            getter.restype = ctypes.c_int
+            getter.argtypes = []
+            global _set_local_threads, _get_threads
+            _set_local_threads, _get_threads = setter, getter
+            previous = setter(1)
+            try:
+                ok = all(_works(fn, dt) for dt, fn in routines.items())
+            finally:
+                setter(previous)
+            if ok:
+                _library = path
+                return routines
+    return {}
+
+
+def _get() -> dict:
+    global _routines
+    if _routines is None:
+        try:
+            _routines = _find()
+        except Exception:  # never let a probe of the environment break training
+            _routines = {}
+    return _routines
+
+
+def available() -> bool:
+    """Whether :func:`axpy_` runs in BLAS (one fused pass) rather than in two NumPy passes."""
+    return bool(_get())
+
+
+def library() -> str | None:
+    """The path of the BLAS library in use, if any."""
+    _get()
+    return _library
+
+
+_from_buffer = ctypes.c_char.from_buffer
+_addressof = ctypes.addressof
+
+
+def _pad(dtype) -> tuple:
+    """This thread's two one-block buffers for ``dtype`` and their addresses."""
+    pads = getattr(_pads, "by_dtype", None)
+    if pads is None:
+        pads = _pads.by_dtype = {}
+    entry = pads.get(dtype)
+    if entry is None:
+        bx, by = np.zeros(BLOCK, dtype), np.zeros(BLOCK, dtype)
+        entry = pads[dtype] = (bx, by, bx.ctypes.data, by.ctypes.data)
+    return entry
+
+
+class single_threaded:
+    """Within this block, in this thread, BLAS calls made here use one BLAS thread.
+
+    For code that already runs on several threads of its own (descend's
+    optimizer pool): BLAS threads on top would only compete for the cores.
+    """
+
+    def __enter__(self):
+        self._prev = getattr(_local, "single", False)
+        _local.single = True
+        return self
+
+    def __exit__(self, *exc):
+        _local.single = self._prev
+        return False
+
+
+def _call(fn, n: int, alpha: float, px: int, py: int, threads: int) -> None:
+    previous = _set_local_threads(threads)
+    try:
+        fn(n, alpha, px, 1, py, 1)
+    finally:
+        if previous != threads:
+            _set_local_threads(previous)
+
+
+def try_axpy_(alpha: float, x: np.ndarray, y: np.ndarray) -> bool:
+    """``y ← y + α·x`` through BLAS if possible; False (nothing done) if not.
+
+    Possible when a BLAS was found and ``x``, ``y`` are C-contiguous arrays of
+    one shape and dtype (float32 or float64), ``y`` writable.
+    """
+    routines = _routines if _routines is not None else _get()
+    fn = routines.get(y.dtype) if routines else None
+    if fn is None or x.dtype != y.dtype or x.shape != y.shape:
+        return False
+    yf, xf = y.flags, x.flags
+    if not (yf.c_contiguous and xf.c_contiguous and yf.writeable):
+        return False
+    n = y.size
+    bulk = n - n % BLOCK
+    if bulk:
+        # c_char.from_buffer is the cheapest way to an array's address (well under
+        # a microsecond, against ~3 µs for .ctypes.data); a read-only x takes the slow one.
+        px = _addressof(_from_buffer(x)) if xf.writeable else x.ctypes.data
+        py = _addressof(_from_buffer(y))
+        size = y.itemsize
+        done = 0
+        if n > _BLAS_THREADED and not getattr(_local, "single", False):
+            threads = min(max(_get_threads(), 1), MAX_THREADS)
+            if threads > 1:  # shares of whole blocks for any split into up to `threads` parts
+                done = n - n % (BLOCK * _LCM[threads])
+                if done:
+                    _call(fn, done, alpha, px, py, threads)
+        if bulk > done:
+            if bulk - done > _BLAS_THREADED:
+                _call(fn, bulk - done, alpha, px + done * size, py + done * size, 1)
+            else:  # never threaded by BLAS
+                fn(bulk - done, alpha, px + done * size, 1, py + done * size, 1)
+    if bulk < n:  # the rest, zero-padded to one block, through the same kernel
+        k = n - bulk
+        bx, by, pbx, pby = _pad(y.dtype)
+        if y.ndim == 1:
+            xr, yr = x[bulk:], y[bulk:]
+        else:
+            xr, yr = x.reshape(-1)[bulk:], y.reshape(-1)[bulk:]
+        bx[:k] = xr
+        by[:k] = yr
+        fn(BLOCK, alpha, pbx, 1, pby, 1)
+        yr[...] = by[:k]
+    return True
+
+
+def axpy_(alpha: float, x: np.ndarray, y: np.ndarray, tmp: np.ndarray | None = None) -> np.ndarray:
+    """``y ← y + α·x`` in place; returns ``y``.
+
+    ``x`` and ``y`` have one shape. Where a BLAS was found, every float32 or
+    float64 ``y`` gets the fused result, whatever the memory layouts (an
+    operand BLAS cannot walk is copied first, so the rounding never depends on
+    the layout); otherwise two NumPy passes, with ``α·x`` in ``tmp`` (scratch
+    of ``y``'s shape and dtype, allocated if None).
+    """
+    if try_axpy_(alpha, x, y):
+        return y
+    routines = _routines if _routines is not None else _get()
+    if routines and y.dtype in routines and y.size:
+        if y.flags.f_contiguous and y.flags.writeable:
+            yy, xx = y.T, np.asarray(x).T  # column-major: its transpose is row-major
+        else:
+            yy, xx = np.ascontiguousarray(y), x
+        xx = np.ascontiguousarray(np.broadcast_to(xx, yy.shape), dtype=yy.dtype)
+        if try_axpy_(alpha, xx, yy):
+            if yy is not y and yy.base is not y:
+                np.copyto(y, yy)
+            return y
+    if tmp is None:
+        tmp = np.empty_like(y)
+    np.multiply(x, alpha, out=tmp)
+    np.add(y, tmp, out=y)
+    return y
+
+
+if sys.platform == "emscripten":  # no shared libraries to load there
+    _routines = {}
