@@ -233,3 +233,42 @@ def test_bad_sweep_files_are_usage_errors(tmp_path, text, match):
     flat = " ".join(re.sub("[\u2500-\u257f]", " ", r.output).split())  # without rich's box
     assert re.search(match, flat), r.output
     assert not (tmp_path / "runs").exists()  # nothing was started or written
+
+
+def always_dying_run(config):
+    """Kills its worker every time the marked configuration runs, counting the attempts in a folder."""
+    if config.get("tally"):
+        with open(os.path.join(config["tally"], f"{os.getpid()}-{time.monotonic_ns()}"), "w"):
+            pass
+        if config.get("forever") or len(os.listdir(config["tally"])) == 1:
+            os.kill(os.getpid(), signal.SIGKILL)
+    return quadratic_run(config)
+
+
+def test_lost_tasks_are_resubmitted_then_recorded_as_errors(tmp_path):
+    """Past the scheduler's allowed-failures (0 here) the sweep itself resubmits, `retries` times."""
+    import dask
+
+    once, forever = tmp_path / "once", tmp_path / "forever"
+    once.mkdir()
+    forever.mkdir()
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        with dd.client(n_workers=2, threads_per_worker=1, set_as_default=False) as c:
+            # one death: the task that died (and any queued behind it on that worker) is lost
+            # once, resubmitted once, and then runs
+            configs = [{"lr": 0.1, "steps": 4 + i} for i in range(4)]
+            configs[1]["tally"] = str(once)
+            result = dd.sweep(always_dying_run, configs=configs, cluster=c, retries=1, progress=False)
+            assert [r["status"] for r in result] == ["ok"] * 4
+            assert len(os.listdir(once)) == 2
+            for r, cfg in zip(result, configs):
+                assert r["result"]["w"] == quadratic_run(cfg)["w"]
+            # a configuration that kills every worker it lands on: given up after 1 + retries losses
+            c.wait_for_workers(2, timeout=60)
+            configs = [{"lr": 0.1, "steps": 3}, {"lr": 0.1, "steps": 3, "tally": str(forever), "forever": True}]
+            result = dd.sweep(always_dying_run, configs=configs, cluster=c, retries=1, progress=False)
+    assert [r["status"] for r in result] == ["ok", "error"]
+    assert len(os.listdir(forever)) == 2  # the first attempt and one retry
+    bad = result[1]
+    assert bad["error"].startswith("KilledWorker") and "task lost 2 times" in bad["error"]
+    assert bad["result"] is None and bad["worker"] is None

@@ -447,8 +447,10 @@ def sweep(run, grid=None, configs=None, *, cluster=None, n_workers=None, retries
             for fut, record in queue:
                 i, _ = live.pop(fut.key)
                 fut.release()
-                if isinstance(record, BaseException):  # the task was lost (KilledWorker, ...), not run's error
-                    exc = record
+                if fut.status == "error" or isinstance(record, BaseException):
+                    # the task was lost (KilledWorker, ...), not run's error (run_config catches
+                    # those); as_completed hands errors over as (type, exception, traceback)
+                    exc = record[1] if isinstance(record, tuple) and len(record) == 3 else record
                     attempts[i] += 1
                     if attempts[i] <= retries:
                         queue.add(submit(i))
