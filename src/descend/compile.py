@@ -54,6 +54,8 @@ import numpy as np
 from . import random as _random
 from .autograd import backward as _backward
 from .autograd import no_grad as _no_grad
+from .optim import _blas
+from .optim._blas import BLOCK as _BLOCK
 from .tensor import Tensor, _GradMode, _Trace
 
 __all__ = ["TrainStep", "Tracer", "replayable_ops", "is_traceable_module"]
@@ -136,29 +138,30 @@ def _pool():
 
 
 def _sgd_slices(pieces, lr, weight_decay, maximize) -> list:
-    """θ' = θ − lr·d over slices (g, θ, θ', scratch, scratch); returns Σ g² of each slice.
+    """θ' = θ − lr·d over slices (g, θ, θ', scratch, scratch, fused θ' += α·g or None); returns Σ g² of each slice.
 
     Plain descent is ``optim.functional.sgd_``'s own arithmetic (θ + (−lr)·g,
     one BLAS axpy on a copy of θ in θ'); weight decay or ascent call that rule
     on the copy.
     """
-    from .optim import _blas
-    from .optim.functional import sgd_
-
     sq = []
     dot, keep = np.dot, sq.append
-    with _blas.single_threaded():  # slices are L2-sized, and may run on several of our threads
-        if weight_decay == 0 and not maximize:
-            copy, axpy = np.copyto, _blas.try_axpy_
-            neg_lr = -lr
-            for g, p, q, t, _u in pieces:
-                keep(float(dot(g, g)))
+    if weight_decay == 0 and not maximize:
+        copy = np.copyto
+        neg_lr = -lr
+        for g, p, q, t, _u, fma in pieces:
+            keep(float(dot(g, g)))
+            if fma is not None:  # one BLAS thread: slices are L2-sized and may run on our threads
                 copy(q, p)
-                if not axpy(neg_lr, g, q):  # no BLAS: NumPy's two passes
-                    np.multiply(g, neg_lr, out=t)
-                    np.add(p, t, out=q)
-            return sq
-        for g, p, q, t, u in pieces:
+                fma(neg_lr)
+            else:  # no BLAS: NumPy's two passes
+                np.multiply(g, neg_lr, out=t)
+                np.add(p, t, out=q)
+        return sq
+    from .optim.functional import sgd_
+
+    with _blas.single_threaded():
+        for g, p, q, t, u, _fma in pieces:
             keep(float(dot(g, g)))
             np.copyto(q, p)
             sgd_(q, g, None, u, t, lr=lr, weight_decay=weight_decay, maximize=maximize)
@@ -829,14 +832,17 @@ class Arena:
         self.sizes = [p.data.size for p in params]
         self.starts = np.concatenate([[0], np.cumsum(self.sizes)]).astype(int).tolist()
         total = self.starts[-1]
-        base = self._existing_base(params, total)
+        # Padded with zeros to whole blocks of the fused update (optim._blas.BLOCK), so that
+        # the update over the whole array is one BLAS call with no remainder to pad per step.
+        self.padded = -(-total // _BLOCK) * _BLOCK
+        base = self._existing_base(params, self.padded)
         if base is None:
-            base = np.empty(total, self.dtype)
+            base = np.zeros(self.padded, self.dtype)
             for p, v in zip(params, self._views(base)):
                 v[...] = p.data
-        self.flat = [base, np.empty(total, self.dtype)]
+        self.flat = [base, np.zeros(self.padded, self.dtype)]
         self.views = [self._views(self.flat[0]), self._views(self.flat[1])]
-        self.grad = np.empty(total, self.dtype)
+        self.grad = np.zeros(self.padded, self.dtype)
         self.grad_views = self._views(self.grad)
         self.current = 0
         for p, v in zip(params, self.views[0]):
@@ -1189,6 +1195,8 @@ class TrainStep:
             if idx and idx != list(range(idx[0], idx[-1] + 1)):
                 return None
             lo, hi = (a.starts[idx[0]], a.starts[idx[-1] + 1]) if idx else (0, 0)
+            if idx and idx[-1] == len(a.params) - 1:
+                hi = a.padded  # the zero padding rides along (its gradient stays 0)
             starts = list(range(lo, hi, CHUNK))
             per = -(-len(starts) // workers) if starts else 0
             sides = []
@@ -1198,7 +1206,8 @@ class TrainStep:
                 for w in range(workers):
                     t, u = scratch[w]
                     seg = tuple((a.grad[s:min(s + CHUNK, hi)], cur[s:min(s + CHUNK, hi)], nxt[s:min(s + CHUNK, hi)],
-                                 t[:min(s + CHUNK, hi) - s], u[:min(s + CHUNK, hi) - s])
+                                 t[:min(s + CHUNK, hi) - s], u[:min(s + CHUNK, hi) - s],
+                                 _blas.planned_axpy(a.grad[s:min(s + CHUNK, hi)], nxt[s:min(s + CHUNK, hi)]))
                                 for s in starts[w * per:(w + 1) * per])
                     if seg or w == 0:
                         segments.append(seg)

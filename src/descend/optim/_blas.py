@@ -40,7 +40,7 @@ import threading
 
 import numpy as np
 
-__all__ = ["axpy_", "try_axpy_", "available", "library", "single_threaded"]
+__all__ = ["axpy_", "try_axpy_", "planned_axpy", "available", "library", "single_threaded"]
 
 _F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)
@@ -279,17 +279,51 @@ def try_axpy_(alpha: float, x: np.ndarray, y: np.ndarray) -> bool:
             else:  # never threaded by BLAS
                 fn(bulk - done, alpha, px + done * size, 1, py + done * size, 1)
     if bulk < n:  # the rest, zero-padded to one block, through the same kernel
-        k = n - bulk
         bx, by, pbx, pby = _pad(y.dtype)
-        if y.ndim == 1:
-            xr, yr = x[bulk:], y[bulk:]
-        else:
-            xr, yr = x.reshape(-1)[bulk:], y.reshape(-1)[bulk:]
-        bx[:k] = xr
-        by[:k] = yr
+        if y.ndim != 1:
+            x, y = x.reshape(-1), y.reshape(-1)
+        if bulk:
+            x, y = x[bulk:], y[bulk:]
+        k = n - bulk
+        bx[:k] = x
+        by[:k] = y
         fn(BLOCK, alpha, pbx, 1, pby, 1)
-        yr[...] = by[:k]
+        y[...] = by[:k]
     return True
+
+
+def planned_axpy(x: np.ndarray, y: np.ndarray):
+    """A function ``run(α)`` doing ``y ← y + α·x`` on one BLAS thread, addresses worked out once.
+
+    For a caller that updates the same arrays at every step (descend's traced
+    training step): the call is then little more than the BLAS routine itself.
+    The function keeps ``x`` and ``y`` alive. None where :func:`try_axpy_` could
+    not take the arrays.
+    """
+    routines = _get()
+    fn = routines.get(y.dtype) if routines else None
+    if (fn is None or x.dtype != y.dtype or x.shape != y.shape or not y.flags.c_contiguous
+            or not x.flags.c_contiguous or not y.flags.writeable):
+        return None
+    n = y.size
+    bulk = n - n % BLOCK
+    k = n - bulk
+    px, py = x.ctypes.data, y.ctypes.data
+    xt, yt = x.reshape(-1)[bulk:], y.reshape(-1)[bulk:]
+    dtype = y.dtype
+
+    def run(alpha, keep=(x, y)):
+        if bulk > _BLAS_THREADED:
+            _call(fn, bulk, alpha, px, py, 1)
+        elif bulk:
+            fn(bulk, alpha, px, 1, py, 1)
+        if k:
+            bx, by, pbx, pby = _pad(dtype)
+            bx[:k] = xt
+            by[:k] = yt
+            fn(BLOCK, alpha, pbx, 1, pby, 1)
+            yt[...] = by[:k]
+    return run
 
 
 def axpy_(alpha: float, x: np.ndarray, y: np.ndarray, tmp: np.ndarray | None = None) -> np.ndarray:
