@@ -358,7 +358,8 @@ def test_repr_lists_hyperparameters():
     assert text.startswith("SGD (") and "lr: 0.3" in text and "Parameter Group 0" in text
 
 
-@pytest.mark.parametrize("size", [10, optimizer_module.BLAS_MIN - 1, optimizer_module.BLAS_MIN + 3])
+@pytest.mark.parametrize("size", [10, optimizer_module.DOT_THREADED - 1, optimizer_module.DOT_THREADED,
+                                  optimizer_module.BLAS_MIN - 1, optimizer_module.BLAS_MIN + 3])
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf, "overflow"])
 def test_non_finite_detected_on_both_sides_of_the_blas_threshold(size, bad):
     w = descend.tensor(np.zeros(size, dtype=np.float32), requires_grad=True)

@@ -47,7 +47,9 @@ __all__ = ["Optimizer", "NonFiniteGradientError", "required", "CHUNK", "PARALLEL
 #: cost of NumPy, ~1 µs per ufunc call, than they gain.)
 CHUNK = 1 << 18
 
-#: Gradients smaller than this are probed for NaN/inf without BLAS (see ``_squared_norms``).
+#: Gradients from DOT_THREADED up to BLAS_MIN elements are probed for NaN/inf without BLAS,
+#: whose dot product is multithreaded there (see ``_squared_norms``).
+DOT_THREADED = 10_000
 BLAS_MIN = 1 << 16
 
 #: Elements per thread below which a step stays on one thread: waking a
@@ -292,7 +294,10 @@ class Optimizer:
                     )
                 if g.dtype.kind == "f":
                     checked.append((gi, j, g))
-        sums = self._squared_norms([g for _, _, g in checked])
+        if not checked:
+            return True
+        with np.errstate(over="ignore", invalid="ignore"):  # once per step: it costs microseconds
+            sums = self._squared_norms([g for _, _, g in checked])
         for (gi, j, g), total in zip(checked, sums):
             if math.isfinite(total):
                 continue
@@ -315,44 +320,49 @@ class Optimizer:
     def _squared_norms(grads: list) -> list[float]:
         """A finiteness probe per gradient: inf or NaN if it has a non-finite value (or overflows).
 
-        Large gradients use ``g·g`` (BLAS, the fastest full read), in this thread:
-        BLAS spreads each product over its own threads, and descend's threads on
-        top would only compete with them. Small ones use the plain sum of their
-        values, because OpenBLAS multithreads dot products beyond about 10,000
-        elements and waking (and then spinning) its threads costs far more than
-        the sum on an elementwise workload such as a batched landscape run, and
-        takes a core from other processes on a busy machine; many small ones are
-        shared out among descend's threads.
+        The caller suppresses NumPy's overflow/invalid warnings around this call
+        (``np.errstate``: a huge but finite gradient may overflow its probe). The
+        probe is ``g·g`` (BLAS, the fastest full read; about a microsecond for a
+        small gradient) except between :data:`DOT_THREADED` and :data:`BLAS_MIN`
+        elements, where OpenBLAS multithreads dot products and waking (then
+        spinning) its threads would cost far more than a plain sum of the
+        values, on an elementwise workload such as a batched landscape run, and
+        take a core from other processes on a busy machine. Large gradients use
+        BLAS in this thread (BLAS spreads each product over its own threads);
+        many mid-sized ones are shared out among descend's threads.
         """
         out: list = [None] * len(grads)
-        small = []
-        with np.errstate(over="ignore", invalid="ignore"):
-            for i, g in enumerate(grads):
-                if g.size >= BLAS_MIN:
-                    f = g.reshape(-1)
-                    out[i] = float(np.dot(f, f))
-                else:
-                    small.append(i)
-        if not small:
+        middle = []
+        dot = np.dot
+        for i, g in enumerate(grads):
+            n = g.size
+            if n < DOT_THREADED or n >= BLAS_MIN:
+                f = g.reshape(-1) if g.ndim != 1 else g
+                out[i] = float(dot(f, f))
+            else:
+                middle.append(i)
+        if not middle:
             return out
 
-        def sums(indices):
-            with np.errstate(over="ignore", invalid="ignore"):
-                return [float(np.add.reduce(grads[i].reshape(-1))) for i in indices]
+        def sums(indices, errstate=False):
+            if errstate:  # warnings settings are per thread
+                with np.errstate(over="ignore", invalid="ignore"):
+                    return [float(np.add.reduce(grads[i], axis=None)) for i in indices]
+            return [float(np.add.reduce(grads[i], axis=None)) for i in indices]
 
-        total = sum(grads[i].size for i in small)
-        workers = max(1, min(_parallel.get_num_threads(), total // PARALLEL_MIN, len(small)))
+        total = sum(grads[i].size for i in middle)
+        workers = max(1, min(_parallel.get_num_threads(), total // PARALLEL_MIN, len(middle)))
         if workers == 1:
-            runs = [small]
+            runs = [middle]
         else:  # contiguous runs of gradients of about equal size, one per thread
             bounds, acc, target = [0], 0, total / workers
-            for k, i in enumerate(small):
+            for k, i in enumerate(middle):
                 acc += grads[i].size
                 if acc >= target * len(bounds) and len(bounds) < workers:
                     bounds.append(k + 1)
-            bounds.append(len(small))
-            runs = [small[bounds[k]:bounds[k + 1]] for k in range(len(bounds) - 1)]
-        futures = [_parallel.pool().submit(sums, run) for run in runs[1:]]
+            bounds.append(len(middle))
+            runs = [middle[bounds[k]:bounds[k + 1]] for k in range(len(bounds) - 1)]
+        futures = [_parallel.pool().submit(sums, run, True) for run in runs[1:]]
         try:
             first = sums(runs[0])
         finally:
