@@ -275,31 +275,50 @@ class Optimizer:
         almost all of them; only a non-finite result (NaN/inf present, or an
         overflow of huge but finite values) needs the exact elementwise test.
         """
-        name = type(self).__name__
-        checked = []
-        for gi, group in enumerate(self.param_groups):
-            for j, p in enumerate(group["params"]):
-                g = p.grad
-                if g is None:
-                    continue
-                if not isinstance(g, np.ndarray):
-                    raise TypeError(
-                        f"{name}.step(): the gradient of parameter {self._param_label(gi, j)} "
-                        f"is a {type(g).__name__}, not a NumPy array"
-                    )
-                if g.shape != p.data.shape:
-                    raise ValueError(
-                        f"{name}.step(): the gradient of parameter {self._param_label(gi, j)} "
-                        f"has shape {g.shape}, which does not match the parameter"
-                    )
-                if g.dtype.kind == "f":
-                    checked.append((gi, j, g))
-        if not checked:
-            return True
+        checked = []  # (group index, parameter index, gradient, probe or None)
+        middle = []  # gradients whose probe is not a BLAS dot (see _squared_norms)
+        dot, ndarray, isfinite = np.dot, np.ndarray, math.isfinite
+        suspect = False
         with np.errstate(over="ignore", invalid="ignore"):  # once per step: it costs microseconds
-            sums = self._squared_norms([g for _, _, g in checked])
-        for (gi, j, g), total in zip(checked, sums):
-            if math.isfinite(total):
+            for gi, group in enumerate(self.param_groups):
+                for j, p in enumerate(group["params"]):
+                    g = p.grad
+                    if g is None:
+                        continue
+                    if type(g) is not ndarray and not isinstance(g, ndarray):
+                        raise TypeError(
+                            f"{type(self).__name__}.step(): the gradient of parameter "
+                            f"{self._param_label(gi, j)} is a {type(g).__name__}, not a NumPy array"
+                        )
+                    if g.shape != p.data.shape:
+                        raise ValueError(
+                            f"{type(self).__name__}.step(): the gradient of parameter "
+                            f"{self._param_label(gi, j)} has shape {g.shape}, which does not match "
+                            "the parameter"
+                        )
+                    if g.dtype.kind != "f":
+                        continue
+                    n = g.size
+                    if n < DOT_THREADED or n >= BLAS_MIN:  # inline: the usual case
+                        f = g if g.ndim == 1 else g.reshape(-1)
+                        total = float(dot(f, f))
+                        if not isfinite(total):
+                            suspect = True
+                        checked.append((gi, j, g, total))
+                    else:
+                        middle.append(len(checked))
+                        checked.append((gi, j, g, None))
+            if middle:
+                sums = self._squared_norms([checked[k][2] for k in middle])
+                for k, total in zip(middle, sums):
+                    gi, j, g, _ = checked[k]
+                    checked[k] = (gi, j, g, total)
+                    if not isfinite(total):
+                        suspect = True
+        if not suspect:
+            return True
+        for gi, j, g, total in checked:
+            if isfinite(total):
                 continue
             finite = np.isfinite(g)
             if finite.all():
@@ -309,9 +328,9 @@ class Optimizer:
                 return False
             n_nan = int(np.isnan(g).sum())
             raise NonFiniteGradientError(
-                f"{name}.step(): the gradient of parameter {self._param_label(gi, j)} is not finite "
-                f"({n_nan} NaN, {int(g.size - finite.sum()) - n_nan} infinite of {g.size} values); "
-                "nothing was updated. Lower the learning rate, clip gradients, or pass "
+                f"{type(self).__name__}.step(): the gradient of parameter {self._param_label(gi, j)} "
+                f"is not finite ({n_nan} NaN, {int(g.size - finite.sum()) - n_nan} infinite of {g.size} "
+                "values); nothing was updated. Lower the learning rate, clip gradients, or pass "
                 "skip_nonfinite=True to skip such steps"
             )
         return True
