@@ -29,6 +29,8 @@ def test_it_is_dask_and_loopback_only(cluster):
     assert all(w["nthreads"] == 1 for w in workers.values())
     pids = cluster.run(lambda: __import__("os").getpid())
     assert len(set(pids.values())) == 2  # processes, not threads
+    link = cluster.dashboard_link  # the dashboard listens on loopback, on a free port
+    assert link.startswith("http://127.0.0.1:") and ":8787/" not in link
 
 
 def test_connect_uses_a_client_as_is_and_closes_what_it_opens(cluster, tmp_path):

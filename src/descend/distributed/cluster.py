@@ -5,7 +5,7 @@ Every entry point of :mod:`descend.distributed` (and ``cluster=`` of
 ``cluster`` argument:
 
 * ``None`` (or ``"local"``): start a :class:`distributed.LocalCluster` of worker *processes*
-  on this machine (loopback only, no dashboard), use it, and shut it down afterwards;
+  on this machine (loopback only, its dashboard too), use it, and shut it down afterwards;
 * ``"tcp://host:8786"``: the address of a running scheduler (``dask scheduler`` +
   ``dask worker`` by hand, dask-jobqueue on SLURM/PBS, dask-kubernetes, ...);
 * a path to a *scheduler file* (``dask scheduler --scheduler-file FILE``);
@@ -85,7 +85,8 @@ def client(address=None, n_workers=None, threads_per_worker=1, *, timeout=60.0, 
         # the GIL, so threads of one process would mostly wait for each other.
         return distributed.Client(
             n_workers=n_workers or (os.cpu_count() or 1), threads_per_worker=int(threads_per_worker),
-            processes=True, host="127.0.0.1", dashboard_address=None, silence_logs=logging.ERROR,
+            # the dashboard on a free loopback port (None would mean :8787 on every interface)
+            processes=True, host="127.0.0.1", dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR,
             set_as_default=set_as_default,
         )
     if isinstance(address, os.PathLike):
