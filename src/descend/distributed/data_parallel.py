@@ -39,14 +39,12 @@ from ..data.dataset import _array_backed, as_arrays
 from ..data.loader import DataLoader
 from ..random import manual_seed
 from ..tensor import Tensor
-from ..train.fit import (
-    DivergenceWarning,
-    _diverged_message,
-    _is_plateau,
-    _nonneg,
-    _pos_int,
-    _safe_norm,
-)
+from ..train.guards import DivergenceWarning
+from ..train.guards import check_nonnegative as _nonneg
+from ..train.guards import check_positive_int as _pos_int
+from ..train.guards import diverged_message as _diverged_message
+from ..train.guards import finite_grad_norm as _safe_norm
+from ..train.guards import wants_metric as _is_plateau
 from ..train.history import History
 from ..train.metrics import METRICS, binary_threshold, check_metrics, resolve_loss
 from ..train.progress import make_progress

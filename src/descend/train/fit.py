@@ -37,37 +37,21 @@ from .callbacks import Callback, EarlyStopping, TrainState
 from .checkpoint import checkpoint_path, read_checkpoint, rng_state, set_rng_state, write_checkpoint
 from .history import History
 from .metrics import METRICS, binary_threshold, check_metrics, resolve_loss
+from .guards import LR_FIND_HINT, DivergenceWarning
+from .guards import check_nonnegative as _nonneg
+from .guards import check_positive_int as _pos_int
+from .guards import diverged_message as _diverged_message
+from .guards import finite_grad_norm as _safe_norm
+from .guards import wants_metric as _is_plateau
 from .progress import make_progress
 
 __all__ = ["fit", "evaluate", "DivergenceWarning", "LR_FIND_HINT"]
-
-LR_FIND_HINT = "learning rate too high? try `descend lr-find`"
 
 # Reasons after which resuming a finished run has nothing left to do.
 _TERMINAL = {"diverged", "tol", "converged", "early_stopping", "callback"}
 
 
-class DivergenceWarning(UserWarning):
-    """Training stopped because the loss or the gradient became inf or nan."""
-
-
 # ----------------------------------------------------------------------------- checks
-def _pos_int(v, name, allow_none=True):
-    if v is None and allow_none:
-        return None
-    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
-        raise ValueError(f"fit: {name} must be a positive integer{' or None' if allow_none else ''}, got {v!r}")
-    return int(v)
-
-
-def _nonneg(v, name, positive=False):
-    if v is None:
-        return None
-    if isinstance(v, bool) or not isinstance(v, numbers.Real) or math.isnan(v) or v < 0 or (positive and v == 0):
-        raise ValueError(f"fit: {name} must be a {'positive' if positive else 'non-negative'} number or None, got {v!r}")
-    return float(v)
-
-
 def _model_params(model, where):
     if not hasattr(model, "parameters") or not callable(model):
         raise TypeError(f"{where}: model must be a descend.nn.Module (callable, with parameters()), got {type(model).__name__}")
@@ -127,14 +111,6 @@ def _make_loader(train, batch_size, shuffle, seed, dtype):
     except TypeError as exc:
         raise TypeError(f"fit: train must be a Dataset, a tuple (X, y) or a DataLoader ({exc})") from None
     return DataLoader(Dataset(*arrays), batch_size=batch_size, shuffle=shuffle, seed=seed)
-
-
-def _is_plateau(scheduler) -> bool:
-    """Whether ``scheduler.step`` wants a metric (ReduceLROnPlateau, or a chain holding one)."""
-    needs = getattr(scheduler, "_needs_metrics", None)
-    if callable(needs):
-        return bool(needs())
-    return type(scheduler).__name__ == "ReduceLROnPlateau"
 
 
 # ----------------------------------------------------------------------------- evaluation
@@ -631,33 +607,3 @@ def _epoch_record(epoch, step, sums, metric_names, optimizer, elapsed) -> dict:
     rec["time"] = elapsed
     rec["epoch_time"] = sums["time"]
     return rec
-
-
-def _safe_norm(params) -> float:
-    """The gradient norm in float64 (the float32 sum of squares can overflow for finite grads)."""
-    total = 0.0
-    for p in params:
-        if p.grad is not None:
-            g = p.grad.astype(np.float64).reshape(-1)
-            if not np.all(np.isfinite(g)):
-                return math.nan
-            scale = float(np.abs(g).max()) if g.size else 0.0
-            if scale > 0:
-                total += scale * scale * float(np.dot(g / scale, g / scale))
-    return math.sqrt(total)
-
-
-def _diverged_message(what, value, step, epoch, lr, history, restored) -> str:
-    where = f"step {step + 1} (epoch {epoch + 1})"
-    msg = f"training diverged at {where}: the {what} is {value} with learning rate {lr:.3g}; "
-    if what == "loss":
-        if restored:
-            msg += (f"stopped and restored the parameters that gave the last finite loss "
-                    f"({history.step_loss[-1]:.6g}, step {step})")
-        elif step == 0:
-            msg += "stopped before any update (check the inputs and targets for inf/nan)"
-        else:
-            msg += "stopped"
-    else:
-        msg += "stopped before applying it (the parameters are those of the last finite loss)"
-    return msg + f". {LR_FIND_HINT[0].upper() + LR_FIND_HINT[1:]}"
