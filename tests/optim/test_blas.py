@@ -137,3 +137,24 @@ def test_read_only_gradient_and_empty_arrays():
     np.testing.assert_array_equal(out, expect)
     empty = np.zeros(0, np.float32)
     assert _blas.axpy_(1.0, empty, empty.copy()).size == 0
+
+
+@needs_blas
+@pytest.mark.parametrize("n", [10, 64, 1000, 70_000 + 13])
+def test_planned_axpy_matches_the_unplanned_one(n):
+    x, y = _data(n, seed=8)
+    expect = y.copy()
+    _blas.axpy_(-0.01, x, expect)
+    planned = y.copy()
+    run = _blas.planned_axpy(x, planned)
+    run(-0.01)
+    np.testing.assert_array_equal(planned, expect)
+    run(0.0)  # and again, on the same arrays: adding 0·x changes nothing
+    np.testing.assert_array_equal(planned, expect)
+
+
+def test_planned_axpy_refuses_what_blas_cannot_walk():
+    x, y = _data(100, seed=9)
+    assert _blas.planned_axpy(x[::2], y[::2]) is None
+    assert _blas.planned_axpy(x.astype(np.float16), y.astype(np.float16)) is None
+    assert _blas.planned_axpy(x, y[:50]) is None
