@@ -49,6 +49,10 @@ _F64 = np.dtype(np.float64)
 BLOCK = 64
 #: Calls longer than this are multithreaded by OpenBLAS unless told otherwise.
 _BLAS_THREADED = 10_000
+#: Elements from which a call gets several BLAS threads: below, waking (and then
+#: spinning) them costs more than they save, on elementwise workloads such as a batched
+#: landscape run most of all (PyTorch's elementwise loops split from 32,768 per thread).
+THREADED_MIN = 1 << 16
 
 _routines: dict | None = None  # dtype -> ctypes function, filled on first use
 _set_local_threads = None  # OpenBLAS's per-thread thread count setter
@@ -267,7 +271,7 @@ def try_axpy_(alpha: float, x: np.ndarray, y: np.ndarray) -> bool:
         py = _addressof(_from_buffer(y))
         size = y.itemsize
         done = 0
-        if n > _BLAS_THREADED and not getattr(_local, "single", False):
+        if n >= THREADED_MIN and not getattr(_local, "single", False):
             threads = min(max(_get_threads(), 1), MAX_THREADS)
             if threads > 1:  # shares of whole blocks for any split into up to `threads` parts
                 done = n - n % (BLOCK * _LCM[threads])
