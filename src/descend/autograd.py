@@ -120,7 +120,8 @@ def backward(root: Tensor, grad=None, retain_graph: bool = False) -> None:
                 f"backward(): grad can be omitted only for a one-element output; this output has "
                 f"shape {root.shape}. Pass grad= (same shape) or reduce it first, e.g. .sum()"
             )
-        seed = np.ones(root.data.shape, root.data.dtype)
+        # (a one-element output: np.array is a C call, np.ones a Python function around two)
+        seed = np.array(1, root.data.dtype).reshape(root.data.shape)
     else:
         seed = np.array(grad.data if isinstance(grad, Tensor) else grad, dtype=root.dtype)
         if seed.shape != root.shape:

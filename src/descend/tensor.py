@@ -90,6 +90,8 @@ def _to_array(data, dtype) -> np.ndarray:
     return arr
 
 
+_backward = None  # descend.autograd.backward, once imported
+
 class Tensor:
     """An n-dimensional array with optional gradient tracking.
 
@@ -227,9 +229,10 @@ class Tensor:
 
     def backward(self, grad=None, retain_graph: bool = False) -> None:
         """Backpropagate from this tensor; see :func:`descend.autograd.backward`."""
-        from .autograd import backward
-
-        backward(self, grad, retain_graph=retain_graph)
+        global _backward
+        if _backward is None:  # autograd imports this module: bound on first use, once
+            from .autograd import backward as _backward
+        _backward(self, grad, retain_graph=retain_graph)
 
 
 def tensor(data, dtype=None, requires_grad: bool = False) -> Tensor:
