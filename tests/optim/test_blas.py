@@ -158,3 +158,16 @@ def test_planned_axpy_refuses_what_blas_cannot_walk():
     assert _blas.planned_axpy(x[::2], y[::2]) is None
     assert _blas.planned_axpy(x.astype(np.float16), y.astype(np.float16)) is None
     assert _blas.planned_axpy(x, y[:50]) is None
+
+
+@needs_blas
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_abs_sum_is_a_finiteness_probe(dtype):
+    x, _ = _data(100_001, dtype, seed=10)
+    assert _blas.abs_sum(x) == pytest.approx(float(np.abs(x.astype(np.float64)).sum()), rel=1e-4)
+    for bad in (np.nan, np.inf, -np.inf):
+        y = x.copy()
+        y[77_777] = bad
+        assert not np.isfinite(_blas.abs_sum(y))
+    assert _blas.abs_sum(x[::2]) is None  # strided: left to NumPy
+    assert _blas.abs_sum(x.astype(np.float16)) is None

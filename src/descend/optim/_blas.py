@@ -40,7 +40,7 @@ import threading
 
 import numpy as np
 
-__all__ = ["axpy_", "try_axpy_", "planned_axpy", "available", "library", "single_threaded"]
+__all__ = ["axpy_", "try_axpy_", "planned_axpy", "abs_sum", "available", "library", "single_threaded"]
 
 _F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)
@@ -55,6 +55,7 @@ _BLAS_THREADED = 10_000
 THREADED_MIN = 1 << 16
 
 _routines: dict | None = None  # dtype -> ctypes function, filled on first use
+_asums: dict = {}  # dtype -> the library's Σ|x|, filled with _routines
 _set_local_threads = None  # OpenBLAS's per-thread thread count setter
 _get_threads = None  # OpenBLAS's thread count
 #: Most BLAS threads one call is given (the alignment unit grows with lcm(1..T)).
@@ -182,8 +183,26 @@ def _find() -> dict:
                 setter(previous)
             if ok:
                 _library = path
+                _bind_asum(lib, template.replace("axpy", "asum"), integer)
                 return routines
     return {}
+
+
+def _bind_asum(lib, template: str, integer) -> None:
+    """Σ|x| of the same library, if it has it and gets it right (else the probe stays NumPy's)."""
+    global _asums
+    found = {}
+    for dtype, letter, real in ((_F32, "s", ctypes.c_float), (_F64, "d", ctypes.c_double)):
+        fn = getattr(lib, template.format(letter), None)
+        if fn is None:
+            return
+        fn.restype = real
+        fn.argtypes = [integer, ctypes.c_void_p, integer]
+        x = np.array([1.5, -2.0, 0.25, 4.0, -1.0], dtype)
+        if fn(x.size, x.ctypes.data, 1) != 8.75:
+            return
+        found[dtype] = fn
+    _asums = found
 
 
 def _get() -> dict:
@@ -247,6 +266,21 @@ def _call(fn, n: int, alpha: float, px: int, py: int, threads: int) -> None:
     finally:
         if previous != threads:
             _set_local_threads(previous)
+
+
+def abs_sum(x: np.ndarray) -> float | None:
+    """``Σ|xᵢ|`` through BLAS (``sasum``/``dasum``, which OpenBLAS spreads over its threads,
+    unlike its dot product), or None where BLAS cannot take ``x`` (then use NumPy).
+
+    A finiteness probe: the sum is NaN or infinite if any value is (or if huge finite
+    values overflow it), and BLAS raises no floating-point warnings on the way.
+    """
+    if _routines is None:
+        _get()
+    fn = _asums.get(x.dtype)
+    if fn is None or not x.flags.c_contiguous:
+        return None
+    return fn(x.size, x.ctypes.data, 1)
 
 
 def try_axpy_(alpha: float, x: np.ndarray, y: np.ndarray) -> bool:

@@ -277,7 +277,7 @@ class Optimizer:
         """
         checked = []  # (group index, parameter index, gradient, probe or None)
         middle = []  # gradients whose probe is not a BLAS dot (see _squared_norms)
-        dot, ndarray, isfinite = np.dot, np.ndarray, math.isfinite
+        dot, ndarray, isfinite, abs_sum = np.dot, np.ndarray, math.isfinite, _blas.abs_sum
         suspect = False
         with np.errstate(over="ignore", invalid="ignore"):  # once per step: it costs microseconds
             for gi, group in enumerate(self.param_groups):
@@ -300,8 +300,11 @@ class Optimizer:
                         continue
                     n = g.size
                     if n < DOT_THREADED or n >= BLAS_MIN:  # inline: the usual case
-                        f = g if g.ndim == 1 else g.reshape(-1)
-                        total = float(dot(f, f))
+                        # large: Σ|g| on all BLAS threads (OpenBLAS runs dot products on one)
+                        total = abs_sum(g) if n >= BLAS_MIN else None
+                        if total is None:
+                            f = g if g.ndim == 1 else g.reshape(-1)
+                            total = float(dot(f, f))
                         if not isfinite(total):
                             suspect = True
                         checked.append((gi, j, g, total))
