@@ -270,10 +270,11 @@ class Optimizer:
     def _check_grads(self) -> bool:
         """Validate every gradient before anything changes; False means skip this step.
 
-        A non-finite value anywhere makes ``g·g`` non-finite, so one BLAS dot
-        product per gradient (the cheapest full read there is) decides for
-        almost all of them; only a non-finite result (NaN/inf present, or an
-        overflow of huge but finite values) needs the exact elementwise test.
+        A non-finite value anywhere makes ``g·g`` (and ``Σ|g|``) non-finite, so one
+        BLAS reduction per gradient (the cheapest full read there is: a dot product,
+        or for large gradients ``Σ|g|``, which OpenBLAS spreads over its threads)
+        decides for almost all of them; only a non-finite result (NaN/inf present, or
+        an overflow of huge but finite values) needs the exact elementwise test.
         """
         checked = []  # (group index, parameter index, gradient, probe or None)
         middle = []  # gradients whose probe is not a BLAS dot (see _squared_norms)
