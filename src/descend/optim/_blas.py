@@ -21,7 +21,7 @@ vector into contiguous near-equal shares), the rest goes on one BLAS thread,
 and the last ``< BLOCK`` elements go through the same kernel zero-padded to one
 block. The tests check the bits against slicing, layout and thread count.
 Where no usable OpenBLAS is found (NumPy built on MKL or Apple's Accelerate,
-or an OpenBLAS without per-thread thread counts, before 0.3.27), :func:`axpy_`
+or an OpenBLAS too old to set its thread count per thread), :func:`axpy_`
 falls back to NumPy's two passes, rounded twice. Set ``DESCEND_BLAS_AXPY=0`` to
 always use NumPy.
 
