@@ -26,6 +26,7 @@ Run:  python benchmarks/optim.py [--rounds R] [--repeats N] [--block K] [--only 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
@@ -148,7 +149,11 @@ def main(argv=None) -> None:
         fused, foreach = _default_to_fused_or_foreach(probe, differentiable=False, use_fused=False)
         impl = "fused" if fused else "foreach (multi-tensor)" if foreach else "for-loop (single-tensor, foreach=False)"
         print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, default CPU implementation: {impl}")
-    print(f"numpy {np.__version__}, descend {descend.__version__}, {optim.get_num_threads()} thread(s)")
+    from descend.optim import _blas
+
+    fused = f"BLAS axpy ({os.path.basename(_blas.library())})" if _blas.available() else "NumPy's two passes"
+    print(f"numpy {np.__version__}, descend {descend.__version__}, {optim.get_num_threads()} thread(s); "
+          f"the step θ ← θ + α·d: {fused}")
     rounds = []
     for r in range(args.rounds):
         result = _round(names, values, grads, torch, args.repeats, args.block)
