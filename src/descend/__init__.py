@@ -11,7 +11,7 @@ import importlib
 from . import ops
 from .autograd import enable_grad, grad, no_grad, set_grad_enabled, value_and_grad
 from .gradcheck import GradcheckError, gradcheck
-from .ops import *  # noqa: F401,F403 - descend.exp, descend.sum, ...
+from .ops import *  # descend.exp, descend.sum, ... (the names listed in ops.__all__)
 from .tensor import Tensor, is_grad_enabled, tensor
 
 __version__ = "0.1.0"

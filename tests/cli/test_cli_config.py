@@ -4,7 +4,7 @@ import pytest
 
 pytest.importorskip("typer")
 
-from descend.cli import config as C  # noqa: E402
+from descend.cli import config as C
 
 
 def write(tmp_path, text, name="run.toml"):

@@ -10,8 +10,8 @@ import pytest
 
 pytest.importorskip("typer")
 
-from descend.cli import report as R  # noqa: E402
-from descend.cli import runs  # noqa: E402
+from descend.cli import report as R
+from descend.cli import runs
 
 
 def test_png_bytes_round_trip_through_pillow():

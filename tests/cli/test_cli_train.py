@@ -22,12 +22,12 @@ import pytest
 pytest.importorskip("typer")
 pytest.importorskip("matplotlib")
 
-from typer.testing import CliRunner  # noqa: E402
+from typer.testing import CliRunner
 
-import descend  # noqa: E402
-from descend.cli import app  # noqa: E402
-from descend.cli import config as C  # noqa: E402
-from descend.cli import job  # noqa: E402
+import descend
+from descend.cli import app
+from descend.cli import config as C
+from descend.cli import job
 
 runner = CliRunner()
 

@@ -558,7 +558,7 @@ def test_user_guide_example_runs(tmp_path, monkeypatch):
     code = re.search(r"```python\n(.*?)```", guide.read_text(), re.DOTALL).group(1)
     monkeypatch.chdir(tmp_path)
     namespace = {}
-    exec(compile(code, str(guide), "exec"), namespace)  # noqa: S102 - the project's own guide
+    exec(compile(code, str(guide), "exec"), namespace)  # the project's own guide
     assert namespace["clf"].score(namespace["X_test"], namespace["y_test"]) > 0.96
     mlp = namespace["mlp"]
     assert len(mlp.validation_scores_) == len(mlp.loss_curve_) == 100

@@ -4,14 +4,14 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from PIL import Image  # noqa: E402
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+from PIL import Image
 
-from descend import landscapes as L  # noqa: E402
-from descend import search as S  # noqa: E402
-from descend import viz  # noqa: E402
+from descend import landscapes as L
+from descend import search as S
+from descend import viz
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -46,7 +46,7 @@ def test_plot_landscape(tmp_path, kind):
 
 
 def test_plot_landscape_plain_function_needs_a_domain(tmp_path):
-    f = lambda p: np.sum(np.asarray(p) ** 2, axis=-1)  # noqa: E731
+    f = lambda p: np.sum(np.asarray(p) ** 2, axis=-1)
     with pytest.raises(ValueError, match="domain"):
         viz.plot_landscape(f)
     viz.plot_landscape(f, domain=((-1, 1), (-1, 1)), resolution=20, path=tmp_path / "f.png")

@@ -125,7 +125,7 @@ def _calculate_fan_in_and_fan_out(data: np.ndarray, name: str) -> tuple[int, int
 
 def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0, generator=None) -> Tensor:
     """Fill with values drawn uniformly from [a, b)."""
-    data = _target(tensor, "uniform_")
+    _target(tensor, "uniform_")  # validates the tensor
     if not a <= b:
         raise ValueError(f"uniform_: need a <= b, got a={a}, b={b}")
     return _draw(tensor, _rng(generator).uniform, a, b)
@@ -133,7 +133,7 @@ def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0, generator=None) -> 
 
 def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, generator=None) -> Tensor:
     """Fill with values drawn from the normal distribution N(mean, std²)."""
-    data = _target(tensor, "normal_")
+    _target(tensor, "normal_")  # validates the tensor
     if not std >= 0:
         raise ValueError(f"normal_: std must be non-negative, got {std}")
     return _draw(tensor, _rng(generator).normal, mean, std)

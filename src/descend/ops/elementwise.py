@@ -54,7 +54,7 @@ def square(x) -> Tensor:
     return record(np.square(v), "square", (x, lambda g: g * (2 * v)))
 
 
-def abs(x) -> Tensor:  # noqa: A001 - NumPy's name
+def abs(x) -> Tensor:  # NumPy's name, shadowing the builtin on purpose
     """|x|.  d/dx = sign(x) (0 at 0, as PyTorch)."""
     x = as_tensor(x)
     v = x.data
