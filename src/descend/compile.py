@@ -420,6 +420,14 @@ class Builder:
         if dst is not g:
             self.bwd.append(partial(np.add, g, dst, out=g))
 
+    def grad_scaled(self, s: Slot, g: np.ndarray, factor) -> None:
+        """Add ``g · factor`` (elementwise) to the gradient of ``s``: in place on ``g`` when
+        that is the only contribution ``s`` gets (see :meth:`grad_alias`)."""
+        dst = g if self.grad_alias(s, g) else self.grad_into(s)
+        self.bwd.append(partial(np.multiply, g, factor, out=dst))
+        if dst is not g:
+            self.grad_commit(s, dst)
+
     def build(self):
         seed = self.buf(("seed",), (), self.g.loss.dtype)
         seed[...] = 1
@@ -508,12 +516,8 @@ class ReluRule(Rule):
     def backward(self, b, node, ins, out):
         (x,) = ins
         mask = b.scratch(out, "mask", out.shape, bool)
-        G = b.grad(out)
-        dst = G if b.grad_alias(x, G) else b.grad_into(x)
         b.bwd.append(partial(np.greater, b.val(out), _zero(out.dtype), out=mask))
-        b.bwd.append(partial(np.multiply, G, mask, out=dst))
-        if dst is not G:
-            b.grad_commit(x, dst)
+        b.grad_scaled(x, b.grad(out), mask)
 
 
 class LeakyReluRule(Rule):
@@ -535,13 +539,9 @@ class LeakyReluRule(Rule):
         # np.where(pos, 1, slope) is float64 cast to the dtype: the slope rounded once
         s = np.asarray(np.float64(node.attrs["negative_slope"]), dtype=out.dtype)
         local = b.scratch(out, "local", out.shape, out.dtype)
-        G = b.grad(out)
         b.bwd.append(partial(np.greater, b.val(x), _zero(out.dtype), out=local))
         b.bwd.append(partial(np.maximum, local, s, out=local))
-        dst = G if b.grad_alias(x, G) else b.grad_into(x)
-        b.bwd.append(partial(np.multiply, G, local, out=dst))
-        if dst is not G:
-            b.grad_commit(x, dst)
+        b.grad_scaled(x, b.grad(out), local)
 
 
 class SigmoidRule(Rule):
@@ -608,11 +608,7 @@ class DropoutRule(Rule):
 
     def backward(self, b, node, ins, out):
         (x,) = ins
-        G = b.grad(out)
-        dst = G if b.grad_alias(x, G) else b.grad_into(x)
-        b.bwd.append(partial(np.multiply, G, b.scratch(out, "scale", out.shape, out.dtype), out=dst))
-        if dst is not G:
-            b.grad_commit(x, dst)
+        b.grad_scaled(x, b.grad(out), b.scratch(out, "scale", out.shape, out.dtype))
 
 
 class ReshapeRule(Rule):
