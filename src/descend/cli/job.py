@@ -435,6 +435,19 @@ def _svg_plots(history, task: str) -> list[tuple[str, str]]:
     return out
 
 
+def _seeded_setup(cfg: dict[str, Any]):
+    """Seed, load and split the data, build the model and its optimizer: what every job starts with.
+
+    Returns ``(data description, Prepared, model, optimizer)``.
+    """
+    descend.manual_seed(cfg["seed"])
+    X, y, data_desc = load_data(cfg)
+    prep = prepare(cfg, X, y)
+    model = build_model(prep.n_features, cfg["model"], prep.n_outputs, cfg["activation"], cfg["dropout"],
+                        cfg["dtype"])
+    return data_desc, prep, model, make_optimizer(cfg, model.parameters())
+
+
 def run_training(cfg: dict[str, Any], *, echo=print, config_source: str | None = None) -> Run:
     """Do the whole ``descend train`` job and return the run (see the module docstring).
 
@@ -445,12 +458,7 @@ def run_training(cfg: dict[str, Any], *, echo=print, config_source: str | None =
     nothing is left behind.
     """
     t0 = time.perf_counter()
-    descend.manual_seed(cfg["seed"])
-    X, y, data_desc = load_data(cfg)
-    prep = prepare(cfg, X, y)
-    model = build_model(prep.n_features, cfg["model"], prep.n_outputs, cfg["activation"], cfg["dropout"],
-                        cfg["dtype"])
-    optimizer = make_optimizer(cfg, model.parameters())
+    data_desc, prep, model, optimizer = _seeded_setup(cfg)
     batch = cfg["batch_size"]
     n_train = len(prep.X_train)
     steps_per_epoch = 1 if batch is None else -(-n_train // batch)
@@ -788,12 +796,7 @@ def lr_find_job(cfg: dict[str, Any], output=None) -> dict:
     overwritten). Returns ``suggestion``, ``lr_min_loss``, ``steps``,
     ``stop_reason`` and ``plot`` (None without matplotlib).
     """
-    descend.manual_seed(cfg["seed"])
-    X, y, data_desc = load_data(cfg)
-    prep = prepare(cfg, X, y)
-    model = build_model(prep.n_features, cfg["model"], prep.n_outputs, cfg["activation"], cfg["dropout"],
-                        cfg["dtype"])
-    optimizer = make_optimizer(cfg, model.parameters())
+    data_desc, prep, model, optimizer = _seeded_setup(cfg)
     loss = descend.nn.CrossEntropyLoss() if prep.task == "classification" else descend.nn.MSELoss()
     sizes = [prep.n_features, *cfg["model"], prep.n_outputs]
     with blas_threads(cfg, sizes, cfg["batch_size"] or len(prep.X_train)):
