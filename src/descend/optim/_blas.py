@@ -284,27 +284,52 @@ def abs_sum(x: np.ndarray) -> float | None:
     return fn(x.size, x.ctypes.data, 1)
 
 
+def _routine_for(x: np.ndarray, y: np.ndarray):
+    """The axpy routine for ``y ← y + α·x``, or None where BLAS cannot take these arrays."""
+    routines = _routines if _routines is not None else _get()
+    fn = routines.get(y.dtype) if routines else None
+    if fn is None or x.dtype != y.dtype or x.shape != y.shape:
+        return None
+    yf = y.flags
+    if not (yf.c_contiguous and yf.writeable and x.flags.c_contiguous):
+        return None
+    return fn
+
+
+def _one_thread(fn, n: int, alpha: float, px: int, py: int) -> None:
+    """``n`` elements on one BLAS thread (OpenBLAS would split a longer call)."""
+    if n > _BLAS_THREADED:
+        _call(fn, n, alpha, px, py, 1)
+    elif n:
+        fn(n, alpha, px, 1, py, 1)
+
+
+def _padded_tail(fn, alpha: float, xt: np.ndarray, yt: np.ndarray) -> None:
+    """The last ``< BLOCK`` elements (flat views), zero-padded to one block, through the same kernel."""
+    bx, by, pbx, pby = _pad(yt.dtype)
+    k = yt.size
+    bx[:k] = xt
+    by[:k] = yt
+    fn(BLOCK, alpha, pbx, 1, pby, 1)
+    yt[...] = by[:k]
+
+
 def try_axpy_(alpha: float, x: np.ndarray, y: np.ndarray) -> bool:
     """``y ← y + α·x`` through BLAS if possible; False (nothing done) if not.
 
     Possible when a BLAS was found and ``x``, ``y`` are C-contiguous arrays of
     one shape and dtype (float32 or float64), ``y`` writable.
     """
-    routines = _routines if _routines is not None else _get()
-    fn = routines.get(y.dtype) if routines else None
-    if fn is None or x.dtype != y.dtype or x.shape != y.shape:
-        return False
-    yf, xf = y.flags, x.flags
-    if not (yf.c_contiguous and xf.c_contiguous and yf.writeable):
+    fn = _routine_for(x, y)
+    if fn is None:
         return False
     n = y.size
     bulk = n - n % BLOCK
     if bulk:
         # c_char.from_buffer is the cheapest way to an array's address (well under
         # a microsecond, against ~3 µs for .ctypes.data); a read-only x takes the slow one.
-        px = _addressof(_from_buffer(x)) if xf.writeable else x.ctypes.data
+        px = _addressof(_from_buffer(x)) if x.flags.writeable else x.ctypes.data
         py = _addressof(_from_buffer(y))
-        size = y.itemsize
         done = 0
         if n >= THREADED_MIN and not getattr(_local, "single", False):
             threads = min(max(_get_threads(), 1), MAX_THREADS)
@@ -312,22 +337,12 @@ def try_axpy_(alpha: float, x: np.ndarray, y: np.ndarray) -> bool:
                 done = n - n % (BLOCK * _LCM[threads])
                 if done:
                     _call(fn, done, alpha, px, py, threads)
-        if bulk > done:
-            if bulk - done > _BLAS_THREADED:
-                _call(fn, bulk - done, alpha, px + done * size, py + done * size, 1)
-            else:  # never threaded by BLAS
-                fn(bulk - done, alpha, px + done * size, 1, py + done * size, 1)
-    if bulk < n:  # the rest, zero-padded to one block, through the same kernel
-        bx, by, pbx, pby = _pad(y.dtype)
+        size = y.itemsize
+        _one_thread(fn, bulk - done, alpha, px + done * size, py + done * size)
+    if bulk < n:
         if y.ndim != 1:
             x, y = x.reshape(-1), y.reshape(-1)
-        if bulk:
-            x, y = x[bulk:], y[bulk:]
-        k = n - bulk
-        bx[:k] = x
-        by[:k] = y
-        fn(BLOCK, alpha, pbx, 1, pby, 1)
-        y[...] = by[:k]
+        _padded_tail(fn, alpha, x[bulk:], y[bulk:])
     return True
 
 
@@ -339,29 +354,18 @@ def planned_axpy(x: np.ndarray, y: np.ndarray):
     The function keeps ``x`` and ``y`` alive. None where :func:`try_axpy_` could
     not take the arrays.
     """
-    routines = _get()
-    fn = routines.get(y.dtype) if routines else None
-    if (fn is None or x.dtype != y.dtype or x.shape != y.shape or not y.flags.c_contiguous
-            or not x.flags.c_contiguous or not y.flags.writeable):
+    fn = _routine_for(x, y)
+    if fn is None:
         return None
     n = y.size
     bulk = n - n % BLOCK
-    k = n - bulk
     px, py = x.ctypes.data, y.ctypes.data
     xt, yt = x.reshape(-1)[bulk:], y.reshape(-1)[bulk:]
-    dtype = y.dtype
 
     def run(alpha, keep=(x, y)):
-        if bulk > _BLAS_THREADED:
-            _call(fn, bulk, alpha, px, py, 1)
-        elif bulk:
-            fn(bulk, alpha, px, 1, py, 1)
-        if k:
-            bx, by, pbx, pby = _pad(dtype)
-            bx[:k] = xt
-            by[:k] = yt
-            fn(BLOCK, alpha, pbx, 1, pby, 1)
-            yt[...] = by[:k]
+        _one_thread(fn, bulk, alpha, px, py)
+        if bulk < n:
+            _padded_tail(fn, alpha, xt, yt)
     return run
 
 
