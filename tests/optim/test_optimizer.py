@@ -310,10 +310,13 @@ def test_results_do_not_depend_on_the_number_of_threads(name, monkeypatch, threa
                 np.testing.assert_array_equal(state_many[i][key], value)
 
 
-def test_threaded_check_names_the_first_bad_parameter(monkeypatch, threads):
+@pytest.mark.parametrize("probe", ["dot", "plain sums on threads"])
+def test_threaded_check_names_the_first_bad_parameter(monkeypatch, threads, probe):
     from descend.optim import optimizer as base
 
     monkeypatch.setattr(base, "PARALLEL_MIN", 100)
+    if probe != "dot":  # these 400-value gradients fall in the band probed by plain sums
+        monkeypatch.setattr(base, "DOT_THREADED", 100)
     threads(3)
     params = [(f"w{i}", _p(400, dtype=np.float32)) for i in range(6)]
     opt = optim.Adam(params, lr=0.1)

@@ -48,7 +48,7 @@ __all__ = ["Optimizer", "NonFiniteGradientError", "required", "CHUNK", "PARALLEL
 CHUNK = 1 << 18
 
 #: Gradients from DOT_THREADED up to BLAS_MIN elements are probed for NaN/inf without BLAS,
-#: whose dot product is multithreaded there (see ``_squared_norms``).
+#: which would wake its threads for a dot product there (see ``Optimizer._plain_sums``).
 DOT_THREADED = 10_000
 BLAS_MIN = 1 << 16
 
@@ -277,7 +277,7 @@ class Optimizer:
         an overflow of huge but finite values) needs the exact elementwise test.
         """
         checked = []  # (group index, parameter index, gradient, probe or None)
-        middle = []  # gradients whose probe is not a BLAS dot (see _squared_norms)
+        middle = []  # gradients whose probe is a plain sum (see _plain_sums)
         dot, ndarray, isfinite, abs_sum = np.dot, np.ndarray, math.isfinite, _blas.abs_sum
         suspect = False
         with np.errstate(over="ignore", invalid="ignore"):  # once per step: it costs microseconds
@@ -313,7 +313,7 @@ class Optimizer:
                         middle.append(len(checked))
                         checked.append((gi, j, g, None))
             if middle:
-                sums = self._squared_norms([checked[k][2] for k in middle])
+                sums = self._plain_sums([checked[k][2] for k in middle])
                 for k, total in zip(middle, sums):
                     gi, j, g, _ = checked[k]
                     checked[k] = (gi, j, g, total)
@@ -340,59 +340,40 @@ class Optimizer:
         return True
 
     @staticmethod
-    def _squared_norms(grads: list) -> list[float]:
-        """A finiteness probe per gradient: inf or NaN if it has a non-finite value (or overflows).
-
-        The caller suppresses NumPy's overflow/invalid warnings around this call
-        (``np.errstate``: a huge but finite gradient may overflow its probe). The
-        probe is ``g·g`` (BLAS, the fastest full read; about a microsecond for a
-        small gradient) except between :data:`DOT_THREADED` and :data:`BLAS_MIN`
-        elements, where OpenBLAS multithreads dot products and waking (then
-        spinning) its threads would cost far more than a plain sum of the
-        values, on an elementwise workload such as a batched landscape run, and
-        take a core from other processes on a busy machine. Large gradients use
-        BLAS in this thread (BLAS spreads each product over its own threads);
-        many mid-sized ones are shared out among descend's threads.
+    def _plain_sums(grads: list) -> list[float]:
+        """``Σ g`` of each gradient: the finiteness probe between :data:`DOT_THREADED` and
+        :data:`BLAS_MIN` elements (see :meth:`_check_grads`), where OpenBLAS would wake
+        (and then spin) its threads for a dot product, which costs far more than a plain
+        sum on an elementwise workload such as a batched landscape run, and takes a core
+        from other processes on a busy machine. Many such gradients are shared out among
+        descend's threads. The caller suppresses NumPy's overflow warnings in this thread.
         """
-        out: list = [None] * len(grads)
-        middle = []
-        dot = np.dot
-        for i, g in enumerate(grads):
-            n = g.size
-            if n < DOT_THREADED or n >= BLAS_MIN:
-                f = g.reshape(-1) if g.ndim != 1 else g
-                out[i] = float(dot(f, f))
-            else:
-                middle.append(i)
-        if not middle:
-            return out
 
-        def sums(indices, errstate=False):
+        def sums(run, errstate=False):
             if errstate:  # warnings settings are per thread
                 with np.errstate(over="ignore", invalid="ignore"):
-                    return [float(np.add.reduce(grads[i], axis=None)) for i in indices]
-            return [float(np.add.reduce(grads[i], axis=None)) for i in indices]
+                    return [float(np.add.reduce(g, axis=None)) for g in run]
+            return [float(np.add.reduce(g, axis=None)) for g in run]
 
-        total = sum(grads[i].size for i in middle)
-        workers = max(1, min(_parallel.get_num_threads(), total // PARALLEL_MIN, len(middle)))
+        total = sum(g.size for g in grads)
+        workers = max(1, min(_parallel.get_num_threads(), total // PARALLEL_MIN, len(grads)))
         if workers == 1:
-            runs = [middle]
-        else:  # contiguous runs of gradients of about equal size, one per thread
-            bounds, acc, target = [0], 0, total / workers
-            for k, i in enumerate(middle):
-                acc += grads[i].size
-                if acc >= target * len(bounds) and len(bounds) < workers:
-                    bounds.append(k + 1)
-            bounds.append(len(middle))
-            runs = [middle[bounds[k]:bounds[k + 1]] for k in range(len(bounds) - 1)]
+            return sums(grads)
+        # contiguous runs of gradients of about equal size, one per thread
+        bounds, acc, target = [0], 0, total / workers
+        for k, g in enumerate(grads):
+            acc += g.size
+            if acc >= target * len(bounds) and len(bounds) < workers:
+                bounds.append(k + 1)
+        bounds.append(len(grads))
+        runs = [grads[bounds[k]:bounds[k + 1]] for k in range(len(bounds) - 1)]
         futures = [_parallel.pool().submit(sums, run, True) for run in runs[1:]]
         try:
-            first = sums(runs[0])
+            out = sums(runs[0])
         finally:
             rest = [f.result() for f in futures]
-        for run, values in zip(runs, [first, *rest]):
-            for i, v in zip(run, values):
-                out[i] = v
+        for values in rest:
+            out.extend(values)
         return out
 
     # -- the step -----------------------------------------------------------------------------
