@@ -301,7 +301,7 @@ class Optimizer:
                         continue
                     n = g.size
                     if n < DOT_THREADED or n >= BLAS_MIN:  # inline: the usual case
-                        # large: Σ|g| on all BLAS threads (OpenBLAS runs dot products on one)
+                        # large: Σ|g|, which gains from BLAS threads (OpenBLAS's dot does not)
                         total = abs_sum(g) if n >= BLAS_MIN else None
                         if total is None:
                             f = g if g.ndim == 1 else g.reshape(-1)
