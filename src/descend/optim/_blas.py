@@ -270,8 +270,8 @@ def _call(fn, n: int, alpha: float, px: int, py: int, threads: int) -> None:
 
 
 def abs_sum(x: np.ndarray) -> float | None:
-    """``Σ|xᵢ|`` through BLAS (``sasum``/``dasum``, which OpenBLAS spreads over its threads,
-    which its dot product does not gain from), or None where BLAS cannot take ``x`` (then use NumPy).
+    """``Σ|xᵢ|`` through BLAS (``sasum``/``dasum``, which gain from OpenBLAS's threads where
+    its dot product does not), or None where BLAS cannot take ``x`` (then use NumPy).
 
     A finiteness probe: the sum is NaN or infinite if any value is (or if huge finite
     values overflow it), and BLAS raises no floating-point warnings on the way.
