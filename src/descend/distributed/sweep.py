@@ -447,9 +447,11 @@ def sweep(run, grid=None, configs=None, *, cluster=None, n_workers=None, retries
             for fut, record in queue:
                 i, _ = live.pop(fut.key)
                 fut.release()
-                if fut.status == "error" or isinstance(record, BaseException):
-                    # the task was lost (KilledWorker, ...), not run's error (run_config catches
-                    # those); as_completed hands errors over as (type, exception, traceback)
+                if not isinstance(record, dict):
+                    # the task was lost (KilledWorker, ...), not run's error: run_config catches
+                    # those and always returns a dict. as_completed hands errors over as
+                    # (type, exception, traceback), and the future's status is not always
+                    # "error" yet when it does (a worker death races with the result fetch)
                     exc = record[1] if isinstance(record, tuple) and len(record) == 3 else record
                     attempts[i] += 1
                     if attempts[i] <= retries:
