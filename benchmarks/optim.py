@@ -12,14 +12,24 @@ that returns a constant loss and leaves the gradients as they are (one
 iteration per step, the same work in both).
 
 The two libraries alternate in blocks of ``--block`` steps (default 4), and
-the first step of each block is not timed: torch's OpenMP threads keep
-spinning for milliseconds after a parallel region, so a descend step right
-after a torch step would share a core with them (and a torch step with
-descend's threads), which a program using one library never sees. Timing the
-following steps measures each library in its steady state, still under the
-same machine load.
+the first step of each block is not timed: idle worker threads do not go to
+sleep at once (torch's OpenMP threads spin for milliseconds after a parallel
+region, OpenBLAS's keep polling for work for about a tenth of a second), so
+the first step after the other library's block shares the cores with that
+library's threads, which a program using one library never sees. descend's
+optimizers wake OpenBLAS's threads only for plain SGD (whose step is one
+threaded BLAS call per parameter); the others run on descend's own threads
+with one BLAS thread each.
 
-Run:  python benchmarks/optim.py [--rounds R] [--repeats N] [--block K] [--only adam,sgd]
+``--pause S`` sleeps S seconds before every block instead, so that each
+library starts with the other's threads asleep. On a virtual machine that
+measures something else as well: threads that have just slept wake more
+slowly for a while, and descend's worker threads block between steps where
+torch's spin, so descend's multi-pass rules (momentum, Adam, ...) come out
+20-50% slower with a pause, torch's about the same. Both are reported in
+docs/optimizers.md.
+
+Run:  python benchmarks/optim.py [--rounds R] [--repeats N] [--block K] [--pause S] [--only adam,sgd]
                                  [--threads N] [--torch-threads N]
 """
 
@@ -91,13 +101,16 @@ def _time(fn) -> float:
     return time.perf_counter() - t0
 
 
-def _block(step, k):
-    """Run ``step`` ``k`` times; the times of all but the first (which follows the other library)."""
+def _block(step, k, pause=0.0):
+    """After ``pause`` seconds, run ``step`` ``k`` times; the times of all but the first
+    (which follows the other library)."""
+    if pause:
+        time.sleep(pause)  # the other library's idle threads go to sleep
     step()
     return [_time(step) for _ in range(k - 1)]
 
 
-def _round(names, values, grads, torch, repeats, block):
+def _round(names, values, grads, torch, repeats, block, pause):
     """{name: (descend seconds, torch seconds or None)}: medians over ``repeats`` alternating blocks."""
     out = {}
     for name in names:
@@ -109,9 +122,9 @@ def _round(names, values, grads, torch, repeats, block):
                 theirs()
         t_ours, t_theirs = [], []
         for _ in range(repeats):
-            t_ours += _block(ours, block)
+            t_ours += _block(ours, block, pause if theirs is not None else 0.0)
             if theirs is not None:
-                t_theirs += _block(theirs, block)
+                t_theirs += _block(theirs, block, pause)
         out[name] = (statistics.median(t_ours), statistics.median(t_theirs) if t_theirs else None)
     return out
 
@@ -121,12 +134,17 @@ def main(argv=None) -> None:
     parser.add_argument("--repeats", type=int, default=5, help="blocks per library, optimizer and round")
     parser.add_argument("--block", type=int, default=4, help="steps per block, the first untimed (default 4)")
     parser.add_argument("--rounds", type=int, default=1, help="measure the whole table this many times")
+    parser.add_argument("--pause", type=float, default=0.0,
+                        help="seconds to sleep before each block, so that the other library's idle "
+                             "threads are asleep (default 0: alternate at once)")
     parser.add_argument("--only", default=None, help="comma-separated registry names to run")
     parser.add_argument("--threads", type=int, default=None, help="descend.optim.set_num_threads (default: its own)")
     parser.add_argument("--torch-threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
     args = parser.parse_args(argv)
     if args.repeats < 1 or args.rounds < 1 or args.block < 2:
         parser.error("--repeats and --rounds must be positive, --block at least 2")
+    if not args.pause >= 0:
+        parser.error("--pause must be a non-negative number of seconds")
     try:
         import torch
     except ImportError:  # descend alone: report absolute times
@@ -139,7 +157,8 @@ def main(argv=None) -> None:
         optim.set_num_threads(args.threads)
     values, grads = _data()
     print(f"one step() on {sum(SIZES):,} float32 parameters in {len(SIZES)} arrays; "
-          f"median of {args.repeats} blocks of {args.block - 1} timed steps, {args.rounds} round(s)")
+          f"median of {args.repeats} blocks of {args.block - 1} timed steps"
+          + (f" after a {args.pause:g} s pause" if args.pause else "") + f", {args.rounds} round(s)")
     if torch is not None:
         if args.torch_threads:
             torch.set_num_threads(args.torch_threads)
@@ -156,7 +175,7 @@ def main(argv=None) -> None:
           f"the step θ ← θ + α·d: {fused}")
     rounds = []
     for r in range(args.rounds):
-        result = _round(names, values, grads, torch, args.repeats, args.block)
+        result = _round(names, values, grads, torch, args.repeats, args.block, args.pause)
         rounds.append(result)
         if torch is None:
             print(f"round {r + 1}: " + ", ".join(f"{n} {a * 1e3:.2f} ms" for n, (a, _) in result.items()))

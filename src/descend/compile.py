@@ -149,14 +149,15 @@ def _sgd_slices(pieces, lr, weight_decay, maximize) -> list:
     if weight_decay == 0 and not maximize:
         copy = np.copyto
         neg_lr = -lr
-        for g, p, q, t, _u, fma in pieces:
-            keep(float(dot(g, g)))
-            if fma is not None:  # one BLAS thread: slices are L2-sized and may run on our threads
-                copy(q, p)
-                fma(neg_lr)
-            else:  # no BLAS: NumPy's two passes
-                np.multiply(g, neg_lr, out=t)
-                np.add(p, t, out=q)
+        with _blas.single_threaded():  # slices are L2-sized and may run on our threads
+            for g, p, q, t, _u, fma in pieces:
+                keep(float(dot(g, g)))
+                if fma is not None:
+                    copy(q, p)
+                    fma(neg_lr)
+                else:  # no BLAS: NumPy's two passes
+                    np.multiply(g, neg_lr, out=t)
+                    np.add(p, t, out=q)
         return sq
     from .optim.functional import sgd_
 

@@ -171,3 +171,72 @@ def test_abs_sum_is_a_finiteness_probe(dtype):
         assert not np.isfinite(_blas.abs_sum(y))
     assert _blas.abs_sum(x[::2]) is None  # strided: left to NumPy
     assert _blas.abs_sum(x.astype(np.float16)) is None
+
+
+@needs_blas
+def test_one_thread_sections_hold_for_every_thread_until_the_last_closes():
+    """OpenBLAS has one thread count per process: a thread leaving its section must not
+    hand the BLAS threads back while another thread is still in one."""
+    import threading
+
+    _blas._get()
+    before = _blas._get_threads()
+    inside, stop, seen = threading.Event(), threading.Event(), []
+
+    def holder():
+        with _blas.single_threaded():
+            inside.set()
+            while not stop.is_set():
+                seen.append(_blas._get_threads())
+
+    t = threading.Thread(target=holder)
+    t.start()
+    inside.wait(10)
+    x, y = _data(70_000, seed=3)
+    try:
+        for _ in range(200):  # other threads open and close sections meanwhile
+            with _blas.single_threaded():
+                _blas.axpy_(1e-3, x, y)
+            _blas.abs_sum(x, one_thread=True)
+            # and a call that would be threaded runs on one thread, for the section's sake
+            assert _blas._threaded(_blas._routine_for(x, y), 70_000 - 70_000 % 64, 0.0,
+                                   x.ctypes.data, y.ctypes.data) == 0
+    finally:
+        stop.set()
+        t.join()
+    assert seen and set(seen) == {1}
+    assert _blas._get_threads() == before  # the last section to close restored the count
+    with _blas.single_threaded():  # nested: the inner block neither opens nor closes a section
+        with _blas.single_threaded():
+            assert _blas._get_threads() == 1
+        assert _blas._get_threads() == 1
+    assert _blas._get_threads() == before
+
+
+@needs_blas
+def test_optimizer_threads_keep_blas_on_one_thread(monkeypatch):
+    """The slices of an optimizer's step run on descend's threads with one BLAS thread
+    each, and the step leaves BLAS's thread count as it found it."""
+    _blas._get()
+    before = _blas._get_threads()
+    counts = []
+    real = _blas.try_axpy_
+
+    def spy(alpha, x, y):
+        counts.append(_blas._get_threads())
+        return real(alpha, x, y)
+
+    monkeypatch.setattr(_blas, "try_axpy_", spy)
+    params = [descend.tensor(np.ones(300_000, np.float32), requires_grad=True) for _ in range(3)]
+    for p in params:
+        p.grad = np.full(300_000, 0.5, np.float32)
+    old = optim.get_num_threads()
+    optim.set_num_threads(2)
+    try:
+        opt = optim.SGD(params, lr=0.1, momentum=0.9)
+        for _ in range(3):
+            opt.step()
+    finally:
+        optim.set_num_threads(old)
+    assert len(counts) >= 6 and set(counts) == {1}
+    assert _blas._get_threads() == before

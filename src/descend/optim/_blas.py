@@ -20,9 +20,13 @@ whole multiple of :data:`BLOCK` elements: a threaded call gets a multiple of
 vector into contiguous near-equal shares), the rest goes on one BLAS thread,
 and the last ``< BLOCK`` elements go through the same kernel zero-padded to one
 block. The tests check the bits against slicing, layout and thread count.
-Where no usable OpenBLAS is found (NumPy built on MKL or Apple's Accelerate,
-or an OpenBLAS too old to set its thread count per thread), :func:`axpy_`
-falls back to NumPy's two passes, rounded twice. Set ``DESCEND_BLAS_AXPY=0`` to
+OpenBLAS has one thread count for the whole process, so a call meant for one
+BLAS thread is made inside a *one-thread section* (see :class:`single_threaded`)
+that holds the count at 1 for every thread until the last open section closes,
+and threaded calls are made only while no section is open. Where no usable
+OpenBLAS is found (NumPy built on MKL or Apple's Accelerate, or an OpenBLAS
+without ``openblas_set_num_threads_local``), :func:`axpy_` falls back to
+NumPy's two passes, rounded twice. Set ``DESCEND_BLAS_AXPY=0`` to
 always use NumPy.
 
 Only 64-bit-integer interfaces with their ``64_`` symbol suffix (NumPy's own
@@ -176,13 +180,14 @@ def _find() -> dict:
             getter.restype = ctypes.c_int
             getter.argtypes = []
             global _set_local_threads, _get_threads
-            _set_local_threads, _get_threads = setter, getter
-            previous = setter(1)
-            try:
-                ok = all(_works(fn, dt) for dt, fn in routines.items())
-            finally:
-                setter(previous)
+            with _section_lock:
+                previous = setter(1)
+                try:
+                    ok = all(_works(fn, dt) for dt, fn in routines.items())
+                finally:
+                    setter(previous)
             if ok:
+                _set_local_threads, _get_threads = setter, getter
                 _library = path
                 _bind_asum(lib, template.replace("axpy", "asum"), integer)
                 return routines
@@ -243,44 +248,99 @@ def _pad(dtype) -> tuple:
     return entry
 
 
+# OpenBLAS's thread count is one setting for the whole process: its
+# ``openblas_set_num_threads_local`` returns the previous count, but the count it sets
+# is the one every thread then sees (measured). So no thread may lower it for one call
+# and raise it again while another thread is in a call it meant to keep on one thread:
+# that call would be split over BLAS threads (whose polling then takes the cores from
+# descend's own threads) at points that need not be whole blocks. Instead every stretch
+# of code that needs one BLAS thread opens a *one-thread section*: the first section
+# to open sets the count to 1, the last to close restores it, and threaded calls are
+# only made while no section is open, under the same lock.
+_section_lock = threading.Lock()
+_section = [0, 1]  # [open sections, the thread count to restore when the last closes]
+
+
+def _open_section() -> None:
+    with _section_lock:
+        if _section[0] == 0:
+            _section[1] = _set_local_threads(1)
+        _section[0] += 1
+
+
+def _close_section() -> None:
+    with _section_lock:
+        _section[0] -= 1
+        if _section[0] == 0 and _section[1] != 1:
+            _set_local_threads(_section[1])
+
+
 class single_threaded:
-    """Within this block, in this thread, BLAS calls made here use one BLAS thread.
+    """Within this block, BLAS calls made from this thread use one BLAS thread.
 
     For code that already runs on several threads of its own (descend's
     optimizer pool): BLAS threads on top would only compete for the cores.
+    While any thread is inside such a block, every BLAS call in the process
+    runs on one thread (OpenBLAS has one thread count for the process).
     """
 
     def __enter__(self):
+        if _routines is None:
+            _get()
         self._prev = getattr(_local, "single", False)
+        self._opened = not self._prev and _set_local_threads is not None
+        if self._opened:
+            _open_section()
         _local.single = True
         return self
 
     def __exit__(self, *exc):
         _local.single = self._prev
+        if self._opened:
+            _close_section()
         return False
 
 
-def _call(fn, n: int, alpha: float, px: int, py: int, threads: int) -> None:
-    previous = _set_local_threads(threads)
-    try:
-        fn(n, alpha, px, 1, py, 1)
-    finally:
-        if previous != threads:
-            _set_local_threads(previous)
+def _threaded(fn, n: int, alpha: float, px: int, py: int) -> int:
+    """The longest prefix of ``n`` elements whose every split over the BLAS threads is
+    whole blocks, on those threads; returns how many elements that was (0: none, the
+    caller does them on one thread)."""
+    with _section_lock:  # no section opens (nor closes) during the call
+        if _section[0]:  # a section is open somewhere: one thread for everyone now
+            return 0
+        current = _get_threads()
+        threads = min(current, MAX_THREADS)
+        if threads < 2:
+            return 0
+        done = n - n % (BLOCK * _LCM[threads])
+        if done:
+            previous = _set_local_threads(threads) if current != threads else None
+            try:
+                fn(done, alpha, px, 1, py, 1)
+            finally:
+                if previous is not None:
+                    _set_local_threads(previous)
+        return done
 
 
-def abs_sum(x: np.ndarray) -> float | None:
+def abs_sum(x: np.ndarray, one_thread: bool = False) -> float | None:
     """``Σ|xᵢ|`` through BLAS (``sasum``/``dasum``, which gain from OpenBLAS's threads where
     its dot product does not), or None where BLAS cannot take ``x`` (then use NumPy).
 
     A finiteness probe: the sum is NaN or infinite if any value is (or if huge finite
     values overflow it), and BLAS raises no floating-point warnings on the way.
+    ``one_thread``: in this thread only, waking none of OpenBLAS's threads (which
+    then poll for work for about a tenth of a second, taking cores from threads
+    of descend's own that run next).
     """
     if _routines is None:
         _get()
     fn = _asums.get(x.dtype)
     if fn is None or not x.flags.c_contiguous:
         return None
+    if one_thread and x.size > _BLAS_THREADED and not getattr(_local, "single", False):
+        with single_threaded():
+            return fn(x.size, x.ctypes.data, 1)
     return fn(x.size, x.ctypes.data, 1)
 
 
@@ -298,8 +358,12 @@ def _routine_for(x: np.ndarray, y: np.ndarray):
 
 def _one_thread(fn, n: int, alpha: float, px: int, py: int) -> None:
     """``n`` elements on one BLAS thread (OpenBLAS would split a longer call)."""
-    if n > _BLAS_THREADED:
-        _call(fn, n, alpha, px, py, 1)
+    if n > _BLAS_THREADED and not getattr(_local, "single", False):
+        _open_section()
+        try:
+            fn(n, alpha, px, 1, py, 1)
+        finally:
+            _close_section()
     elif n:
         fn(n, alpha, px, 1, py, 1)
 
@@ -332,11 +396,7 @@ def try_axpy_(alpha: float, x: np.ndarray, y: np.ndarray) -> bool:
         py = _addressof(_from_buffer(y))
         done = 0
         if n >= THREADED_MIN and not getattr(_local, "single", False):
-            threads = min(max(_get_threads(), 1), MAX_THREADS)
-            if threads > 1:  # shares of whole blocks for any split into up to `threads` parts
-                done = n - n % (BLOCK * _LCM[threads])
-                if done:
-                    _call(fn, done, alpha, px, py, threads)
+            done = _threaded(fn, bulk, alpha, px, py)
         size = y.itemsize
         _one_thread(fn, bulk - done, alpha, px + done * size, py + done * size)
     if bulk < n:

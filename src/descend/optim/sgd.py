@@ -61,6 +61,10 @@ class SGD(Optimizer):
     def _init_state(self, state, param, group):
         state["step"] = 0
 
+    def _updates_on_blas_threads(self):
+        # plain descent is one threaded BLAS axpy per parameter (see _update_group)
+        return all(g["momentum"] == 0 and g["weight_decay"] == 0 for g in self.param_groups)
+
     def _update_group(self, group):
         if group["momentum"] != 0 or group["weight_decay"] != 0:
             return super()._update_group(group)
