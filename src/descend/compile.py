@@ -47,6 +47,7 @@ asked to (``fit(..., compile=True)``).
 from __future__ import annotations
 
 import math
+from contextlib import nullcontext
 from functools import partial
 
 import numpy as np
@@ -149,7 +150,11 @@ def _sgd_slices(pieces, lr, weight_decay, maximize) -> list:
     if weight_decay == 0 and not maximize:
         copy = np.copyto
         neg_lr = -lr
-        with _blas.single_threaded():  # slices are L2-sized and may run on our threads
+        # Slices may run on our threads: one BLAS thread each, in one section for all of
+        # them (opening one costs microseconds: not for a model short enough for one call).
+        long = len(pieces) > 1 or (pieces and pieces[0][0].size > _blas.ONE_CALL_MAX)
+        section = _blas.single_threaded() if long else nullcontext()
+        with section:
             for g, p, q, t, _u, fma in pieces:
                 keep(float(dot(g, g)))
                 if fma is not None:

@@ -54,6 +54,8 @@ _F64 = np.dtype(np.float64)
 BLOCK = 64
 #: Calls longer than this are multithreaded by OpenBLAS unless told otherwise.
 _BLAS_THREADED = 10_000
+#: The longest call that needs no one-thread section to stay on one BLAS thread.
+ONE_CALL_MAX = _BLAS_THREADED
 #: Elements from which a call gets several BLAS threads: below, waking (and then
 #: spinning) them costs more than they save, on elementwise workloads such as a batched
 #: landscape run most of all (PyTorch's elementwise loops split from 32,768 per thread).
