@@ -998,17 +998,16 @@ class TrainStep:
                 _random.generator().bit_generator.state = state
             self.reason = "this batch needs the eager step (label or loss value)"
             return self._eager(x, y, into_arena=True)
+        self._replayed(plan)
+        return loss
+
+    def _replayed(self, plan: Plan) -> None:
+        """After a replayed step: every parameter's gradient is its view of the arena."""
         for p, g in zip(self.arena.params, self.arena.grad_views):
             p.grad = g
         self._eager_grads = False
         self.output = plan.output
         self.replayed = True
-        return loss
-
-    def _use_arena_grads(self) -> None:
-        for p, g in zip(self.arena.params, self.arena.grad_views):
-            p.grad = g
-        self._eager_grads = False
 
     def _eager(self, x, y, tracer: Tracer | None = None, into_arena: bool = False) -> float:
         """One eager forward (and backward) step; ``into_arena``: gradients straight into the arena.
@@ -1136,11 +1135,7 @@ class TrainStep:
             return self._eager(x, y)
         entry.verified = True
         self.reason = "replayed"
-        for p, g in zip(self.arena.params, self.arena.grad_views):
-            p.grad = g
-        self._eager_grads = False
-        self.output = plan.output
-        self.replayed = True
+        self._replayed(plan)
         return loss_r
 
     # -- gradients and the update -------------------------------------------------------------
