@@ -39,8 +39,8 @@ def test_stratified_split_keeps_class_shares():
 
 
 @pytest.mark.parametrize("kwargs, exc", [
-    (dict(test_size=1.5), ValueError), (dict(test_size=0), ValueError),
-    (dict(test_size=8, train_size=5), ValueError), (dict(test_size="a"), TypeError),
+    ({"test_size": 1.5}, ValueError), ({"test_size": 0}, ValueError),
+    ({"test_size": 8, "train_size": 5}, ValueError), ({"test_size": "a"}, TypeError),
 ])
 def test_split_bad_sizes(kwargs, exc):
     with pytest.raises(exc):

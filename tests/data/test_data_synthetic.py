@@ -81,7 +81,7 @@ def test_blobs_centres_and_balance():
     assert X5.shape == (50, 4) and set(y5) == set(range(5))
 
 
-@pytest.mark.parametrize("kwargs", [dict(n_samples=0), dict(n_samples=2.5), dict(noise=-1.0), dict(seed=-3)])
+@pytest.mark.parametrize("kwargs", [{"n_samples": 0}, {"n_samples": 2.5}, {"noise": -1.0}, {"seed": -3}])
 def test_bad_arguments(kwargs):
     with pytest.raises(ValueError):
         make_moons(**kwargs)

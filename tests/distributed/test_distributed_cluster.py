@@ -49,10 +49,10 @@ def test_connect_uses_a_client_as_is_and_closes_what_it_opens(cluster, tmp_path)
 
 
 @pytest.mark.parametrize("kwargs,error,match", [
-    (dict(n_workers=0), ValueError, "n_workers"),
-    (dict(threads_per_worker=0), ValueError, "threads_per_worker"),
-    (dict(address=3), TypeError, "scheduler address"),
-    (dict(address="no-such-file"), ValueError, "neither a scheduler address"),
+    ({"n_workers": 0}, ValueError, "n_workers"),
+    ({"threads_per_worker": 0}, ValueError, "threads_per_worker"),
+    ({"address": 3}, TypeError, "scheduler address"),
+    ({"address": "no-such-file"}, ValueError, "neither a scheduler address"),
 ])
 def test_client_argument_errors(kwargs, error, match):
     with pytest.raises(error, match=match):

@@ -79,7 +79,7 @@ def assert_same_history(h1, h2, rtol=1e-9):
 
 
 def test_two_workers_match_single_process_fit(cluster, data):
-    kw = dict(batch_size=16, epochs=3, shuffle=True, metrics=("loss", "accuracy"))
+    kw = {"batch_size": 16, "epochs": 3, "shuffle": True, "metrics": ("loss", "accuracy")}
     ref, h1 = single(data, 3, sgd_momentum, **kw)
     model = dd.fit(factory, data, loss="cross_entropy", optimizer=sgd_momentum, seed=3, cluster=cluster,
                    progress=False, **kw)
@@ -90,7 +90,7 @@ def test_two_workers_match_single_process_fit(cluster, data):
 
 
 def test_one_worker_is_bit_identical(cluster, data):
-    kw = dict(batch_size=32, epochs=2)
+    kw = {"batch_size": 32, "epochs": 2}
     ref, h1 = single(data, 5, lambda p: optim.Adam(p, lr=0.01), **kw)
     model = dd.fit(factory, data, loss="cross_entropy", optimizer=lambda p: optim.Adam(p, lr=0.01), seed=5,
                    cluster=cluster, n_workers=1, progress=False, **kw)
@@ -110,7 +110,7 @@ def test_scheduler_validation_and_max_steps_match(cluster, data):
     def step_lr(o):
         return optim.lr_scheduler.StepLR(o, step_size=1, gamma=0.5)
 
-    kw = dict(batch_size=20, epochs=4, max_steps=21, metrics=("loss", "accuracy"))
+    kw = {"batch_size": 20, "epochs": 4, "max_steps": 21, "metrics": ("loss", "accuracy")}
     descend.manual_seed(1)
     ref = factory()
     opt = adam(ref.parameters())
@@ -174,7 +174,7 @@ def test_dask_array_out_of_core_matches_in_memory(cluster, data, tmp_path):
     chunk = 25
     Xd = da.from_array(GuardedArray(tmp_path / "X.npy", chunk), chunks=(chunk, D))
     yd = da.from_array(GuardedArray(tmp_path / "y.npy", chunk), chunks=(chunk,))
-    kw = dict(batch_size=16, epochs=2, shuffle=True)
+    kw = {"batch_size": 16, "epochs": 2, "shuffle": True}
     ref, h1 = single(data, 4, sgd_momentum, **kw)
     model = dd.fit(factory, (Xd, yd), loss="cross_entropy", optimizer=sgd_momentum, seed=4, cluster=cluster,
                    progress=False, **kw)
@@ -198,16 +198,16 @@ def test_dask_array_with_a_bad_value_is_reported(cluster, data, tmp_path):
 
 
 @pytest.mark.parametrize("kwargs,error,match", [
-    (dict(model_factory=factory()), TypeError, "model_factory must be a function"),
-    (dict(optimizer=optim.SGD(factory().parameters(), lr=0.1)), TypeError, "not an instance"),
-    (dict(loss=nn.CrossEntropyLoss(weight=np.ones(K))), ValueError, "weighted average"),
-    (dict(loss=nn.CrossEntropyLoss(reduction="sum")), ValueError, "reduction='mean'"),
-    (dict(batch_size=0), ValueError, "batch_size"),
-    (dict(epochs=None), ValueError, "another stopping rule"),
-    (dict(split_every=1), ValueError, "split_every"),
+    ({"model_factory": factory()}, TypeError, "model_factory must be a function"),
+    ({"optimizer": optim.SGD(factory().parameters(), lr=0.1)}, TypeError, "not an instance"),
+    ({"loss": nn.CrossEntropyLoss(weight=np.ones(K))}, ValueError, "weighted average"),
+    ({"loss": nn.CrossEntropyLoss(reduction="sum")}, ValueError, "reduction='mean'"),
+    ({"batch_size": 0}, ValueError, "batch_size"),
+    ({"epochs": None}, ValueError, "another stopping rule"),
+    ({"split_every": 1}, ValueError, "split_every"),
 ])
 def test_bad_arguments_fail_before_anything_runs(data, kwargs, error, match):
-    args = dict(model_factory=factory, loss="cross_entropy", optimizer=sgd_momentum, batch_size=16, epochs=1)
+    args = {"model_factory": factory, "loss": "cross_entropy", "optimizer": sgd_momentum, "batch_size": 16, "epochs": 1}
     args.update(kwargs)
     mf = args.pop("model_factory")
     # cluster is a closed address: reaching it would be a failure of its own

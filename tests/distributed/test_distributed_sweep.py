@@ -150,13 +150,13 @@ def test_progress_lines_when_not_a_terminal(cluster, capsys):
 
 
 @pytest.mark.parametrize("kwargs,error,match", [
-    (dict(grid={"lr": [0.1]}, configs=[{"lr": 0.1}]), ValueError, "either grid"),
-    (dict(), ValueError, "either grid"),
-    (dict(grid={"lr": 0.1}), TypeError, "must be a list"),
-    (dict(configs=[]), ValueError, "no configurations"),
-    (dict(configs=[1, 2]), TypeError, r"configs\[0\]"),
-    (dict(configs=[{"lock": threading.Lock()}]), TypeError, "does not pickle"),
-    (dict(grid={"lr": [0.1]}, retries=-1), ValueError, "retries"),
+    ({"grid": {"lr": [0.1]}, "configs": [{"lr": 0.1}]}, ValueError, "either grid"),
+    ({}, ValueError, "either grid"),
+    ({"grid": {"lr": 0.1}}, TypeError, "must be a list"),
+    ({"configs": []}, ValueError, "no configurations"),
+    ({"configs": [1, 2]}, TypeError, r"configs\[0\]"),
+    ({"configs": [{"lock": threading.Lock()}]}, TypeError, "does not pickle"),
+    ({"grid": {"lr": [0.1]}, "retries": -1}, ValueError, "retries"),
 ])
 def test_bad_sweeps_fail_before_anything_runs(kwargs, error, match):
     with pytest.raises(error, match=match):

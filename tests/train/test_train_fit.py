@@ -165,27 +165,27 @@ def test_optimizer_and_loss_by_name(blobs):
 
 
 @pytest.mark.parametrize("kwargs, exc, match", [
-    (dict(batch_size=0), ValueError, "batch_size"),
-    (dict(epochs=0), ValueError, "epochs"),
-    (dict(epochs=None), ValueError, "another stopping rule"),
-    (dict(max_steps=-1), ValueError, "max_steps"),
-    (dict(tol=-1.0), ValueError, "tol"),
-    (dict(max_time=0), ValueError, "max_time"),
-    (dict(patience=2), ValueError, "validation"),
-    (dict(metrics=("loss", "f1")), ValueError, "unknown metric 'f1'"),
-    (dict(loss="hinge"), ValueError, "unknown loss 'hinge'"),
-    (dict(loss=nn.MSELoss), TypeError, "pass an instance"),
-    (dict(optimizer=optim.SGD), TypeError, "pass an instance"),
-    (dict(callbacks=[descend.train.EarlyStopping]), TypeError, "instances"),
-    (dict(resume=True), ValueError, "checkpoint_dir"),
-    (dict(seed=-1), ValueError, "seed"),
-    (dict(scheduler_interval="batch"), ValueError, "scheduler_interval"),
+    ({"batch_size": 0}, ValueError, "batch_size"),
+    ({"epochs": 0}, ValueError, "epochs"),
+    ({"epochs": None}, ValueError, "another stopping rule"),
+    ({"max_steps": -1}, ValueError, "max_steps"),
+    ({"tol": -1.0}, ValueError, "tol"),
+    ({"max_time": 0}, ValueError, "max_time"),
+    ({"patience": 2}, ValueError, "validation"),
+    ({"metrics": ("loss", "f1")}, ValueError, "unknown metric 'f1'"),
+    ({"loss": "hinge"}, ValueError, "unknown loss 'hinge'"),
+    ({"loss": nn.MSELoss}, TypeError, "pass an instance"),
+    ({"optimizer": optim.SGD}, TypeError, "pass an instance"),
+    ({"callbacks": [descend.train.EarlyStopping]}, TypeError, "instances"),
+    ({"resume": True}, ValueError, "checkpoint_dir"),
+    ({"seed": -1}, ValueError, "seed"),
+    ({"scheduler_interval": "batch"}, ValueError, "scheduler_interval"),
 ])
 def test_bad_arguments_fail_before_anything_changes(blobs, kwargs, exc, match):
     X, y = blobs
     m = small_mlp(0)
     before = params_of(m)
-    args = dict(loss="cross_entropy", optimizer=optim.SGD(m.parameters(), lr=0.1), progress=False)
+    args = {"loss": "cross_entropy", "optimizer": optim.SGD(m.parameters(), lr=0.1), "progress": False}
     args.update(kwargs)
     with pytest.raises(exc, match=match):
         fit(m, (X, y), **args)

@@ -107,8 +107,8 @@ def test_suggestion_is_stable_for_least_squares():
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    (dict(start_lr=0.0), "start_lr"), (dict(start_lr=1.0, end_lr=0.5), "smaller"),
-    (dict(steps=1), "steps"), (dict(seed=-2), "seed"), (dict(beta=1.0), "beta"),
+    ({"start_lr": 0.0}, "start_lr"), ({"start_lr": 1.0, "end_lr": 0.5}, "smaller"),
+    ({"steps": 1}, "steps"), ({"seed": -2}, "seed"), ({"beta": 1.0}, "beta"),
 ])
 def test_bad_arguments(blobs, kwargs, match):
     X, y = blobs

@@ -20,8 +20,8 @@ from .palette import BACKGROUND, NONE_COLOR, SEQUENTIAL, color
 
 __all__ = ["plot_landscape", "plot_paths", "animate_paths", "plot_basins", "plot_convergence"]
 
-_GLOBAL_MARK = dict(marker="*", s=220, c="white", edgecolors="black", linewidths=1.2, zorder=6)
-_LOCAL_MARK = dict(marker="^", s=90, c="white", edgecolors="black", linewidths=1.2, zorder=6)
+_GLOBAL_MARK = {"marker": "*", "s": 220, "c": "white", "edgecolors": "black", "linewidths": 1.2, "zorder": 6}
+_LOCAL_MARK = {"marker": "^", "s": 90, "c": "white", "edgecolors": "black", "linewidths": 1.2, "zorder": 6}
 
 
 # -- evaluating a function on a grid ------------------------------------------------------
