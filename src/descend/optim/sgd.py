@@ -61,12 +61,17 @@ class SGD(Optimizer):
     def _init_state(self, state, param, group):
         state["step"] = 0
 
+    @staticmethod
+    def _plain(group) -> bool:
+        """No momentum, no weight decay: the step is θ ← θ ∓ lr·g, one BLAS axpy."""
+        return group["momentum"] == 0 and group["weight_decay"] == 0
+
     def _updates_on_blas_threads(self):
         # plain descent is one threaded BLAS axpy per parameter (see _update_group)
-        return all(g["momentum"] == 0 and g["weight_decay"] == 0 for g in self.param_groups)
+        return all(self._plain(g) for g in self.param_groups)
 
     def _update_group(self, group):
-        if group["momentum"] != 0 or group["weight_decay"] != 0:
+        if not self._plain(group):
             return super()._update_group(group)
         # Plain descent θ ← θ ∓ lr·g is one BLAS axpy per parameter, which BLAS
         # threads itself (faster, measured, than slices on descend's threads);
