@@ -46,7 +46,7 @@ if _THREADS != "0":
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = _THREADS
 
-import numpy as np
+import numpy as np  # noqa: E402 - after the thread variables above, which NumPy reads on import
 
 
 # ----------------------------------------------------------------------------- (a) sweep
@@ -94,7 +94,7 @@ def bench_sweep(client, args):
     for _ in range(args.repeats):
         res = dd.sweep(noop_run, configs=[{"seed": i} for i in range(args.configs)], cluster=client, progress=False)
         noop.append(res.wall_time / args.configs)
-    speedups = [s / p for s, p in zip(serial, parallel)]
+    speedups = [s / p for s, p in zip(serial, parallel, strict=True)]
     print(f"\n(a) sweep of {args.configs} training runs, {args.workers} workers, {args.repeats} repeats")
     print(f"    serial   {statistics.median(serial):7.2f} s   ({statistics.median(serial) / args.configs * 1e3:.0f} ms "
           f"per run)")
@@ -136,7 +136,7 @@ def bench_steps(client, args):
     out = []
     for name in args.models:
         sizes = MODELS[name]
-        n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+        n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
         breakeven = None
         for bs in args.batches:
             rng = np.random.default_rng(0)

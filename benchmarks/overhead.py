@@ -34,7 +34,7 @@ def paired_times(fa, fb, repeats: int, warmup: int = 3) -> tuple[float, float, f
             t0 = time.perf_counter()
             fn()
             times.append(time.perf_counter() - t0)
-    return statistics.median(ta), statistics.median(tb), statistics.median(a / b for a, b in zip(ta, tb))
+    return statistics.median(ta), statistics.median(tb), statistics.median(a / b for a, b in zip(ta, tb, strict=True))
 
 
 # ---------------------------------------------------------------- (a) elementwise chain
@@ -94,7 +94,7 @@ BATCH = 128
 
 def make_mlp(rng):
     weights, biases = [], []
-    for fan_in, fan_out in zip(SIZES[:-1], SIZES[1:]):
+    for fan_in, fan_out in zip(SIZES[:-1], SIZES[1:], strict=True):
         bound = 1 / np.sqrt(fan_in)
         weights.append(rng.uniform(-bound, bound, (fan_out, fan_in)).astype(np.float32))
         biases.append(rng.uniform(-bound, bound, fan_out).astype(np.float32))
@@ -106,7 +106,7 @@ def mlp_numpy(x, y, weights, biases):
     acts, pres = [x], []
     a = x
     n_layers = len(weights)
-    for i, (w, b) in enumerate(zip(weights, biases)):
+    for i, (w, b) in enumerate(zip(weights, biases, strict=True)):
         z = a @ w.T + b
         pres.append(z)
         a = np.maximum(z, 0) if i < n_layers - 1 else z
@@ -176,7 +176,7 @@ def main(argv=None):
     engine_step = mlp_engine_factory(weights, biases)
     le, gwe, _ = engine_step(x, y)
     ln, gwn, _ = mlp_numpy(x, y, weights, biases)
-    assert abs(le - ln) < 1e-4 and all(np.allclose(a, b, atol=1e-5) for a, b in zip(gwe, gwn)), "MLP gradients disagree"
+    assert abs(le - ln) < 1e-4 and all(np.allclose(a, b, atol=1e-5) for a, b in zip(gwe, gwn, strict=True)), "MLP gradients disagree"
     t_engine, t_numpy, r = paired_times(lambda: engine_step(x, y), lambda: mlp_numpy(x, y, weights, biases),
                                         args.repeats * 4)
     print(f"(b) MLP {'-'.join(map(str, SIZES))} step at batch {BATCH}: "

@@ -56,10 +56,10 @@ def test_gradients_equal_the_engine(act, loss):
     )
     assert res.loss == pytest.approx(engine_loss.item(), rel=1e-12)
     assert len(res.deltas) == len(res.preactivations) == 3 and len(res.activations) == 4
-    for l, lin in enumerate(model.linears):
-        assert res.weight_grads[l].shape == lin.weight.shape
-        assert _rel(res.weight_grads[l], lin.weight.grad) < 1e-10, f"layer {l + 1} weights"
-        assert _rel(res.bias_grads[l], lin.bias.grad) < 1e-10, f"layer {l + 1} bias"
+    for k, lin in enumerate(model.linears):
+        assert res.weight_grads[k].shape == lin.weight.shape
+        assert _rel(res.weight_grads[k], lin.weight.grad) < 1e-10, f"layer {k + 1} weights"
+        assert _rel(res.bias_grads[k], lin.bias.grad) < 1e-10, f"layer {k + 1} bias"
 
 
 @pytest.mark.parametrize("loss", LOSSES)
@@ -71,13 +71,13 @@ def test_each_delta_is_the_engines_gradient_of_z(act, loss):
     res = backprop.MLP.from_module(model).forward_backward(x, y, loss=loss)
     mods = list(model)
     starts = [i for i, m in enumerate(mods) if isinstance(m, nn.Linear)]
-    for l, start in enumerate(starts):
-        z = descend.tensor(res.preactivations[l], requires_grad=True)
+    for k, start in enumerate(starts):
+        z = descend.tensor(res.preactivations[k], requires_grad=True)
         h = z
         for m in mods[start + 1:]:
             h = m(h)
         _engine_loss(h, y, loss).backward()
-        assert _rel(res.deltas[l], z.grad) < 1e-10, f"delta of layer {l + 1}"
+        assert _rel(res.deltas[k], z.grad) < 1e-10, f"delta of layer {k + 1}"
 
 
 @pytest.mark.parametrize("loss", LOSSES)
@@ -85,7 +85,7 @@ def test_each_delta_is_the_engines_gradient_of_z(act, loss):
 def test_gradients_equal_torch(act, loss):
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(2)
-    Ws = [rng.standard_normal((n, m)) / np.sqrt(m) for m, n in zip(SIZES[:-1], SIZES[1:])]
+    Ws = [rng.standard_normal((n, m)) / np.sqrt(m) for m, n in zip(SIZES[:-1], SIZES[1:], strict=True)]
     bs = [rng.standard_normal(n) * 0.1 for n in SIZES[1:]]
     x, y = _data(loss, seed=3)
     res = backprop.forward_backward(x, y, Ws, bs, activation=act, loss=loss)
@@ -94,9 +94,9 @@ def test_gradients_equal_torch(act, loss):
     tb = [torch.from_numpy(b).requires_grad_() for b in bs]
     sigma = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": torch.relu, "identity": lambda t: t}[act]
     a = torch.from_numpy(x)
-    for l in range(3):
-        z = a @ tW[l].T + tb[l]
-        a = z if (l == 2 and loss == "cross_entropy") else sigma(z)
+    for k in range(3):
+        z = a @ tW[k].T + tb[k]
+        a = z if (k == 2 and loss == "cross_entropy") else sigma(z)
     if loss == "half_sse":
         tl = 0.5 * ((a - torch.from_numpy(y)) ** 2).sum() / B
     elif loss == "mse":
@@ -105,9 +105,9 @@ def test_gradients_equal_torch(act, loss):
         tl = torch.nn.functional.cross_entropy(a, torch.from_numpy(y))
     tl.backward()
     assert res.loss == pytest.approx(tl.item(), rel=1e-12)
-    for l in range(3):
-        assert _rel(res.weight_grads[l], tW[l].grad.numpy()) < 1e-10
-        assert _rel(res.bias_grads[l], tb[l].grad.numpy()) < 1e-10
+    for k in range(3):
+        assert _rel(res.weight_grads[k], tW[k].grad.numpy()) < 1e-10
+        assert _rel(res.bias_grads[k], tb[k].grad.numpy()) < 1e-10
 
 
 def test_output_activation_differs_from_hidden_and_no_bias():
@@ -118,7 +118,7 @@ def test_output_activation_differs_from_hidden_and_no_bias():
     res = backprop.forward_backward(x, y, [m.weight.data for m in model.linears], None,
                                     activation="tanh", output_activation="sigmoid", loss="mse")
     assert res.bias_grads == [None, None]
-    for g, lin in zip(res.weight_grads, model.linears):
+    for g, lin in zip(res.weight_grads, model.linears, strict=True):
         assert _rel(g, lin.weight.grad) < 1e-10
     np.testing.assert_allclose(res.output, model(x).data, rtol=1e-13)
 
@@ -202,11 +202,11 @@ def test_explain_reports_the_layer_statistics():
     report = bp.explain(x, y, loss="cross_entropy", lr=0.1)
     res = report.result
     assert report.loss == pytest.approx(res.loss)
-    for l, s in enumerate(report.layers):
-        assert s.layer == l + 1 and s.shape == bp.weights[l].shape
-        assert s.delta_norm == pytest.approx(np.linalg.norm(res.deltas[l]))
-        assert s.weight_grad_norm == pytest.approx(np.linalg.norm(res.weight_grads[l]))
-        assert s.update_ratio == pytest.approx(0.1 * s.weight_grad_norm / np.linalg.norm(bp.weights[l]))
+    for k, s in enumerate(report.layers):
+        assert s.layer == k + 1 and s.shape == bp.weights[k].shape
+        assert s.delta_norm == pytest.approx(np.linalg.norm(res.deltas[k]))
+        assert s.weight_grad_norm == pytest.approx(np.linalg.norm(res.weight_grads[k]))
+        assert s.update_ratio == pytest.approx(0.1 * s.weight_grad_norm / np.linalg.norm(bp.weights[k]))
     assert report.layers[1].dead_fraction == pytest.approx(2 / 8)
     assert report.layers[2].activation == "softmax" and report.layers[2].mean_abs_derivative is None
     text = str(report)
@@ -317,6 +317,6 @@ def test_any_architecture_equals_the_engine(widths, batch, act, loss, seed):
     engine.backward()
     res = backprop.MLP.from_module(model).forward_backward(x, y, loss=loss)
     assert res.loss == pytest.approx(engine.item(), rel=1e-12, abs=1e-300)
-    for l, lin in enumerate(model.linears):
-        np.testing.assert_allclose(res.weight_grads[l], lin.weight.grad, rtol=1e-10, atol=1e-14)
-        np.testing.assert_allclose(res.bias_grads[l], lin.bias.grad, rtol=1e-10, atol=1e-14)
+    for k, lin in enumerate(model.linears):
+        np.testing.assert_allclose(res.weight_grads[k], lin.weight.grad, rtol=1e-10, atol=1e-14)
+        np.testing.assert_allclose(res.bias_grads[k], lin.bias.grad, rtol=1e-10, atol=1e-14)

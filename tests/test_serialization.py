@@ -26,9 +26,9 @@ def same(a, b) -> bool:
         return type(a) is type(b) and (a == b or (np.isnan(a) and np.isnan(b)))
     if isinstance(a, dict):
         return (isinstance(b, dict) and list(a) == list(b)
-                and all(type(k) is type(kb) for k, kb in zip(a, b)) and all(same(a[k], b[k]) for k in a))
+                and all(type(k) is type(kb) for k, kb in zip(a, b, strict=True)) and all(same(a[k], b[k]) for k in a))
     if isinstance(a, (list, tuple)):
-        return type(a) is type(b) and len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+        return type(a) is type(b) and len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
     if isinstance(a, float):
         return type(b) is float and (math.isnan(a) and math.isnan(b) or
                                      (a == b and math.copysign(1, a) == math.copysign(1, b)))

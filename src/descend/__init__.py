@@ -11,7 +11,7 @@ import importlib
 from . import ops
 from .autograd import enable_grad, grad, no_grad, set_grad_enabled, value_and_grad
 from .gradcheck import GradcheckError, gradcheck
-from .ops import *  # descend.exp, descend.sum, ... (the names listed in ops.__all__)
+from .ops import *  # noqa: F403 - descend.exp, descend.sum, ...: ops.__all__ is the one list
 from .tensor import Tensor, is_grad_enabled, tensor
 
 __version__ = "0.1.0"
@@ -39,6 +39,7 @@ def __getattr__(name: str):
 
 __all__ = [
     "Tensor", "tensor", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
-    "grad", "value_and_grad", "gradcheck", "GradcheckError", "manual_seed", "save", "load",
-    "CheckpointError", *ops.__all__,
+    "grad", "value_and_grad", "gradcheck", "GradcheckError",
+    "manual_seed", "save", "load", "CheckpointError",  # noqa: F405 - served by __getattr__
+    *ops.__all__,
 ]

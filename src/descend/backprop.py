@@ -131,7 +131,7 @@ def _parameters(weights, biases):
     if isinstance(biases, np.ndarray) or len(biases) != len(Ws):
         raise ValueError(f"biases must be a list with one entry per layer ({len(Ws)}), or None")
     bs = []
-    for i, (w, b) in enumerate(zip(Ws, biases)):
+    for i, (w, b) in enumerate(zip(Ws, biases, strict=True)):
         if w.ndim != 2:
             raise ValueError(f"weights[{i}] must be 2-D (out, in), got shape {w.shape}")
         if i and w.shape[1] != Ws[i - 1].shape[0]:
@@ -178,14 +178,14 @@ def _forward(X, Ws, bs, acts, loss):
     a_list, z_list = [X], []
     a = X
     L = len(Ws)
-    for l in range(L):
-        z = a @ Ws[l].T
-        if bs[l] is not None:
-            z = z + bs[l]
-        if l == L - 1 and loss == "cross_entropy":
+    for k in range(L):
+        z = a @ Ws[k].T
+        if bs[k] is not None:
+            z = z + bs[k]
+        if k == L - 1 and loss == "cross_entropy":
             a = _softmax(z)
         else:
-            a = ACTIVATIONS[acts[l]][0](z)
+            a = ACTIVATIONS[acts[k]][0](z)
         z_list.append(z)
         a_list.append(a)
     return a_list, z_list
@@ -244,12 +244,12 @@ def _backward(a_list, z_list, Y, Ws, bs, acts, loss) -> BackpropResult:
     deltas = [None] * L
     gW, gb = [None] * L, [None] * L
     delta = output_delta(a_list[L], z_list[L - 1], Y, acts[L - 1], loss)
-    for l in reversed(range(L)):  # 0-based: layer l + 1 in the maths
-        if l < L - 1:
-            delta = hidden_delta(delta, Ws[l + 1], z_list[l], a_list[l + 1], acts[l])
-        deltas[l] = delta
-        gW[l] = weight_gradient(delta, a_list[l])
-        gb[l] = bias_gradient(delta) if bs[l] is not None else None
+    for k in reversed(range(L)):  # 0-based: layer k + 1 in the maths
+        if k < L - 1:
+            delta = hidden_delta(delta, Ws[k + 1], z_list[k], a_list[k + 1], acts[k])
+        deltas[k] = delta
+        gW[k] = weight_gradient(delta, a_list[k])
+        gb[k] = bias_gradient(delta) if bs[k] is not None else None
     return BackpropResult(
         loss=_loss_value(a_list[L], z_list[L - 1], Y, loss),
         weight_grads=gW, bias_grads=gb, deltas=deltas,
@@ -409,7 +409,7 @@ class MLP:
             self.activations = [activation] * (L - 1) + [out]
 
     @classmethod
-    def from_module(cls, module) -> "MLP":
+    def from_module(cls, module) -> MLP:
         """Copy (as float64) the weights, biases and activations of a ``descend.nn.MLP`` or ``Sequential``.
 
         Dropout layers are skipped: the copy is the network as evaluated in
@@ -483,10 +483,10 @@ class MLP:
         if not lr > 0:
             raise ValueError(f"lr must be positive, got {lr!r}")
         res = self.forward_backward(x, y, loss)
-        for l, gw in enumerate(res.weight_grads):
-            self.weights[l] -= lr * gw
-            if self.biases[l] is not None:
-                self.biases[l] -= lr * res.bias_grads[l]
+        for k, gw in enumerate(res.weight_grads):
+            self.weights[k] -= lr * gw
+            if self.biases[k] is not None:
+                self.biases[k] -= lr * res.bias_grads[k]
         return res
 
     def explain(self, x, y, loss: str = "half_sse", lr: float = 0.01) -> Explanation:
@@ -495,22 +495,22 @@ class MLP:
         acts = self._resolve(loss)
         L = len(self.weights)
         stats = []
-        for l in range(L):
-            W = self.weights[l]
+        for k in range(L):
+            W = self.weights[k]
             wn = float(np.linalg.norm(W))
-            gwn = float(np.linalg.norm(res.weight_grads[l]))
-            if l == L - 1 and loss == "cross_entropy":
+            gwn = float(np.linalg.norm(res.weight_grads[k]))
+            if k == L - 1 and loss == "cross_entropy":
                 mad, dead, act = None, None, "softmax"
             else:
-                d = ACTIVATIONS[acts[l]][1](res.preactivations[l], res.activations[l + 1])
+                d = ACTIVATIONS[acts[k]][1](res.preactivations[k], res.activations[k + 1])
                 mad = float(np.mean(np.abs(d)))
                 dead = float(np.mean(np.all(d == 0, axis=0)))
-                act = acts[l]
+                act = acts[k]
             stats.append(LayerStats(
-                layer=l + 1, shape=W.shape, activation=act,
-                delta_norm=float(np.linalg.norm(res.deltas[l])),
+                layer=k + 1, shape=W.shape, activation=act,
+                delta_norm=float(np.linalg.norm(res.deltas[k])),
                 weight_norm=wn, weight_grad_norm=gwn,
-                bias_grad_norm=None if res.bias_grads[l] is None else float(np.linalg.norm(res.bias_grads[l])),
+                bias_grad_norm=None if res.bias_grads[k] is None else float(np.linalg.norm(res.bias_grads[k])),
                 update_ratio=lr * gwn / wn if wn > 0 else (0.0 if gwn == 0 else math.inf),
                 mean_abs_derivative=mad, dead_fraction=dead,
             ))

@@ -25,9 +25,8 @@ pytest.importorskip("matplotlib")
 from typer.testing import CliRunner
 
 import descend
-from descend.cli import app
+from descend.cli import app, job
 from descend.cli import config as C
-from descend.cli import job
 
 runner = CliRunner()
 
@@ -349,7 +348,7 @@ def test_csv_data_with_labels_and_a_step_scheduler(tmp_path):
     path = tmp_path / "points.csv"
     with open(path, "w") as fh:
         fh.write("a,b,c,label\n")
-        for row, label in zip(X, y):
+        for row, label in zip(X, y, strict=True):
             fh.write(",".join(f"{v:.6f}" for v in row) + f",{label}\n")
     runs = tmp_path / "runs"
     r = _run("train", "--data", path, "--target", "label", "--model", "8", "--epochs", "4", "--lr", "0.05",

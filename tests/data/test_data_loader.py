@@ -98,7 +98,7 @@ def test_batches_resume_from_a_position():
     full = [y for _, y in dl.batches(2)]
     tail = [y for _, y in dl.batches(2, start=2)]
     assert len(tail) == 2
-    for u, v in zip(full[2:], tail):
+    for u, v in zip(full[2:], tail, strict=True):
         np.testing.assert_array_equal(u, v)
 
 

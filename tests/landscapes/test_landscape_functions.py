@@ -94,7 +94,7 @@ def test_listed_minima_agree_with_the_literature(name):
     land = L.get(name)
     precision, published = PUBLISHED[name]
     assert len(land.minima) == len(published)
-    for m, (coords, value, is_global) in zip(land.minima, published):
+    for m, (coords, value, is_global) in zip(land.minima, published, strict=True):
         assert m.is_global == is_global
         # to one unit in the last published digit (papers round or truncate)
         np.testing.assert_allclose(m.x, coords, rtol=0, atol=precision or 1e-12)
@@ -105,7 +105,7 @@ def test_listed_minima_agree_with_the_literature(name):
 def test_minima_have_the_published_value_and_zero_gradient(name):
     land = L.get(name)
     precision, published = PUBLISHED[name]
-    for m, (coords, value, _) in zip(land.minima, published):
+    for m, (_, value, _) in zip(land.minima, published, strict=True):
         v, g = land.value_and_grad(m.x)
         assert v == pytest.approx(m.value, abs=1e-6)
         assert v == pytest.approx(value, abs=max(precision, 1e-6))
@@ -118,7 +118,7 @@ def test_minima_have_the_published_value_and_zero_gradient(name):
 def test_himmelblau_published_coordinates_refine_to_the_stored_minima():
     land = L.himmelblau()
     _, published = PUBLISHED["himmelblau"]
-    for m, (coords, _, _) in zip(land.minima, published):
+    for m, (coords, _, _) in zip(land.minima, published, strict=True):
         refined = _newton(land, coords)
         assert np.linalg.norm(land.grad(refined)) < 1e-9
         np.testing.assert_allclose(refined, coords, atol=5e-7)  # the six published digits hold

@@ -55,7 +55,7 @@ def test_matches_torch_adam_step_for_step():
     res = L.minimize(L.beale(), [1.0, 1.5], optimizer="adam", lr=0.05, steps=60, tol=None)
     p = torch.tensor([1.0, 1.5], dtype=torch.float64, requires_grad=True)
     opt = torch.optim.Adam([p], lr=0.05)
-    for k in range(60):
+    for _ in range(60):
         opt.zero_grad()
         a, b = p[0], p[1]
         f = (1.5 - a + a * b) ** 2 + (2.25 - a + a * b**2) ** 2 + (2.625 - a + a * b**3) ** 2

@@ -108,7 +108,7 @@ def test_batchnorm_matches_torch_train_and_eval(shape, momentum):
     with torch.no_grad():
         tbn.weight.copy_(torch.from_numpy(gamma))
         tbn.bias.copy_(torch.from_numpy(beta))
-    for step in range(3):
+    for _ in range(3):
         x = rng.standard_normal(shape) * 2 + 1
         v = rng.standard_normal(shape)
         xt = descend.tensor(x, requires_grad=True)

@@ -26,7 +26,7 @@ def _compare(ours, theirs, inputs, rtol=1e-10):
     v = np.random.default_rng(1).standard_normal(out.shape)
     out.backward(v)
     tout.backward(torch.from_numpy(v))
-    for t, u in zip(ts, tt):
+    for t, u in zip(ts, tt, strict=True):
         if t.requires_grad:
             np.testing.assert_allclose(t.grad, u.grad.numpy(), rtol=rtol, atol=1e-12)
 
@@ -110,11 +110,11 @@ def test_cross_entropy_spatial_and_unbatched_match_torch():
     x = rng.standard_normal((2, 3, 4))
     y = rng.integers(0, 3, (2, 4))
     for reduction in REDUCTIONS:
-        _compare(lambda a: F.cross_entropy(a, y, reduction=reduction, label_smoothing=0.1),
-                 lambda a: torch.nn.functional.cross_entropy(a, torch.from_numpy(y), reduction=reduction,
-                                                             label_smoothing=0.1), [x])
-        _compare(lambda a: F.nll_loss(a, y, reduction=reduction),
-                 lambda a: torch.nn.functional.nll_loss(a, torch.from_numpy(y), reduction=reduction), [x])
+        _compare(lambda a, r=reduction: F.cross_entropy(a, y, reduction=r, label_smoothing=0.1),
+                 lambda a, r=reduction: torch.nn.functional.cross_entropy(a, torch.from_numpy(y), reduction=r,
+                                                                          label_smoothing=0.1), [x])
+        _compare(lambda a, r=reduction: F.nll_loss(a, y, reduction=r),
+                 lambda a, r=reduction: torch.nn.functional.nll_loss(a, torch.from_numpy(y), reduction=r), [x])
     single = rng.standard_normal(5)
     _compare(lambda a: F.cross_entropy(a, np.array(2)),
              lambda a: torch.nn.functional.cross_entropy(a, torch.tensor(2)), [single])
@@ -171,7 +171,7 @@ def test_elementwise_loss_gradcheck(fn, args):
     y = rng.uniform(0.1, 0.9, (3, 2))
     x[np.abs(x - y) < 0.05] += 0.2  # stay away from the kinks of |d|
     for reduction in REDUCTIONS:
-        descend.gradcheck(lambda a, b: fn(a, b, reduction=reduction), x, y)
+        descend.gradcheck(lambda a, b, r=reduction: fn(a, b, reduction=r), x, y)
 
 
 def test_classification_gradcheck():

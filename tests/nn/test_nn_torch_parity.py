@@ -52,7 +52,7 @@ def test_mnist_sized_mlp_matches_torch_float64():
     assert _rel(logits.data, tlogits.detach().numpy()) < 1e-9
     assert abs(loss.item() - tloss.item()) <= 1e-9 * abs(tloss.item())
     tlins = [m for m in tmodel if isinstance(m, torch.nn.Linear)]
-    for lin, tlin in zip(model.linears, tlins):
+    for lin, tlin in zip(model.linears, tlins, strict=True):
         assert _rel(lin.weight.grad, tlin.weight.grad.numpy()) < 1e-9
         assert _rel(lin.bias.grad, tlin.bias.grad.numpy()) < 1e-9
 
@@ -72,7 +72,7 @@ def test_default_float32_model_matches_torch_closely():
     tloss = torch.nn.functional.cross_entropy(tmodel(torch.from_numpy(x.astype(np.float64))), torch.from_numpy(y))
     tloss.backward()
     assert loss.item() == pytest.approx(tloss.item(), rel=1e-5)
-    for lin, tlin in zip(model.linears, [m for m in tmodel if isinstance(m, torch.nn.Linear)]):
+    for lin, tlin in zip(model.linears, [m for m in tmodel if isinstance(m, torch.nn.Linear)], strict=True):
         assert lin.weight.grad.dtype == np.float32
         np.testing.assert_allclose(lin.weight.grad, tlin.weight.grad.numpy(), rtol=1e-4, atol=1e-6)
 
@@ -92,5 +92,5 @@ def test_mlp_activations_match_torch(name, tcls):
     tloss = torch.nn.functional.mse_loss(tmodel(torch.from_numpy(x)), torch.from_numpy(y))
     tloss.backward()
     assert loss.item() == pytest.approx(tloss.item(), rel=1e-12)
-    for lin, tlin in zip(model.linears, [m for m in tmodel if isinstance(m, torch.nn.Linear)]):
+    for lin, tlin in zip(model.linears, [m for m in tmodel if isinstance(m, torch.nn.Linear)], strict=True):
         assert _rel(lin.weight.grad, tlin.weight.grad.numpy()) < 1e-10

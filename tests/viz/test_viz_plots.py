@@ -46,7 +46,9 @@ def test_plot_landscape(tmp_path, kind):
 
 
 def test_plot_landscape_plain_function_needs_a_domain(tmp_path):
-    f = lambda p: np.sum(np.asarray(p) ** 2, axis=-1)
+    def f(p):
+        return np.sum(np.asarray(p) ** 2, axis=-1)
+
     with pytest.raises(ValueError, match="domain"):
         viz.plot_landscape(f)
     viz.plot_landscape(f, domain=((-1, 1), (-1, 1)), resolution=20, path=tmp_path / "f.png")

@@ -20,7 +20,7 @@ import html
 import shlex
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import numpy as np
 import typer
@@ -31,11 +31,11 @@ METHODS = ("random", "local", "annealing", "multistart", "hopping", "gd")
 DEFAULT_METHODS = "random,local,annealing,multistart,gd"
 
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the full traceback on failure.")]
-OutOpt = Annotated[Optional[Path], typer.Option(
+OutOpt = Annotated[Path | None, typer.Option(
     "--out", "-o", help="Folder for the plots, results.json and report.html (created if missing; "
     "default: a new folder under --runs-dir).", file_okay=False, show_default=False)]
 RunsDirOpt = Annotated[Path, typer.Option("--runs-dir", help="Where the default output folder is created.")]
-StartOpt = Annotated[Optional[str], typer.Option(
+StartOpt = Annotated[str | None, typer.Option(
     "--start", metavar="X,Y", help="Starting point (default: the landscape's standard start).",
     show_default=False)]
 RadiusOpt = Annotated[float, typer.Option(
@@ -45,7 +45,7 @@ PlotsOpt = Annotated[bool, typer.Option("--plots/--no-plots", help="Write the pl
 
 # --------------------------------------------------------------------------- argument parsing
 
-def _landscape(name: Optional[str], param: str = "NAME"):
+def _landscape(name: str | None, param: str = "NAME"):
     from ..landscapes import get, names
 
     if name is None:
@@ -56,7 +56,7 @@ def _landscape(name: Optional[str], param: str = "NAME"):
         raise typer.BadParameter(str(exc), param_hint=param) from None
 
 
-def _point(text: Optional[str], land, param: str = "--start") -> np.ndarray:
+def _point(text: str | None, land, param: str = "--start") -> np.ndarray:
     if text is None:
         return np.array(land.start, dtype=np.float64)
     try:
@@ -83,7 +83,7 @@ def _optimizers(text: str, param: str = "--optimizers") -> list[str]:
     return items
 
 
-def _lrs(text: Optional[str], n: int, param: str = "--lr") -> list[Optional[float]]:
+def _lrs(text: str | None, n: int, param: str = "--lr") -> list[float | None]:
     if text is None:
         return [None] * n
     try:
@@ -107,7 +107,7 @@ def _positive(value, param: str, integer: bool = False):
     return value
 
 
-def _out_dir(out: Optional[Path], runs_dir: Path, stem: str) -> Path:
+def _out_dir(out: Path | None, runs_dir: Path, stem: str) -> Path:
     if out is not None:
         if out.exists() and not out.is_dir():
             raise typer.BadParameter(f"{str(out)!r} exists and is not a folder", param_hint="--out")
@@ -313,10 +313,10 @@ def _list_landscapes() -> None:
 
 
 def landscape_command(
-    name: Annotated[Optional[str], typer.Argument(help="Landscape name (see --list).", show_default=False)] = None,
+    name: Annotated[str | None, typer.Argument(help="Landscape name (see --list).", show_default=False)] = None,
     list_: Annotated[bool, typer.Option("--list", help="List the landscapes and their known minima.")] = False,
     optimizers: Annotated[str, typer.Option("--optimizers", help="Comma-separated optimizer names.")] = "sgd,momentum,nesterov,adam",
-    lr: Annotated[Optional[str], typer.Option(
+    lr: Annotated[str | None, typer.Option(
         "--lr", help="One learning rate for all, or one per optimizer (comma-separated). Default: "
         "the landscape's suggestion for each optimizer.", show_default=False)] = None,
     steps: Annotated[int, typer.Option("--steps", min=0, help="Steps per optimizer.")] = 300,
@@ -347,7 +347,7 @@ def landscape_command(
     out_dir = _out_dir(out, runs_dir, f"landscape-{land.name}")
 
     results, rows = {}, []
-    for opt, rate in zip(names_, lrs):
+    for opt, rate in zip(names_, lrs, strict=True):
         res = minimize(land, x0, optimizer=opt, steps=steps, lr=rate, tol=tol, **_extra_hyperparameters(opt))
         label = opt if opt not in results else f"{opt} #{len(results) + 1}"
         results[label] = res
@@ -401,10 +401,10 @@ def _drawable_path(res):
 
 
 def basins_command(
-    name: Annotated[Optional[str], typer.Argument(help="Landscape name (see descend landscape --list).",
+    name: Annotated[str | None, typer.Argument(help="Landscape name (see descend landscape --list).",
                                                   show_default=False)] = None,
     optimizer: Annotated[str, typer.Option("--optimizer", help="Optimizer name (elementwise: not lbfgs).")] = "sgd",
-    lr: Annotated[Optional[float], typer.Option("--lr", help="Learning rate (default: the landscape's suggestion).",
+    lr: Annotated[float | None, typer.Option("--lr", help="Learning rate (default: the landscape's suggestion).",
                                                 show_default=False)] = None,
     steps: Annotated[int, typer.Option("--steps", min=1, help="Steps from every start.")] = 500,
     resolution: Annotated[int, typer.Option("--resolution", min=2, help="Grid points per axis.")] = 100,
@@ -492,7 +492,7 @@ def basins_command(
 
 
 def search_command(
-    name: Annotated[Optional[str], typer.Argument(help="Landscape name (see descend landscape --list).",
+    name: Annotated[str | None, typer.Argument(help="Landscape name (see descend landscape --list).",
                                                   show_default=False)] = None,
     method: Annotated[str, typer.Option(
         "--method", help=f"Comma-separated methods: {', '.join(METHODS)}.")] = DEFAULT_METHODS,
@@ -500,9 +500,9 @@ def search_command(
     seed: Annotated[int, typer.Option("--seed", min=0, help="Seed for the random methods.")] = 0,
     start: StartOpt = None,
     optimizer: Annotated[str, typer.Option("--optimizer", help="Optimizer for gd, multistart and hopping.")] = "sgd",
-    lr: Annotated[Optional[float], typer.Option("--lr", help="Learning rate (default: the landscape's suggestion).",
+    lr: Annotated[float | None, typer.Option("--lr", help="Learning rate (default: the landscape's suggestion).",
                                                 show_default=False)] = None,
-    step_size: Annotated[Optional[float], typer.Option(
+    step_size: Annotated[float | None, typer.Option(
         "--step-size", help="Proposal scale for local, annealing and hopping (default: 5% of the domain's width).",
         show_default=False)] = None,
     t0: Annotated[float, typer.Option("--t0", help="Starting temperature for annealing (scale of f's barriers).")] = 1.0,

@@ -37,7 +37,7 @@ import shlex
 import tempfile
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -382,10 +382,10 @@ def sweep_command(
     config: Annotated[Path, typer.Argument(
         help="TOML file: base keys of `descend train` and a \\[grid] table of values to vary.",
         dir_okay=False, show_default=False)],
-    cluster: Annotated[Optional[str], typer.Option(
+    cluster: Annotated[str | None, typer.Option(
         "--cluster", metavar="ADDRESS", help="Dask scheduler address (tcp://host:8786) or scheduler file. "
         "Default: a local cluster of worker processes on this machine.", show_default=False)] = None,
-    workers: Annotated[Optional[int], typer.Option(
+    workers: Annotated[int | None, typer.Option(
         "--workers", min=1, help="Worker processes of the local cluster (default: one per core); with "
         "--cluster, wait until this many workers have joined.", show_default=False)] = None,
     retries: Annotated[int, typer.Option("--retries", min=0,
@@ -393,10 +393,10 @@ def sweep_command(
     metric: Annotated[str, typer.Option(
         "--metric", help="Metric that picks the best run: auto (val_loss, or train_loss without validation), "
         "or any key of metrics.json (accuracy and r2 are maximised, the rest minimised).")] = "auto",
-    name: Annotated[Optional[str], typer.Option(
+    name: Annotated[str | None, typer.Option(
         "--name", help="Sweep folder name under --runs-dir (default: sweep-<file>-<time>).",
         show_default=False)] = None,
-    runs_dir: Annotated[Optional[Path], typer.Option(
+    runs_dir: Annotated[Path | None, typer.Option(
         "--runs-dir", help="Where the sweep folder is created (default: the file's runs_dir, or runs).",
         file_okay=False, show_default=False)] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show the sweep's progress.")] = True,

@@ -7,14 +7,23 @@ defaults shown by ``--help`` (see :mod:`descend.cli.config`).
 
 from __future__ import annotations
 
+import inspect
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
-from .config import DEFAULTS, ConfigError, fields_by_name, format_batch_size, format_model, load_toml, merge
+from .config import (
+    DEFAULTS,
+    ConfigError,
+    fields_by_name,
+    format_batch_size,
+    format_model,
+    load_toml,
+    merge,
+)
 
 __all__ = ["register"]
 
@@ -34,47 +43,84 @@ def _opt(name: str, *decls: str, **kw):
     return typer.Option(*(decls or (_F[name].flag,)), help=_help(name), **kw)
 
 
-# Option types shared by the commands (Annotated aliases keep the signatures readable).
-ConfigOpt = Annotated[Optional[Path], typer.Option(
-    "--config", "-c", help="TOML file with any of these options (flags override it).",
-    dir_okay=False, show_default=False)]
-DatasetOpt = Annotated[str, _opt("dataset")]
-DataOpt = Annotated[Optional[str], _opt("data", metavar="PATH", show_default=False)]
-TargetOpt = Annotated[Optional[str], _opt("target", show_default=False)]
-TaskOpt = Annotated[str, _opt("task")]
-TestSizeOpt = Annotated[float, _opt("test_size")]
-ValSizeOpt = Annotated[float, _opt("val_size")]
-StandardizeOpt = Annotated[bool, _opt("standardize", "--standardize/--no-standardize")]
-ModelOpt = Annotated[str, _opt("model", metavar="SIZES")]
-ActivationOpt = Annotated[str, _opt("activation")]
-DropoutOpt = Annotated[float, _opt("dropout")]
-DtypeOpt = Annotated[str, _opt("dtype")]
-ShuffleOpt = Annotated[bool, _opt("shuffle", "--shuffle/--no-shuffle")]
-GradTolOpt = Annotated[Optional[float], _opt("grad_tol", show_default=False)]
-CheckpointDirOpt = Annotated[Optional[str], _opt("checkpoint_dir", metavar="DIR", show_default=False)]
-CheckpointEveryOpt = Annotated[Optional[int], _opt("checkpoint_every", metavar="STEPS", show_default=False)]
-ResumeOpt = Annotated[bool, _opt("resume", "--resume/--no-resume")]
-CompileOpt = Annotated[bool, _opt("compile", "--compile/--no-compile")]
-ThreadsOpt = Annotated[Optional[int], _opt("threads", show_default=False)]
-OptimizerOpt = Annotated[str, _opt("optimizer")]
-LrOpt = Annotated[float, _opt("lr")]
-MomentumOpt = Annotated[Optional[float], _opt("momentum", show_default=False)]
-WeightDecayOpt = Annotated[float, _opt("weight_decay")]
-BatchOpt = Annotated[str, _opt("batch_size", metavar="K|full")]
-EpochsOpt = Annotated[int, _opt("epochs")]
-MaxStepsOpt = Annotated[Optional[int], _opt("max_steps", show_default=False)]
-SchedulerOpt = Annotated[str, _opt("scheduler")]
-PatienceOpt = Annotated[Optional[int], _opt("patience", show_default=False)]
-TolOpt = Annotated[Optional[float], _opt("tol", show_default=False)]
-MaxTimeOpt = Annotated[Optional[float], _opt("max_time", metavar="SECONDS", show_default=False)]
-SeedOpt = Annotated[int, _opt("seed")]
-NameOpt = Annotated[Optional[str], _opt("name", show_default=False)]
-RunsDirOpt = Annotated[str, _opt("runs_dir", metavar="DIR")]
-ProgressOpt = Annotated[bool, _opt("progress", "--progress/--no-progress")]
-StartLrOpt = Annotated[float, _opt("start_lr")]
-EndLrOpt = Annotated[float, _opt("end_lr")]
-NumIterOpt = Annotated[int, _opt("num_iter")]
+# Every option of train and lr-find, stated once: its type, flag, help and (through
+# _shown_default) its default. A command names the ones it takes with _with_options.
+TargetOpt = Annotated[str | None, _opt("target", show_default=False)]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the full traceback on failure.")]
+_OPTIONS = {
+    "config": Annotated[Path | None, typer.Option(
+        "--config", "-c", help="TOML file with any of these options (flags override it).",
+        dir_okay=False, show_default=False)],
+    "dataset": Annotated[str, _opt("dataset")],
+    "data": Annotated[str | None, _opt("data", metavar="PATH", show_default=False)],
+    "target": TargetOpt,
+    "task": Annotated[str, _opt("task")],
+    "test_size": Annotated[float, _opt("test_size")],
+    "val_size": Annotated[float, _opt("val_size")],
+    "standardize": Annotated[bool, _opt("standardize", "--standardize/--no-standardize")],
+    "model": Annotated[str, _opt("model", metavar="SIZES")],
+    "activation": Annotated[str, _opt("activation")],
+    "dropout": Annotated[float, _opt("dropout")],
+    "dtype": Annotated[str, _opt("dtype")],
+    "shuffle": Annotated[bool, _opt("shuffle", "--shuffle/--no-shuffle")],
+    "grad_tol": Annotated[float | None, _opt("grad_tol", show_default=False)],
+    "checkpoint_dir": Annotated[str | None, _opt("checkpoint_dir", metavar="DIR", show_default=False)],
+    "checkpoint_every": Annotated[int | None, _opt("checkpoint_every", metavar="STEPS", show_default=False)],
+    "resume": Annotated[bool, _opt("resume", "--resume/--no-resume")],
+    "compile": Annotated[bool, _opt("compile", "--compile/--no-compile")],
+    "threads": Annotated[int | None, _opt("threads", show_default=False)],
+    "optimizer": Annotated[str, _opt("optimizer")],
+    "lr": Annotated[float, _opt("lr")],
+    "momentum": Annotated[float | None, _opt("momentum", show_default=False)],
+    "weight_decay": Annotated[float, _opt("weight_decay")],
+    "batch_size": Annotated[str, _opt("batch_size", metavar="K|full")],
+    "epochs": Annotated[int, _opt("epochs")],
+    "max_steps": Annotated[int | None, _opt("max_steps", show_default=False)],
+    "scheduler": Annotated[str, _opt("scheduler")],
+    "patience": Annotated[int | None, _opt("patience", show_default=False)],
+    "tol": Annotated[float | None, _opt("tol", show_default=False)],
+    "max_time": Annotated[float | None, _opt("max_time", metavar="SECONDS", show_default=False)],
+    "seed": Annotated[int, _opt("seed")],
+    "name": Annotated[str | None, _opt("name", show_default=False)],
+    "runs_dir": Annotated[str, _opt("runs_dir", metavar="DIR")],
+    "progress": Annotated[bool, _opt("progress", "--progress/--no-progress")],
+    "start_lr": Annotated[float, _opt("start_lr")],
+    "end_lr": Annotated[float, _opt("end_lr")],
+    "num_iter": Annotated[int, _opt("num_iter")],
+    # lr-find's alone: where its plot goes (not a config key)
+    "output": Annotated[Path | None, typer.Option(
+        "--output", "-o", help="Where to write the plot (PNG). Default: RUNS_DIR/lr-find-<dataset>-<time>.png.",
+        dir_okay=False, show_default=False)],
+    "debug": DebugOpt,
+}
+
+
+def _shown_default(name: str):
+    """The default of an option as --help shows it; None leaves the option unset unless given."""
+    if name == "model":
+        return format_model(DEFAULTS["model"])
+    if name == "batch_size":
+        return format_batch_size(DEFAULTS["batch_size"])
+    if name == "debug":
+        return False
+    return DEFAULTS.get(name)
+
+
+def _with_options(*names: str):
+    """Give a command the options ``names`` of ``_OPTIONS``, in that (--help) order, after ``ctx``.
+
+    typer reads a command's options from its signature; writing the signature from the one
+    table, rather than spelling out each parameter in each command, keeps train and lr-find
+    from declaring a shared option twice. The command receives them as keyword arguments.
+    """
+    def decorate(command):
+        params = [inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context)]
+        params += [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=_OPTIONS[name],
+                                     default=_shown_default(name)) for name in names]
+        command.__signature__ = inspect.Signature(params, return_annotation=None)
+        return command
+
+    return decorate
 
 
 def _resolve(ctx: typer.Context, params: dict) -> dict:
@@ -104,44 +150,14 @@ def _usage_error(exc: ConfigError, config_path=None) -> typer.BadParameter:
     return typer.BadParameter(exc.detail, param_hint=f"'{flag}'" if flag else None)
 
 
-def train(
-    ctx: typer.Context,
-    config: ConfigOpt = None,
-    dataset: DatasetOpt = DEFAULTS["dataset"],
-    data: DataOpt = None,
-    target: TargetOpt = None,
-    task: TaskOpt = DEFAULTS["task"],
-    model: ModelOpt = format_model(DEFAULTS["model"]),
-    activation: ActivationOpt = DEFAULTS["activation"],
-    dropout: DropoutOpt = DEFAULTS["dropout"],
-    dtype: DtypeOpt = DEFAULTS["dtype"],
-    optimizer: OptimizerOpt = DEFAULTS["optimizer"],
-    lr: LrOpt = DEFAULTS["lr"],
-    momentum: MomentumOpt = None,
-    weight_decay: WeightDecayOpt = DEFAULTS["weight_decay"],
-    batch_size: BatchOpt = format_batch_size(DEFAULTS["batch_size"]),
-    epochs: EpochsOpt = DEFAULTS["epochs"],
-    shuffle: ShuffleOpt = DEFAULTS["shuffle"],
-    max_steps: MaxStepsOpt = None,
-    scheduler: SchedulerOpt = DEFAULTS["scheduler"],
-    patience: PatienceOpt = None,
-    tol: TolOpt = None,
-    grad_tol: GradTolOpt = None,
-    max_time: MaxTimeOpt = None,
-    seed: SeedOpt = DEFAULTS["seed"],
-    compile: CompileOpt = DEFAULTS["compile"],
-    threads: ThreadsOpt = None,
-    test_size: TestSizeOpt = DEFAULTS["test_size"],
-    val_size: ValSizeOpt = DEFAULTS["val_size"],
-    standardize: StandardizeOpt = DEFAULTS["standardize"],
-    checkpoint_dir: CheckpointDirOpt = None,
-    checkpoint_every: CheckpointEveryOpt = None,
-    resume: ResumeOpt = DEFAULTS["resume"],
-    name: NameOpt = None,
-    runs_dir: RunsDirOpt = DEFAULTS["runs_dir"],
-    progress: ProgressOpt = DEFAULTS["progress"],
-    debug: DebugOpt = False,
-) -> None:
+@_with_options(
+    "config", "dataset", "data", "target", "task", "model", "activation", "dropout", "dtype",
+    "optimizer", "lr", "momentum", "weight_decay", "batch_size", "epochs", "shuffle", "max_steps",
+    "scheduler", "patience", "tol", "grad_tol", "max_time", "seed", "compile", "threads",
+    "test_size", "val_size", "standardize", "checkpoint_dir", "checkpoint_every", "resume", "name",
+    "runs_dir", "progress", "debug",
+)
+def train(ctx: typer.Context, **options) -> None:
     """Train an MLP and write a run folder with metrics, model, plots and report.html.
 
     With no options: the digits data set (1797 8x8 handwritten digits), a
@@ -151,7 +167,8 @@ def train(
     report.html (open it in a browser). Options can also come from a TOML
     file (--config); flags override it.
     """
-    cfg = _resolve(ctx, _params(locals()))
+    config = options["config"]
+    cfg = _resolve(ctx, options)
     from .job import run_training
 
     try:
@@ -168,47 +185,19 @@ def train(
     typer.echo(f"report:     {run.path / 'report.html'}")
 
 
-def _params(local_vars: dict) -> dict:
-    return {k: v for k, v in local_vars.items() if k != "ctx"}
-
-
-def lr_find(
-    ctx: typer.Context,
-    config: ConfigOpt = None,
-    dataset: DatasetOpt = DEFAULTS["dataset"],
-    data: DataOpt = None,
-    target: TargetOpt = None,
-    task: TaskOpt = DEFAULTS["task"],
-    model: ModelOpt = format_model(DEFAULTS["model"]),
-    activation: ActivationOpt = DEFAULTS["activation"],
-    dropout: DropoutOpt = DEFAULTS["dropout"],
-    dtype: DtypeOpt = DEFAULTS["dtype"],
-    optimizer: OptimizerOpt = DEFAULTS["optimizer"],
-    momentum: MomentumOpt = None,
-    weight_decay: WeightDecayOpt = DEFAULTS["weight_decay"],
-    batch_size: BatchOpt = format_batch_size(DEFAULTS["batch_size"]),
-    start_lr: StartLrOpt = DEFAULTS["start_lr"],
-    end_lr: EndLrOpt = DEFAULTS["end_lr"],
-    num_iter: NumIterOpt = DEFAULTS["num_iter"],
-    seed: SeedOpt = DEFAULTS["seed"],
-    threads: ThreadsOpt = None,
-    test_size: TestSizeOpt = DEFAULTS["test_size"],
-    val_size: ValSizeOpt = DEFAULTS["val_size"],
-    standardize: StandardizeOpt = DEFAULTS["standardize"],
-    runs_dir: RunsDirOpt = DEFAULTS["runs_dir"],
-    output: Annotated[Optional[Path], typer.Option(
-        "--output", "-o", help="Where to write the plot (PNG). Default: RUNS_DIR/lr-find-<dataset>-<time>.png.",
-        dir_okay=False, show_default=False)] = None,
-    debug: DebugOpt = False,
-) -> None:
+@_with_options(
+    "config", "dataset", "data", "target", "task", "model", "activation", "dropout", "dtype",
+    "optimizer", "momentum", "weight_decay", "batch_size", "start_lr", "end_lr", "num_iter", "seed",
+    "threads", "test_size", "val_size", "standardize", "runs_dir", "output", "debug",
+)
+def lr_find(ctx: typer.Context, **options) -> None:
     """Find a learning rate: train briefly while raising it exponentially, plot loss against it.
 
     Prints the suggested learning rate (where the loss falls fastest) and writes
     the plot; pass the suggestion to `descend train --lr`.
     """
-    params = _params(locals())
-    params.pop("output")
-    cfg = _resolve(ctx, params)
+    output = options.pop("output")
+    cfg = _resolve(ctx, options)
     from .job import lr_find_job
 
     try:
@@ -232,7 +221,7 @@ RunDirArg = Annotated[Path, typer.Argument(help="A run folder written by `descen
 
 def evaluate(
     run_dir: RunDirArg,
-    data: Annotated[Optional[str], typer.Option(
+    data: Annotated[str | None, typer.Option(
         "--data", metavar="PATH",
         help="Labelled data (.csv, .npz, IMAGES,LABELS for IDX). Default: the run's own test split.",
         show_default=False)] = None,
@@ -254,13 +243,13 @@ def evaluate(
 
 def predict(
     run_dir: RunDirArg,
-    data: Annotated[Optional[str], typer.Option(
+    data: Annotated[str | None, typer.Option(
         "--data", metavar="PATH",
         help="Examples to predict (.csv, .npz or IDX images); a target column/array, if present, is ignored. "
              "Default: the run's own test split, with a target column.",
         show_default=False)] = None,
     target: TargetOpt = None,
-    output: Annotated[Optional[Path], typer.Option(
+    output: Annotated[Path | None, typer.Option(
         "--output", "-o", help="CSV file to write (default: standard output). Never overwrites.",
         dir_okay=False, show_default=False)] = None,
     proba: Annotated[bool, typer.Option("--proba", help="Add one probability column per class.")] = False,

@@ -152,7 +152,7 @@ class StandardScaler:
             raise ValueError(f"StandardScaler.{where}: X must be 2-D (n_samples, n_features), got shape {arr.shape}")
         return arr
 
-    def fit(self, X, y=None) -> "StandardScaler":
+    def fit(self, X, y=None) -> StandardScaler:
         arr = self._array(X, "fit")
         if len(arr) == 0:
             raise ValueError("StandardScaler.fit: X has no rows")

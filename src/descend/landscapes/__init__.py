@@ -16,8 +16,23 @@ from __future__ import annotations
 
 from .basins import BasinMap, basins
 from .functions import (
-    Landscape, Minimum, ackley, as_landscape, beale, booth, get, goldstein_price, himmelblau,
-    matyas, names, quadratic, rastrigin, rosenbrock, six_hump_camel, sphere, styblinski_tang,
+    Landscape,
+    Minimum,
+    ackley,
+    as_landscape,
+    beale,
+    booth,
+    get,
+    goldstein_price,
+    himmelblau,
+    matyas,
+    names,
+    quadratic,
+    rastrigin,
+    rosenbrock,
+    six_hump_camel,
+    sphere,
+    styblinski_tang,
 )
 from .minimize import minimize, steps_to_reach
 from .objective import Objective

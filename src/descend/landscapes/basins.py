@@ -166,7 +166,8 @@ def basins(fn, optimizer="sgd", lr=None, steps: int = 500, resolution=100, domai
             raise TypeError("basins: with cluster=, pass the optimizer as a name or a class (an instance "
                             "holds one tensor of starts, which cannot be split across workers)")
         make_optimizer(optimizer, starts[:1], lr, hyperparameters, land)  # bad settings fail here, not remotely
-        from ..distributed.chunks import map_chunks  # extra 'distributed', imported only when asked for
+        # extra 'distributed', imported only when asked for
+        from ..distributed.chunks import map_chunks
 
         chunks = map_chunks(_descend_grid, starts, land, optimizer, lr, hyperparameters, steps, tol,
                             cluster=cluster, where="basins")

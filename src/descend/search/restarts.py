@@ -71,7 +71,8 @@ def multistart(f, n_starts: int | None = None, starts=None, optimizer="sgd", bou
         if hasattr(optimizer, "param_groups"):
             raise TypeError("multistart: with cluster=, pass the optimizer as a name or a class (an instance "
                             "carries its state from run to run, which workers cannot share)")
-        from ..distributed.chunks import map_chunks  # extra 'distributed', imported only when asked for
+        # extra 'distributed', imported only when asked for
+        from ..distributed.chunks import map_chunks
 
         chunks = map_chunks(_minimize_each, pts, fn, optimizer, steps, lr, tol, jac, hyperparameters,
                             cluster=cluster, where="multistart")

@@ -32,7 +32,11 @@ if ("matplotlib.pyplot" not in sys.modules and not os.environ.get("MPLBACKEND")
 
 from .history import plot_history, plot_lr_find, plot_lr_schedule  # noqa: E402
 from .landscape import (  # noqa: E402
-    animate_paths, plot_basins, plot_convergence, plot_landscape, plot_paths,
+    animate_paths,
+    plot_basins,
+    plot_convergence,
+    plot_landscape,
+    plot_paths,
 )
 from .palette import LINE_COLORS, OKABE_ITO  # noqa: E402
 

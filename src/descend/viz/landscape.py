@@ -252,7 +252,7 @@ def _as_paths(results, labels=None):
         labels = list(labels)
         if len(labels) != len(out):
             raise ValueError(f"labels has {len(labels)} entries for {len(out)} paths")
-        out = [(str(lab), p) for lab, (_, p) in zip(labels, out)]
+        out = [(str(lab), p) for lab, (_, p) in zip(labels, out, strict=True)]
     if not out:
         raise ValueError("results: no paths to draw")
     return out
@@ -365,7 +365,7 @@ def animate_paths(fn, results, path=None, frames: int | None = None, fps: int = 
     steps_shown = np.unique(np.round(np.linspace(0, longest - 1, n_frames)).astype(int))
 
     def draw(step):
-        for (lab, pts), line, head in zip(paths, lines, heads):
+        for (_, pts), line, head in zip(paths, lines, heads, strict=True):
             k = min(step, len(pts) - 1)
             line.set_data(pts[: k + 1, 0], pts[: k + 1, 1])
             head.set_data([pts[k, 0]], [pts[k, 1]])
