@@ -53,8 +53,8 @@ def test_conformance(case):
 class _WrongSign(optim.SGD):
     """Gradient ascent by mistake."""
 
-    def _update(self, param, grad, state, group):
-        param += group["lr"] * grad
+    def _hyper(self, state, group, fresh):
+        return {**super()._hyper(state, group, fresh), "lr": -group["lr"]}
 
 
 class _ForgetsState(optim.SGD):
@@ -71,11 +71,13 @@ class _NoValidation(optim.SGD):
 
 
 class _TouchesNoneGrads(optim.SGD):
-    def _update_group(self, group):
-        for p in group["params"]:
-            if p.grad is None:
-                p.data *= 0.5
-        super()._update_group(group)
+    def step(self, closure=None):
+        loss = super().step(closure)
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    p.data *= 0.5
+        return loss
 
 
 @pytest.mark.parametrize("broken,check", [

@@ -155,7 +155,7 @@ def test_identity_scale_and_errors():
     with pytest.raises(ValueError, match=r"betas\[1\]"):
         F.adam(betas=(0.9, 1.0))
     with pytest.raises(ValueError, match="Nesterov"):
-        F.trace(momentum=0.0, nesterov=True)
+        F.get("nesterov", momentum=0.0)
     with pytest.raises(ValueError, match="did you mean 'adam'"):
         F.get("adamm")
     with pytest.raises(TypeError, match="'adam'"):

@@ -5,17 +5,19 @@ PyTorch): :class:`SGD` (plain, momentum, Nesterov), :class:`Adagrad`,
 :class:`RMSprop`, :class:`Adadelta`, :class:`Adam`, :class:`AdamW`,
 :class:`Adamax`, :class:`NAdam`, :class:`RAdam`, :class:`LBFGS`.
 
-The mathematics lives in :mod:`descend.optim.functional` (pure functions over
-NumPy arrays, also composable Optax-style); learning-rate schedules in
-:mod:`descend.optim.lr_scheduler`; a conformance kit for any optimizer in
-:mod:`descend.optim.testing`.
+The mathematics lives in :mod:`descend.optim.functional`: in-place rules
+over NumPy arrays, the only copy of each update (the classes are thin
+wrappers over them), and Optax-style transformations adapted from them.
+Learning-rate schedules are in :mod:`descend.optim.lr_scheduler`; a
+conformance kit for any optimizer in :mod:`descend.optim.testing`.
 
 ``get(name, params, **hyperparameters)`` builds an optimizer from a registry
 name (``names()``), which is how the CLI, the landscape explorer and the
 scikit-learn estimators accept ``optimizer="adam"``.
 
-Large steps are shared between threads; ``set_num_threads(n)`` /
-``get_num_threads()`` control how many (results never depend on it).
+No library code here starts threads or changes how many threads NumPy's BLAS
+uses; to limit those, use e.g. ``threadpoolctl.threadpool_limits(1)`` around
+the training loop.
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ from __future__ import annotations
 from . import functional, lr_scheduler
 from .adam import Adam, Adamax, AdamW, NAdam, RAdam
 from .adaptive import Adadelta, Adagrad, RMSprop
-from ._parallel import get_num_threads, set_num_threads
 from .lbfgs import LBFGS
 from .optimizer import NonFiniteGradientError, Optimizer, required
 from .sgd import SGD
@@ -31,7 +32,7 @@ from .sgd import SGD
 __all__ = [
     "Optimizer", "NonFiniteGradientError", "required",
     "SGD", "Adagrad", "RMSprop", "Adadelta", "Adam", "AdamW", "Adamax", "NAdam", "RAdam", "LBFGS",
-    "functional", "lr_scheduler", "get", "get_class", "names", "set_num_threads", "get_num_threads",
+    "functional", "lr_scheduler", "get", "get_class", "names",
 ]
 
 #: Registry: lowercase name -> (class, hyperparameters preset by the name).

@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from . import functional as F
 from .optimizer import Optimizer
 
 __all__ = ["Adam", "AdamW", "Adamax", "NAdam", "RAdam"]
-
-
-def _zeros(param: np.ndarray) -> np.ndarray:
-    return np.zeros(param.shape, dtype=param.dtype)
 
 
 class _AdamFamily(Optimizer):
@@ -24,10 +18,10 @@ class _AdamFamily(Optimizer):
         for key in ("amsgrad", "maximize", "decoupled_weight_decay"):
             self._flag(group, key, where)
 
-    def _init_state(self, state, param, group):
-        state["step"] = 0
-        state["exp_avg"] = _zeros(param)
-        state["exp_avg_sq"] = _zeros(param)
+    _from_state = ("step",)
+
+    def _buffers(self, group):
+        return ("exp_avg", "exp_avg_sq")
 
 
 class Adam(_AdamFamily):
@@ -62,19 +56,11 @@ class Adam(_AdamFamily):
         }
         super().__init__(params, defaults, skip_nonfinite=skip_nonfinite)
 
-    def _update(self, param, grad, state, group):
-        state["step"] += 1
-        vmax = None
-        if group["amsgrad"]:
-            vmax = state.get("max_exp_avg_sq")
-            if vmax is None:
-                vmax = state["max_exp_avg_sq"] = _zeros(param)
-        self._apply(
-            F.adam_, param, grad, (state["exp_avg"], state["exp_avg_sq"], vmax),
-            lr=group["lr"], step=state["step"], betas=group["betas"], eps=group["eps"],
-            weight_decay=group["weight_decay"], amsgrad=group["amsgrad"], maximize=group["maximize"],
-            decoupled_weight_decay=group["decoupled_weight_decay"],
-        )
+    _rule = staticmethod(F.adam_)
+    _from_group = ("lr", "betas", "eps", "weight_decay", "amsgrad", "maximize", "decoupled_weight_decay")
+
+    def _buffers(self, group):
+        return ("exp_avg", "exp_avg_sq", "max_exp_avg_sq" if group["amsgrad"] else None)
 
 
 class AdamW(Adam):
@@ -120,18 +106,11 @@ class Adamax(_AdamFamily):
         }
         super().__init__(params, defaults, skip_nonfinite=skip_nonfinite)
 
-    def _init_state(self, state, param, group):
-        state["step"] = 0
-        state["exp_avg"] = _zeros(param)
-        state["exp_inf"] = _zeros(param)
+    _rule = staticmethod(F.adamax_)
+    _from_group = ("lr", "betas", "eps", "weight_decay", "maximize")
 
-    def _update(self, param, grad, state, group):
-        state["step"] += 1
-        self._apply(
-            F.adamax_, param, grad, (state["exp_avg"], state["exp_inf"]),
-            lr=group["lr"], step=state["step"], betas=group["betas"], eps=group["eps"],
-            weight_decay=group["weight_decay"], maximize=group["maximize"],
-        )
+    def _buffers(self, group):
+        return ("exp_avg", "exp_inf")
 
 
 class NAdam(_AdamFamily):
@@ -160,20 +139,18 @@ class NAdam(_AdamFamily):
         }
         super().__init__(params, defaults, skip_nonfinite=skip_nonfinite)
 
+    _rule = staticmethod(F.nadam_)
+    _from_group = ("lr", "betas", "eps", "weight_decay", "momentum_decay", "decoupled_weight_decay", "maximize")
+    _from_state = _scalars = ("step", "mu_product")
+
     def _init_state(self, state, param, group):
         super()._init_state(state, param, group)
         state["mu_product"] = 1.0
 
-    def _update(self, param, grad, state, group):
-        state["step"] += 1
-        beta1 = group["betas"][0]
-        state["mu_product"] = state["mu_product"] * F.nadam_momentum(state["step"], beta1, group["momentum_decay"])
-        self._apply(
-            F.nadam_, param, grad, (state["exp_avg"], state["exp_avg_sq"]),
-            lr=group["lr"], step=state["step"], mu_product=state["mu_product"], betas=group["betas"],
-            eps=group["eps"], weight_decay=group["weight_decay"], momentum_decay=group["momentum_decay"],
-            decoupled_weight_decay=group["decoupled_weight_decay"], maximize=group["maximize"],
-        )
+    def _advance(self, state, group):
+        super()._advance(state, group)
+        # Πₜ = μ₁⋯μₜ, kept as a float64 number whatever the parameter's dtype
+        state["mu_product"] *= F.nadam_momentum(state["step"], group["betas"][0], group["momentum_decay"])
 
 
 class RAdam(_AdamFamily):
@@ -201,11 +178,5 @@ class RAdam(_AdamFamily):
         }
         super().__init__(params, defaults, skip_nonfinite=skip_nonfinite)
 
-    def _update(self, param, grad, state, group):
-        state["step"] += 1
-        self._apply(
-            F.radam_, param, grad, (state["exp_avg"], state["exp_avg_sq"]),
-            lr=group["lr"], step=state["step"], betas=group["betas"], eps=group["eps"],
-            weight_decay=group["weight_decay"], decoupled_weight_decay=group["decoupled_weight_decay"],
-            maximize=group["maximize"],
-        )
+    _rule = staticmethod(F.radam_)
+    _from_group = ("lr", "betas", "eps", "weight_decay", "decoupled_weight_decay", "maximize")

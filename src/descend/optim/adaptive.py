@@ -10,10 +10,6 @@ from .optimizer import Optimizer
 __all__ = ["Adagrad", "RMSprop", "Adadelta"]
 
 
-def _zeros(param: np.ndarray) -> np.ndarray:
-    return np.zeros(param.shape, dtype=param.dtype)
-
-
 class Adagrad(Optimizer):
     r"""Adagrad: ``θ ← θ − lr/(1+(t−1)η) · g/(√s + ε)`` with ``s`` the sum of squared gradients.
 
@@ -42,17 +38,15 @@ class Adagrad(Optimizer):
             self._number(group, key, where, low=0)
         self._flag(group, "maximize", where)
 
-    def _init_state(self, state, param, group):
-        state["step"] = 0
-        state["sum"] = np.full(param.shape, group["initial_accumulator_value"], dtype=param.dtype)
+    _rule = staticmethod(F.adagrad_)
+    _from_group = ("lr", "lr_decay", "eps", "weight_decay", "maximize")
+    _from_state = ("step",)
 
-    def _update(self, param, grad, state, group):
-        state["step"] += 1
-        self._apply(
-            F.adagrad_, param, grad, (state["sum"],),
-            lr=group["lr"], step=state["step"], lr_decay=group["lr_decay"], eps=group["eps"],
-            weight_decay=group["weight_decay"], maximize=group["maximize"],
-        )
+    def _buffers(self, group):
+        return ("sum",)
+
+    def _new_buffer(self, key, shape, dtype, group):
+        return np.full(shape, group["initial_accumulator_value"], dtype=dtype)
 
 
 class RMSprop(Optimizer):
@@ -86,25 +80,14 @@ class RMSprop(Optimizer):
         self._flag(group, "centered", where)
         self._flag(group, "maximize", where)
 
-    def _init_state(self, state, param, group):
-        state["step"] = 0
-        state["square_avg"] = _zeros(param)
+    _rule = staticmethod(F.rmsprop_)
+    _from_group = ("lr", "alpha", "eps", "weight_decay", "momentum", "centered", "maximize")
 
-    def _update(self, param, grad, state, group):
-        state["step"] += 1
-        grad_avg = buf = None
-        if group["centered"]:
-            grad_avg = state.get("grad_avg")
-            if grad_avg is None:
-                grad_avg = state["grad_avg"] = _zeros(param)
-        if group["momentum"] > 0:
-            buf = state.get("momentum_buffer")
-            if buf is None:
-                buf = state["momentum_buffer"] = _zeros(param)
-        self._apply(
-            F.rmsprop_, param, grad, (state["square_avg"], grad_avg, buf),
-            lr=group["lr"], alpha=group["alpha"], eps=group["eps"], weight_decay=group["weight_decay"],
-            momentum=group["momentum"], centered=group["centered"], maximize=group["maximize"],
+    def _buffers(self, group):
+        return (
+            "square_avg",
+            "grad_avg" if group["centered"] else None,
+            "momentum_buffer" if group["momentum"] > 0 else None,
         )
 
 
@@ -134,15 +117,8 @@ class Adadelta(Optimizer):
         self._number(group, "rho", where, low=0, high=1)
         self._flag(group, "maximize", where)
 
-    def _init_state(self, state, param, group):
-        state["step"] = 0
-        state["square_avg"] = _zeros(param)
-        state["acc_delta"] = _zeros(param)
+    _rule = staticmethod(F.adadelta_)
+    _from_group = ("lr", "rho", "eps", "weight_decay", "maximize")
 
-    def _update(self, param, grad, state, group):
-        state["step"] += 1
-        self._apply(
-            F.adadelta_, param, grad, (state["square_avg"], state["acc_delta"]),
-            lr=group["lr"], rho=group["rho"], eps=group["eps"], weight_decay=group["weight_decay"],
-            maximize=group["maximize"],
-        )
+    def _buffers(self, group):
+        return ("square_avg", "acc_delta")

@@ -1,7 +1,7 @@
 r"""Update rules as functions over NumPy arrays: the mathematics of every optimizer.
 
-Nothing here knows about tensors, modules or parameter groups. The module has
-three layers, each built from the one before:
+The rules know nothing about tensors, modules or parameter groups. The module
+has three layers, each built from the one before:
 
 1. **Rules on arrays** (names ending in ``_``, PyTorch's convention for "in
    place"): the small formulas all optimizers are made of, e.g.
@@ -13,21 +13,24 @@ three layers, each built from the one before:
 2. **One step of each named optimizer** (:func:`sgd_`, :func:`adagrad_`,
    :func:`rmsprop_`, :func:`adadelta_`, :func:`adam_`, :func:`adamax_`,
    :func:`nadam_`, :func:`radam_`, and :func:`lbfgs_direction` /
-   :func:`strong_wolfe` for L-BFGS), written with the rules above. The classes
-   of :mod:`descend.optim` call these on every parameter (in cache-sized
-   slices), so the class and the equation can never disagree.
+   :func:`strong_wolfe` for L-BFGS), written with the rules above. These are
+   the only copy of each update: the classes of :mod:`descend.optim` call them
+   on every parameter (or once over a group whose parameters are one array),
+   so the class and the equation can never disagree.
 
 3. **Transformations in the manner of Optax**: a
    :class:`GradientTransformation` is a pair of pure functions
    ``init(params) -> state`` and ``update(updates, state, params) ->
    (updates, new_state)``; :func:`chain` composes them, and
-   :func:`apply_updates` adds the result to the parameters. The named
-   optimizers are chains that read as their equations, e.g.::
+   :func:`apply_updates` adds the result to the parameters. The stages are
+   generic (:func:`scale`, :func:`scale_by_learning_rate`,
+   :func:`add_decayed_weights`, :func:`clip`, :func:`clip_by_global_norm`);
+   the named optimizers (:func:`get`, :func:`adam`, ...) are adapters that
+   run the rules of layer 2 on copies, not second copies of them::
 
-       adamw(lr, betas, eps, weight_decay) ==
-           chain(scale_by_adam(betas, eps),            # m̂ / (√v̂ + ε)
-                 add_decayed_weights(weight_decay),    # + λθ   (decoupled)
-                 scale_by_learning_rate(lr))           # × (−lr)
+       tx = chain(clip_by_global_norm(1.0), adam(lr=1e-3))
+       updates, state = tx.update(grads, state, params)
+       params = apply_updates(params, updates)
 
    These never modify their inputs. ``params`` and ``updates`` may be a single
    array (or number) or any nesting of lists, tuples and dicts of arrays.
@@ -50,11 +53,10 @@ from __future__ import annotations
 
 import difflib
 import math
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import numpy as np
-
-from ._blas import axpy_ as _axpy
 
 __all__ = [
     # rules on arrays
@@ -66,11 +68,9 @@ __all__ = [
     "strong_wolfe",
     # pure transformations
     "GradientTransformation", "chain", "identity", "scale", "scale_by_learning_rate",
-    "scale_by_schedule", "add_decayed_weights", "trace", "scale_by_rss", "scale_by_rms",
-    "scale_by_adadelta", "scale_by_adam", "scale_by_adamax", "scale_by_nadam",
-    "scale_by_radam", "clip", "clip_by_global_norm", "apply_updates", "tree_map",
-    "gradient_descent_step",
-    # named optimizers as transformations
+    "scale_by_schedule", "add_decayed_weights", "clip", "clip_by_global_norm", "apply_updates",
+    "tree_map", "gradient_descent_step",
+    # named optimizers as transformations (adapters over the rules above)
     "sgd", "adagrad", "rmsprop", "adadelta", "adam", "adamw", "adamax", "nadam", "radam",
     "get", "names",
 ]
@@ -223,11 +223,13 @@ def infinity_norm_(
 def add_scaled_(param: np.ndarray, direction: np.ndarray, alpha: float, tmp: np.ndarray) -> np.ndarray:
     r"""``θ ← θ + α·d``: the step itself (``α = −lr`` for descent).
 
-    One fused pass (BLAS ``axpy``, each element rounded once, as PyTorch's
-    ``add_(d, alpha=α)``) where NumPy's BLAS can be called; otherwise two
-    NumPy passes through ``tmp``. See :mod:`descend.optim._blas`.
+    Two NumPy passes through ``tmp``: ``α·d`` is rounded, then the sum.
+    (PyTorch's ``add_(d, alpha=α)`` may fuse them, so results can differ from
+    PyTorch's in the last bit.)
     """
-    return _axpy(alpha, direction, param, tmp)
+    np.multiply(direction, alpha, out=tmp)
+    np.add(param, tmp, out=param)
+    return param
 
 
 def add_scaled_quotient_(
@@ -718,10 +720,6 @@ def _as_float_array(x) -> np.ndarray:
     return arr
 
 
-def _zeros(tree):
-    return tree_map(lambda x: np.zeros_like(_as_float_array(x)), tree)
-
-
 def _copy(tree):
     return tree_map(lambda x: np.array(x, copy=True), tree)
 
@@ -825,283 +823,6 @@ def add_decayed_weights(weight_decay: float = 0.0) -> GradientTransformation:
     return GradientTransformation(lambda params: {}, update)
 
 
-def trace(momentum: float = 0.9, dampening: float = 0.0, nesterov: bool = False) -> GradientTransformation:
-    """Momentum: ``b ← μb + (1−τ)u`` (``b₁ = u₁``); output ``b``, or ``u + μb`` (Nesterov)."""
-    _check_nonnegative("momentum", momentum)
-    if nesterov and (momentum <= 0 or dampening != 0):
-        raise ValueError("trace: Nesterov momentum requires a momentum > 0 and zero dampening")
-
-    def init(params):
-        return {"step": 0, "momentum_buffer": _zeros(params)}
-
-    def update(updates, state, params=None):
-        first = state["step"] == 0
-
-        def leaf(u, buf):
-            u = _as_float_array(u)
-            buf = buf.copy()
-            tmp = np.empty_like(u)
-            momentum_(buf, u, momentum, dampening, first, tmp)
-            if nesterov:
-                np.multiply(buf, momentum, out=tmp)
-                out = np.add(u, tmp)
-            else:
-                out = buf.copy()
-            return out, buf
-
-        pairs = tree_map(leaf, updates, state["momentum_buffer"])
-        return _unzip(pairs, updates, {"step": state["step"] + 1}, "momentum_buffer")
-
-    return GradientTransformation(init, update)
-
-
-def _unzip(pairs, structure, new_state: dict, *names):
-    """Split a tree of tuples ``(update, state1, state2, ...)`` into separate trees."""
-    leaves = _leaves_like(pairs, structure)
-    updates = _rebuild(structure, [p[0] for p in leaves])
-    for i, name in enumerate(names, start=1):
-        new_state[name] = _rebuild(structure, [p[i] for p in leaves])
-    return updates, new_state
-
-
-def _leaves_like(tree, structure) -> list:
-    """Leaves of ``tree`` taken at the leaf positions of ``structure``."""
-    out: list = []
-    tree_map(lambda _s, t: out.append(t), structure, tree)
-    return out
-
-
-def _rebuild(structure, leaves: list):
-    it = iter(leaves)
-    return tree_map(lambda _s: next(it), structure)
-
-
-def scale_by_rss(initial_accumulator_value: float = 0.0, eps: float = 1e-10) -> GradientTransformation:
-    """Adagrad's scaling: ``s ← s + u²``, ``u ← u / (√s + ε)``."""
-    _check_nonnegative("initial_accumulator_value", initial_accumulator_value)
-    _check_nonnegative("eps", eps)
-
-    def init(params):
-        return {"step": 0, "sum": tree_map(lambda x: np.full_like(_as_float_array(x), initial_accumulator_value), params)}
-
-    def update(updates, state, params=None):
-        def leaf(u, s):
-            u = _as_float_array(u)
-            s = s.copy()
-            tmp = np.empty_like(u)
-            np.multiply(u, u, out=tmp)
-            np.add(s, tmp, out=s)
-            np.sqrt(s, out=tmp)
-            np.add(tmp, eps, out=tmp)
-            return np.divide(u, tmp), s
-
-        return _unzip(tree_map(leaf, updates, state["sum"]), updates, {"step": state["step"] + 1}, "sum")
-
-    return GradientTransformation(init, update)
-
-
-def scale_by_rms(alpha: float = 0.99, eps: float = 1e-8, centered: bool = False) -> GradientTransformation:
-    """RMSprop's scaling: ``v ← αv + (1−α)u²``, ``u ← u / (√(v − ḡ²) + ε)`` (centred) or ``u / (√v + ε)``."""
-    _check_nonnegative("alpha", alpha)
-    _check_nonnegative("eps", eps)
-
-    def init(params):
-        state = {"step": 0, "square_avg": _zeros(params)}
-        if centered:
-            state["grad_avg"] = _zeros(params)
-        return state
-
-    def update(updates, state, params=None):
-        def leaf(u, v, gbar):
-            u = _as_float_array(u)
-            v = v.copy()
-            gbar = None if gbar is None else gbar.copy()
-            tmp = np.empty_like(u)
-            ema_square_(v, u, alpha, tmp)
-            if gbar is not None:
-                lerp_(gbar, u, 1.0 - alpha, tmp)
-            rms_(v, gbar, eps, tmp)
-            return np.divide(u, tmp), v, gbar
-
-        gbars = state["grad_avg"] if centered else tree_map(lambda _: None, updates)
-        pairs = tree_map(leaf, updates, state["square_avg"], gbars)
-        out, new_state = _unzip(pairs, updates, {"step": state["step"] + 1}, "square_avg", "grad_avg")
-        if not centered:
-            del new_state["grad_avg"]
-        return out, new_state
-
-    return GradientTransformation(init, update)
-
-
-def scale_by_adadelta(rho: float = 0.9, eps: float = 1e-6) -> GradientTransformation:
-    """Adadelta's scaling: ``u ← √(a+ε)/√(v+ε)·u`` with running averages ``v`` of ``u²`` and ``a`` of the output²."""
-    _check_unit_interval("rho", rho, closed=True)
-    _check_nonnegative("eps", eps)
-
-    def init(params):
-        return {"step": 0, "square_avg": _zeros(params), "acc_delta": _zeros(params)}
-
-    def update(updates, state, params=None):
-        def leaf(u, v, a):
-            u = _as_float_array(u)
-            v, a = v.copy(), a.copy()
-            t, w = np.empty_like(u), np.empty_like(u)
-            ema_square_(v, u, rho, t)
-            np.add(v, eps, out=t)
-            np.sqrt(t, out=t)
-            np.add(a, eps, out=w)
-            np.sqrt(w, out=w)
-            np.divide(w, t, out=w)
-            np.multiply(w, u, out=w)
-            ema_square_(a, w, rho, t)
-            return w, v, a
-
-        pairs = tree_map(leaf, updates, state["square_avg"], state["acc_delta"])
-        return _unzip(pairs, updates, {"step": state["step"] + 1}, "square_avg", "acc_delta")
-
-    return GradientTransformation(init, update)
-
-
-def scale_by_adam(betas=(0.9, 0.999), eps: float = 1e-8, amsgrad: bool = False) -> GradientTransformation:
-    """Adam's scaling: ``u ← m̂ / (√v̂ + ε)`` with bias-corrected moment estimates."""
-    beta1, beta2 = _check_betas(betas)
-    _check_nonnegative("eps", eps)
-
-    def init(params):
-        state = {"step": 0, "exp_avg": _zeros(params), "exp_avg_sq": _zeros(params)}
-        if amsgrad:
-            state["max_exp_avg_sq"] = _zeros(params)
-        return state
-
-    def update(updates, state, params=None):
-        step = state["step"] + 1
-        bc1, bc2 = 1.0 - beta1**step, 1.0 - beta2**step
-
-        def leaf(u, m, v, vmax):
-            u = _as_float_array(u)
-            m, v = m.copy(), v.copy()
-            tmp = np.empty_like(u)
-            lerp_(m, u, 1.0 - beta1, tmp)
-            ema_square_(v, u, beta2, tmp)
-            second = v
-            if vmax is not None:
-                vmax = np.maximum(vmax, v, out=np.empty_like(v))
-                second = vmax
-            np.sqrt(second, out=tmp)  # √v̂ + ε, with v̂ = v / (1 − β₂ᵗ)
-            np.divide(tmp, bc2**0.5, out=tmp)
-            np.add(tmp, eps, out=tmp)
-            out = np.divide(m, bc1, out=np.empty_like(m))  # a 0-d array, not a NumPy scalar
-            np.divide(out, tmp, out=out)
-            return out, m, v, vmax
-
-        if amsgrad:
-            pairs = tree_map(leaf, updates, state["exp_avg"], state["exp_avg_sq"], state["max_exp_avg_sq"])
-            return _unzip(pairs, updates, {"step": step}, "exp_avg", "exp_avg_sq", "max_exp_avg_sq")
-        pairs = tree_map(lambda u, m, v: leaf(u, m, v, None), updates, state["exp_avg"], state["exp_avg_sq"])
-        return _unzip(pairs, updates, {"step": step}, "exp_avg", "exp_avg_sq")
-
-    return GradientTransformation(init, update)
-
-
-def scale_by_adamax(betas=(0.9, 0.999), eps: float = 1e-8) -> GradientTransformation:
-    """Adamax's scaling: ``u ← m / ((1−β₁ᵗ)·max(β₂n, |u|+ε))``."""
-    beta1, beta2 = _check_betas(betas)
-    _check_nonnegative("eps", eps)
-
-    def init(params):
-        return {"step": 0, "exp_avg": _zeros(params), "exp_inf": _zeros(params)}
-
-    def update(updates, state, params=None):
-        step = state["step"] + 1
-
-        def leaf(u, m, n):
-            u = _as_float_array(u)
-            m, n = m.copy(), n.copy()
-            tmp = np.empty_like(u)
-            lerp_(m, u, 1.0 - beta1, tmp)
-            infinity_norm_(n, u, beta2, eps, tmp)
-            out = np.divide(m, n, out=np.empty_like(m))
-            np.divide(out, 1.0 - beta1**step, out=out)
-            return out, m, n
-
-        pairs = tree_map(leaf, updates, state["exp_avg"], state["exp_inf"])
-        return _unzip(pairs, updates, {"step": step}, "exp_avg", "exp_inf")
-
-    return GradientTransformation(init, update)
-
-
-def scale_by_nadam(betas=(0.9, 0.999), eps: float = 1e-8, momentum_decay: float = 4e-3) -> GradientTransformation:
-    """NAdam's scaling: ``u ← (1−μₜ)/(1−Πₜ)·u/r + μₜ₊₁/(1−Πₜμₜ₊₁)·m/r`` (see :func:`nadam_`)."""
-    beta1, beta2 = _check_betas(betas)
-    _check_nonnegative("eps", eps)
-    _check_nonnegative("momentum_decay", momentum_decay)
-
-    def init(params):
-        return {"step": 0, "mu_product": 1.0, "exp_avg": _zeros(params), "exp_avg_sq": _zeros(params)}
-
-    def update(updates, state, params=None):
-        step = state["step"] + 1
-        mu = nadam_momentum(step, beta1, momentum_decay)
-        mu_next = nadam_momentum(step + 1, beta1, momentum_decay)
-        mu_product = state["mu_product"] * mu
-        c_grad = (1.0 - mu) / (1.0 - mu_product)
-        c_avg = mu_next / (1.0 - mu_product * mu_next)
-
-        def leaf(u, m, v):
-            u = _as_float_array(u)
-            m, v = m.copy(), v.copy()
-            tmp = np.empty_like(u)
-            lerp_(m, u, 1.0 - beta1, tmp)
-            ema_square_(v, u, beta2, tmp)
-            np.divide(v, 1.0 - beta2**step, out=tmp)
-            np.sqrt(tmp, out=tmp)
-            np.add(tmp, eps, out=tmp)
-            out = np.divide(u, tmp, out=np.empty_like(u))
-            np.multiply(out, c_grad, out=out)
-            second = np.divide(m, tmp, out=np.empty_like(m))
-            np.multiply(second, c_avg, out=second)
-            np.add(out, second, out=out)
-            return out, m, v
-
-        pairs = tree_map(leaf, updates, state["exp_avg"], state["exp_avg_sq"])
-        return _unzip(pairs, updates, {"step": step, "mu_product": mu_product}, "exp_avg", "exp_avg_sq")
-
-    return GradientTransformation(init, update)
-
-
-def scale_by_radam(betas=(0.9, 0.999), eps: float = 1e-8) -> GradientTransformation:
-    """RAdam's scaling: ``u ← m̂·rₜ·√(1−β₂ᵗ)/(√v+ε)``, or ``m̂`` while ``rₜ`` is undefined."""
-    beta1, beta2 = _check_betas(betas)
-    _check_nonnegative("eps", eps)
-
-    def init(params):
-        return {"step": 0, "exp_avg": _zeros(params), "exp_avg_sq": _zeros(params)}
-
-    def update(updates, state, params=None):
-        step = state["step"] + 1
-        bc1 = 1.0 - beta1**step
-        rect = radam_rectification(step, beta2)
-
-        def leaf(u, m, v):
-            u = _as_float_array(u)
-            m, v = m.copy(), v.copy()
-            tmp = np.empty_like(u)
-            lerp_(m, u, 1.0 - beta1, tmp)
-            ema_square_(v, u, beta2, tmp)
-            out = np.divide(m, bc1, out=np.empty_like(m))
-            if rect is not None:
-                np.sqrt(v, out=tmp)
-                np.add(tmp, eps, out=tmp)
-                np.divide(out, tmp, out=out)
-                np.multiply(out, rect * (1.0 - beta2**step) ** 0.5, out=out)
-            return out, m, v
-
-        pairs = tree_map(leaf, updates, state["exp_avg"], state["exp_avg_sq"])
-        return _unzip(pairs, updates, {"step": step}, "exp_avg", "exp_avg_sq")
-
-    return GradientTransformation(init, update)
-
-
 def clip(max_delta: float) -> GradientTransformation:
     """Clip every coordinate of the updates to ``[−max_delta, max_delta]``."""
     _check_nonnegative("max_delta", max_delta)
@@ -1152,147 +873,83 @@ def gradient_descent_step(params, grads, lr: float):
     return apply_updates(params, tree_map(lambda g: -float(lr) * np.asarray(g), grads))
 
 
-# -- named optimizers as chains -------------------------------------------------
-
-
-def _maybe(condition: bool, tr: GradientTransformation) -> list:
-    return [tr] if condition else []
-
-
-def sgd(lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, maximize=False):
-    """SGD as a transformation: ``[−1] → +λθ → momentum → −lr`` (see :func:`sgd_`)."""
-    return chain(
-        *_maybe(maximize, scale(-1.0)),
-        *_maybe(weight_decay != 0, add_decayed_weights(weight_decay)),
-        *_maybe(momentum != 0, trace(momentum, dampening, nesterov)),
-        scale_by_learning_rate(lr),
-    )
-
-
-def adagrad(lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0, eps=1e-10, maximize=False):
-    """Adagrad as a transformation (see :func:`adagrad_`); ``lr_decay`` is a schedule."""
-    _check_nonnegative("lr_decay", lr_decay)
-    _check_nonnegative("lr", lr)
-    return chain(
-        *_maybe(maximize, scale(-1.0)),
-        *_maybe(weight_decay != 0, add_decayed_weights(weight_decay)),
-        scale_by_rss(initial_accumulator_value, eps),
-        scale_by_learning_rate(lambda k: lr / (1 + k * lr_decay)),
-    )
-
-
-def rmsprop(lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False, maximize=False):
-    """RMSprop as a transformation (see :func:`rmsprop_`)."""
-    return chain(
-        *_maybe(maximize, scale(-1.0)),
-        *_maybe(weight_decay != 0, add_decayed_weights(weight_decay)),
-        scale_by_rms(alpha, eps, centered),
-        *_maybe(momentum > 0, trace(momentum)),
-        scale_by_learning_rate(lr),
-    )
-
-
-def adadelta(lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, maximize=False):
-    """Adadelta as a transformation (see :func:`adadelta_`)."""
-    return chain(
-        *_maybe(maximize, scale(-1.0)),
-        *_maybe(weight_decay != 0, add_decayed_weights(weight_decay)),
-        scale_by_adadelta(rho, eps),
-        scale_by_learning_rate(lr),
-    )
-
-
-def adam(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False, maximize=False,
-         decoupled_weight_decay=False):
-    """Adam as a transformation (see :func:`adam_`)."""
-    coupled = weight_decay != 0 and not decoupled_weight_decay
-    decoupled = weight_decay != 0 and decoupled_weight_decay
-    return chain(
-        *_maybe(maximize, scale(-1.0)),
-        *_maybe(coupled, add_decayed_weights(weight_decay)),
-        scale_by_adam(betas, eps, amsgrad),
-        *_maybe(decoupled, add_decayed_weights(weight_decay)),
-        scale_by_learning_rate(lr),
-    )
-
-
-def adamw(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False, maximize=False):
-    """AdamW as a transformation: Adam with decoupled weight decay (default ``λ = 0.01``)."""
-    return adam(lr, betas, eps, weight_decay, amsgrad, maximize, decoupled_weight_decay=True)
-
-
-def adamax(lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, maximize=False):
-    """Adamax as a transformation (see :func:`adamax_`)."""
-    return chain(
-        *_maybe(maximize, scale(-1.0)),
-        *_maybe(weight_decay != 0, add_decayed_weights(weight_decay)),
-        scale_by_adamax(betas, eps),
-        scale_by_learning_rate(lr),
-    )
-
-
-def nadam(lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, momentum_decay=4e-3,
-          decoupled_weight_decay=False, maximize=False):
-    """NAdam as a transformation (see :func:`nadam_`)."""
-    coupled = weight_decay != 0 and not decoupled_weight_decay
-    decoupled = weight_decay != 0 and decoupled_weight_decay
-    return chain(
-        *_maybe(maximize, scale(-1.0)),
-        *_maybe(coupled, add_decayed_weights(weight_decay)),
-        scale_by_nadam(betas, eps, momentum_decay),
-        *_maybe(decoupled, add_decayed_weights(weight_decay)),
-        scale_by_learning_rate(lr),
-    )
-
-
-def radam(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, decoupled_weight_decay=False,
-          maximize=False):
-    """RAdam as a transformation (see :func:`radam_`)."""
-    coupled = weight_decay != 0 and not decoupled_weight_decay
-    decoupled = weight_decay != 0 and decoupled_weight_decay
-    return chain(
-        *_maybe(maximize, scale(-1.0)),
-        *_maybe(coupled, add_decayed_weights(weight_decay)),
-        scale_by_radam(betas, eps),
-        *_maybe(decoupled, add_decayed_weights(weight_decay)),
-        scale_by_learning_rate(lr),
-    )
-
-
-_NAMED: dict[str, tuple[Callable[..., GradientTransformation], dict]] = {
-    "sgd": (sgd, {}),
-    "momentum": (sgd, {"momentum": 0.9}),
-    "nesterov": (sgd, {"momentum": 0.9, "nesterov": True}),
-    "adagrad": (adagrad, {}),
-    "rmsprop": (rmsprop, {}),
-    "adadelta": (adadelta, {}),
-    "adam": (adam, {}),
-    "adamw": (adamw, {}),
-    "adamax": (adamax, {}),
-    "nadam": (nadam, {}),
-    "radam": (radam, {}),
-}
+# -- named optimizers: adapters over the in-place rules ---------------------------
 
 
 def names() -> list[str]:
-    """Names accepted by :func:`get` (L-BFGS needs a closure, so it is a class only)."""
-    return list(_NAMED)
+    """Names accepted by :func:`get`: those of :func:`descend.optim.names` but L-BFGS, which needs a closure."""
+    from . import (
+        names as optimizer_names,  # here, not at the top: descend.optim imports this module
+    )
+
+    return [n for n in optimizer_names() if n != "lbfgs"]
 
 
 def get(name: str, **hyperparameters) -> GradientTransformation:
     """The named optimizer as a transformation, e.g. ``get("adam", lr=0.1)``.
 
-    ``"momentum"`` is SGD with ``momentum=0.9`` and ``"nesterov"`` adds
-    ``nesterov=True``; both can be overridden.
+    A thin adapter over the optimizer class of the same name
+    (:func:`descend.optim.get`), which validates the hyperparameters: its
+    ``update(grads, state, params)`` applies the class's in-place rule (e.g.
+    :func:`adam_` for ``"adam"``) to copies of each parameter and its state,
+    and returns the changes ``u = θ' − θ`` with the new state, so the
+    mathematics is written once. ``init(params)`` gives one state dict per
+    leaf of ``params``, laid out as the class's ``optimizer.state[p]`` and
+    empty until the first update (as in the class). ``update`` needs
+    ``params``. ``"momentum"`` is SGD with ``momentum=0.9`` and
+    ``"nesterov"`` adds ``nesterov=True``; both can be overridden.
+
+    ``apply_updates(θ, u)`` computes ``θ + (θ' − θ)``, which may differ from
+    the class's ``θ'`` in the last bit.
     """
+    from ..tensor import Tensor
+    from . import get as make_optimizer
+
     key = str(name).lower()
-    if key not in _NAMED:
-        raise ValueError(_unknown_name_message(name, list(_NAMED)))
-    fn, preset = _NAMED[key]
-    try:
-        return fn(**{**preset, **hyperparameters})
-    except TypeError as exc:
-        raise TypeError(f"optimizer {key!r}: {exc}") from None
+    known = names()
+    if key not in known:
+        raise ValueError(_unknown_name_message(name, known))
+    optimizer = make_optimizer(key, [Tensor(np.zeros(1), requires_grad=True)], **hyperparameters)
+    group = optimizer.param_groups[0]
+
+    def init(params):
+        return tuple({} for _ in _leaves(params))
+
+    def update(updates, state, params=None):
+        if params is None:
+            raise ValueError(f"optimizer {key!r}: update() needs params")
+        n = len(_leaves(updates))
+        if not isinstance(state, tuple) or len(state) != n:
+            raise ValueError(f"optimizer {key!r}: state must be a tuple of {n} dicts, as returned by init()")
+        states = iter(state)
+        new_state = []
+
+        def leaf(g, p):
+            new = _as_float_array(p)
+            before = new.copy()
+            st = {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in next(states).items()}
+            scratch = [np.empty_like(new) for _ in range(optimizer._n_scratch)]
+            optimizer._update_one(new, np.asarray(g), st, group, scratch)
+            new_state.append(st)
+            return np.subtract(new, before, out=before)  # out=: a 0-d array stays an array
+
+        return tree_map(leaf, updates, params), tuple(new_state)
+
+    return GradientTransformation(init, update)
+
+
+def _named(name: str) -> Callable[..., GradientTransformation]:
+    def make(**hyperparameters) -> GradientTransformation:
+        return get(name, **hyperparameters)
+
+    make.__name__ = make.__qualname__ = name
+    make.__doc__ = f"``get({name!r}, **hyperparameters)``: the class's rule as a transformation (see :func:`get`)."
+    return make
+
+
+sgd, adagrad, rmsprop, adadelta, adam, adamw, adamax, nadam, radam = map(
+    _named, ["sgd", "adagrad", "rmsprop", "adadelta", "adam", "adamw", "adamax", "nadam", "radam"]
+)
 
 
 def _unknown_name_message(name, known: list[str]) -> str:
@@ -1317,18 +974,3 @@ def _check_nonnegative(name: str, value) -> float:
     if value < 0:
         raise ValueError(f"invalid {name}={value!r}: must be >= 0")
     return value
-
-
-def _check_unit_interval(name: str, value, closed: bool = False) -> float:
-    value = _check_number(name, value)
-    if value < 0 or (value > 1 if closed else value >= 1):
-        raise ValueError(f"invalid {name}={value!r}: must be in [0, 1{']' if closed else ')'}")
-    return value
-
-
-def _check_betas(betas) -> tuple[float, float]:
-    try:
-        b1, b2 = betas
-    except (TypeError, ValueError):
-        raise ValueError(f"invalid betas={betas!r}: must be a pair (beta1, beta2)") from None
-    return _check_unit_interval("betas[0]", b1), _check_unit_interval("betas[1]", b2)

@@ -18,44 +18,31 @@ Additions:
 * every hyperparameter of every group is validated, including groups added
   later and groups loaded from a checkpoint.
 
-Speed: updates are computed with NumPy's ``out=`` arguments into scratch
+Speed: a subclass names its rule (a function of :mod:`descend.optim.functional`)
+and the state arrays the rule takes; the base class runs the one loop that
+applies it. Rules write through NumPy's ``out=`` arguments into scratch
 buffers the optimizer keeps, so a step allocates no arrays once the state
-exists. Large steps are shared between threads (NumPy releases the GIL in its
-loops; see :func:`descend.optim.set_num_threads`), parameter by parameter and
-in slices of at most :data:`CHUNK` elements. Every rule is elementwise, so the
-results depend neither on the slicing nor on the number of threads.
+exists. When the parameters of a group are consecutive views of one array,
+and so are their gradients (as in :func:`descend.compile`'s traced step), the
+rule runs once over the whole span instead of once per parameter: every rule
+is elementwise, so the result is the same, bit for bit. No threads are
+started and no process-wide setting is changed; how many threads NumPy's BLAS
+uses is the caller's choice (e.g. ``threadpoolctl.threadpool_limits``).
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections import defaultdict
-from typing import Any, Callable, Iterator
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from ..autograd import enable_grad
 from ..tensor import Tensor
-from . import _blas, _parallel
 
-__all__ = ["Optimizer", "NonFiniteGradientError", "required", "CHUNK", "PARALLEL_MIN"]
-
-#: Most elements per slice of a parameter: enough slices for threads to share a
-#: large parameter, scratch arrays of bounded size. (Slices small enough to keep
-#: a rule's arrays in the L2 cache were measured to lose more to the per-call
-#: cost of NumPy, ~1 µs per ufunc call, than they gain.)
-CHUNK = 1 << 18
-
-#: Gradients of DOT_THREADED elements or more are probed for NaN/inf on descend's threads
-#: (``Optimizer._pooled_probes``), each probe on one thread, except from BLAS_MIN elements
-#: when the update itself runs on OpenBLAS's threads: then a threaded BLAS Σ|g|.
-DOT_THREADED = 10_000
-BLAS_MIN = 1 << 16
-
-#: Elements per thread below which a step stays on one thread: waking a
-#: worker costs tens of microseconds, a pass over 2¹⁸ elements about 50.
-PARALLEL_MIN = 1 << 18
+__all__ = ["Optimizer", "NonFiniteGradientError", "required"]
 
 
 class NonFiniteGradientError(FloatingPointError):
@@ -91,13 +78,13 @@ class Optimizer:
         parameter or state changes) and counted in ``skipped_steps``, instead
         of raising :class:`NonFiniteGradientError`.
 
-    Subclasses implement :meth:`_validate` (check one group's
-    hyperparameters), :meth:`_init_state` (a new parameter's state) and
-    :meth:`_update` (apply the rule to one parameter).
+    A subclass names its rule (``_rule``, a function of
+    :mod:`descend.optim.functional`), the state arrays it takes
+    (:meth:`_buffers`) and where its keyword arguments come from
+    (``_from_group``, ``_from_state``, :meth:`_hyper`); it may refine
+    :meth:`_validate` (check one group's hyperparameters), :meth:`_init_state`
+    (a new parameter's numbers), :meth:`_new_buffer` and :meth:`_advance`.
     """
-
-    #: Number of scratch arrays (each shaped like one slice) the update rule needs.
-    _n_scratch = 2
 
     def __init__(self, params, defaults: dict[str, Any], *, skip_nonfinite: bool = False) -> None:
         if isinstance(params, Tensor):
@@ -116,9 +103,9 @@ class Optimizer:
         self.skipped_steps = 0
         self.state: defaultdict = defaultdict(dict)
         self.param_groups: list[dict[str, Any]] = []
-        self._scratch: dict[tuple, np.ndarray] = {}
-        self._views: dict[tuple, list] = {}
-        self._tasks: list | None = None
+        self._scratch: dict[np.dtype, np.ndarray] = {}  # per dtype: room for the scratch arrays
+        self._views: dict[tuple, list] = {}  # (dtype, shape) -> the scratch arrays, views of the above
+        self._spans: dict[int, _FlatSpan] = {}  # group index -> its flat span, while it lasts
         groups = list(params)
         if not groups:
             raise ValueError(f"{type(self).__name__}: got an empty parameter list")
@@ -256,6 +243,7 @@ class Optimizer:
             return f"{group['param_names'][j]!r} (shape {p.shape})"
         return f"param_groups[{gi}]['params'][{j}] (shape {p.shape})"
 
+
     # -- gradients ------------------------------------------------------------------------
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Reset the gradients of all parameters: to None (default) or to zeros in place."""
@@ -271,132 +259,102 @@ class Optimizer:
     def _check_grads(self) -> bool:
         """Validate every gradient before anything changes; False means skip this step.
 
-        A non-finite value anywhere makes ``g·g`` (and ``Σ|g|``, ``Σ g``) non-finite,
-        so one reduction per gradient (the cheapest full read there is: a BLAS dot
-        product for small gradients; for large ones a sum on the threads the update
-        will run on, see :meth:`_pooled_probes`) decides for almost all of them; only a
-        non-finite result (NaN/inf present, or an overflow of huge but finite values)
-        needs the exact elementwise test.
+        A non-finite value anywhere makes ``g·g`` non-finite, so one reduction
+        per gradient (one over the whole span of a flat group, see
+        :meth:`_flat_span`) decides for almost all of them; only a non-finite
+        result (NaN/inf present, or an overflow of huge but finite values)
+        needs the exact elementwise test, which names the parameter.
         """
-        checked = []  # (group index, parameter index, gradient, probe or None)
-        middle = []  # gradients probed on descend's threads (see _pooled_probes)
-        dot, ndarray, isfinite, abs_sum = np.dot, np.ndarray, math.isfinite, _blas.abs_sum
-        # Σ|g| on OpenBLAS's threads only where the update runs on them too: their polling
-        # after a threaded call would take the cores from descend's threads (measured: Adam
-        # 8.8 ms a step with that probe, 6.5 ms without, on 3M parameters and 2 cores).
-        inline_max = math.inf if self._updates_on_blas_threads() else BLAS_MIN
-        suspect = False
-        with np.errstate(over="ignore", invalid="ignore"):  # once per step: it costs microseconds
+        name = type(self).__name__
+        ndarray, dot, isfinite = np.ndarray, np.dot, math.isfinite
+        suspects = []  # (group index, parameter index, gradient) whose probe was not finite
+        # BLAS dot products raise no floating-point warnings; NumPy's own loops (float16) may
+        with np.errstate(over="ignore", invalid="ignore"):
             for gi, group in enumerate(self.param_groups):
+                present = []
                 for j, p in enumerate(group["params"]):
                     g = p.grad
                     if g is None:
                         continue
                     if type(g) is not ndarray and not isinstance(g, ndarray):
                         raise TypeError(
-                            f"{type(self).__name__}.step(): the gradient of parameter "
-                            f"{self._param_label(gi, j)} is a {type(g).__name__}, not a NumPy array"
+                            f"{name}.step(): the gradient of parameter {self._param_label(gi, j)} is a "
+                            f"{type(g).__name__}, not a NumPy array"
                         )
                     if g.shape != p.data.shape:
                         raise ValueError(
-                            f"{type(self).__name__}.step(): the gradient of parameter "
-                            f"{self._param_label(gi, j)} has shape {g.shape}, which does not match "
-                            "the parameter"
+                            f"{name}.step(): the gradient of parameter {self._param_label(gi, j)} has shape "
+                            f"{g.shape}, which does not match the parameter"
                         )
-                    if g.dtype.kind != "f":
+                    if g.dtype.kind == "f":
+                        present.append((j, g))
+                span = self._flat_span(gi, group) if present else None
+                if span is not None:
+                    flat = span.grad
+                    if isfinite(float(dot(flat, flat))):
                         continue
-                    n = g.size
-                    if n < DOT_THREADED or BLAS_MIN <= n < inline_max:  # inline: the usual case
-                        # large: Σ|g|, which gains from BLAS threads (OpenBLAS's dot does not)
-                        total = abs_sum(g) if n >= BLAS_MIN else None
-                        if total is None:
-                            f = g if g.ndim == 1 else g.reshape(-1)
-                            total = float(dot(f, f))
-                        if not isfinite(total):
-                            suspect = True
-                        checked.append((gi, j, g, total))
-                    else:
-                        middle.append(len(checked))
-                        checked.append((gi, j, g, None))
-            if middle:
-                sums = self._pooled_probes([checked[k][2] for k in middle])
-                for k, total in zip(middle, sums):
-                    gi, j, g, _ = checked[k]
-                    checked[k] = (gi, j, g, total)
-                    if not isfinite(total):
-                        suspect = True
-        if not suspect:
-            return True
-        for gi, j, g, total in checked:
-            if isfinite(total):
-                continue
+                    suspects.extend((gi, j, g) for j, g in present)
+                    continue
+                for j, g in present:
+                    f = g if g.ndim == 1 else g.reshape(-1)
+                    if not isfinite(float(dot(f, f))):
+                        suspects.append((gi, j, g))
+        for gi, j, g in suspects:
             finite = np.isfinite(g)
             if finite.all():
-                continue
+                continue  # huge finite values overflowed the probe
             if self.skip_nonfinite:
                 self.skipped_steps += 1
                 return False
             n_nan = int(np.isnan(g).sum())
             raise NonFiniteGradientError(
-                f"{type(self).__name__}.step(): the gradient of parameter {self._param_label(gi, j)} "
+                f"{name}.step(): the gradient of parameter {self._param_label(gi, j)} "
                 f"is not finite ({n_nan} NaN, {int(g.size - finite.sum()) - n_nan} infinite of {g.size} "
                 "values); nothing was updated. Lower the learning rate, clip gradients, or pass "
                 "skip_nonfinite=True to skip such steps"
             )
         return True
 
-    def _updates_on_blas_threads(self) -> bool:
-        """Whether this step's update runs on OpenBLAS's own threads (plain SGD's axpy)
-        rather than on descend's (every other rule): the finiteness probe then may too."""
-        return False
+    # -- the rule: what a subclass declares ----------------------------------------------------
+    #: The in-place rule of :mod:`descend.optim.functional`:
+    #: ``rule(param, grad, *state_arrays, *scratch, **hyperparameters)``.
+    _rule: Callable | None = None
 
-    @staticmethod
-    def _pooled_probes(grads: list) -> list[float]:
-        """A finiteness probe of each gradient, run on descend's threads, each probe in one
-        thread: ``Σ|g|`` through single-threaded BLAS from :data:`BLAS_MIN` elements, a
-        plain ``Σ g`` below (and where BLAS cannot take ``g``). For the gradients of
-        :data:`DOT_THREADED` elements and more (see :meth:`_check_grads`) whose update
-        does not run on OpenBLAS's threads: waking those for a probe costs far more than
-        the probe, as they then poll for work and take the cores from descend's threads
-        (and from other processes on a busy machine). Many such gradients are shared out
-        among descend's threads. The caller suppresses NumPy's overflow warnings in this
-        thread.
-        """
+    #: How many scratch arrays (each shaped like the parameter) the rule takes.
+    _n_scratch = 2
 
-        def probe(g):
-            if g.size >= BLAS_MIN:
-                total = _blas.abs_sum(g, one_thread=True)
-                if total is not None:
-                    return total
-            return float(np.add.reduce(g, axis=None))
+    #: The per-parameter numbers in ``state`` that the rule's hyperparameters are
+    #: computed from; a group takes the flat path only where they agree.
+    _scalars: tuple[str, ...] = ("step",)
 
-        def sums(run, errstate=False):
-            with _blas.single_threaded():
-                if errstate:  # warnings settings are per thread
-                    with np.errstate(over="ignore", invalid="ignore"):
-                        return [probe(g) for g in run]
-                return [probe(g) for g in run]
+    def _init_state(self, state: dict, param: np.ndarray, group: dict) -> None:
+        """Fill a parameter's empty state before its first step (arrays may be left to :meth:`_new_buffer`)."""
+        state["step"] = 0
 
-        total = sum(g.size for g in grads)
-        workers = max(1, min(_parallel.get_num_threads(), total // PARALLEL_MIN, len(grads)))
-        if workers == 1:
-            return sums(grads)
-        # contiguous runs of gradients of about equal size, one per thread
-        bounds, acc, target = [0], 0, total / workers
-        for k, g in enumerate(grads):
-            acc += g.size
-            if acc >= target * len(bounds) and len(bounds) < workers:
-                bounds.append(k + 1)
-        bounds.append(len(grads))
-        runs = [grads[bounds[k]:bounds[k + 1]] for k in range(len(bounds) - 1)]
-        futures = [_parallel.pool().submit(sums, run, True) for run in runs[1:]]
-        try:
-            out = sums(runs[0])
-        finally:
-            rest = [f.result() for f in futures]
-        for values in rest:
-            out.extend(values)
-        return out
+    def _buffers(self, group: dict) -> tuple[str | None, ...]:
+        """The state keys of the arrays the rule takes, in its order; None where it takes None."""
+        return ()
+
+    def _new_buffer(self, key: str, shape: tuple, dtype: np.dtype, group: dict) -> np.ndarray:
+        """A state array the parameter does not have yet (created at its first use): zeros."""
+        return np.zeros(shape, dtype=dtype)
+
+    def _advance(self, state: dict, group: dict) -> None:
+        """Advance a parameter's counters before its update: ``step ← step + 1``."""
+        state["step"] += 1
+
+    #: The group's hyperparameters the rule takes (as keywords of the same names).
+    _from_group: tuple[str, ...] = ()
+
+    #: The per-parameter numbers in ``state`` the rule takes (as keywords of the same names).
+    _from_state: tuple[str, ...] = ()
+
+    def _hyper(self, state: dict, group: dict, fresh: bool) -> dict:
+        """The rule's keyword arguments for this step; ``fresh``: a state array was just created."""
+        hyper = {k: group[k] for k in self._from_group}
+        for k in self._from_state:
+            hyper[k] = state[k]
+        return hyper
 
     # -- the step -----------------------------------------------------------------------------
     def step(self, closure: Callable[[], Any] | None = None):
@@ -412,129 +370,103 @@ class Optimizer:
                 loss = closure()
         if not self._check_grads():
             return loss
-        self._tasks = []
-        try:
-            for group in self.param_groups:
-                self._update_group(group)
-            self._run_tasks(self._tasks)
-        finally:
-            self._tasks = None
+        for gi, group in enumerate(self.param_groups):
+            self._step_group(gi, group)
         return loss
 
-    def _update_group(self, group: dict) -> None:
+    def _step_group(self, gi: int, group: dict) -> None:
+        """Apply the rule to every parameter of ``group`` that has a gradient: once over the
+        group's flat span where that gives the same bits, else parameter by parameter."""
+        span = self._flat_span(gi, group)
+        if span is not None and self._step_flat(span, group):
+            return
+        state = self.state
         for p in group["params"]:
             grad = p.grad
             if grad is None:
                 continue
-            state = self.state[p]
-            if not state:
-                self._init_state(state, p.data, group)
-            self._update(p.data, grad, state, group)
+            self._update_one(p.data, grad, state[p], group)
 
-    def _init_state(self, state: dict, param: np.ndarray, group: dict) -> None:
-        raise NotImplementedError
+    def _update_one(self, param: np.ndarray, grad: np.ndarray, state: dict, group: dict,
+                    scratch: list | None = None) -> None:
+        """One parameter's update: initialise its state if empty, advance it, apply the rule."""
+        if not state:
+            self._init_state(state, param, group)
+        self._advance(state, group)
+        fresh = False
+        buffers = []
+        for key in self._buffers(group):
+            if key is None:
+                buffers.append(None)
+                continue
+            buf = state.get(key)
+            if buf is None:
+                buf = state[key] = self._new_buffer(key, param.shape, param.dtype, group)
+                fresh = True
+            buffers.append(buf)
+        if grad.dtype != param.dtype:
+            grad = grad.astype(param.dtype)
+        if scratch is None:
+            scratch = self._scratch_views(param.dtype, param.shape)
+        self._rule(param, grad, *buffers, *scratch, **self._hyper(state, group, fresh))
 
-    def _update(self, param: np.ndarray, grad: np.ndarray, state: dict, group: dict) -> None:
-        raise NotImplementedError
+    def _scratch_views(self, dtype: np.dtype, shape: tuple) -> list:
+        """``_n_scratch`` arrays of ``shape``, views of one buffer kept between steps."""
+        key = (dtype, shape)
+        views = self._views.get(key)
+        if views is None:  # the same shapes come back every step: slice the buffer once
+            size = math.prod(shape)
+            buf = self._scratch.get(dtype)
+            if buf is None or buf.size < self._n_scratch * size:
+                buf = self._scratch[dtype] = np.empty(self._n_scratch * size, dtype=dtype)
+                self._views.clear()
+            views = self._views[key] = [buf[i * size:(i + 1) * size].reshape(shape) for i in range(self._n_scratch)]
+        return views
 
-    # -- applying a rule slice by slice, on several threads ---------------------------------------
-    def _apply(self, rule: Callable, param: np.ndarray, grad: np.ndarray, buffers: tuple, **hyper) -> None:
-        """Schedule ``rule(param, grad, *buffers, *scratch, **hyper)``; :meth:`step` runs them all at its end.
+    # -- flat groups ------------------------------------------------------------------------------
+    def _flat_span(self, gi: int, group: dict) -> _FlatSpan | None:
+        """The group's parameters with gradients as one span, if they are consecutive views of
+        one C-contiguous array, in order, and their gradients are too; else None.
 
-        Outside :meth:`step` the rule runs at once.
+        Cached per group: while the same arrays come back (the traced step's),
+        the check is one identity test per parameter.
         """
-        if grad.dtype != param.dtype or not grad.flags.c_contiguous:
-            grad = np.ascontiguousarray(grad, dtype=param.dtype)
-        task = (rule, param, grad, buffers, hyper)
-        if self._tasks is None:
-            self._run_tasks([task])
+        cached = self._spans.get(gi)
+        if cached is not None and cached.matches(group["params"]):
+            return cached
+        span = _FlatSpan.find(group["params"])
+        if span is None:
+            self._spans.pop(gi, None)
         else:
-            self._tasks.append(task)
+            self._spans[gi] = span
+        return span
 
-    def _pieces(self, tasks: list) -> list:
-        """Split tasks into equal slices of at most :data:`CHUNK` elements: ``(size, rule, arrays, hyper)``.
-
-        Elementwise rules give the same result on slices as on the whole
-        array. Arrays that are not C-contiguous (rare: a parameter replaced by
-        a strided view) stay whole.
-        """
-        pieces = []
-        chunk = CHUNK
-        for rule, param, grad, buffers, hyper in tasks:
-            n = param.size
-            if n == 0:
-                continue
-            if n <= chunk or not param.flags.c_contiguous:
-                pieces.append((n, rule, (param, grad, *buffers), hyper))
-                continue
-            flat = [None if a is None else a.reshape(-1) for a in (param, grad, *buffers)]
-            size = -(-n // -(-n // chunk))  # equal slices: 300,000 → 2 × 150,000, not 262,144 + 37,856
-            for start in range(0, n, size):
-                stop = start + size
-                pieces.append(
-                    (min(size, n - start), rule, tuple([None if a is None else a[start:stop] for a in flat]), hyper)
-                )
-        return pieces
-
-    def _scratch_for(self, worker: int, dtype: np.dtype, size: int) -> np.ndarray:
-        """A flat buffer of at least ``_n_scratch * size`` elements, kept between steps."""
-        key = (worker, dtype)
-        buf = self._scratch.get(key)
-        if buf is None or buf.size < self._n_scratch * size:
-            buf = np.empty(self._n_scratch * size, dtype=dtype)
-            self._scratch[key] = buf
-            self._views.clear()
-        return buf
-
-    def _run_pieces(self, pieces: list, worker: int, claim: Iterator[int]) -> None:
-        """Run the pieces whose numbers this worker draws from ``claim``, with the worker's scratch.
-
-        The workers share one counter, so a thread that gets less CPU time
-        (the machine is busy) simply runs fewer pieces; which thread runs a
-        piece does not change its result.
-        """
-        m = self._n_scratch
-        n = len(pieces)
-        while True:
-            k = next(claim)  # atomic: itertools.count is implemented in C
-            if k >= n:
-                return
-            size, rule, arrays, hyper = pieces[k]
-            param = arrays[0]
-            key = (worker, param.dtype, param.shape)
-            scratch = self._views.get(key)
-            if scratch is None:  # the same shapes come back every step: slice the buffer once
-                buf = self._scratch[(worker, param.dtype)]
-                scratch = self._views[key] = [buf[i * size:(i + 1) * size].reshape(param.shape) for i in range(m)]
-            rule(*arrays, *scratch, **hyper)
-
-    def _run_tasks(self, tasks: list) -> None:
-        pieces = self._pieces(tasks)
-        if not pieces:
-            return
-        total = sum(p[0] for p in pieces)
-        workers = max(1, min(_parallel.get_num_threads(), total // PARALLEL_MIN, len(pieces)))
-        largest: dict = {}
-        for size, _, arrays, _ in pieces:
-            largest[arrays[0].dtype] = max(largest.get(arrays[0].dtype, 0), size)
-        for i in range(workers):  # allocated here, not concurrently in the workers
-            for dtype, size in largest.items():
-                self._scratch_for(i, dtype, size)
-        claim = itertools.count()
-        if workers == 1:
-            self._run_pieces(pieces, 0, claim)
-            return
-        executor = _parallel.pool()
-        futures = [executor.submit(self._run_pieces_single, pieces, i, claim) for i in range(1, workers)]
-        try:
-            self._run_pieces_single(pieces, 0, claim)
-        finally:
-            for f in futures:
-                f.result()
-
-    def _run_pieces_single(self, pieces: list, worker: int, claim: Iterator[int]) -> None:
-        with _blas.single_threaded():  # these threads already share the work out
-            self._run_pieces(pieces, worker, claim)
+    def _step_flat(self, span: _FlatSpan, group: dict) -> bool:
+        """Apply the rule once over ``span``; False (nothing done) where the per-parameter
+        numbers in the state (``step``, ...) or the state arrays present differ between
+        parameters, which would give the parameters different hyperparameters."""
+        states = [self.state[p] for p in span.params]
+        for st, p in zip(states, span.params, strict=True):
+            if not st:
+                self._init_state(st, p.data, group)
+        first = states[0]
+        keys = [k for k in self._buffers(group) if k is not None]
+        for st in states[1:]:
+            for k in self._scalars:
+                if st.get(k) != first.get(k):
+                    return False
+            for k in keys:
+                if (k in st) != (k in first):
+                    return False
+        for st in states:
+            self._advance(st, group)
+        fresh = any(k not in first for k in keys)
+        buffers = []
+        for key in self._buffers(group):
+            buffers.append(None if key is None else span.state_array(key, states, self, group))
+        scratch = self._scratch_views(span.param.dtype, span.param.shape)
+        self._rule(span.param, span.grad, *buffers, *scratch, **self._hyper(first, group, fresh))
+        return True
 
     # -- checkpoints --------------------------------------------------------------------------------
     def _packed_index(self) -> dict[int, int]:
@@ -653,3 +585,102 @@ def _copy_value(v):
 def _copy_state(state: dict) -> dict:
     return {k: _copy_value(v) for k, v in state.items()}
 
+
+
+class _FlatSpan:
+    """The parameters of a group that have gradients, seen as one array, and their gradients as another.
+
+    Found where the parameters are consecutive C-contiguous views of one
+    array, in the group's order, with one dtype, and so are their gradients.
+    ``param`` and ``grad`` are 1-d views of the whole spans; ``flat_state``
+    holds one 1-d array per state key, whose per-parameter views (``views``)
+    are what ``optimizer.state[p]`` holds.
+    """
+
+    __slots__ = ("params", "datas", "grads", "param", "grad", "shapes", "bounds", "flat_state", "views")
+
+    def __init__(self, params: list, datas: list, grads: list, param: np.ndarray, grad: np.ndarray) -> None:
+        self.params, self.datas, self.grads = params, datas, grads
+        self.param, self.grad = param, grad
+        self.shapes = [d.shape for d in datas]
+        sizes = np.cumsum([0] + [d.size for d in datas]).tolist()
+        self.bounds = list(zip(sizes[:-1], sizes[1:], strict=True))
+        self.flat_state: dict[str, np.ndarray] = {}
+        self.views: dict[str, list] = {}
+
+    def matches(self, params: list) -> bool:
+        """Whether the same parameters have gradients, and all are the arrays the span was found on."""
+        mine, datas, grads = self.params, self.datas, self.grads
+        n, k = len(mine), 0
+        for p in params:
+            g = p.grad
+            if g is None:
+                continue
+            if k == n or p is not mine[k] or p.data is not datas[k] or g is not grads[k]:
+                return False
+            k += 1
+        return k == n
+
+    @classmethod
+    def find(cls, params: list) -> _FlatSpan | None:
+        with_grads = [p for p in params if p.grad is not None]
+        if len(with_grads) < 2:  # one parameter is its own span: nothing to gain
+            return None
+        datas = [p.data for p in with_grads]
+        grads = [p.grad for p in with_grads]
+        param = _joined(datas, writeable=True)
+        if param is None:
+            return None
+        grad = _joined(grads, dtype=param.dtype)
+        if grad is None:
+            return None
+        return cls(with_grads, datas, grads, param, grad)
+
+    def state_array(self, key: str, states: list, optimizer: Optimizer, group: dict) -> np.ndarray:
+        """The flat array of state ``key``, moving the parameters' separate arrays into it (by value)
+        the first time, or after they were replaced (e.g. by ``load_state_dict``)."""
+        views = self.views.get(key)
+        if views is not None:
+            for st, v in zip(states, views, strict=True):
+                if st.get(key) is not v:
+                    break
+            else:
+                return self.flat_state[key]
+        flat = self.flat_state.get(key)
+        if flat is None:
+            flat = self.flat_state[key] = np.empty(self.param.size, dtype=self.param.dtype)
+        views = self.views[key] = [
+            flat[a:b].reshape(shape) for (a, b), shape in zip(self.bounds, self.shapes, strict=True)
+        ]
+        dtype = self.param.dtype
+        for st, v in zip(states, views, strict=True):
+            old = st.get(key)
+            if old is None:
+                old = optimizer._new_buffer(key, v.shape, dtype, group)
+            if old is not v:
+                np.copyto(v, old)
+            st[key] = v
+        return flat
+
+
+def _joined(arrays: list, *, dtype=None, writeable: bool = False) -> np.ndarray | None:
+    """A 1-d view over ``arrays`` if they are consecutive C-contiguous views of one array, else None."""
+    first = arrays[0]
+    base = first.base
+    if not isinstance(base, np.ndarray) or not base.flags.c_contiguous:
+        return None
+    dtype = first.dtype if dtype is None else dtype
+    if dtype.kind != "f":
+        return None
+    for a in arrays:
+        if a.base is not base or a.dtype != dtype or not a.flags.c_contiguous or (writeable and not a.flags.writeable):
+            return None
+    start = first.__array_interface__["data"][0]
+    end = start
+    for a in arrays:
+        if a.__array_interface__["data"][0] != end:
+            return None
+        end += a.nbytes
+    offset = start - base.__array_interface__["data"][0]
+    raw = base.reshape(-1).view(np.uint8)
+    return raw[offset:offset + (end - start)].view(dtype)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
-
-from . import _blas
 from . import functional as F
 from .optimizer import Optimizer
 
@@ -58,51 +55,12 @@ class SGD(Optimizer):
                 f"dampening == 0 (got momentum={group['momentum']!r}, dampening={group['dampening']!r})"
             )
 
-    def _init_state(self, state, param, group):
-        state["step"] = 0
+    _rule = staticmethod(F.sgd_)
+    _from_group = ("lr", "momentum", "dampening", "weight_decay", "nesterov", "maximize")
 
-    @staticmethod
-    def _plain(group) -> bool:
-        """No momentum, no weight decay: the step is θ ← θ ∓ lr·g, one BLAS axpy."""
-        return group["momentum"] == 0 and group["weight_decay"] == 0
+    def _buffers(self, group):
+        return ("momentum_buffer" if group["momentum"] != 0 else None,)
 
-    def _updates_on_blas_threads(self):
-        # plain descent is one threaded BLAS axpy per parameter (see _update_group)
-        return all(self._plain(g) for g in self.param_groups)
-
-    def _update_group(self, group):
-        if not self._plain(group):
-            return super()._update_group(group)
-        # Plain descent θ ← θ ∓ lr·g is one BLAS axpy per parameter, which BLAS
-        # threads itself (faster, measured, than slices on descend's threads);
-        # the slices of sgd_ where BLAS cannot take a parameter.
-        lr = group["lr"]
-        alpha = lr if group["maximize"] else -lr
-        state, axpy = self.state, _blas.try_axpy_
-        for p in group["params"]:
-            grad = p.grad
-            if grad is None:
-                continue
-            st = state[p]
-            if not st:
-                self._init_state(st, p.data, group)
-            if axpy(alpha, grad, p.data):
-                st["step"] += 1
-            else:
-                self._update(p.data, grad, st, group)
-
-    def _update(self, param, grad, state, group):
-        state["step"] += 1
-        momentum = group["momentum"]
-        buf, first = None, False
-        if momentum != 0:
-            buf = state.get("momentum_buffer")
-            if buf is None:  # b₁ = g₁ (also when momentum is switched on later)
-                buf = state["momentum_buffer"] = np.zeros(param.shape, dtype=param.dtype)
-                first = True
-        self._apply(
-            F.sgd_, param, grad, (buf,),
-            lr=group["lr"], momentum=momentum, dampening=group["dampening"],
-            weight_decay=group["weight_decay"], nesterov=group["nesterov"],
-            maximize=group["maximize"], first=first,
-        )
+    def _hyper(self, state, group, fresh):
+        # b₁ = g₁: a momentum buffer just created (also when momentum is switched on later)
+        return {**super()._hyper(state, group, fresh), "first": fresh}
