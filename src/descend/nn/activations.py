@@ -8,7 +8,7 @@ from . import functional as F
 from .module import Module
 
 __all__ = ["ReLU", "LeakyReLU", "Sigmoid", "Tanh", "GELU", "Softplus", "ELU", "Softmax", "LogSoftmax",
-           "ACTIVATIONS", "activation_module"]
+           "Identity", "ACTIVATIONS", "activation_module"]
 
 
 class ReLU(Module):
@@ -121,10 +121,20 @@ class LogSoftmax(Module):
         return f"dim={self.dim}"
 
 
+class Identity(Module):
+    """Returns its input unchanged (a placeholder, e.g. for a skipped activation)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__()
+
+    def forward(self, x):
+        return x
+
+
 #: Activation names accepted by :class:`~descend.nn.MLP` (and :mod:`descend.backprop`).
 ACTIVATIONS = {
     "relu": ReLU, "leaky_relu": LeakyReLU, "sigmoid": Sigmoid, "tanh": Tanh, "gelu": GELU,
-    "softplus": Softplus, "elu": ELU, "identity": None,
+    "softplus": Softplus, "elu": ELU, "identity": Identity,
 }
 
 
@@ -132,9 +142,4 @@ def activation_module(name: str) -> Module:
     """A fresh activation module from its name (``"identity"`` gives :class:`~descend.nn.Identity`)."""
     if name not in ACTIVATIONS:
         raise ValueError(f"unknown activation {name!r}; choose one of {sorted(ACTIVATIONS)}")
-    cls = ACTIVATIONS[name]
-    if cls is None:
-        from .layers import Identity
-
-        return Identity()
-    return cls()
+    return ACTIVATIONS[name]()

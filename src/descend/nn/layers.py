@@ -1,4 +1,8 @@
-"""Layers: ``Linear``, ``Dropout``, ``BatchNorm1d``, ``Identity``, ``Flatten`` and ``MLP``."""
+"""Layers: ``Linear``, ``Dropout``, ``BatchNorm1d``, ``Identity``, ``Flatten`` and ``MLP``.
+
+``Identity`` is defined in :mod:`descend.nn.activations`, as the module of the ``"identity"``
+activation, so that the activation registry needs nothing from here; it is re-exported here.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from ..ops.shape import reshape
 from ..tensor import Tensor, as_tensor
 from . import functional as F
 from . import init
-from .activations import ACTIVATIONS, activation_module
+from .activations import ACTIVATIONS, Identity, activation_module
 from .module import Module, Parameter, Sequential
 
 __all__ = ["Linear", "Dropout", "BatchNorm1d", "Identity", "Flatten", "MLP"]
@@ -179,16 +183,6 @@ class BatchNorm1d(Module):
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
                 f"track_running_stats={self.track_running_stats}")
-
-
-class Identity(Module):
-    """Returns its input unchanged (a placeholder, e.g. for a skipped activation)."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__()
-
-    def forward(self, x):
-        return x
 
 
 class Flatten(Module):
