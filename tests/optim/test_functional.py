@@ -78,7 +78,7 @@ def test_update_is_pure(name):
         updates, new_state = tx.update(g, state, params)
         assert all(np.array_equal(g[k], g_copy[k]) for k in g)
         assert all(np.array_equal(params[k], p_copy[k]) for k in params)
-        for before, after in zip(state_leaves, _leaves(state)):
+        for before, after in zip(state_leaves, _leaves(state), strict=True):
             assert np.array_equal(before, after)
         state = new_state
         params = F.apply_updates(params, updates)
@@ -218,7 +218,7 @@ def test_lbfgs_direction_satisfies_the_secant_equation():
     hessian = a @ a.T + 4 * np.eye(4)
     steps = [rng.normal(size=4) for _ in range(3)]
     dirs = [hessian @ s for s in steps]
-    ro = [1.0 / float(y @ s) for y, s in zip(dirs, steps)]
+    ro = [1.0 / float(y @ s) for y, s in zip(dirs, steps, strict=True)]
     gamma = float(dirs[-1] @ steps[-1]) / float(dirs[-1] @ dirs[-1])
     np.testing.assert_allclose(F.lbfgs_direction(dirs[-1], dirs, steps, ro, gamma), -steps[-1], rtol=1e-10)
     # with no history the direction is steepest descent scaled by γ

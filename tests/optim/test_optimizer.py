@@ -316,3 +316,31 @@ def test_non_finite_detected_whatever_the_size(size, bad):
         with pytest.raises(optim.NonFiniteGradientError):
             opt.step()
         assert not w.data.any()  # nothing was updated
+
+
+def test_lbfgs_line_search_objective_keeps_its_own_iterations_start_and_direction(monkeypatch):
+    """Each line search gets an objective bound to that iteration's start and direction, not
+    to variables a later iteration rebinds (a closure created in a loop)."""
+    from descend.optim import functional as F
+
+    objectives = []
+    real = F.strong_wolfe
+
+    def recording(obj_func, *args, **kwargs):
+        objectives.append(obj_func)
+        return real(obj_func, *args, **kwargs)
+
+    monkeypatch.setattr(F, "strong_wolfe", recording)
+    p = descend.tensor(np.array([1.5, -0.5]), requires_grad=True)
+    scales = np.array([1.0, 10.0])
+
+    def closure():
+        p.grad = 2 * scales * p.data
+        return float(np.sum(scales * p.data**2))
+
+    start = p.data.copy()
+    opt = optim.LBFGS([p], max_iter=4, line_search_fn="strong_wolfe")
+    opt.step(closure)
+    assert len(objectives) >= 2
+    objectives[0](0.0)  # evaluates, then puts back the first iteration's starting point
+    np.testing.assert_array_equal(p.data, start)

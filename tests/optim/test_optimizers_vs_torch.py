@@ -99,11 +99,11 @@ def _problem(seed=0):
     def loss(values):
         return sum(
             float(np.sum(a / 2 * (v - c) ** 2 + 0.1 * np.log(np.cosh(v))))
-            for v, a, c in zip(values, scales, centres)
+            for v, a, c in zip(values, scales, centres, strict=True)
         )
 
     def grads(values):
-        return [a * (v - c) + 0.1 * np.tanh(v) for v, a, c in zip(values, scales, centres)]
+        return [a * (v - c) + 0.1 * np.tanh(v) for v, a, c in zip(values, scales, centres, strict=True)]
 
     return inits, loss, grads
 
@@ -111,10 +111,10 @@ def _problem(seed=0):
 def _run_descend(name, hp, steps=STEPS, groups=None):
     inits, _, grads = _problem()
     params = [descend.tensor(v.copy(), requires_grad=True) for v in inits]
-    arg = params if groups is None else [{"params": [p], **g} for p, g in zip(params, groups)]
+    arg = params if groups is None else [{"params": [p], **g} for p, g in zip(params, groups, strict=True)]
     opt = getattr(optim, name)(arg, **hp)
     for k in range(steps):
-        for p, g in zip(params, grads([p.data for p in params])):
+        for p, g in zip(params, grads([p.data for p in params]), strict=True):
             p.grad = g
         if k % 7 == 3:  # a parameter without gradient is skipped (its state does not advance)
             params[1].grad = None
@@ -125,14 +125,14 @@ def _run_descend(name, hp, steps=STEPS, groups=None):
 def _run_torch(name, hp, steps=STEPS, groups=None, nudge_at=()):
     inits, _, grads = _problem()
     params = [torch.tensor(v.copy(), requires_grad=True) for v in inits]
-    arg = params if groups is None else [{"params": [p], **g} for p, g in zip(params, groups)]
+    arg = params if groups is None else [{"params": [p], **g} for p, g in zip(params, groups, strict=True)]
     opt = getattr(torch.optim, name)(arg, **hp)
     for k in range(steps):
         if k in nudge_at:  # a relative change of 1e-14: rounding-sized
             with torch.no_grad():
                 for p in params:
                     p.mul_(1 + 1e-14)
-        for p, g in zip(params, grads([p.detach().numpy() for p in params])):
+        for p, g in zip(params, grads([p.detach().numpy() for p in params]), strict=True):
             p.grad = torch.from_numpy(g)
         if k % 7 == 3:
             params[1].grad = None
@@ -146,8 +146,8 @@ def test_matches_torch_over_200_steps(name, hp):
     theirs = _run_torch(name, hp)
     start = _problem()[0]
     # the run went somewhere (the comparison is not of two unchanged arrays)
-    assert max(np.max(np.abs(a - b)) for a, b in zip(ours, start)) > 1e-2
-    for a, b in zip(ours, theirs):
+    assert max(np.max(np.abs(a - b)) for a, b in zip(ours, start, strict=True)) > 1e-2
+    for a, b in zip(ours, theirs, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
 
 
@@ -156,7 +156,7 @@ def test_configurations_are_well_conditioned(name, hp):
     """Rounding-sized nudges along torch's own run stay rounding-sized, so 1e-9 can tell rules apart."""
     straight = _run_torch(name, hp)
     nudged = _run_torch(name, hp, nudge_at=(10, 30, 50, 80, 120))
-    for a, b in zip(nudged, straight):
+    for a, b in zip(nudged, straight, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-11, atol=1e-14)
 
 
@@ -167,7 +167,7 @@ def test_param_groups_match_torch(name, hp):
     groups = [{"lr": 0.005}, {"lr": 0.02, "weight_decay": 0.1}]
     ours = _run_descend(name, {"lr": 0.02, **hp}, groups=groups)
     theirs = _run_torch(name, {"lr": 0.02, **hp}, groups=groups)
-    for a, b in zip(ours, theirs):
+    for a, b in zip(ours, theirs, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
 
 
@@ -188,7 +188,7 @@ def _lbfgs_run(lib, hp, steps):
     def closure():
         evals[0] += 1
         vals = values()
-        for p, g in zip(params, grads(vals)):
+        for p, g in zip(params, grads(vals), strict=True):
             p.grad = wrap(g)
         return loss(vals) if lib == "descend" else torch.tensor(loss(vals))
 
@@ -205,8 +205,8 @@ def test_lbfgs_matches_torch(hp):
     ours, our_evals = _lbfgs_run("descend", hp, 50)
     theirs, their_evals = _lbfgs_run("torch", hp, 50)
     assert our_evals == their_evals
-    for step_ours, step_theirs in zip(ours, theirs):
-        for a, b in zip(step_ours, step_theirs):
+    for step_ours, step_theirs in zip(ours, theirs, strict=True):
+        for a, b in zip(step_ours, step_theirs, strict=True):
             np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
 
 
@@ -218,11 +218,11 @@ def test_float32_close_to_torch():
     a = optim.Adam(ours, lr=0.05)
     b = torch.optim.Adam(theirs, lr=0.05)
     for _ in range(50):
-        for p, q, g in zip(ours, theirs, grads([p.data for p in ours])):
+        for p, q, g in zip(ours, theirs, grads([p.data for p in ours]), strict=True):
             p.grad = g.astype(np.float32)
             q.grad = torch.from_numpy(g.astype(np.float32))
         a.step()
         b.step()
-    for p, q in zip(ours, theirs):
+    for p, q in zip(ours, theirs, strict=True):
         assert p.data.dtype == np.float32
         np.testing.assert_allclose(p.data, q.detach().numpy(), rtol=2e-5, atol=1e-6)

@@ -755,7 +755,7 @@ def chain(*transforms: GradientTransformation) -> GradientTransformation:
                 f"chain.update(): state must be a tuple of {len(transforms)} stage states, as returned by init()"
             )
         new_state = []
-        for tr, s in zip(transforms, state):
+        for tr, s in zip(transforms, state, strict=True):
             updates, s = tr.update(updates, s, params)
             new_state.append(s)
         return updates, tuple(new_state)

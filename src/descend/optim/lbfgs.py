@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from ..autograd import enable_grad
@@ -96,10 +98,11 @@ class LBFGS(Optimizer):
         return [p.data.copy() for p in self._params]
 
     def _set_param(self, values: list[np.ndarray]) -> None:
-        for p, v in zip(self._params, values):
+        for p, v in zip(self._params, values, strict=True):
             np.copyto(p.data, v)
 
     def _directional_evaluate(self, closure, x, t, d):
+        """Loss and flat gradient at ``x + t·d``; the parameters are ``x`` again afterwards."""
         self._add_grad(t, d)
         with enable_grad():
             loss = float(closure())
@@ -203,8 +206,9 @@ class LBFGS(Optimizer):
             ls_func_evals = 0
             if line_search_fn is not None:
                 x_init = self._clone_param()
+                # x_init and d bound now: the objective must not follow later iterations' values
                 loss, flat_grad, t, ls_func_evals = F.strong_wolfe(
-                    lambda step: self._directional_evaluate(closure, x_init, step, d),
+                    functools.partial(self._directional_evaluate, closure, x_init, d=d),
                     t, d, loss, flat_grad, gtd, max_ls=max_eval - current_evals,
                 )
                 t = float(t)

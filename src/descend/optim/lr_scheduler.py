@@ -156,7 +156,7 @@ class LRScheduler:
             self.last_epoch = epoch
             closed = getattr(self, "_get_closed_form_lr", None)
             values = closed() if closed is not None else self.get_lr()
-        for group, lr in zip(self.optimizer.param_groups, values):
+        for group, lr in zip(self.optimizer.param_groups, values, strict=True):
             group["lr"] = lr
         self._last_lr = self._current()
 
@@ -207,7 +207,7 @@ class _LambdaMixin:
         state_dict = dict(state_dict)
         lambdas = state_dict.pop("lr_lambdas", [None] * len(self.lr_lambdas))
         LRScheduler.load_state_dict(self, state_dict)
-        for fn, saved in zip(self.lr_lambdas, lambdas):
+        for fn, saved in zip(self.lr_lambdas, lambdas, strict=True):
             if saved is not None:
                 fn.__dict__.update(saved)
 
@@ -221,7 +221,7 @@ class LambdaLR(_LambdaMixin, LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
-        return [base * fn(self.last_epoch) for fn, base in zip(self.lr_lambdas, self.base_lrs)]
+        return [base * fn(self.last_epoch) for fn, base in zip(self.lr_lambdas, self.base_lrs, strict=True)]
 
 
 class MultiplicativeLR(_LambdaMixin, LRScheduler):
@@ -235,7 +235,7 @@ class MultiplicativeLR(_LambdaMixin, LRScheduler):
     def get_lr(self):
         if self._is_initial:
             return self._current()
-        return [g["lr"] * fn(self.last_epoch) for fn, g in zip(self.lr_lambdas, self.optimizer.param_groups)]
+        return [g["lr"] * fn(self.last_epoch) for fn, g in zip(self.lr_lambdas, self.optimizer.param_groups, strict=True)]
 
 
 class StepLR(LRScheduler):
@@ -415,7 +415,7 @@ class CosineAnnealingLR(LRScheduler):
         if (t - 1 - T) % (2 * T) == 0:  # the bottom of the cosine: the ratio form would divide by 0
             return [
                 g["lr"] + (base - lo) * (1 - math.cos(math.pi / T)) / 2
-                for base, g in zip(self.base_lrs, self.optimizer.param_groups)
+                for base, g in zip(self.base_lrs, self.optimizer.param_groups, strict=True)
             ]
         ratio = (1 + math.cos(math.pi * t / T)) / (1 + math.cos(math.pi * (t - 1) / T))
         return [ratio * (g["lr"] - lo) + lo for g in self.optimizer.param_groups]
@@ -474,7 +474,7 @@ class CosineAnnealingWarmRestarts(LRScheduler):
                 self.T_cur = epoch
         self._step_count = getattr(self, "_step_count", 0) + 1
         self.last_epoch = math.floor(epoch)
-        for group, lr in zip(self.optimizer.param_groups, self.get_lr()):
+        for group, lr in zip(self.optimizer.param_groups, self.get_lr(), strict=True):
             group["lr"] = lr
         self._last_lr = self._current()
 
@@ -516,7 +516,7 @@ class CyclicLR(LRScheduler):
         for v in base_lrs:
             _real(v, "base_lr", who, low=0)
         if last_epoch == -1:
-            for lr, group in zip(base_lrs, optimizer.param_groups):
+            for lr, group in zip(base_lrs, optimizer.param_groups, strict=True):
                 group["lr"] = lr
         self.max_lrs = _per_group("max_lr", optimizer, max_lr, who)
         for v in self.max_lrs:
@@ -541,7 +541,7 @@ class CyclicLR(LRScheduler):
             self.base_momentums = _per_group("base_momentum", optimizer, base_momentum, who)
             self.max_momentums = _per_group("max_momentum", optimizer, max_momentum, who)
             if last_epoch == -1:
-                for m_max, m_base, group in zip(self.max_momentums, self.base_momentums, optimizer.param_groups):
+                for m_max, m_base, group in zip(self.max_momentums, self.base_momentums, optimizer.param_groups, strict=True):
                     _set_momentum(group, m_max, self.use_beta1)
                     group["max_momentum"] = m_max
                     group["base_momentum"] = m_base
@@ -566,9 +566,9 @@ class CyclicLR(LRScheduler):
         else:
             scale_factor = (x - 1) / (self.step_ratio - 1)
         amplitude = self.scale_fn(cycle if self.scale_mode == "cycle" else self.last_epoch)
-        lrs = [base + ((top - base) * scale_factor) * amplitude for base, top in zip(self.base_lrs, self.max_lrs)]
+        lrs = [base + ((top - base) * scale_factor) * amplitude for base, top in zip(self.base_lrs, self.max_lrs, strict=True)]
         if self.cycle_momentum:
-            for group, m_base, m_max in zip(self.optimizer.param_groups, self.base_momentums, self.max_momentums):
+            for group, m_base, m_max in zip(self.optimizer.param_groups, self.base_momentums, self.max_momentums, strict=True):
                 _set_momentum(group, m_max - ((m_max - m_base) * scale_factor) * amplitude, self.use_beta1)
         return lrs
 
@@ -637,7 +637,7 @@ class OneCycleLR(LRScheduler):
         for v in max_lrs:
             _real(v, "max_lr", who, low=0)
         if last_epoch == -1:
-            for top, group in zip(max_lrs, optimizer.param_groups):
+            for top, group in zip(max_lrs, optimizer.param_groups, strict=True):
                 group["initial_lr"] = top / div_factor
                 group["max_lr"] = top
                 group["min_lr"] = group["initial_lr"] / final_div_factor
@@ -649,7 +649,7 @@ class OneCycleLR(LRScheduler):
             m_maxes = _per_group("max_momentum", optimizer, max_momentum, who)
             m_bases = _per_group("base_momentum", optimizer, base_momentum, who)
             if last_epoch == -1:
-                for m_max, m_base, group in zip(m_maxes, m_bases, optimizer.param_groups):
+                for m_max, m_base, group in zip(m_maxes, m_bases, optimizer.param_groups, strict=True):
                     _set_momentum(group, m_max, self.use_beta1)
                     group["max_momentum"] = m_max
                     group["base_momentum"] = m_base
@@ -746,7 +746,7 @@ class ReduceLROnPlateau(LRScheduler):
 
     def _restart(self) -> None:
         """Start afresh from the groups' ``initial_lr`` (at a SequentialLR milestone)."""
-        for group, base in zip(self.optimizer.param_groups, self.base_lrs):
+        for group, base in zip(self.optimizer.param_groups, self.base_lrs, strict=True):
             group["lr"] = base
         self._reset()
         self._last_lr = self._current()
@@ -799,7 +799,7 @@ class ReduceLROnPlateau(LRScheduler):
                     f"has {len(self.min_lrs)} values; update min_lrs"
                 )
             self.min_lrs = [self.default_min_lr] * len(groups)
-        for group, floor in zip(groups, self.min_lrs):
+        for group, floor in zip(groups, self.min_lrs, strict=True):
             old = float(group["lr"])
             new = max(old * self.factor, floor)
             if old - new > self.eps:
@@ -899,7 +899,7 @@ class SequentialLR(LRScheduler):
         children = state_dict.pop("_schedulers", None)
         super().load_state_dict(state_dict)
         if children is not None:
-            for s, sd in zip(self._schedulers, children):
+            for s, sd in zip(self._schedulers, children, strict=True):
                 s.load_state_dict(sd)
 
 
@@ -957,7 +957,7 @@ class ChainedScheduler(LRScheduler):
         children = state_dict.pop("_schedulers", None)
         super().load_state_dict(state_dict)
         if children is not None:
-            for s, sd in zip(self._schedulers, children):
+            for s, sd in zip(self._schedulers, children, strict=True):
                 s.load_state_dict(sd)
 
 

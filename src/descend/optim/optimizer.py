@@ -517,16 +517,16 @@ class Optimizer:
                 f"this optimizer has {len(self.param_groups)}"
             )
         id_map: dict[int, Tensor] = {}
-        for gi, (group, saved) in enumerate(zip(self.param_groups, saved_groups)):
+        for gi, (group, saved) in enumerate(zip(self.param_groups, saved_groups, strict=True)):
             if len(saved["params"]) != len(group["params"]):
                 raise ValueError(
                     f"{name}.load_state_dict: param group {gi} has {len(saved['params'])} parameters "
                     f"in the snapshot but {len(group['params'])} here"
                 )
-            for idx, p in zip(saved["params"], group["params"]):
+            for idx, p in zip(saved["params"], group["params"], strict=True):
                 id_map[int(idx)] = p
         new_groups = []
-        for gi, (group, saved) in enumerate(zip(self.param_groups, saved_groups)):
+        for gi, (group, saved) in enumerate(zip(self.param_groups, saved_groups, strict=True)):
             new_group = {k: (tuple(v) if k == "betas" else v) for k, v in saved.items() if k != "params"}
             for key, default in self.defaults.items():
                 new_group.setdefault(key, default)

@@ -16,6 +16,9 @@ must build an optimizer over a list of tensors; a class such as
 * :func:`check_state_dict` — stopping, saving with :func:`descend.save`,
   loading into a fresh optimizer and continuing is bit-identical to an
   uninterrupted run;
+* :func:`check_flat_params` — parameters that are views of one array (and
+  gradients of another, as in a traced training step) give bit-identical
+  values and state to separate arrays, and checkpoints cross between the two;
 * :func:`check_none_and_zero_grads` — parameters with no gradient are left
   alone, zero gradients produce no NaN and no NumPy warning (and no movement
   without weight decay);
@@ -33,8 +36,8 @@ import math
 import os
 import tempfile
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -44,7 +47,7 @@ from ..tensor import Tensor
 __all__ = [
     "check_optimizer", "ConformanceReport", "CheckResult", "SkipCheck",
     "check_descends", "check_maximize", "check_parabola", "check_rosenbrock", "check_param_groups",
-    "check_state_dict", "check_none_and_zero_grads", "check_invalid_hyperparameters",
+    "check_state_dict", "check_flat_params", "check_none_and_zero_grads", "check_invalid_hyperparameters",
 ]
 
 
@@ -89,14 +92,14 @@ class _Quadratic:
         rng = np.random.default_rng(seed)
         self.scales = [rng.uniform(0.5, 2.0, size=s) for s in self.shapes]
         self.centres = [rng.normal(size=s) for s in self.shapes]
-        self.starts = [c + rng.normal(size=s) + np.sign(rng.normal(size=s)) for c, s in zip(self.centres, self.shapes)]
+        self.starts = [c + rng.normal(size=s) + np.sign(rng.normal(size=s)) for c, s in zip(self.centres, self.shapes, strict=True)]
 
     def __call__(self, values):
-        loss = sum(float(np.sum(a / 2 * (v - c) ** 2)) for v, a, c in zip(values, self.scales, self.centres))
-        return loss, [a * (v - c) for v, a, c in zip(values, self.scales, self.centres)]
+        loss = sum(float(np.sum(a / 2 * (v - c) ** 2)) for v, a, c in zip(values, self.scales, self.centres, strict=True))
+        return loss, [a * (v - c) for v, a, c in zip(values, self.scales, self.centres, strict=True)]
 
     def error(self, values) -> float:
-        return max(float(np.max(np.abs(v - c))) for v, c in zip(values, self.centres))
+        return max(float(np.max(np.abs(v - c))) for v, c in zip(values, self.centres, strict=True))
 
 
 class _Rosenbrock:
@@ -123,7 +126,7 @@ def _params(starts) -> list[Tensor]:
 def _closure(params, objective):
     def closure():
         loss, grads = objective([p.data for p in params])
-        for p, g in zip(params, grads):
+        for p, g in zip(params, grads, strict=True):
             p.grad = np.array(g, dtype=p.data.dtype)
         return loss
 
@@ -221,24 +224,34 @@ def check_param_groups(factory: Callable, steps: int = 15, **hyperparameters) ->
     lrs = [lr, lr / 2]
     grouped = _params(obj.starts)
     try:
-        opt = factory([{"params": [p], "lr": r} for p, r in zip(grouped, lrs)], **hyperparameters)
+        opt = factory([{"params": [p], "lr": r} for p, r in zip(grouped, lrs, strict=True)], **hyperparameters)
     except ValueError as exc:
         raise SkipCheck(f"parameter groups refused: {exc}") from None
     _run(opt, grouped, obj, steps)
     separate = _params(obj.starts)
-    opts = [factory([p], **{**hyperparameters, "lr": r}) for p, r in zip(separate, lrs)]
+    opts = [factory([p], **{**hyperparameters, "lr": r}) for p, r in zip(separate, lrs, strict=True)]
     closure = _closure(separate, obj)
     for _ in range(steps):
         closure()
         for o in opts:
             o.step()
-    for i, (a, b) in enumerate(zip(grouped, separate)):
-        if not np.array_equal(a.data, b.data):
-            raise AssertionError(
-                f"parameter {i}: grouped result differs from a separate optimizer by "
-                f"{float(np.max(np.abs(a.data - b.data))):.3g}"
-            )
+    _assert_same(grouped, separate, "the grouped result differs from a separate optimizer")
     return f"{len(lrs)} groups == {len(lrs)} optimizers (lr {lrs[0]:g}, {lrs[1]:g})"
+
+
+def _assert_same(params, others, what: str) -> None:
+    """Raise AssertionError naming the first parameter whose values differ between the two lists."""
+    for i, (a, b) in enumerate(zip(params, others, strict=True)):
+        if not np.array_equal(a.data, b.data):
+            raise AssertionError(f"parameter {i}: {what}, by {float(np.max(np.abs(a.data - b.data))):.3g}")
+
+
+def _checkpoint(optimizer, params) -> dict:
+    """Save the optimizer and the parameters with :func:`descend.save` and load them back."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "optimizer.npz")
+        save({"optimizer": optimizer.state_dict(), "params": [p.data for p in params]}, path)
+        return load(path)
 
 
 def check_state_dict(factory: Callable, steps: int = 10, **hyperparameters) -> str:
@@ -251,21 +264,80 @@ def check_state_dict(factory: Callable, steps: int = 10, **hyperparameters) -> s
     first = _params(obj.starts)
     opt = factory(first, **hyperparameters)
     _run(opt, first, obj, steps)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "optimizer.npz")
-        save({"optimizer": opt.state_dict(), "params": [p.data for p in first]}, path)
-        ckpt = load(path)
+    ckpt = _checkpoint(opt, first)
     resumed = _params(ckpt["params"])
     opt2 = factory(resumed, **hyperparameters)
     opt2.load_state_dict(ckpt["optimizer"])
     _run(opt2, resumed, obj, steps)
-    for i, (a, b) in enumerate(zip(straight, resumed)):
-        if not np.array_equal(a.data, b.data):
-            raise AssertionError(
-                f"parameter {i} after resuming differs from the uninterrupted run by "
-                f"{float(np.max(np.abs(a.data - b.data))):.3g} (must be bit-identical)"
-            )
+    _assert_same(straight, resumed, "after resuming it differs from the uninterrupted run (must be bit-identical)")
     return f"stop at {steps}, save, load, continue to {2 * steps}: bit-identical"
+
+
+def _flat(params) -> Callable:
+    """Make ``params`` consecutive views of one array (as :func:`descend.compile`'s traced step
+    keeps them); returns a closure factory whose gradients are consecutive views of another."""
+    sizes = np.cumsum([0] + [p.data.size for p in params]).tolist()
+    bounds = list(zip(sizes[:-1], sizes[1:], strict=True))
+    values = np.concatenate([p.data.reshape(-1) for p in params])
+    grads = np.zeros_like(values)
+    grad_views = []
+    for p, (a, b) in zip(params, bounds, strict=True):
+        shape = p.data.shape
+        p.data = values[a:b].reshape(shape)
+        grad_views.append(grads[a:b].reshape(shape))
+
+    def closure_for(objective):
+        def closure():
+            loss, gs = objective([p.data for p in params])
+            for p, view, g in zip(params, grad_views, gs, strict=True):
+                view[...] = g
+                p.grad = view
+            return loss
+
+        return closure
+
+    return closure_for
+
+
+def check_flat_params(factory: Callable, steps: int = 10, **hyperparameters) -> str:
+    """Parameters that are consecutive views of one array, with gradients that are views of
+    another (the layout of a traced training step), end bit-identical to separate arrays, in
+    values and state; a checkpoint taken in either layout resumes in the other, bit for bit."""
+    obj = _Quadratic(seed=5)
+
+    def start(flat, starts=obj.starts):
+        params = _params(starts)
+        closure = _flat(params)(obj) if flat else _closure(params, obj)
+        return params, closure
+
+    def run(opt, closure, n):
+        for _ in range(n):
+            opt.step(closure)
+
+    separate, closure = start(False)
+    opt = factory(separate, **hyperparameters)
+    run(opt, closure, 2 * steps)
+    flat, closure = start(True)
+    flat_opt = factory(flat, **hyperparameters)
+    run(flat_opt, closure, 2 * steps)
+    _assert_same(flat, separate, "views of one array end elsewhere than separate arrays")
+    mine, theirs = flat_opt.state_dict()["state"], opt.state_dict()["state"]
+    for i, state in theirs.items():
+        for key, value in state.items():
+            if not np.array_equal(np.asarray(mine.get(i, {}).get(key)), np.asarray(value)):
+                raise AssertionError(f"state {key!r} of parameter {i} differs between views of one array and separate arrays")
+    for first_flat in (True, False):
+        params, closure = start(first_flat)
+        opt = factory(params, **hyperparameters)
+        run(opt, closure, steps)
+        ckpt = _checkpoint(opt, params)
+        resumed, closure = start(not first_flat, ckpt["params"])
+        opt = factory(resumed, **hyperparameters)
+        opt.load_state_dict(ckpt["optimizer"])
+        run(opt, closure, steps)
+        layouts = ("views of one array", "separate arrays")[:: 1 if first_flat else -1]
+        _assert_same(resumed, separate, f"a checkpoint of {layouts[0]} resumed as {layouts[1]} differs")
+    return f"{2 * steps} steps on views of one array == on separate arrays, checkpoints cross"
 
 
 def check_none_and_zero_grads(factory: Callable, steps: int = 3, **hyperparameters) -> str:
@@ -306,7 +378,7 @@ def check_none_and_zero_grads(factory: Callable, steps: int = 3, **hyperparamete
         if not np.all(np.isfinite(p.data)):
             raise AssertionError(f"zero gradients made parameter {i} non-finite: {p.data.tolist()}")
     decays = any(g.get("weight_decay", 0) for g in opt.param_groups)
-    if not decays and not all(np.array_equal(p.data, s) for p, s in zip(params, obj.starts)):
+    if not decays and not all(np.array_equal(p.data, s) for p, s in zip(params, obj.starts, strict=True)):
         raise AssertionError("zero gradients (and no weight decay) moved the parameters")
     return "None skipped; zeros finite" + ("" if decays else " and still")
 
@@ -371,6 +443,7 @@ def check_optimizer(
         ),
         "param_groups": lambda: check_param_groups(factory, **hp),
         "state_dict": lambda: check_state_dict(factory, **hp),
+        "flat_params": lambda: check_flat_params(factory, **hp),
         "none_and_zero_grads": lambda: check_none_and_zero_grads(factory, **hp),
         "invalid_hyperparameters": lambda: check_invalid_hyperparameters(factory, **hp),
     }
