@@ -27,7 +27,8 @@ import functools
 
 import numpy as np
 
-from .tensor import Tensor, _GradMode, as_tensor
+from . import tensor as _tensor
+from .tensor import Tensor, _local, as_tensor
 
 __all__ = ["backward", "no_grad", "enable_grad", "set_grad_enabled", "grad", "value_and_grad"]
 
@@ -42,12 +43,12 @@ class set_grad_enabled(contextlib.ContextDecorator):
         self.prev = None
 
     def __enter__(self):
-        self.prev = _GradMode.enabled
-        _GradMode.enabled = self.mode
+        self.prev = _local.grad_enabled
+        _local.grad_enabled = self.mode
         return self
 
     def __exit__(self, *exc):
-        _GradMode.enabled = self.prev
+        _local.grad_enabled = self.prev
         return False
 
 
@@ -167,6 +168,9 @@ def backward(root: Tensor, grad=None, retain_graph: bool = False) -> None:
                     push(parent)
         if not retain_graph:
             node._parents = _FREED
+
+
+_tensor._engine_backward = backward  # Tensor.backward() calls it
 
 
 def _accumulate(leaf: Tensor, g, shared: bool) -> None:

@@ -25,35 +25,26 @@ _FLOAT_KINDS = "f"
 _ALLOWED_KINDS = "biuf"  # bool, signed int, unsigned int, float
 
 
-class _GradModeLocal(threading.local):
-    """The switch read by :func:`record`; toggled by ``no_grad``/``enable_grad``.
+class _ThreadState(threading.local):
+    """What :func:`record` reads, one copy per thread (as PyTorch's grad mode).
 
-    One per thread (as in PyTorch): a ``no_grad`` block in one thread, say an
-    evaluation, must not stop another thread from recording its training step.
-    A new thread starts with recording on.
+    ``grad_enabled``: toggled by ``no_grad``/``enable_grad``; a ``no_grad``
+    block in one thread (say an evaluation) must not stop another thread from
+    recording its training step. ``tracer``: the :class:`descend.compile.Tracer`
+    recording this thread's operations, or None; a tracer never sees another
+    thread's operations. A new thread starts recording, with no tracer.
     """
 
-    enabled = True
-
-
-_GradMode = _GradModeLocal()
-
-
-class _Trace:
-    """The tracer of :mod:`descend.compile` while it records a step, else None.
-
-    :func:`record` reports every operation to it; operations that know how to
-    be replayed also describe their inputs and options (``tracer.note``), so
-    that an operation without a replay rule is noticed and the step is not
-    replayed.
-    """
-
+    grad_enabled = True
     tracer = None
+
+
+_local = _ThreadState()
 
 
 def is_grad_enabled() -> bool:
     """True when operations are being recorded for backpropagation."""
-    return _GradMode.enabled
+    return _local.grad_enabled
 
 
 def _check_dtype(arr: np.ndarray, what: str) -> None:
@@ -90,7 +81,11 @@ def _to_array(data, dtype) -> np.ndarray:
     return arr
 
 
-_backward = None  # descend.autograd.backward, once imported
+# descend.autograd.backward, registered by that module when it is imported (descend's
+# __init__ imports it): the engine depends on the container, never the other way round.
+_engine_backward = None
+
+
 
 class Tensor:
     """An n-dimensional array with optional gradient tracking.
@@ -130,7 +125,7 @@ class Tensor:
 
     # -- construction without copying (internal) ---------------------------------
     @classmethod
-    def _wrap(cls, arr: np.ndarray) -> "Tensor":
+    def _wrap(cls, arr: np.ndarray) -> Tensor:
         t = Tensor.__new__(Tensor)
         t.data = arr
         t.grad = None
@@ -188,11 +183,11 @@ class Tensor:
     def tolist(self):
         return self.data.tolist()
 
-    def detach(self) -> "Tensor":
+    def detach(self) -> Tensor:
         """A tensor sharing this one's data, cut off from the graph."""
         return Tensor._wrap(self.data)
 
-    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         if not self.is_leaf:
             raise RuntimeError("requires_grad_(): only leaf tensors can change requires_grad")
         if requires_grad and self.data.dtype.kind not in _FLOAT_KINDS:
@@ -229,10 +224,7 @@ class Tensor:
 
     def backward(self, grad=None, retain_graph: bool = False) -> None:
         """Backpropagate from this tensor; see :func:`descend.autograd.backward`."""
-        global _backward
-        if _backward is None:  # autograd imports this module: bound on first use, once
-            from .autograd import backward as _backward
-        _backward(self, grad, retain_graph=retain_graph)
+        _engine_backward(self, grad, retain_graph=retain_graph)
 
 
 def tensor(data, dtype=None, requires_grad: bool = False) -> Tensor:
@@ -282,14 +274,15 @@ def record(data, op: str, *edges) -> Tensor:
     t.requires_grad = False
     t._parents = ()
     t._op = None
-    if _GradMode.enabled:
+    local = _local
+    if local.grad_enabled:
         parents = tuple([e for e in edges if e[0].requires_grad])
         if parents:
             t.requires_grad = True
             t._parents = parents
             t._op = op
-    if _Trace.tracer is not None:
-        _Trace.tracer.saw(t, op)
+    if local.tracer is not None:
+        local.tracer.saw(t, op)
     return t
 
 

@@ -1,5 +1,6 @@
 """The traced fast path (descend.compile.TrainStep) against the eager step it replays."""
 
+import threading
 import tracemalloc
 
 import numpy as np
@@ -7,7 +8,7 @@ import pytest
 
 import descend
 from descend import nn, optim
-from descend.compile import Arena, TrainStep, Tracer, replayable_ops
+from descend.compile import Arena, Tracer, TrainStep, replayable_ops
 from descend.optim import NonFiniteGradientError
 from descend.train import fit
 
@@ -34,7 +35,7 @@ def _params(model):
 
 def _assert_close(a, b, rtol=1e-12):
     assert len(a) == len(b)
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=True):
         scale = np.abs(y).max() + 1e-300
         assert np.max(np.abs(x - y)) <= rtol * scale, np.max(np.abs(x - y)) / scale
 
@@ -83,7 +84,7 @@ def test_train_step_equals_the_eager_loop_bit_for_bit_float32():
     fast = [step(xb, yb) for xb, yb in batches]
     assert step.replayed and step.reason == "replayed"
     assert fast == losses
-    for a, b in zip(m_fast.parameters(), m_eager.parameters()):
+    for a, b in zip(m_fast.parameters(), m_eager.parameters(), strict=True):
         np.testing.assert_array_equal(a.data, b.data)
         np.testing.assert_array_equal(a.grad, b.grad)
 
@@ -319,7 +320,7 @@ def test_parameters_live_in_one_array_that_a_second_fit_reuses():
     assert len(bases) == 1
     base = m[0].weight.data.base
     arena = Arena(list(m.parameters()), np.float64)
-    assert arena.flat[0] is base  # already laid out: reused, not copied
+    assert arena.flat is base  # already laid out: reused, not copied
     state = {k: v.copy() for k, v in m.state_dict().items()}
     m.load_state_dict(state)
     for k, v in m.state_dict().items():
@@ -340,34 +341,81 @@ def test_the_tracer_records_replayable_operations_and_names_the_others():
 
 
 # ----------------------------------------------------------------------------- threads
-def test_a_large_update_shared_between_threads_gives_the_same_numbers(monkeypatch):
-    import descend.compile as C
+def test_a_tracer_records_only_the_operations_of_its_own_thread():
+    x = descend.tensor(np.ones((2, 3)), requires_grad=True)
+    w = descend.tensor(np.ones((4, 3)), requires_grad=True)
+    entered, done = threading.Event(), threading.Event()
+    other = {}
 
-    monkeypatch.setattr(C, "PARALLEL_MIN", 1)  # share even this small model's update
-    monkeypatch.setattr(C, "CHUNK", 64)  # in many slices
+    def elsewhere():
+        entered.wait(5)
+        other["out"] = nn.functional.tanh(nn.functional.linear(x, w))  # while the tracer is open
+        done.set()
+
+    t = threading.Thread(target=elsewhere)
+    t.start()
+    with Tracer() as tr:
+        entered.set()
+        assert done.wait(5)
+        nn.functional.relu(x)
+    t.join()
+    assert [n.op for n in tr.nodes] == ["relu"]
+    assert tr.unsupported() == []
+    assert other["out"].requires_grad
+
+
+def test_steps_in_two_threads_at_once_equal_steps_one_after_the_other():
     X, y = _classification(n=64, dtype=np.float32)
-    runs = []
-    for threads in (1, 3):
-        monkeypatch.setattr(C, "blas_threads", lambda t=threads: t)
-        m = _mlp([5, 32, 3], dtype=np.float32)
-        step = TrainStep(m, nn.CrossEntropyLoss(), optim.SGD(m.parameters(), lr=0.1, weight_decay=1e-2))
-        norms = []
-        for xb, yb in _batches(X, y, 16) * 3:
-            step.forward_backward(xb, yb)
-            norms.append(step.update())
-        assert len(step._fused[1][0][1]) == threads  # the slices of each side, shared out
-        runs.append((_params(m), norms))
-    assert runs[0][1] == runs[1][1]
-    for a, b in zip(runs[0][0], runs[1][0]):
-        np.testing.assert_array_equal(a, b)
+
+    def train(results, key):
+        m = _mlp([5, 16, 3], seed=1, dtype=np.float32)
+        step = TrainStep(m, nn.CrossEntropyLoss(), optim.SGD(m.parameters(), lr=0.1, momentum=0.9))
+        for xb, yb in _batches(X, y, 16) * 5:
+            step(xb, yb)
+        assert step.replayed
+        results[key] = _params(m)
+
+    alone, together = {}, {}
+    train(alone, 0)
+    threads = [threading.Thread(target=train, args=(together, k)) for k in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for k in range(2):
+        for a, b in zip(alone[0], together[k], strict=True):
+            np.testing.assert_array_equal(a, b)
 
 
-def test_thread_count_follows_the_blas_settings(monkeypatch):
-    import descend.compile as C
+# ----------------------------------------------------------------------------- one rule per op
+def test_a_plan_is_recorded_from_the_operations_own_rules(monkeypatch):
+    from descend.ops.rule import Rule
 
-    monkeypatch.setattr(C, "_blas_controller", False)  # as without threadpoolctl
-    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "3")
-    assert C.blas_threads() == 3
-    monkeypatch.delenv("OPENBLAS_NUM_THREADS")
-    monkeypatch.setenv("OMP_NUM_THREADS", "5")
-    assert C.blas_threads() == 5
+    assert {"linear", "relu", "cross_entropy", "mse_loss", "dropout"} <= set(replayable_ops())
+    assert set(replayable_ops()) == set(Rule.registry)
+    seen = []
+
+    def spy(fn, label):
+        def kernel(k, *args):
+            seen.append((label, type(k).__name__))
+            return fn(k, *args)
+        return kernel
+
+    for name in ("linear", "relu", "cross_entropy"):
+        rule = Rule.registry[name]
+        for part in ("forward", "vjp"):
+            monkeypatch.setattr(rule, part, spy(getattr(rule, part), f"{name}.{part}"))
+    X, y = _classification(n=64, dtype=np.float32)
+    m = _mlp([5, 8, 3], dtype=np.float32)
+    step = TrainStep(m, nn.CrossEntropyLoss(), optim.SGD(m.parameters(), lr=0.1))
+    step(X[:16], y[:16])  # traced: the eager step, then the plan recorded from the same kernels
+    assert {n for n, k in seen if k == "_Eager"} == {n for n, k in seen if k == "Recorder"} == {
+        "linear.forward", "linear.vjp", "relu.forward", "relu.vjp", "cross_entropy.forward", "cross_entropy.vjp"}
+    seen.clear()
+    for _ in range(3):
+        step(X[:16], y[:16])
+    assert step.replayed and seen == [("linear.forward", "_Eager"), ("relu.forward", "_Eager"),
+                                      ("linear.forward", "_Eager"), ("cross_entropy.forward", "_Eager")]
+    seen.clear()
+    step(X[:16], y[:16])
+    assert step.replayed and seen == []  # replayed: bound NumPy calls only

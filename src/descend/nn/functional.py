@@ -25,7 +25,8 @@ from ..ops.activation import elu, gelu, leaky_relu, relu, sigmoid, softplus
 from ..ops.activation import log_softmax as _log_softmax
 from ..ops.activation import softmax as _softmax
 from ..ops.elementwise import tanh
-from ..tensor import Tensor, _Trace, as_tensor, record
+from ..ops.rule import EAGER, Rule
+from ..tensor import Tensor, as_tensor, record
 
 __all__ = [
     # activations
@@ -76,6 +77,38 @@ def _float_tensor(x, name: str, fn: str) -> Tensor:
     return x
 
 
+def _linear_forward(k, xs, attrs):
+    x, w, b = xs
+    n_out, n_in = w.shape
+    rows = x if x.ndim == 2 else x.reshape(-1, n_in)  # leading axes flattened into rows (a view)
+    dtype = x.dtype if x.dtype == w.dtype else np.result_type(x.dtype, w.dtype)
+    y = k.matmul(rows, w.T, out=k.buffer((rows.shape[0], n_out), dtype))
+    if b is not None:
+        if b.dtype == y.dtype:
+            y = k.add(y, b, out=y)  # in place: no second (N, out) array
+        else:
+            y = k.add(y, b, out=k.buffer(y.shape, np.result_type(y.dtype, b.dtype)))
+    return (y if x.ndim == 2 else y.reshape(x.shape[:-1] + (n_out,))), None
+
+
+def _linear_vjp(k, i, g, xs, y, saved, attrs, out):
+    x, w, b = xs
+    n_out, n_in = w.shape
+    rows_g = g if g.ndim == 2 else g.reshape(-1, n_out)
+    if i == 0:  # dL/dx = g W
+        if x.ndim == 2:
+            return k.matmul(rows_g, w, out=k.out(out, x.shape, g.dtype))
+        dst = out.reshape(-1, n_in) if out is not None else k.buffer((rows_g.shape[0], n_in), g.dtype)
+        return k.matmul(rows_g, w, out=dst).reshape(x.shape)
+    if i == 1:  # dL/dW = gᵀ x
+        rows_x = x if x.ndim == 2 else x.reshape(-1, n_in)
+        return k.matmul(rows_g.T, rows_x, out=k.out(out, w.shape, g.dtype))
+    return k.add.reduce(rows_g, axis=0, out=k.out(out, b.shape, g.dtype))  # dL/db = Σ_rows g
+
+
+_LINEAR = Rule("linear", _linear_forward, _linear_vjp)
+
+
 def linear(input, weight, bias=None) -> Tensor:
     """y = x Wᵀ + b, as one fused operation.
 
@@ -98,34 +131,12 @@ def linear(input, weight, bias=None) -> Tensor:
             f"linear: input has shape {shape} but weight {W.shape} expects {n_in} features "
             "in the last dimension of input"
         )
+    b = None
     if bias is not None:
         b = bias if isinstance(bias, Tensor) else as_tensor(bias)
-        B = b.data
-        if B.shape != (n_out,):
-            raise ValueError(f"linear: bias must have shape ({n_out},), got {B.shape}")
-    if len(shape) == 2:  # the common case, without reshapes
-        out = X @ W.T
-        if bias is None:
-            t = record(out, "linear", (x, lambda g: g @ W), (w, lambda g: g.T @ X))
-        else:
-            if B.dtype == out.dtype:
-                out += B  # in place: saves one (N, out) temporary
-            else:
-                out = out + B
-            t = record(out, "linear", (x, lambda g: g @ W), (w, lambda g: g.T @ X),
-                       (b, lambda g: _sum_rows(g, 0)))
-    else:
-        X2 = X.reshape(-1, n_in)
-        out = X2 @ W.T
-        edges = [(x, lambda g: (g.reshape(-1, n_out) @ W).reshape(shape)),
-                 (w, lambda g: g.reshape(-1, n_out).T @ X2)]
-        if bias is not None:
-            out = out + B if B.dtype != out.dtype else out.__iadd__(B)
-            edges.append((b, lambda g: _sum_rows(g.reshape(-1, n_out), 0)))
-        t = record(out.reshape(shape[:-1] + (n_out,)), "linear", *edges)
-    if _Trace.tracer is not None:
-        _Trace.tracer.note(t, "linear", (x, w, None if bias is None else b))
-    return t
+        if b.data.shape != (n_out,):
+            raise ValueError(f"linear: bias must have shape ({n_out},), got {b.data.shape}")
+    return _LINEAR((x, w, b))
 
 
 _sum_rows = np.add.reduce  # g.sum(axis=0) without the Python wrapper of ndarray.sum
@@ -143,6 +154,34 @@ def _arange(n: int) -> np.ndarray:
     return r
 
 
+def _draw_uniform(generator, u):
+    # looked up when drawn: manual_seed() installs a new generator
+    (generator if generator is not None else _random.generator()).random(out=u, dtype=u.dtype)
+
+
+def _dropout_forward(k, xs, attrs):
+    (x,) = xs
+    p = attrs["p"]
+    dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float32)
+    if p == 1:  # nothing kept (and nothing drawn)
+        scale = k.empty(x.shape, dtype)
+        k.copyto(scale, dtype.type(0))
+    else:
+        udtype = dtype if dtype in (np.float32, np.float64) else np.dtype(np.float64)
+        u = k.empty(x.shape, udtype)
+        k.call(_draw_uniform, attrs["generator"], u)  # U[0, 1)
+        keep = k.greater_equal(u, p, out=k.buffer(x.shape, bool))
+        scale = k.multiply(keep, dtype.type(1.0 / (1.0 - p)), out=k.buffer(x.shape, dtype))
+    return k.multiply(x, scale, out=k.buffer(x.shape, np.result_type(x.dtype, dtype))), scale
+
+
+def _dropout_vjp(k, i, g, xs, y, scale, attrs, out):
+    return k.multiply(g, scale, out=k.out(out, g.shape, g.dtype))
+
+
+_DROPOUT = Rule("dropout", _dropout_forward, _dropout_vjp)
+
+
 def dropout(input, p: float = 0.5, training: bool = True, *, generator=None) -> Tensor:
     """Zero each element with probability ``p`` and scale the rest by 1/(1 − p) (training only).
 
@@ -155,21 +194,7 @@ def dropout(input, p: float = 0.5, training: bool = True, *, generator=None) -> 
     x = as_tensor(input)
     if not training or p == 0:
         return x
-    X = x.data
-    dtype = X.dtype if X.dtype.kind == "f" else np.dtype(np.float32)
-    rng = generator if generator is not None else _random.generator()
-    if p == 1:
-        scale = np.zeros(X.shape, dtype=dtype)
-    else:
-        rdtype = dtype if dtype in (np.float32, np.float64) else np.float64
-        keep = rng.random(X.shape, dtype=rdtype) >= p
-        scale = keep * dtype.type(1.0 / (1.0 - p))
-        scale = scale.astype(dtype, copy=False)
-    out = X * scale
-    t = record(out, "dropout", (x, lambda g: g * scale))
-    if _Trace.tracer is not None:
-        _Trace.tracer.note(t, "dropout", (x,), {"p": p, "generator": generator})
-    return t
+    return _DROPOUT((x,), {"p": p, "generator": generator})
 
 
 def _check_p(p, name: str) -> None:
@@ -280,8 +305,12 @@ def _loss_input(input, name: str) -> Tensor:
     return x
 
 
-def _same_shape_target(target, x: Tensor, name: str) -> Tensor:
-    """Targets of the elementwise losses: same shape as input, cast to its dtype."""
+def _same_shape_target(target, x: Tensor, name: str, cast_constant: bool = True) -> Tensor:
+    """Targets of the elementwise losses: same shape as input, cast to its dtype.
+
+    ``cast_constant=False``: a target that needs no gradient keeps its dtype (the
+    loss's rule casts it, so that a replayed step casts each new batch too).
+    """
     t = target if isinstance(target, Tensor) else Tensor._wrap(np.asarray(target))
     T = t.data
     if T.dtype.kind not in "biuf":
@@ -292,7 +321,7 @@ def _same_shape_target(target, x: Tensor, name: str) -> Tensor:
             f"{name}: target has shape {T.shape} but input has shape {x.data.shape}; they must match"
         )
     _check_nan(T, "target", name)
-    if T.dtype != x.data.dtype:
+    if T.dtype != x.data.dtype and (cast_constant or t.requires_grad):
         if t.requires_grad:
             from ..ops.elementwise import astype
 
@@ -331,20 +360,53 @@ def _reduce_elementwise(name, x, t, per, d_input, d_target, reduction, extra_edg
     return record(np.asarray(out, dtype=per.dtype), name, *edges, *extra_edges)
 
 
+def _no_nan(arr: np.ndarray) -> bool:
+    return not _has_nan(arr)
+
+
+def _mse_forward(k, xs, attrs):
+    x, t = xs
+    k.check(_no_nan, t)  # the eager loss refuses NaN targets with an error
+    if t.dtype != x.dtype:
+        cast = k.empty(t.shape, x.dtype)
+        k.copyto(cast, t, casting="unsafe")
+        t = cast
+    diff = k.subtract(x, t, out=k.buffer(x.shape, x.dtype))
+    sq = k.square(diff, out=k.buffer(x.shape, x.dtype))
+    if attrs["reduction"] == "none":
+        return sq, diff
+    tb = k.buffer((), x.dtype)
+    total = k.add.reduce(sq, axis=None, out=tb)
+    if attrs["reduction"] == "mean":
+        total = k.divide(total, sq.size, out=tb)
+    return total, diff
+
+
+def _mse_vjp(k, i, g, xs, y, diff, attrs, out):
+    # dℓ/dx = 2(x − y), dℓ/dy = −2(x − y); times g, and 1/n for the mean
+    dst = k.out(out, diff.shape, diff.dtype)
+    d = k.multiply(diff, 2 if i == 0 else -2, out=dst)
+    if attrs["reduction"] == "none":
+        return k.multiply(d, g, out=dst)
+    factor = 1.0 / diff.size if attrs["reduction"] == "mean" else 1.0
+    return k.multiply(d, k.multiply(g, factor, out=k.buffer((), g.dtype)), out=dst)
+
+
+_MSE = Rule("mse_loss", _mse_forward, _mse_vjp)
+
+
 def mse_loss(input, target, reduction: str = "mean") -> Tensor:
     """Mean squared error: ℓ = (x − y)², reduced by mean (default), sum or none.
 
     dℓ/dx = 2(x − y), dℓ/dy = −2(x − y).
     """
-    x = _loss_input(input, "mse_loss")
-    t = _same_shape_target(target, x, "mse_loss")
-    diff = x.data - t.data
-    out = _reduce_elementwise(
-        "mse_loss", x, t, np.square(diff), lambda: 2 * diff, lambda: -2 * diff, reduction
-    )
-    if _Trace.tracer is not None:
-        _Trace.tracer.note(out, "mse_loss", (x, target), {"reduction": reduction})
-    return out
+    name = "mse_loss"
+    _check_reduction(reduction, name)
+    x = _loss_input(input, name)
+    t = _same_shape_target(target, x, name, cast_constant=False)
+    if reduction != "none" and x.data.size == 0:
+        raise ValueError(f"{name}: input is empty")
+    return _MSE((x, t), {"reduction": reduction})
 
 
 def l1_loss(input, target, reduction: str = "mean") -> Tensor:
@@ -531,6 +593,64 @@ def _class_weight(weight, C: int, dtype, name: str) -> np.ndarray | None:
     return w.astype(dtype, copy=False)
 
 
+def _logsumexp_parts(k, rows):
+    """For logits ``rows`` (M, C): the shifted logits x − max, e^(x − max), their row sums s and log s."""
+    M, C = rows.shape
+    dt = rows.dtype
+    top = k.maximum.reduce(rows, axis=1, out=k.buffer((M, 1), dt), keepdims=True)
+    shifted = k.subtract(rows, top, out=k.buffer((M, C), dt))
+    e = k.exp(shifted, out=k.buffer((M, C), dt))
+    s = k.add.reduce(e, axis=1, out=k.buffer((M, 1), dt), keepdims=True)
+    return shifted, e, s, k.log(s, out=k.buffer((M, 1), dt))
+
+
+def _labels_below(labels: np.ndarray, C: int) -> bool:
+    # In the unsigned view a negative label is huge: one reduction checks 0 ≤ label < C.
+    unsigned = labels.view(labels.dtype.str.replace("i", "u")) if labels.dtype.kind == "i" else labels
+    return int(np.maximum.reduce(unsigned)) < C
+
+
+def _ce_forward(k, xs, attrs):
+    """Class-index cross-entropy of logits (M, C), mean or sum: ℓᵢ = log sᵢ − (x − max)_{i,yᵢ}."""
+    x, labels = xs
+    M, C = x.shape
+    k.check(_labels_below, labels, C)  # the eager loss says which label is out of range
+    shifted, e, s, log_s = _logsumexp_parts(k, x)
+    at = k.add(_row_offsets(M, C), labels, out=k.buffer((M,), np.intp), casting="unsafe")
+    picked = k.take(shifted.reshape(-1), at, out=k.buffer((M,), x.dtype), mode="clip")
+    nll = k.subtract(log_s.reshape(M), picked, out=k.buffer((M,), x.dtype))  # −log p_{i,yᵢ}
+    tb = k.buffer((), x.dtype)
+    total = k.add.reduce(nll, axis=None, out=tb)
+    if attrs["reduction"] == "mean":
+        total = k.divide(total, M, out=tb)
+    return total, (e, s, at)
+
+
+def _ce_vjp(k, i, g, xs, y, saved, attrs, out):
+    # (softmax − onehot) · g, and 1/M for the mean
+    e, s, at = saved
+    M = e.shape[0]
+    grad = k.divide(e, s, out=k.out(out, e.shape, e.dtype))
+    k.subtract.at(grad.reshape(-1), at, np.ones((), e.dtype))
+    factor = 1.0 / M if attrs["reduction"] == "mean" else 1.0
+    return k.multiply(grad, k.multiply(g, factor, out=k.buffer((), g.dtype)), out=grad)
+
+
+_CROSS_ENTROPY = Rule("cross_entropy", _ce_forward, _ce_vjp)
+_OFFSETS: dict = {}
+
+
+def _row_offsets(M: int, C: int) -> np.ndarray:
+    """``arange(M)·C``: where each row starts in the flattened (M, C) logits (kept, read-only)."""
+    r = _OFFSETS.get((M, C))
+    if r is None:
+        if len(_OFFSETS) > 64:
+            _OFFSETS.clear()
+        r = _OFFSETS[(M, C)] = np.arange(M, dtype=np.intp) * C
+        r.flags.writeable = False
+    return r
+
+
 def cross_entropy(input, target, weight=None, ignore_index: int = -100, reduction: str = "mean",
                   label_smoothing: float = 0.0) -> Tensor:
     """Cross-entropy from logits, fused: log-softmax and negative log-likelihood in one node.
@@ -567,16 +687,11 @@ def cross_entropy(input, target, weight=None, ignore_index: int = -100, reductio
     w = _class_weight(weight, C, X.dtype, name)
     eps = float(label_smoothing)
 
-    # ufunc reductions rather than the ndarray methods: the same arithmetic, no Python wrapper
-    shifted = rows - np.maximum.reduce(rows, 1, None, None, True)
-    e = np.exp(shifted)
-    s = np.add.reduce(e, 1, None, None, True)
-    log_s = np.log(s)
-
     T_raw = target.data if isinstance(target, Tensor) else np.asarray(target)
     probabilities = T_raw.dtype.kind == "f" and T_raw.shape == X.shape
     if probabilities:
         t = target if isinstance(target, Tensor) else Tensor._wrap(T_raw)
+        shifted, e, s, log_s = _logsumexp_parts(EAGER, rows)
         _check_nan(X, "input", name)
         _check_nan(T_raw, "target", name)
         Q0, _, _ = _class_layout(T_raw.astype(X.dtype, copy=False), name)
@@ -607,6 +722,14 @@ def cross_entropy(input, target, weight=None, ignore_index: int = -100, reductio
         return record(np.asarray(out, dtype=X.dtype), name, (x, d_input), (t, d_target))
 
     T, valid = _class_targets(target, X, batch_shape, C, ignore_index, name)
+    if valid is None and w is None and not eps and reduction != "none" and X.ndim == 2 and M:
+        # the common case, written as a rule (and so replayed by descend.compile)
+        labels = target if isinstance(target, Tensor) and target.data.ndim == 1 else Tensor._wrap(T)
+        out = _CROSS_ENTROPY((x, labels), {"reduction": reduction})
+        if out.data != out.data:
+            _check_nan(X, "input", name)
+        return out
+    shifted, e, s, log_s = _logsumexp_parts(EAGER, rows)
     r = _arange(M)
     nll = log_s[:, 0] - shifted[r, T]  # −log p_{i, yᵢ}
     wy = w[T] if w is not None else None  # weight of each example's class
@@ -659,11 +782,7 @@ def cross_entropy(input, target, weight=None, ignore_index: int = -100, reductio
             G *= np.asarray(g * factor, dtype=G.dtype)
         return undo(G)
 
-    t = record(np.asarray(out, dtype=X.dtype), name, (x, d_input))
-    if _Trace.tracer is not None:
-        _Trace.tracer.note(t, name, (x, target), {"weight": weight, "ignore_index": ignore_index,
-                                                   "reduction": reduction, "label_smoothing": label_smoothing})
-    return t
+    return record(np.asarray(out, dtype=X.dtype), name, (x, d_input))
 
 
 def nll_loss(input, target, weight=None, ignore_index: int = -100, reduction: str = "mean") -> Tensor:

@@ -10,26 +10,51 @@ import math
 
 import numpy as np
 
-from ..tensor import Tensor, _Trace, as_tensor, record
+from ..tensor import Tensor, as_tensor, record
+from .rule import EAGER, Rule
 from .special import erf
 
 __all__ = ["sigmoid", "relu", "leaky_relu", "softplus", "gelu", "elu", "softmax", "log_softmax"]
 
 
+def _sigmoid_kernel(k, x):
+    # σ(x) = 1/(1+e^-x) for x ≥ 0 and e^x/(1+e^x) for x < 0; both use z = e^(-|x|) ≤ 1.
+    # (Each result goes to its buffer by name, never to a previous result: eagerly a
+    # 0-d input gives NumPy scalars, which cannot be written into.)
+    zb, db = k.buffer(x.shape, x.dtype), k.buffer(x.shape, x.dtype)
+    z = k.exp(k.negative(k.abs(x, out=zb), out=zb), out=zb)
+    d = k.add(1, z, out=db)
+    y = k.divide(z, d, out=k.empty(x.shape, x.dtype))  # x < 0 (an array: written into below)
+    d = k.divide(1, d, out=db)  # x ≥ 0
+    pos = k.greater_equal(x, 0, out=k.buffer(x.shape, bool))
+    k.copyto(y, d, where=pos)
+    return y
+
+
 def _stable_sigmoid(v: np.ndarray) -> np.ndarray:
-    # σ(x) = 1/(1+e^-x) for x ≥ 0 and e^x/(1+e^x) for x < 0; both use e^(-|x|) ≤ 1.
-    z = np.exp(-np.abs(v))
-    return np.where(v >= 0, 1 / (1 + z), z / (1 + z))
+    return _sigmoid_kernel(EAGER, v)
+
+
+def _sigmoid_forward(k, xs, attrs):
+    return _sigmoid_kernel(k, xs[0]), None
+
+
+def _sigmoid_vjp(k, i, g, xs, y, saved, attrs, out):
+    # σ' = σ(1 − σ)
+    one_minus = k.subtract(1, y, out=k.buffer(y.shape, y.dtype))
+    dst = k.out(out, y.shape, y.dtype)
+    return k.multiply(k.multiply(g, y, out=dst), one_minus, out=dst)
+
+
+_SIGMOID = Rule("sigmoid", _sigmoid_forward, _sigmoid_vjp)
 
 
 def sigmoid(x) -> Tensor:
     """σ(x) = 1/(1 + e^(-x)).  σ' = σ(1 - σ)."""
     x = as_tensor(x)
-    out = _stable_sigmoid(x.data)
-    t = record(out, "sigmoid", (x, lambda g: g * out * (1 - out)))
-    if _Trace.tracer is not None:
-        _Trace.tracer.note(t, "sigmoid", (x,))
-    return t
+    if x.data.dtype.kind != "f":  # integers and booleans: computed in float64, as NumPy would
+        x = Tensor._wrap(x.data.astype(np.float64))
+    return _SIGMOID((x,))
 
 
 _ZEROS: dict = {}
@@ -44,28 +69,48 @@ def _zero(dtype) -> np.ndarray:
     return z
 
 
+def _relu_forward(k, xs, attrs):
+    (x,) = xs
+    return k.maximum(x, _zero(x.dtype), out=k.buffer(x.shape, x.dtype)), None
+
+
+def _relu_vjp(k, i, g, xs, y, saved, attrs, out):
+    # d/dx max(x, 0) = [x > 0] = [y > 0]
+    mask = k.greater(y, _zero(y.dtype), out=k.buffer(y.shape, bool))
+    return k.multiply(g, mask, out=k.out(out, g.shape, g.dtype))
+
+
+_RELU = Rule("relu", _relu_forward, _relu_vjp)
+
+
 def relu(x) -> Tensor:
     """max(x, 0).  d/dx = 1 for x > 0, else 0."""
-    x = x if isinstance(x, Tensor) else as_tensor(x)
-    v = x.data
-    zero = _zero(v.dtype)
-    out = np.maximum(v, zero)
-    t = record(out, "relu", (x, lambda g: g * (v > zero)))
-    if _Trace.tracer is not None:
-        _Trace.tracer.note(t, "relu", (x,))
-    return t
+    return _RELU((x if isinstance(x, Tensor) else as_tensor(x),))
+
+
+def _leaky_relu_forward(k, xs, attrs):
+    (x,) = xs
+    pos = k.greater(x, 0, out=k.buffer(x.shape, bool))
+    # slope·x everywhere (a Python float: computed in x's dtype), then x where x > 0
+    y = k.multiply(x, attrs["negative_slope"], out=k.empty(x.shape, x.dtype), casting="unsafe")
+    k.copyto(y, x, where=pos)
+    return y, pos
+
+
+def _leaky_relu_vjp(k, i, g, xs, y, pos, attrs, out):
+    # d/dx = 1 where x > 0, else the slope (rounded once to g's dtype)
+    local = k.empty(g.shape, g.dtype)
+    k.copyto(local, np.asarray(attrs["negative_slope"], dtype=g.dtype))
+    k.copyto(local, np.ones((), g.dtype), where=pos)
+    return k.multiply(g, local, out=k.out(out, g.shape, g.dtype))
+
+
+_LEAKY_RELU = Rule("leaky_relu", _leaky_relu_forward, _leaky_relu_vjp)
 
 
 def leaky_relu(x, negative_slope: float = 0.01) -> Tensor:
     """x for x > 0, negative_slope·x otherwise."""
-    x = as_tensor(x)
-    v = x.data
-    pos = v > 0
-    out = np.where(pos, v, v * negative_slope).astype(v.dtype, copy=False)
-    t = record(out, "leaky_relu", (x, lambda g: g * np.where(pos, 1, negative_slope).astype(g.dtype, copy=False)))
-    if _Trace.tracer is not None:
-        _Trace.tracer.note(t, "leaky_relu", (x,), {"negative_slope": negative_slope})
-    return t
+    return _LEAKY_RELU((as_tensor(x),), {"negative_slope": negative_slope})
 
 
 def softplus(x, beta: float = 1.0, threshold: float = 20.0) -> Tensor:

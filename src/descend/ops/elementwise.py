@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..tensor import Tensor, _Trace, as_tensor, record, unbroadcast
+from ..tensor import Tensor, as_tensor, record, unbroadcast
 from .arithmetic import _pair
+from .rule import Rule
 
 __all__ = [
     "exp", "log", "log1p", "sqrt", "abs", "sin", "cos", "tanh",
@@ -81,14 +82,24 @@ def cos(x) -> Tensor:
     return record(np.cos(v), "cos", (x, lambda g: -g * np.sin(v)))
 
 
+def _tanh_forward(k, xs, attrs):
+    (x,) = xs
+    return k.tanh(x, out=k.buffer(x.shape, x.dtype)), None
+
+
+def _tanh_vjp(k, i, g, xs, y, saved, attrs, out):
+    # d/dx tanh x = 1 − tanh² x
+    buf = k.buffer(y.shape, y.dtype)
+    local = k.subtract(1, k.multiply(y, y, out=buf), out=buf)
+    return k.multiply(g, local, out=k.out(out, g.shape, g.dtype))
+
+
+_TANH = Rule("tanh", _tanh_forward, _tanh_vjp)
+
+
 def tanh(x) -> Tensor:
     """tanh x.  d/dx = 1 - tanh² x."""
-    x = as_tensor(x)
-    out = np.tanh(x.data)
-    t = record(out, "tanh", (x, lambda g: g * (1 - out * out)))
-    if _Trace.tracer is not None:
-        _Trace.tracer.note(t, "tanh", (x,))
-    return t
+    return _TANH((as_tensor(x),))
 
 
 def _select(name, a, b, pick_a):

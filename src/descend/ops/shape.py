@@ -5,12 +5,24 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..tensor import Tensor, _Trace, as_tensor, record, unbroadcast
+from ..tensor import Tensor, as_tensor, record, unbroadcast
+from .rule import Rule
 
 __all__ = [
     "reshape", "transpose", "squeeze", "expand_dims", "broadcast_to",
     "concatenate", "stack", "getitem", "flatten",
 ]
+
+
+def _reshape_forward(k, xs, attrs):
+    return xs[0].reshape(attrs["shape"]), None  # a view: no copy, eagerly or replayed
+
+
+def _reshape_vjp(k, i, g, xs, y, saved, attrs, out):
+    return g.reshape(xs[0].shape)  # the gradient reshaped back (a view; the caller copies it if needed)
+
+
+_RESHAPE = Rule("reshape", _reshape_forward, _reshape_vjp)
 
 
 def reshape(x, *shape) -> Tensor:
@@ -20,14 +32,10 @@ def reshape(x, *shape) -> Tensor:
         shape = tuple(shape[0])
     v = x.data
     try:
-        out = v.reshape(shape)
+        new = v.reshape(shape).shape  # resolves -1, and says when the sizes differ
     except ValueError:
         raise ValueError(f"reshape: cannot reshape a tensor of shape {v.shape} ({v.size} elements) into {shape}") from None
-    old = v.shape
-    t = record(out, "reshape", (x, lambda g: g.reshape(old)))
-    if _Trace.tracer is not None:
-        _Trace.tracer.note(t, "reshape", (x,))
-    return t
+    return _RESHAPE((x,), {"shape": new})
 
 
 def flatten(x, start_dim: int = 0) -> Tensor:

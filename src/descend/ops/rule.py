@@ -1,0 +1,113 @@
+"""An operation written once: its forward and its vector-Jacobian products as NumPy kernels.
+
+Most operations of :mod:`descend.ops` are a forward computation and, beside
+it, closures that map the gradient of the output to the gradients of the
+inputs (:func:`descend.tensor.record`). The operations a training step is made
+of (``linear``, the activations, ``dropout``, ``reshape``, the usual losses)
+are instead written as a :class:`Rule`: two plain functions over NumPy arrays,
+
+    forward(k, xs, attrs) -> (y, saved)
+    vjp(k, i, g, xs, y, saved, attrs, out) -> dL/dxs[i]
+
+that call NumPy through an *executor* ``k`` and give every result a buffer:
+``k.multiply(a, b, out=k.buffer(shape, dtype))``. The same two functions serve
+both ways an operation runs:
+
+* eagerly (``k`` is :data:`EAGER`): ``k.multiply`` *is* ``np.multiply`` and
+  ``k.buffer`` returns None, so NumPy allocates each result as usual;
+  :meth:`Rule.__call__` records the vjps in the graph like any operation;
+* replayed (``k`` is the recorder of :mod:`descend.compile`): the kernels run
+  once with buffers allocated for good, and every NumPy call they make is kept
+  as a bound call into those buffers; a training step then repeats the calls.
+
+So a derivative exists once, and the fast path computes exactly the numbers of
+the eager step. ``xs`` are the input arrays (None for an absent optional
+input), ``attrs`` the operation's options (a dict or None), ``saved`` whatever
+the forward keeps for the backward (intermediate arrays: in replay they are
+buffers too). A vjp writes into ``out`` when one is given (``k.out(out, ...)``)
+and may return a view instead (reshape), which the caller copies.
+
+Kernels must compute only through ``k`` (and views such as ``.T`` or
+``.reshape``, which stay valid over fixed buffers), never read values in
+Python: checks on the data that the eager step makes with an error message
+belong to the operation's function around the rule, and are registered for
+replay with ``k.check(fn, *arrays)`` (a replayed step on which one is false
+runs eagerly, so that the error or warning is the eager one).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..tensor import Tensor, _local, record
+
+__all__ = ["Rule", "EAGER"]
+
+
+class _Eager:
+    """The executor of eager operations: NumPy itself, and no buffers (NumPy allocates)."""
+
+    def __getattr__(self, name):
+        fn = getattr(np, name)
+        setattr(self, name, fn)  # found in the instance next time, without this method
+        return fn
+
+    @staticmethod
+    def buffer(shape, dtype):
+        return None
+
+    @staticmethod
+    def out(out, shape, dtype):
+        return out
+
+    @staticmethod
+    def call(fn, *args, **kwargs):
+        return fn(*args, **kwargs)
+
+    @staticmethod
+    def check(fn, *args) -> bool:
+        return True  # the eager operation validated its input itself, with an error message
+
+
+#: The executor eager operations run their rules with.
+EAGER = _Eager()
+
+
+class Rule:
+    """An operation's forward and vjp (see the module docstring); calling it applies it eagerly.
+
+    ``rule((x, w, b), attrs)`` runs the forward on the tensors' arrays and
+    returns the output tensor, recording the vjp for every input that
+    requires grad, and telling this thread's tracer (if any) which rule, inputs
+    and options made it.
+    """
+
+    __slots__ = ("name", "forward", "vjp")
+
+    #: Every rule by name: the operations :mod:`descend.compile` can replay.
+    registry: dict = {}
+
+    def __init__(self, name: str, forward, vjp):
+        if name in Rule.registry:
+            raise ValueError(f"Rule: an operation named {name!r} is already defined")
+        self.name, self.forward, self.vjp = name, forward, vjp
+        Rule.registry[name] = self
+
+    def __repr__(self) -> str:
+        return f"Rule({self.name!r})"
+
+    def __call__(self, inputs: tuple, attrs: dict | None = None) -> Tensor:
+        xs = tuple([None if t is None else t.data for t in inputs])
+        y, saved = self.forward(EAGER, xs, attrs)
+        vjp = self.vjp
+        edges = [(t, _edge(vjp, i, xs, y, saved, attrs)) for i, t in enumerate(inputs)
+                 if t is not None and t.requires_grad] if _local.grad_enabled else ()
+        out = record(y, self.name, *edges)
+        tracer = _local.tracer
+        if tracer is not None:
+            tracer.note(out, self, inputs, attrs)
+        return out
+
+
+def _edge(vjp, i, xs, y, saved, attrs):
+    return lambda g: vjp(EAGER, i, g, xs, y, saved, attrs, None)
