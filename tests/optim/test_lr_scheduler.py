@@ -130,8 +130,15 @@ def test_inverse_time_lr(decay, power):
     np.testing.assert_allclose(ours, theirs, rtol=1e-12)
 
 
+def _builder(name, kw):
+    def build(L, o):
+        return getattr(L, name)(o, **kw)
+
+    return build
+
+
 def _all_configs():
-    out = [(n, (lambda n, kw: lambda L, o: getattr(L, n)(o, **kw))(n, kw), on, oh) for n, kw, on, oh in CONFIGS]
+    out = [(n, _builder(n, kw), on, oh) for n, kw, on, oh in CONFIGS]
     out += [(n, b, "SGD", {}) for n, b in COMPOSITES]
     out.append(("InverseTimeLR", lambda L, o: L.InverseTimeLR(o, decay=0.1), "SGD", {}))
     return out

@@ -176,12 +176,19 @@ def _lbfgs_run(lib, hp, steps):
     if lib == "descend":
         params = [descend.tensor(v.copy(), requires_grad=True) for v in inits]
         opt = optim.LBFGS(params, **hp)
-        values = lambda: [p.data for p in params]
-        wrap = lambda g: g
+
+        def values():
+            return [p.data for p in params]
+
+        def wrap(g):
+            return g
     else:
         params = [torch.tensor(v.copy(), requires_grad=True) for v in inits]
         opt = torch.optim.LBFGS(params, **hp)
-        values = lambda: [p.detach().numpy() for p in params]
+
+        def values():
+            return [p.detach().numpy() for p in params]
+
         wrap = torch.from_numpy
     evals = [0]
 

@@ -11,13 +11,8 @@ __all__ = ["Adam", "AdamW", "Adamax", "NAdam", "RAdam"]
 class _AdamFamily(Optimizer):
     """Shared validation and moment state of the Adam family."""
 
-    def _validate(self, group, where):
-        for key in ("lr", "eps", "weight_decay", "momentum_decay"):
-            self._number(group, key, where, low=0)
-        self._betas(group, where)
-        for key in ("amsgrad", "maximize", "decoupled_weight_decay"):
-            self._flag(group, key, where)
-
+    _nonnegative = ("lr", "eps", "weight_decay", "momentum_decay")
+    _flags = ("amsgrad", "maximize", "decoupled_weight_decay")
     _from_state = ("step",)
 
     def _buffers(self, group):

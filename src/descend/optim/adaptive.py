@@ -33,11 +33,8 @@ class Adagrad(Optimizer):
         }
         super().__init__(params, defaults, skip_nonfinite=skip_nonfinite)
 
-    def _validate(self, group, where):
-        for key in ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps"):
-            self._number(group, key, where, low=0)
-        self._flag(group, "maximize", where)
-
+    _nonnegative = ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps")
+    _flags = ("maximize",)
     _rule = staticmethod(F.adagrad_)
     _from_group = ("lr", "lr_decay", "eps", "weight_decay", "maximize")
     _from_state = ("step",)
@@ -74,12 +71,8 @@ class RMSprop(Optimizer):
         }
         super().__init__(params, defaults, skip_nonfinite=skip_nonfinite)
 
-    def _validate(self, group, where):
-        for key in ("lr", "eps", "momentum", "weight_decay", "alpha"):
-            self._number(group, key, where, low=0)
-        self._flag(group, "centered", where)
-        self._flag(group, "maximize", where)
-
+    _nonnegative = ("lr", "eps", "momentum", "weight_decay", "alpha")
+    _flags = ("centered", "maximize")
     _rule = staticmethod(F.rmsprop_)
     _from_group = ("lr", "alpha", "eps", "weight_decay", "momentum", "centered", "maximize")
 
@@ -111,14 +104,14 @@ class Adadelta(Optimizer):
         defaults = {"lr": lr, "rho": rho, "eps": eps, "weight_decay": weight_decay, "maximize": maximize}
         super().__init__(params, defaults, skip_nonfinite=skip_nonfinite)
 
-    def _validate(self, group, where):
-        for key in ("lr", "eps", "weight_decay"):
-            self._number(group, key, where, low=0)
-        self._number(group, "rho", where, low=0, high=1)
-        self._flag(group, "maximize", where)
-
     _rule = staticmethod(F.adadelta_)
     _from_group = ("lr", "rho", "eps", "weight_decay", "maximize")
+    _nonnegative = ("lr", "eps", "weight_decay")
+    _flags = ("maximize",)
+
+    def _validate(self, group, where):
+        super()._validate(group, where)
+        self._number(group, "rho", where, low=0, high=1)
 
     def _buffers(self, group):
         return ("square_avg", "acc_delta")

@@ -33,7 +33,8 @@ import numbers
 import types
 from bisect import bisect_right
 from collections import Counter
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -92,6 +93,13 @@ def _plain(value):
     if isinstance(value, np.generic):
         return value.item()
     return value
+
+
+def _one_of(value, name: str, allowed: tuple, who: str, hint: str = "") -> None:
+    """Raise ValueError unless ``value`` is one of ``allowed``: "mode must be 'min' or 'max', got ..."."""
+    if value not in allowed:
+        *first, last = (repr(a) for a in allowed)
+        raise ValueError(f"{who}: {name} must be {', '.join(first)} or {last}{hint}, got {value!r}")
 
 
 class LRScheduler:
@@ -525,10 +533,9 @@ class CyclicLR(LRScheduler):
         down = float(_positive_int(step_size_down, "step_size_down", who)) if step_size_down is not None else up
         self.total_size = up + down
         self.step_ratio = up / self.total_size
-        if mode not in ("triangular", "triangular2", "exp_range") and scale_fn is None:
-            raise ValueError(f"{who}: mode must be 'triangular', 'triangular2' or 'exp_range' (or give scale_fn), got {mode!r}")
-        if scale_mode not in ("cycle", "iterations"):
-            raise ValueError(f"{who}: scale_mode must be 'cycle' or 'iterations', got {scale_mode!r}")
+        if scale_fn is None:
+            _one_of(mode, "mode", ("triangular", "triangular2", "exp_range"), who, " (or give scale_fn)")
+        _one_of(scale_mode, "scale_mode", ("cycle", "iterations"), who)
         self.mode = mode
         self.gamma = _real(gamma, "gamma", who)
         self._scale_fn_custom = scale_fn
@@ -718,10 +725,8 @@ class ReduceLROnPlateau(LRScheduler):
         self.patience = _positive_int(patience, "patience", who, allow_zero=True)
         self.cooldown = _positive_int(cooldown, "cooldown", who, allow_zero=True)
         self.eps = _real(eps, "eps", who, low=0)
-        if mode not in ("min", "max"):
-            raise ValueError(f"{who}: mode must be 'min' or 'max', got {mode!r}")
-        if threshold_mode not in ("rel", "abs"):
-            raise ValueError(f"{who}: threshold_mode must be 'rel' or 'abs', got {threshold_mode!r}")
+        _one_of(mode, "mode", ("min", "max"), who)
+        _one_of(threshold_mode, "threshold_mode", ("rel", "abs"), who)
         self.mode = mode
         self.threshold = _real(threshold, "threshold", who)
         self.threshold_mode = threshold_mode
@@ -828,15 +833,32 @@ def _child_step(s: LRScheduler, metrics, who: str, i: int) -> None:
         s.step()
 
 
-class SequentialLR(LRScheduler):
+class _Composite(LRScheduler):
+    """A scheduler made of ``_schedulers``, whose states are saved and restored with its own."""
+
+    _not_saved = ("optimizer", "_schedulers")
+
+    def state_dict(self):
+        out = super().state_dict()
+        out["_schedulers"] = [s.state_dict() for s in self._schedulers]
+        return out
+
+    def load_state_dict(self, state_dict):
+        state_dict = dict(state_dict)
+        children = state_dict.pop("_schedulers", None)
+        super().load_state_dict(state_dict)
+        if children is not None:
+            for s, sd in zip(self._schedulers, children, strict=True):
+                s.load_state_dict(sd)
+
+
+class SequentialLR(_Composite):
     """Hand over from one scheduler to the next at the given epochs (``milestones``).
 
     E.g. a linear warm-up for 5 epochs, then cosine annealing:
     ``SequentialLR(opt, [LinearLR(opt, 0.1, total_iters=5), CosineAnnealingLR(opt, 95)], milestones=[5])``.
     At a milestone the next scheduler starts from its own epoch 0.
     """
-
-    _not_saved = ("optimizer", "_schedulers")
 
     def __init__(self, optimizer, schedulers: Sequence[LRScheduler], milestones: Sequence[int], last_epoch: int = -1):
         who = "SequentialLR"
@@ -889,19 +911,6 @@ class SequentialLR(LRScheduler):
             _child_step(s, metrics, "SequentialLR", idx)
         self._last_lr = s.get_last_lr()
 
-    def state_dict(self):
-        out = super().state_dict()
-        out["_schedulers"] = [s.state_dict() for s in self._schedulers]
-        return out
-
-    def load_state_dict(self, state_dict):
-        state_dict = dict(state_dict)
-        children = state_dict.pop("_schedulers", None)
-        super().load_state_dict(state_dict)
-        if children is not None:
-            for s, sd in zip(self._schedulers, children, strict=True):
-                s.load_state_dict(sd)
-
 
 def _undo_step(s) -> None:
     if isinstance(s, (SequentialLR, ChainedScheduler)):
@@ -913,13 +922,11 @@ def _undo_step(s) -> None:
         s.last_epoch -= 1
 
 
-class ChainedScheduler(LRScheduler):
+class ChainedScheduler(_Composite):
     """Step several schedulers together each epoch; chainable ones multiply their factors.
 
     ``step(metrics)`` passes ``metrics`` to any :class:`ReduceLROnPlateau` in the chain.
     """
-
-    _not_saved = ("optimizer", "_schedulers")
 
     def __init__(self, schedulers: Sequence[LRScheduler], optimizer: Optimizer | None = None):
         schedulers = list(schedulers)
@@ -946,19 +953,6 @@ class ChainedScheduler(LRScheduler):
         for i, s in enumerate(self._schedulers):
             _child_step(s, metrics, "ChainedScheduler", i)
         self._last_lr = self._current()
-
-    def state_dict(self):
-        out = super().state_dict()
-        out["_schedulers"] = [s.state_dict() for s in self._schedulers]
-        return out
-
-    def load_state_dict(self, state_dict):
-        state_dict = dict(state_dict)
-        children = state_dict.pop("_schedulers", None)
-        super().load_state_dict(state_dict)
-        if children is not None:
-            for s, sd in zip(self._schedulers, children, strict=True):
-                s.load_state_dict(sd)
 
 
 def preview(

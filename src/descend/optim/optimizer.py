@@ -200,8 +200,17 @@ class Optimizer:
             group["param_names"] = names
         self.param_groups.append(group)
 
+    #: Hyperparameters that must be numbers ``>= 0``, and those that must be True or False.
+    _nonnegative: tuple[str, ...] = ()
+    _flags: tuple[str, ...] = ()
+
     def _validate(self, group: dict, where: str) -> None:
         """Raise ValueError naming any invalid hyperparameter in ``group``."""
+        for key in self._nonnegative:
+            self._number(group, key, where, low=0)
+        self._betas(group, where)
+        for key in self._flags:
+            self._flag(group, key, where)
 
     # -- helpers for subclasses' _validate --------------------------------------------
     def _bad(self, key: str, value, why: str, where: str) -> ValueError:

@@ -42,13 +42,12 @@ class SGD(Optimizer):
         }
         super().__init__(params, defaults, skip_nonfinite=skip_nonfinite)
 
+    _nonnegative = ("lr", "momentum", "weight_decay")
+    _flags = ("nesterov", "maximize")
+
     def _validate(self, group, where):
-        self._number(group, "lr", where, low=0)
-        self._number(group, "momentum", where, low=0)
+        super()._validate(group, where)
         self._number(group, "dampening", where)
-        self._number(group, "weight_decay", where, low=0)
-        self._flag(group, "nesterov", where)
-        self._flag(group, "maximize", where)
         if group.get("nesterov") and (group["momentum"] <= 0 or group["dampening"] != 0):
             raise ValueError(
                 f"SGD: invalid nesterov=True{where}: Nesterov momentum requires momentum > 0 and "
