@@ -138,6 +138,8 @@ class _Recorded:
 
     def __call__(self, *args, **kwargs):
         self.calls.append(partial(self.fn, *args, **kwargs))
+        if len(args) > 3 and getattr(self.fn, "__name__", "") == "reduce":
+            return args[3]  # ufunc.reduce(array, axis, dtype, out, keepdims): out by position
         return kwargs.get("out")  # where the result will be: the buffer the kernel gave
 
     def __getattr__(self, name):  # np.add.reduce, np.subtract.at
@@ -152,6 +154,8 @@ class Recorder:
     buffer; ``call`` keeps any function call; ``check`` keeps a test that must
     hold for a step to be replayed.
     """
+
+    recording = True
 
     def __init__(self):
         self.calls: list = []
@@ -168,8 +172,9 @@ class Recorder:
     def out(self, out, shape, dtype) -> np.ndarray:
         return out if out is not None else np.empty(shape, dtype)
 
-    def call(self, fn, *args, **kwargs) -> None:
+    def call(self, fn, *args, **kwargs):
         self.calls.append(partial(fn, *args, **kwargs))
+        return kwargs.get("out")
 
     def check(self, fn, *args) -> bool:
         self.checks.append(partial(fn, *args))

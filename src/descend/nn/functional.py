@@ -103,7 +103,7 @@ def _linear_vjp(k, i, g, xs, y, saved, attrs, out):
     if i == 1:  # dL/dW = gᵀ x
         rows_x = x if x.ndim == 2 else x.reshape(-1, n_in)
         return k.matmul(rows_g.T, rows_x, out=k.out(out, w.shape, g.dtype))
-    return k.add.reduce(rows_g, axis=0, out=k.out(out, b.shape, g.dtype))  # dL/db = Σ_rows g
+    return k.add.reduce(rows_g, 0, None, k.out(out, b.shape, g.dtype))  # dL/db = Σ_rows g
 
 
 _LINEAR = Rule("linear", _linear_forward, _linear_vjp)
@@ -366,7 +366,8 @@ def _no_nan(arr: np.ndarray) -> bool:
 
 def _mse_forward(k, xs, attrs):
     x, t = xs
-    k.check(_no_nan, t)  # the eager loss refuses NaN targets with an error
+    if k.recording:  # the eager loss refuses NaN targets with an error
+        k.check(_no_nan, t)
     if t.dtype != x.dtype:
         cast = k.empty(t.shape, x.dtype)
         k.copyto(cast, t, casting="unsafe")
@@ -376,7 +377,7 @@ def _mse_forward(k, xs, attrs):
     if attrs["reduction"] == "none":
         return sq, diff
     tb = k.buffer((), x.dtype)
-    total = k.add.reduce(sq, axis=None, out=tb)
+    total = k.add.reduce(sq, None, None, tb)
     if attrs["reduction"] == "mean":
         total = k.divide(total, sq.size, out=tb)
     return total, diff
@@ -597,30 +598,38 @@ def _logsumexp_parts(k, rows):
     """For logits ``rows`` (M, C): the shifted logits x − max, e^(x − max), their row sums s and log s."""
     M, C = rows.shape
     dt = rows.dtype
-    top = k.maximum.reduce(rows, axis=1, out=k.buffer((M, 1), dt), keepdims=True)
+    top = k.maximum.reduce(rows, 1, None, k.buffer((M, 1), dt), True)  # (axis, dtype, out, keepdims)
     shifted = k.subtract(rows, top, out=k.buffer((M, C), dt))
     e = k.exp(shifted, out=k.buffer((M, C), dt))
-    s = k.add.reduce(e, axis=1, out=k.buffer((M, 1), dt), keepdims=True)
+    s = k.add.reduce(e, 1, None, k.buffer((M, 1), dt), True)
     return shifted, e, s, k.log(s, out=k.buffer((M, 1), dt))
 
 
-def _labels_below(labels: np.ndarray, C: int) -> bool:
+def _unsigned(labels: np.ndarray) -> np.ndarray:
     # In the unsigned view a negative label is huge: one reduction checks 0 ≤ label < C.
-    unsigned = labels.view(labels.dtype.str.replace("i", "u")) if labels.dtype.kind == "i" else labels
-    return int(np.maximum.reduce(unsigned)) < C
+    return labels.view(labels.dtype.str.replace("i", "u")) if labels.dtype.kind == "i" else labels
+
+
+def _below(values: np.ndarray, bound: int) -> bool:
+    return np.maximum.reduce(values) < bound
+
+
+def _take_flat(flat: np.ndarray, at: np.ndarray, out=None) -> np.ndarray:
+    return flat.take(at, None, out, "clip")  # (the method, with positional arguments: fast)
 
 
 def _ce_forward(k, xs, attrs):
     """Class-index cross-entropy of logits (M, C), mean or sum: ℓᵢ = log sᵢ − (x − max)_{i,yᵢ}."""
     x, labels = xs
     M, C = x.shape
-    k.check(_labels_below, labels, C)  # the eager loss says which label is out of range
+    if k.recording:  # the eager loss says which label is out of range, with an error
+        k.check(_below, _unsigned(labels), C)
     shifted, e, s, log_s = _logsumexp_parts(k, x)
     at = k.add(_row_offsets(M, C), labels, out=k.buffer((M,), np.intp), casting="unsafe")
-    picked = k.take(shifted.reshape(-1), at, out=k.buffer((M,), x.dtype), mode="clip")
+    picked = k.call(_take_flat, shifted.reshape(-1), at, out=k.buffer((M,), x.dtype))
     nll = k.subtract(log_s.reshape(M), picked, out=k.buffer((M,), x.dtype))  # −log p_{i,yᵢ}
     tb = k.buffer((), x.dtype)
-    total = k.add.reduce(nll, axis=None, out=tb)
+    total = k.add.reduce(nll, None, None, tb)
     if attrs["reduction"] == "mean":
         total = k.divide(total, M, out=tb)
     return total, (e, s, at)

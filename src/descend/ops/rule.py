@@ -10,7 +10,9 @@ are instead written as a :class:`Rule`: two plain functions over NumPy arrays,
     vjp(k, i, g, xs, y, saved, attrs, out) -> dL/dxs[i]
 
 that call NumPy through an *executor* ``k`` and give every result a buffer:
-``k.multiply(a, b, out=k.buffer(shape, dtype))``. The same two functions serve
+``k.multiply(a, b, out=k.buffer(shape, dtype))`` (``out`` by keyword, or
+for ``ufunc.reduce`` as its fourth argument: ``k.add.reduce(a, 1, None, buf, True)``,
+which NumPy parses faster). The same two functions serve
 both ways an operation runs:
 
 * eagerly (``k`` is :data:`EAGER`): ``k.multiply`` *is* ``np.multiply`` and
@@ -31,7 +33,7 @@ Kernels must compute only through ``k`` (and views such as ``.T`` or
 ``.reshape``, which stay valid over fixed buffers), never read values in
 Python: checks on the data that the eager step makes with an error message
 belong to the operation's function around the rule, and are registered for
-replay with ``k.check(fn, *arrays)`` (a replayed step on which one is false
+replay with ``k.check(fn, *arrays)`` (when ``k.recording``) (a replayed step on which one is false
 runs eagerly, so that the error or warning is the eager one).
 """
 
@@ -39,13 +41,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..tensor import Tensor, _local, record
+from ..tensor import Tensor, _local
 
 __all__ = ["Rule", "EAGER"]
 
 
 class _Eager:
     """The executor of eager operations: NumPy itself, and no buffers (NumPy allocates)."""
+
+    recording = False  # (True for the recorder: a kernel registers its replay checks then)
 
     def __getattr__(self, name):
         fn = getattr(np, name)
@@ -99,12 +103,20 @@ class Rule:
     def __call__(self, inputs: tuple, attrs: dict | None = None) -> Tensor:
         xs = tuple([None if t is None else t.data for t in inputs])
         y, saved = self.forward(EAGER, xs, attrs)
-        vjp = self.vjp
-        edges = [(t, _edge(vjp, i, xs, y, saved, attrs)) for i, t in enumerate(inputs)
-                 if t is not None and t.requires_grad] if _local.grad_enabled else ()
-        out = record(y, self.name, *edges)
-        tracer = _local.tracer
+        # (record() written out: this runs for every operation of a training step)
+        out = Tensor._wrap(y if type(y) is np.ndarray else np.asarray(y))
+        local = _local
+        if local.grad_enabled:
+            vjp = self.vjp
+            parents = tuple([(t, _edge(vjp, i, xs, y, saved, attrs)) for i, t in enumerate(inputs)
+                             if t is not None and t.requires_grad])
+            if parents:
+                out.requires_grad = True
+                out._parents = parents
+                out._op = self.name
+        tracer = local.tracer
         if tracer is not None:
+            tracer.saw(out, self.name)
             tracer.note(out, self, inputs, attrs)
         return out
 
