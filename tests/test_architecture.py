@@ -11,7 +11,6 @@ PACKAGE = Path(importlib.util.find_spec("descend").origin).resolve().parent
 
 # Cycles known and being removed; each entry is the set of modules of one cycle.
 KNOWN_CYCLES = [
-    {"descend.autograd", "descend.tensor"},  # being removed
     # being removed: descend.optim.functional imports descend.optim inside two functions
     {"descend.optim", "descend.optim.adam", "descend.optim.adaptive", "descend.optim.functional",
      "descend.optim.lbfgs", "descend.optim.lr_scheduler", "descend.optim.sgd"},
