@@ -84,11 +84,11 @@ def _decode(node, arrays):
     raise CheckpointError(f"unknown node {sorted(node)!r}")
 
 
-def _create_temp(directory: str) -> tuple[int, str]:
-    """A new, exclusively created file in ``directory``.
+def create_temp(directory) -> tuple[int, str]:
+    """A new, exclusively created file ``.descend-<random>.tmp`` in ``directory``: (descriptor, path).
 
     Created with mode 0666 less the umask (as ``open`` would) rather than
-    ``tempfile.mkstemp``'s 0600, so that the renamed checkpoint gets the
+    ``tempfile.mkstemp``'s 0600, so that the file renamed into place gets the
     permissions of any other new file.
     """
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
@@ -110,12 +110,24 @@ def save(state, path) -> None:
     tree = _encode(state, arrays, "state")  # validate everything before touching the disk
     meta = json.dumps({"format": _FORMAT, "tree": tree})
     arrays[_MAGIC] = np.frombuffer(meta.encode("utf-8"), dtype=np.uint8)
-    fd, tmp = _create_temp(directory)
+    write_atomically(path, lambda fh: np.savez(fh, **arrays))
+
+
+def write_atomically(path, write, *, fsync: bool = True) -> None:
+    """Write the file ``path`` through ``write(binary_file)``, all or nothing.
+
+    The data goes to a temporary file in the same folder, renamed over ``path``
+    (``os.replace``) once complete, so a reader or a crash sees the old file or
+    the new one, never part of one. ``fsync``: force the data to disk before the
+    rename, so that the new file also survives a power cut.
+    """
+    fd, tmp = create_temp(os.path.dirname(os.path.abspath(os.fspath(path))))
     try:
         with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
+            write(fh)
+            if fsync:
+                fh.flush()
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         try:

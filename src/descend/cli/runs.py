@@ -34,6 +34,8 @@ from typing import Any
 
 import numpy as np
 
+from ..serialization import create_temp, write_atomically
+
 __all__ = ["RunError", "new_run_dir", "StagedRun", "write_bytes", "write_text", "write_new", "write_json",
            "write_toml", "write_csv", "read_json", "MODEL_FILE", "RUN_FORMAT"]
 
@@ -157,31 +159,10 @@ def _current_umask() -> int:
     return mask
 
 
-# mkstemp creates files readable by their owner only; a run's files get the usual permissions
-_FILE_MODE = 0o666 & ~_current_umask()
-
-
-def _open_temp(directory: Path):
-    fd, tmp = tempfile.mkstemp(prefix=".descend-", suffix=".tmp", dir=directory)
-    if hasattr(os, "fchmod"):
-        os.fchmod(fd, _FILE_MODE)
-    return os.fdopen(fd, "wb"), tmp
-
-
 def write_bytes(path, data: bytes) -> None:
     """Write a file atomically: a temporary file in the same folder, then ``os.replace``."""
-    path = Path(path)
-    fh, tmp = _open_temp(path.parent)
-    try:
-        with fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    # no fsync: a run's many small files skip the cost a checkpoint, which resumes training, pays
+    write_atomically(path, lambda fh: fh.write(data), fsync=False)
 
 
 def write_text(path, text: str) -> None:
@@ -198,9 +179,9 @@ def write_new(path, data: bytes) -> None:
     path = Path(path)
     if os.path.lexists(path):
         raise FileExistsError(f"{str(path)!r} already exists (never overwritten); choose another name")
-    fh, tmp = _open_temp(path.parent)
+    fd, tmp = create_temp(path.parent)
     try:
-        with fh:
+        with os.fdopen(fd, "wb") as fh:
             fh.write(data)
         try:
             os.link(tmp, path)

@@ -16,12 +16,11 @@ numbers alone (see :meth:`DataLoader.state_dict`).
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
 from .. import random as _random
 from ..tensor import Tensor
+from ._checks import is_int_at_least
 from .dataset import Dataset, _array_backed, _collate
 
 __all__ = ["DataLoader"]
@@ -30,7 +29,7 @@ __all__ = ["DataLoader"]
 def _check_seed(seed, where: str):
     if seed is None:
         return None
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+    if not is_int_at_least(seed, 0):
         raise ValueError(f"{where}: seed must be a non-negative integer or None, got {seed!r}")
     return int(seed)
 
@@ -65,9 +64,7 @@ class DataLoader:
                 f"DataLoader: dataset must be a Dataset, a tuple of arrays or an object with "
                 f"__len__ and __getitem__, got {type(dataset).__name__}"
             )
-        if batch_size is not None and (
-            isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1
-        ):
+        if batch_size is not None and not is_int_at_least(batch_size, 1):
             raise ValueError(
                 f"DataLoader: batch_size must be a positive integer or None (whole dataset), "
                 f"got {batch_size!r}"
@@ -111,7 +108,7 @@ class DataLoader:
 
     def set_epoch(self, epoch: int) -> None:
         """Make the next iteration be epoch ``epoch`` (its shuffle order)."""
-        if isinstance(epoch, bool) or not isinstance(epoch, numbers.Integral) or epoch < 0:
+        if not is_int_at_least(epoch, 0):
             raise ValueError(f"set_epoch: epoch must be a non-negative integer, got {epoch!r}")
         self.epoch = int(epoch)
 

@@ -7,6 +7,7 @@ import numbers
 import numpy as np
 
 from ..tensor import Tensor
+from ._checks import is_int_at_least
 from .dataset import Dataset, as_arrays
 from .synthetic import _rng
 
@@ -255,7 +256,7 @@ def one_hot(labels, num_classes=None, dtype=np.float32) -> np.ndarray:
     if num_classes is None or num_classes == -1:
         k = int(arr.max()) + 1 if arr.size else 0
     else:
-        if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral) or num_classes < 1:
+        if not is_int_at_least(num_classes, 1):
             raise ValueError(f"one_hot: num_classes must be a positive integer, -1 or None, got {num_classes!r}")
         k = int(num_classes)
         if arr.size and arr.max() >= k:

@@ -15,6 +15,7 @@ import numbers
 import numpy as np
 
 from .. import random as _random
+from ._checks import is_int_at_least
 
 __all__ = ["make_linear", "make_moons", "make_circles", "make_spirals", "make_xor", "make_blobs"]
 
@@ -24,13 +25,13 @@ def _rng(seed, where: str) -> np.random.Generator:
         return _random.generator()
     if isinstance(seed, np.random.Generator):
         return seed
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+    if not is_int_at_least(seed, 0):
         raise ValueError(f"{where}: seed must be a non-negative integer, a numpy Generator or None, got {seed!r}")
     return np.random.default_rng(int(seed))
 
 
 def _count(n, name: str, where: str, minimum: int = 1) -> int:
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < minimum:
+    if not is_int_at_least(n, minimum):
         raise ValueError(f"{where}: {name} must be an integer >= {minimum}, got {n!r}")
     return int(n)
 

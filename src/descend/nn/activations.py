@@ -1,5 +1,6 @@
 """Activation functions as modules (each wraps the function of the same name in
-:mod:`descend.nn.functional`, with PyTorch's constructor arguments)."""
+:mod:`descend.nn.functional`, with PyTorch's constructor arguments), ``Identity`` (the
+``"identity"`` activation) and the registry of activation names."""
 
 from __future__ import annotations
 
@@ -93,32 +94,29 @@ class ELU(Module):
         return f"alpha={self.alpha}"
 
 
-class Softmax(Module):
-    """softmax along ``dim`` (None: the last axis)."""
+class _AlongDim(Module):
+    """An activation that normalises along one axis, ``dim`` (None: the last axis)."""
 
     def __init__(self, dim: int | None = None):
         super().__init__()
         self.dim = dim
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+class Softmax(_AlongDim):
+    """softmax along ``dim`` (None: the last axis)."""
 
     def forward(self, x) -> Tensor:
         return F.softmax(x, self.dim)
 
-    def extra_repr(self) -> str:
-        return f"dim={self.dim}"
 
-
-class LogSoftmax(Module):
+class LogSoftmax(_AlongDim):
     """log-softmax along ``dim`` (None: the last axis)."""
-
-    def __init__(self, dim: int | None = None):
-        super().__init__()
-        self.dim = dim
 
     def forward(self, x) -> Tensor:
         return F.log_softmax(x, self.dim)
-
-    def extra_repr(self) -> str:
-        return f"dim={self.dim}"
 
 
 class Identity(Module):

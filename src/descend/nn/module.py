@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections import OrderedDict, namedtuple
 from collections.abc import Iterator, Mapping
+from typing import Self
 
 import numpy as np
 
@@ -409,7 +410,21 @@ class Module:
         return f"{type(self).__name__}({body})"
 
 
-class Sequential(Module):
+class _Container(Module):
+    """What Sequential and ModuleList share: a length, iteration over the children, append."""
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def append(self, module: Module) -> Self:
+        self.add_module(str(len(self._modules)), module)
+        return self
+
+
+class Sequential(_Container):
     """Modules applied one after another: ``Sequential(a, b, c)(x) == c(b(a(x)))``.
 
     Children are named ``"0"``, ``"1"``, ... (or by an ``OrderedDict`` given as
@@ -447,18 +462,8 @@ class Sequential(Module):
     def __setitem__(self, idx, module: Module) -> None:
         self.add_module(self._index(idx), module)
 
-    def __len__(self) -> int:
-        return len(self._modules)
 
-    def __iter__(self):
-        return iter(self._modules.values())
-
-    def append(self, module: Module) -> Sequential:
-        self.add_module(str(len(self._modules)), module)
-        return self
-
-
-class ModuleList(Module):
+class ModuleList(_Container):
     """A list of modules whose parameters are registered (children ``"0"``, ``"1"``, ...)."""
 
     def __init__(self, modules=None):
@@ -475,16 +480,6 @@ class ModuleList(Module):
     def __setitem__(self, idx, module: Module) -> None:
         names = list(self._modules)
         self.add_module(names[idx], module)
-
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
-    def append(self, module: Module) -> ModuleList:
-        self.add_module(str(len(self._modules)), module)
-        return self
 
     def extend(self, modules) -> ModuleList:
         for m in modules:

@@ -13,25 +13,18 @@ def _raw(x):
     return x.data if isinstance(x, Tensor) else x
 
 
-def equal(a, b) -> np.ndarray:
-    return np.equal(_raw(a), _raw(b))
+def _comparison(ufunc):
+    def compare(a, b) -> np.ndarray:
+        return ufunc(_raw(a), _raw(b))
+
+    compare.__name__ = compare.__qualname__ = ufunc.__name__
+    compare.__doc__ = f"``numpy.{ufunc.__name__}`` of the values of ``a`` and ``b``."
+    return compare
 
 
-def not_equal(a, b) -> np.ndarray:
-    return np.not_equal(_raw(a), _raw(b))
-
-
-def less(a, b) -> np.ndarray:
-    return np.less(_raw(a), _raw(b))
-
-
-def less_equal(a, b) -> np.ndarray:
-    return np.less_equal(_raw(a), _raw(b))
-
-
-def greater(a, b) -> np.ndarray:
-    return np.greater(_raw(a), _raw(b))
-
-
-def greater_equal(a, b) -> np.ndarray:
-    return np.greater_equal(_raw(a), _raw(b))
+equal = _comparison(np.equal)
+not_equal = _comparison(np.not_equal)
+less = _comparison(np.less)
+less_equal = _comparison(np.less_equal)
+greater = _comparison(np.greater)
+greater_equal = _comparison(np.greater_equal)

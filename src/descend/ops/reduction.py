@@ -89,32 +89,32 @@ def min(x, axis=None, keepdims: bool = False) -> Tensor:  # noqa: A001
     return _extremum("min", x, axis, keepdims, np.min)
 
 
-def var(x, axis=None, ddof: int = 0, keepdims: bool = False) -> Tensor:
-    """Variance Σ(x - x̄)²/(n - ddof).  d/dx_i = 2 (x_i - x̄)/(n - ddof)."""
+def _centred(x, axis, ddof: int, keepdims: bool, op: str):
+    """What var and std share: x as a Tensor, the reduced axes, the degrees of freedom
+    n - ddof, x - x̄ and the variance Σ(x - x̄)²/(n - ddof)."""
     x = as_tensor(x)
     v = x.data
-    axes = _axes(axis, v.ndim, "var")
+    axes = _axes(axis, v.ndim, op)
     n = int(np.prod([v.shape[a] for a in axes])) if axes else 1
     if n - ddof <= 0:
-        raise ValueError(f"var: {n} element(s) with ddof={ddof} leave no degrees of freedom")
+        raise ValueError(f"{op}: {n} element(s) with ddof={ddof} leave no degrees of freedom")
     centred = v - v.mean(axis=axes, keepdims=True)
-    out = np.square(centred).sum(axis=axes, keepdims=keepdims) / (n - ddof)
-    return record(out, "var", (x, lambda g: _expand(g, axes, keepdims) * (2 / (n - ddof)) * centred))
+    return x, axes, n - ddof, centred, np.square(centred).sum(axis=axes, keepdims=keepdims) / (n - ddof)
+
+
+def var(x, axis=None, ddof: int = 0, keepdims: bool = False) -> Tensor:
+    """Variance Σ(x - x̄)²/(n - ddof).  d/dx_i = 2 (x_i - x̄)/(n - ddof)."""
+    x, axes, dof, centred, out = _centred(x, axis, ddof, keepdims, "var")
+    return record(out, "var", (x, lambda g: _expand(g, axes, keepdims) * (2 / dof) * centred))
 
 
 def std(x, axis=None, ddof: int = 0, keepdims: bool = False) -> Tensor:
     """Standard deviation √var.  d/dx_i = (x_i - x̄)/((n - ddof) σ); 0 where σ = 0."""
-    x = as_tensor(x)
-    v = x.data
-    axes = _axes(axis, v.ndim, "std")
-    n = int(np.prod([v.shape[a] for a in axes])) if axes else 1
-    if n - ddof <= 0:
-        raise ValueError(f"std: {n} element(s) with ddof={ddof} leave no degrees of freedom")
-    centred = v - v.mean(axis=axes, keepdims=True)
-    out = np.sqrt(np.square(centred).sum(axis=axes, keepdims=keepdims) / (n - ddof))
+    x, axes, dof, centred, variance = _centred(x, axis, ddof, keepdims, "std")
+    out = np.sqrt(variance)
 
     def vjp(g):
-        denom = (n - ddof) * _expand(out, axes, keepdims)
+        denom = dof * _expand(out, axes, keepdims)
         scale = np.divide(_expand(g, axes, keepdims), denom, out=np.zeros_like(denom), where=denom != 0)
         return scale * centred
 

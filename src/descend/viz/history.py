@@ -123,6 +123,24 @@ def plot_history(history, title=None, path=None, log_loss: bool | None = None, p
     epoch_x = np.arange(1, n_epochs + 1)
     xlabel = "epoch" if n_epochs else "step"
 
+    dots = {"marker": "o" if n_epochs <= 30 else None, "ms": 4}  # epoch points, while they are few
+
+    def curves(ax, keys, first_color=0, **style):
+        for i, k in enumerate(keys):
+            ax.plot(epoch_x[: len(cols[k])], cols[k], color=color(first_color + i), lw=2,
+                    label=k.replace("_", " "), **style)
+
+    def all_positive(keys) -> bool:
+        vals = np.concatenate([cols[k] for k in keys])
+        return bool(np.all(vals[np.isfinite(vals)] > 0))
+
+    def label_panel(ax, ylabel, log=False):
+        if log:
+            ax.set_yscale("log")
+        ax.set_ylabel(ylabel)
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+
     if "loss" in panels:
         ax = axes[panels.index("loss")]
         all_losses = []
@@ -131,47 +149,25 @@ def plot_history(history, title=None, path=None, log_loss: bool | None = None, p
             sx = (np.arange(len(step_loss)) + 1) / spe
             ax.plot(sx, step_loss, color=OKABE_ITO["sky_blue"], lw=0.8, alpha=0.7, label="loss per step")
             all_losses.append(step_loss)
-        for i, k in enumerate(loss_keys):
-            ax.plot(epoch_x[: len(cols[k])], cols[k], color=color(i), lw=2,
-                    marker="o" if n_epochs <= 30 else None, ms=4, label=k.replace("_", " "))
-            all_losses.append(cols[k])
+        curves(ax, loss_keys, **dots)
+        all_losses += [cols[k] for k in loss_keys]
         finite = np.concatenate([a[np.isfinite(a)] for a in all_losses]) if all_losses else np.array([])
         if log_loss is None:
             log_loss = bool(finite.size and finite.min() > 0 and finite.max() / finite.min() > 100)
-        if log_loss:
-            ax.set_yscale("log")
-        ax.set_ylabel("loss")
-        ax.legend(fontsize=8)
-        ax.grid(alpha=0.3)
+        label_panel(ax, "loss", log_loss)
     if "metrics" in panels:
         ax = axes[panels.index("metrics")]
-        for i, k in enumerate(metric_keys):
-            ax.plot(epoch_x[: len(cols[k])], cols[k], color=color(i), lw=2,
-                    marker="o" if n_epochs <= 30 else None, ms=4, label=k.replace("_", " "))
-        ax.set_ylabel("accuracy" if all("acc" in k for k in metric_keys) else "metric")
-        ax.legend(fontsize=8)
-        ax.grid(alpha=0.3)
+        curves(ax, metric_keys, **dots)
+        label_panel(ax, "accuracy" if all("acc" in k for k in metric_keys) else "metric")
     if "lr" in panels:
+        # log scale for the rates (and norms below) unless one is zero or negative
         ax = axes[panels.index("lr")]
-        for i, k in enumerate(lr_keys):
-            ax.plot(epoch_x[: len(cols[k])], cols[k], color=color(i + 2), lw=2, drawstyle="steps-post",
-                    label=k.replace("_", " "))
-        vals = np.concatenate([cols[k] for k in lr_keys])
-        if np.all(vals[np.isfinite(vals)] > 0):
-            ax.set_yscale("log")
-        ax.set_ylabel("learning rate")
-        ax.legend(fontsize=8)
-        ax.grid(alpha=0.3)
+        curves(ax, lr_keys, 2, drawstyle="steps-post")
+        label_panel(ax, "learning rate", all_positive(lr_keys))
     if "grad_norm" in panels:
         ax = axes[panels.index("grad_norm")]
-        for i, k in enumerate(norm_keys):
-            ax.plot(epoch_x[: len(cols[k])], cols[k], color=color(i + 4), lw=2, label=k.replace("_", " "))
-        vals = np.concatenate([cols[k] for k in norm_keys])
-        if np.all(vals[np.isfinite(vals)] > 0):
-            ax.set_yscale("log")
-        ax.set_ylabel("gradient norm")
-        ax.legend(fontsize=8)
-        ax.grid(alpha=0.3)
+        curves(ax, norm_keys, 4)
+        label_panel(ax, "gradient norm", all_positive(norm_keys))
     axes[0].set_title(title or "Training history")
     for ax in axes:
         ax.set_xlabel(xlabel)
