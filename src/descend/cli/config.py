@@ -237,6 +237,20 @@ def _coerce(field: Field, value, source: str | None):
 
 # --------------------------------------------------------------------------- TOML
 
+def read_toml(path: str, what: str, error) -> dict[str, Any]:
+    """The table in the TOML file ``path``. A file that is missing, a folder or not TOML
+    raises ``error(message)``, the message calling the file ``what`` (e.g. "config file")."""
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise error(f"{what} {path!r} does not exist") from None
+    except IsADirectoryError:
+        raise error(f"{what} {path!r} is a directory") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise error(f"{what} {path!r} is not valid TOML: {exc}") from None
+
+
 def load_toml(path) -> dict[str, Any]:
     """Read a flat TOML config file; unknown keys are an error listing the valid ones.
 
@@ -245,15 +259,7 @@ def load_toml(path) -> dict[str, Any]:
     """
     path = os.fspath(path)
     source = os.path.basename(path)
-    try:
-        with open(path, "rb") as fh:
-            raw = tomllib.load(fh)
-    except FileNotFoundError:
-        raise ConfigError(None, f"config file {path!r} does not exist") from None
-    except IsADirectoryError:
-        raise ConfigError(None, f"config file {path!r} is a directory") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(None, f"config file {path!r} is not valid TOML: {exc}") from None
+    raw = read_toml(path, "config file", lambda message: ConfigError(None, message))
     out: dict[str, Any] = {}
     for raw_key, value in raw.items():
         key = raw_key.replace("-", "_")

@@ -41,6 +41,11 @@ StartOpt = Annotated[str | None, typer.Option(
 RadiusOpt = Annotated[float, typer.Option(
     "--radius", help="A method has reached a minimum when it stays within this distance of it.")]
 PlotsOpt = Annotated[bool, typer.Option("--plots/--no-plots", help="Write the plots and report.html.")]
+# basins and search (landscape's own takes a list of names and one rate per optimizer)
+LandscapeArg = Annotated[str | None, typer.Argument(help="Landscape name (see descend landscape --list).",
+                                                    show_default=False)]
+LrOpt = Annotated[float | None, typer.Option("--lr", help="Learning rate (default: the landscape's suggestion).",
+                                             show_default=False)]
 
 
 # --------------------------------------------------------------------------- argument parsing
@@ -401,11 +406,9 @@ def _drawable_path(res):
 
 
 def basins_command(
-    name: Annotated[str | None, typer.Argument(help="Landscape name (see descend landscape --list).",
-                                                  show_default=False)] = None,
+    name: LandscapeArg = None,
     optimizer: Annotated[str, typer.Option("--optimizer", help="Optimizer name (elementwise: not lbfgs).")] = "sgd",
-    lr: Annotated[float | None, typer.Option("--lr", help="Learning rate (default: the landscape's suggestion).",
-                                                show_default=False)] = None,
+    lr: LrOpt = None,
     steps: Annotated[int, typer.Option("--steps", min=1, help="Steps from every start.")] = 500,
     resolution: Annotated[int, typer.Option("--resolution", min=2, help="Grid points per axis.")] = 100,
     radius: RadiusOpt = 1e-3,
@@ -492,16 +495,14 @@ def basins_command(
 
 
 def search_command(
-    name: Annotated[str | None, typer.Argument(help="Landscape name (see descend landscape --list).",
-                                                  show_default=False)] = None,
+    name: LandscapeArg = None,
     method: Annotated[str, typer.Option(
         "--method", help=f"Comma-separated methods: {', '.join(METHODS)}.")] = DEFAULT_METHODS,
     budget: Annotated[int, typer.Option("--budget", min=2, help="Function evaluations each method may spend.")] = 1000,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Seed for the random methods.")] = 0,
     start: StartOpt = None,
     optimizer: Annotated[str, typer.Option("--optimizer", help="Optimizer for gd, multistart and hopping.")] = "sgd",
-    lr: Annotated[float | None, typer.Option("--lr", help="Learning rate (default: the landscape's suggestion).",
-                                                show_default=False)] = None,
+    lr: LrOpt = None,
     step_size: Annotated[float | None, typer.Option(
         "--step-size", help="Proposal scale for local, annealing and hopping (default: 5% of the domain's width).",
         show_default=False)] = None,

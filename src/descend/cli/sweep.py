@@ -35,7 +35,6 @@ import os
 import re
 import shlex
 import tempfile
-import tomllib
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -73,15 +72,7 @@ def load_sweep(path) -> tuple[dict, dict, list[dict]]:
 
     path = os.fspath(path)
     name = os.path.basename(path)
-    try:
-        with open(path, "rb") as fh:
-            raw = tomllib.load(fh)
-    except FileNotFoundError:
-        raise SweepConfigError(f"sweep file {path!r} does not exist") from None
-    except IsADirectoryError:
-        raise SweepConfigError(f"sweep file {path!r} is a directory") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise SweepConfigError(f"sweep file {path!r} is not valid TOML: {exc}") from None
+    raw = C.read_toml(path, "sweep file", SweepConfigError)
     fields = C.fields_by_name()
     folder = os.path.dirname(os.path.abspath(path))
 
