@@ -151,8 +151,9 @@ class Recorder:
 
     ``buffer``/``empty``/``out`` allocate arrays that stay (the plan's memory);
     ``k.<numpy function>(..., out=buffer)`` keeps the call and returns the
-    buffer; ``call`` keeps any function call; ``check`` keeps a test that must
-    hold for a step to be replayed.
+    buffer; ``call(fn, *args)`` keeps any call, ``into(fn, out, *args)`` a call
+    ``fn(*args, out)`` that writes into ``out``; ``check`` keeps a test that
+    must hold for a step to be replayed.
     """
 
     recording = True
@@ -172,9 +173,12 @@ class Recorder:
     def out(self, out, shape, dtype) -> np.ndarray:
         return out if out is not None else np.empty(shape, dtype)
 
-    def call(self, fn, *args, **kwargs):
-        self.calls.append(partial(fn, *args, **kwargs))
-        return kwargs.get("out")
+    def call(self, fn, *args) -> None:
+        self.calls.append(partial(fn, *args))
+
+    def into(self, fn, out, *args) -> np.ndarray:
+        self.calls.append(partial(fn, *args, out))
+        return out
 
     def check(self, fn, *args) -> bool:
         self.checks.append(partial(fn, *args))

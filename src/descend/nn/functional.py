@@ -614,7 +614,7 @@ def _below(values: np.ndarray, bound: int) -> bool:
     return np.maximum.reduce(values) < bound
 
 
-def _take_flat(flat: np.ndarray, at: np.ndarray, out=None) -> np.ndarray:
+def _take_flat(flat: np.ndarray, at: np.ndarray, out) -> np.ndarray:
     return flat.take(at, None, out, "clip")  # (the method, with positional arguments: fast)
 
 
@@ -625,8 +625,11 @@ def _ce_forward(k, xs, attrs):
     if k.recording:  # the eager loss says which label is out of range, with an error
         k.check(_below, _unsigned(labels), C)
     shifted, e, s, log_s = _logsumexp_parts(k, x)
-    at = k.add(_row_offsets(M, C), labels, out=k.buffer((M,), np.intp), casting="unsafe")
-    picked = k.call(_take_flat, shifted.reshape(-1), at, out=k.buffer((M,), x.dtype))
+    if labels.dtype.kind == "i":  # (signed labels: the sum is exact in intp)
+        at = k.add(_row_offsets(M, C), labels, out=k.buffer((M,), np.intp))
+    else:
+        at = k.add(_row_offsets(M, C), labels, out=k.empty((M,), np.intp), casting="unsafe")
+    picked = k.into(_take_flat, k.buffer((M,), x.dtype), shifted.reshape(-1), at)
     nll = k.subtract(log_s.reshape(M), picked, out=k.buffer((M,), x.dtype))  # −log p_{i,yᵢ}
     tb = k.buffer((), x.dtype)
     total = k.add.reduce(nll, None, None, tb)

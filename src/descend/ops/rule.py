@@ -65,8 +65,12 @@ class _Eager:
         return out
 
     @staticmethod
-    def call(fn, *args, **kwargs):
-        return fn(*args, **kwargs)
+    def call(fn, *args):
+        return fn(*args)
+
+    @staticmethod
+    def into(fn, out, *args):
+        return fn(*args, out)
 
     @staticmethod
     def check(fn, *args) -> bool:
@@ -101,19 +105,30 @@ class Rule:
         return f"Rule({self.name!r})"
 
     def __call__(self, inputs: tuple, attrs: dict | None = None) -> Tensor:
-        xs = tuple([None if t is None else t.data for t in inputs])
-        y, saved = self.forward(EAGER, xs, attrs)
-        # (record() written out: this runs for every operation of a training step)
-        out = Tensor._wrap(y if type(y) is np.ndarray else np.asarray(y))
+        # (record() written out, and one input spelled apart: this runs for every operation
+        # of an eager training step, where microseconds add up)
         local = _local
-        if local.grad_enabled:
-            vjp = self.vjp
-            parents = tuple([(t, _edge(vjp, i, xs, y, saved, attrs)) for i, t in enumerate(inputs)
-                             if t is not None and t.requires_grad])
-            if parents:
+        if len(inputs) == 1:
+            t = inputs[0]
+            xs = (t.data,)
+            y, saved = self.forward(EAGER, xs, attrs)
+            out = Tensor._wrap(y if type(y) is np.ndarray else np.asarray(y))
+            if t.requires_grad and local.grad_enabled:
                 out.requires_grad = True
-                out._parents = parents
+                out._parents = ((t, _edge(self.vjp, 0, xs, y, saved, attrs)),)
                 out._op = self.name
+        else:
+            xs = tuple([None if t is None else t.data for t in inputs])
+            y, saved = self.forward(EAGER, xs, attrs)
+            out = Tensor._wrap(y if type(y) is np.ndarray else np.asarray(y))
+            if local.grad_enabled:
+                vjp = self.vjp
+                parents = tuple([(t, _edge(vjp, i, xs, y, saved, attrs)) for i, t in enumerate(inputs)
+                                 if t is not None and t.requires_grad])
+                if parents:
+                    out.requires_grad = True
+                    out._parents = parents
+                    out._op = self.name
         tracer = local.tracer
         if tracer is not None:
             tracer.saw(out, self.name)
