@@ -106,6 +106,7 @@ class Optimizer:
         self._scratch: dict[np.dtype, np.ndarray] = {}  # per dtype: room for the scratch arrays
         self._views: dict[tuple, list] = {}  # (dtype, shape) -> the scratch arrays, views of the above
         self._spans: dict[int, _FlatSpan] = {}  # group index -> its flat span, while it lasts
+        self._step_spans: list = []  # each group's span (or None) found by this step's checks
         groups = list(params)
         if not groups:
             raise ValueError(f"{type(self).__name__}: got an empty parameter list")
@@ -272,16 +273,28 @@ class Optimizer:
         per gradient (one over the whole span of a flat group, see
         :meth:`_flat_span`) decides for almost all of them; only a non-finite
         result (NaN/inf present, or an overflow of huge but finite values)
-        needs the exact elementwise test, which names the parameter.
+        needs the exact elementwise test, which names the parameter. The flat
+        spans found are kept for the update that follows (``_step_spans``).
         """
         name = type(self).__name__
         ndarray, dot, isfinite = np.ndarray, np.dot, math.isfinite
         suspects = []  # (group index, parameter index, gradient) whose probe was not finite
-        # BLAS dot products raise no floating-point warnings; NumPy's own loops (float16) may
+        spans = self._step_spans = []
+        # g·g overflows for huge finite values: that is told apart below, without a warning
         with np.errstate(over="ignore", invalid="ignore"):
             for gi, group in enumerate(self.param_groups):
+                params = group["params"]
+                span = self._spans.get(gi)
+                if span is not None and span.matches(params):
+                    # the same arrays as at the last step: their shapes and dtypes were checked then
+                    spans.append(span)
+                    flat = span.grad
+                    if not isfinite(float(dot(flat, flat))):
+                        suspects.extend((gi, j, p.grad) for j, p in enumerate(params)
+                                        if p.grad is not None and p.grad.dtype.kind == "f")
+                    continue
                 present = []
-                for j, p in enumerate(group["params"]):
+                for j, p in enumerate(params):
                     g = p.grad
                     if g is None:
                         continue
@@ -298,11 +311,11 @@ class Optimizer:
                     if g.dtype.kind == "f":
                         present.append((j, g))
                 span = self._flat_span(gi, group) if present else None
+                spans.append(span)
                 if span is not None:
                     flat = span.grad
-                    if isfinite(float(dot(flat, flat))):
-                        continue
-                    suspects.extend((gi, j, g) for j, g in present)
+                    if not isfinite(float(dot(flat, flat))):
+                        suspects.extend((gi, j, g) for j, g in present)
                     continue
                 for j, g in present:
                     f = g if g.ndim == 1 else g.reshape(-1)
@@ -379,22 +392,16 @@ class Optimizer:
                 loss = closure()
         if not self._check_grads():
             return loss
-        for gi, group in enumerate(self.param_groups):
-            self._step_group(gi, group)
-        return loss
-
-    def _step_group(self, gi: int, group: dict) -> None:
-        """Apply the rule to every parameter of ``group`` that has a gradient: once over the
-        group's flat span where that gives the same bits, else parameter by parameter."""
-        span = self._flat_span(gi, group)
-        if span is not None and self._step_flat(span, group):
-            return
+        spans, self._step_spans = self._step_spans, []
         state = self.state
-        for p in group["params"]:
-            grad = p.grad
-            if grad is None:
+        for group, span in zip(self.param_groups, spans, strict=True):
+            if span is not None and self._step_flat(span, group):
                 continue
-            self._update_one(p.data, grad, state[p], group)
+            for p in group["params"]:  # parameter by parameter
+                grad = p.grad
+                if grad is not None:
+                    self._update_one(p.data, grad, state[p], group)
+        return loss
 
     def _update_one(self, param: np.ndarray, grad: np.ndarray, state: dict, group: dict,
                     scratch: list | None = None) -> None:
@@ -454,26 +461,37 @@ class Optimizer:
         """Apply the rule once over ``span``; False (nothing done) where the per-parameter
         numbers in the state (``step``, ...) or the state arrays present differ between
         parameters, which would give the parameters different hyperparameters."""
-        states = [self.state[p] for p in span.params]
-        for st, p in zip(states, span.params, strict=True):
-            if not st:
-                self._init_state(st, p.data, group)
+        state = self.state
+        states = [state[p] for p in span.params]
         first = states[0]
+        if not all(states):
+            for st, p in zip(states, span.params, strict=True):
+                if not st:
+                    self._init_state(st, p.data, group)
         keys = [k for k in self._buffers(group) if k is not None]
-        for st in states[1:]:
-            for k in self._scalars:
-                if st.get(k) != first.get(k):
+        # (plain loops: a comprehension per parameter would cost more than the check)
+        for k in self._scalars:
+            value = first.get(k)
+            for st in states:
+                if st.get(k) != value:
                     return False
-            for k in keys:
-                if (k in st) != (k in first):
+        present = [k in first for k in keys]
+        for k, there in zip(keys, present, strict=True):
+            for st in states:
+                if (k in st) is not there:
                     return False
-        for st in states:
-            self._advance(st, group)
-        fresh = any(k not in first for k in keys)
-        buffers = []
-        for key in self._buffers(group):
-            buffers.append(None if key is None else span.state_array(key, states, self, group))
-        scratch = self._scratch_views(span.param.dtype, span.param.shape)
+        if type(self)._advance is Optimizer._advance:  # (the usual counter, without a call each)
+            for st in states:
+                st["step"] += 1
+        else:
+            for st in states:
+                self._advance(st, group)
+        fresh = not all(present)
+        buffers = [None if key is None else span.state_array(key, states, self, group)
+                   for key in self._buffers(group)]
+        scratch = span.scratch
+        if scratch is None or scratch[0].dtype != span.param.dtype:
+            scratch = span.scratch = self._scratch_views(span.param.dtype, span.param.shape)
         self._rule(span.param, span.grad, *buffers, *scratch, **self._hyper(first, group, fresh))
         return True
 
@@ -606,7 +624,8 @@ class _FlatSpan:
     are what ``optimizer.state[p]`` holds.
     """
 
-    __slots__ = ("params", "datas", "grads", "param", "grad", "shapes", "bounds", "flat_state", "views")
+    __slots__ = ("params", "datas", "grads", "param", "grad", "shapes", "bounds", "flat_state", "views",
+                 "scratch")
 
     def __init__(self, params: list, datas: list, grads: list, param: np.ndarray, grad: np.ndarray) -> None:
         self.params, self.datas, self.grads = params, datas, grads
@@ -616,6 +635,7 @@ class _FlatSpan:
         self.bounds = list(zip(sizes[:-1], sizes[1:], strict=True))
         self.flat_state: dict[str, np.ndarray] = {}
         self.views: dict[str, list] = {}
+        self.scratch: list | None = None  # the optimizer's scratch arrays of the span's size
 
     def matches(self, params: list) -> bool:
         """Whether the same parameters have gradients, and all are the arrays the span was found on."""
