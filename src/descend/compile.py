@@ -57,6 +57,7 @@ from . import random as _random
 from .autograd import backward as _backward
 from .autograd import no_grad as _no_grad
 from .ops.rule import Rule
+from .optim.optimizer import Optimizer
 from .tensor import Tensor, _local
 
 __all__ = ["TrainStep", "Tracer", "Recorder", "replayable_ops", "is_traceable_module"]
@@ -313,7 +314,7 @@ class Plan:
                     dst = grad_views[s.index]
                 else:
                     dst = np.empty(s.shape, s.dtype)
-                got = rule.vjp(rec, i, g, xs, y, saved, attrs, dst)
+                got = rule.vjp(rec, i, xs, y, saved, attrs, g, dst)
                 if got is not dst:  # a view (reshape): copied into place
                     if not isinstance(got, np.ndarray) or got.shape != dst.shape:
                         raise Unsupported(f"the vjp of {rule.name} gave no gradient of the input's shape")
@@ -462,6 +463,9 @@ class TrainStep:
         self._rg = tuple(p.requires_grad for p in self.params)
         self._hot = None
         self._last = None
+        # A descend optimizer whose step() is the base class's: its update can be applied
+        # without its gradient check once this step has checked the norm (see update()).
+        self._own_step = isinstance(optimizer, Optimizer) and type(optimizer).step is Optimizer.step
 
     # -- signature and invalidation ------------------------------------------------------
     def _valid(self) -> bool:
@@ -704,8 +708,15 @@ class TrainStep:
         if check and not math.isfinite(gnorm):
             return gnorm
         self._snapshot()
-        if self.optimizer is not None:
-            self.optimizer.step()
+        opt = self.optimizer
+        if opt is None:
+            return gnorm
+        if check and self._own_step:
+            # The norm just read every gradient the update reads and was finite: the
+            # optimizer's own check would read them all again to find the same.
+            opt._apply()
+        else:
+            opt.step()
         return gnorm
 
     def restore_previous(self) -> bool:

@@ -91,7 +91,7 @@ def _linear_forward(k, xs, attrs):
     return (y if x.ndim == 2 else y.reshape(x.shape[:-1] + (n_out,))), None
 
 
-def _linear_vjp(k, i, g, xs, y, saved, attrs, out):
+def _linear_vjp(k, i, xs, y, saved, attrs, g, out=None):
     x, w, b = xs
     n_out, n_in = w.shape
     rows_g = g if g.ndim == 2 else g.reshape(-1, n_out)
@@ -175,7 +175,7 @@ def _dropout_forward(k, xs, attrs):
     return k.multiply(x, scale, out=k.buffer(x.shape, np.result_type(x.dtype, dtype))), scale
 
 
-def _dropout_vjp(k, i, g, xs, y, scale, attrs, out):
+def _dropout_vjp(k, i, xs, y, scale, attrs, g, out=None):
     return k.multiply(g, scale, out=k.out(out, g.shape, g.dtype))
 
 
@@ -383,7 +383,7 @@ def _mse_forward(k, xs, attrs):
     return total, diff
 
 
-def _mse_vjp(k, i, g, xs, y, diff, attrs, out):
+def _mse_vjp(k, i, xs, y, diff, attrs, g, out=None):
     # dℓ/dx = 2(x − y), dℓ/dy = −2(x − y); times g, and 1/n for the mean
     dst = k.out(out, diff.shape, diff.dtype)
     d = k.multiply(diff, 2 if i == 0 else -2, out=dst)
@@ -638,7 +638,7 @@ def _ce_forward(k, xs, attrs):
     return total, (e, s, at)
 
 
-def _ce_vjp(k, i, g, xs, y, saved, attrs, out):
+def _ce_vjp(k, i, xs, y, saved, attrs, g, out=None):
     # (softmax − onehot) · g, and 1/M for the mean
     e, s, at = saved
     M = e.shape[0]

@@ -39,7 +39,7 @@ def _sigmoid_forward(k, xs, attrs):
     return _sigmoid_kernel(k, xs[0]), None
 
 
-def _sigmoid_vjp(k, i, g, xs, y, saved, attrs, out):
+def _sigmoid_vjp(k, i, xs, y, saved, attrs, g, out=None):
     # σ' = σ(1 − σ)
     one_minus = k.subtract(1, y, out=k.buffer(y.shape, y.dtype))
     dst = k.out(out, y.shape, y.dtype)
@@ -74,7 +74,7 @@ def _relu_forward(k, xs, attrs):
     return k.maximum(x, _zero(x.dtype), out=k.buffer(x.shape, x.dtype)), None
 
 
-def _relu_vjp(k, i, g, xs, y, saved, attrs, out):
+def _relu_vjp(k, i, xs, y, saved, attrs, g, out=None):
     # d/dx max(x, 0) = [x > 0] = [y > 0]
     mask = k.greater(y, _zero(y.dtype), out=k.buffer(y.shape, bool))
     return k.multiply(g, mask, out=k.out(out, g.shape, g.dtype))
@@ -97,7 +97,7 @@ def _leaky_relu_forward(k, xs, attrs):
     return y, pos
 
 
-def _leaky_relu_vjp(k, i, g, xs, y, pos, attrs, out):
+def _leaky_relu_vjp(k, i, xs, y, pos, attrs, g, out=None):
     # d/dx = 1 where x > 0, else the slope (rounded once to g's dtype)
     local = k.empty(g.shape, g.dtype)
     k.copyto(local, np.asarray(attrs["negative_slope"], dtype=g.dtype))

@@ -87,7 +87,7 @@ def _tanh_forward(k, xs, attrs):
     return k.tanh(x, out=k.buffer(x.shape, x.dtype)), None
 
 
-def _tanh_vjp(k, i, g, xs, y, saved, attrs, out):
+def _tanh_vjp(k, i, xs, y, saved, attrs, g, out=None):
     # d/dx tanh x = 1 − tanh² x
     buf = k.buffer(y.shape, y.dtype)
     local = k.subtract(1, k.multiply(y, y, out=buf), out=buf)

@@ -7,7 +7,7 @@ of (``linear``, the activations, ``dropout``, ``reshape``, the usual losses)
 are instead written as a :class:`Rule`: two plain functions over NumPy arrays,
 
     forward(k, xs, attrs) -> (y, saved)
-    vjp(k, i, g, xs, y, saved, attrs, out) -> dL/dxs[i]
+    vjp(k, i, xs, y, saved, attrs, g, out=None) -> dL/dxs[i]   (g = dL/dy)
 
 that call NumPy through an *executor* ``k`` and give every result a buffer:
 ``k.multiply(a, b, out=k.buffer(shape, dtype))`` (``out`` by keyword, or
@@ -38,6 +38,8 @@ runs eagerly, so that the error or warning is the eager one).
 """
 
 from __future__ import annotations
+
+from functools import partial
 
 import numpy as np
 
@@ -105,8 +107,8 @@ class Rule:
         return f"Rule({self.name!r})"
 
     def __call__(self, inputs: tuple, attrs: dict | None = None) -> Tensor:
-        # (record() written out, and one input spelled apart: this runs for every operation
-        # of an eager training step, where microseconds add up)
+        # (record() written out, with loops rather than comprehensions: this runs for every
+        # operation of an eager training step, where microseconds add up)
         local = _local
         if len(inputs) == 1:
             t = inputs[0]
@@ -115,26 +117,28 @@ class Rule:
             out = Tensor._wrap(y if type(y) is np.ndarray else np.asarray(y))
             if t.requires_grad and local.grad_enabled:
                 out.requires_grad = True
-                out._parents = ((t, _edge(self.vjp, 0, xs, y, saved, attrs)),)
+                out._parents = ((t, partial(self.vjp, EAGER, 0, xs, y, saved, attrs)),)
                 out._op = self.name
         else:
-            xs = tuple([None if t is None else t.data for t in inputs])
+            arrays = []
+            for t in inputs:
+                arrays.append(None if t is None else t.data)
+            xs = tuple(arrays)
             y, saved = self.forward(EAGER, xs, attrs)
             out = Tensor._wrap(y if type(y) is np.ndarray else np.asarray(y))
             if local.grad_enabled:
-                vjp = self.vjp
-                parents = tuple([(t, _edge(vjp, i, xs, y, saved, attrs)) for i, t in enumerate(inputs)
-                                 if t is not None and t.requires_grad])
+                parents = []
+                i = 0
+                for t in inputs:
+                    if t is not None and t.requires_grad:  # the vjp, waiting for g
+                        parents.append((t, partial(self.vjp, EAGER, i, xs, y, saved, attrs)))
+                    i += 1
                 if parents:
                     out.requires_grad = True
-                    out._parents = parents
+                    out._parents = tuple(parents)
                     out._op = self.name
         tracer = local.tracer
         if tracer is not None:
             tracer.saw(out, self.name)
             tracer.note(out, self, inputs, attrs)
         return out
-
-
-def _edge(vjp, i, xs, y, saved, attrs):
-    return lambda g: vjp(EAGER, i, g, xs, y, saved, attrs, None)

@@ -18,7 +18,7 @@ def _reshape_forward(k, xs, attrs):
     return xs[0].reshape(attrs["shape"]), None  # a view: no copy, eagerly or replayed
 
 
-def _reshape_vjp(k, i, g, xs, y, saved, attrs, out):
+def _reshape_vjp(k, i, xs, y, saved, attrs, g, out=None):
     return g.reshape(xs[0].shape)  # the gradient reshaped back (a view; the caller copies it if needed)
 
 

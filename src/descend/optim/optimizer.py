@@ -372,7 +372,10 @@ class Optimizer:
     _from_state: tuple[str, ...] = ()
 
     def _hyper(self, state: dict, group: dict, fresh: bool) -> dict:
-        """The rule's keyword arguments for this step; ``fresh``: a state array was just created."""
+        """The rule's keyword arguments for this step; ``fresh``: a state array was just created.
+
+        They may depend on the state only through its ``_from_state`` numbers (the update
+        shares one result between the parameters for which those agree)."""
         hyper = {k: group[k] for k in self._from_group}
         for k in self._from_state:
             hyper[k] = state[k]
@@ -393,22 +396,40 @@ class Optimizer:
         if not self._check_grads():
             return loss
         spans, self._step_spans = self._step_spans, []
+        self._apply(spans)
+        return loss
+
+    def _apply(self, spans: list | None = None) -> None:
+        """The update itself, for gradients known to be finite: :meth:`step` checked them, or
+        descend's traced step did (a finite norm over every gradient the update reads).
+
+        ``spans``: each group's flat span or None, as the check found them (else found here).
+        """
+        if spans is None:
+            spans = [self._current_span(gi, group) for gi, group in enumerate(self.param_groups)]
         state = self.state
         for group, span in zip(self.param_groups, spans, strict=True):
             if span is not None and self._step_flat(span, group):
                 continue
+            hypers: dict = {}  # the rule's keywords, shared by the parameters they agree for
             for p in group["params"]:  # parameter by parameter
                 grad = p.grad
                 if grad is not None:
-                    self._update_one(p.data, grad, state[p], group)
-        return loss
+                    self._update_one(p.data, grad, state[p], group, hypers=hypers)
 
     def _update_one(self, param: np.ndarray, grad: np.ndarray, state: dict, group: dict,
-                    scratch: list | None = None) -> None:
-        """One parameter's update: initialise its state if empty, advance it, apply the rule."""
+                    scratch: list | None = None, hypers: dict | None = None) -> None:
+        """One parameter's update: initialise its state if empty, advance it, apply the rule.
+
+        ``hypers`` caches the rule's keywords within one group's pass: they depend on
+        the group, on ``fresh`` and on the state's ``_from_state`` numbers only.
+        """
         if not state:
             self._init_state(state, param, group)
-        self._advance(state, group)
+        if type(self)._advance is Optimizer._advance:  # (the usual counter, without a call)
+            state["step"] += 1
+        else:
+            self._advance(state, group)
         fresh = False
         buffers = []
         for key in self._buffers(group):
@@ -424,7 +445,14 @@ class Optimizer:
             grad = grad.astype(param.dtype)
         if scratch is None:
             scratch = self._scratch_views(param.dtype, param.shape)
-        self._rule(param, grad, *buffers, *scratch, **self._hyper(state, group, fresh))
+        if hypers is None:
+            hyper = self._hyper(state, group, fresh)
+        else:
+            tag = (fresh, *map(state.__getitem__, self._from_state)) if self._from_state else fresh
+            hyper = hypers.get(tag)
+            if hyper is None:
+                hyper = hypers[tag] = self._hyper(state, group, fresh)
+        self._rule(param, grad, *buffers, *scratch, **hyper)
 
     def _scratch_views(self, dtype: np.dtype, shape: tuple) -> list:
         """``_n_scratch`` arrays of ``shape``, views of one buffer kept between steps."""
@@ -440,6 +468,13 @@ class Optimizer:
         return views
 
     # -- flat groups ------------------------------------------------------------------------------
+    def _current_span(self, gi: int, group: dict) -> _FlatSpan | None:
+        """The group's flat span: the last one while its arrays are the same, else found anew."""
+        span = self._spans.get(gi)
+        if span is not None and span.matches(group["params"]):
+            return span
+        return self._flat_span(gi, group) if any(p.grad is not None for p in group["params"]) else None
+
     def _flat_span(self, gi: int, group: dict) -> _FlatSpan | None:
         """The group's parameters with gradients as one span, if they are consecutive views of
         one C-contiguous array, in order, and their gradients are too; else None.
