@@ -150,7 +150,7 @@ class _Recorded:
 class Recorder:
     """The executor that turns a rule's kernels into bound calls (see :mod:`descend.ops.rule`).
 
-    ``buffer``/``empty``/``out`` allocate arrays that stay (the plan's memory);
+    ``buffer``/``empty`` allocate arrays that stay (the plan's memory);
     ``k.<numpy function>(..., out=buffer)`` keeps the call and returns the
     buffer; ``call(fn, *args)`` keeps any call, ``into(fn, out, *args)`` a call
     ``fn(*args, out)`` that writes into ``out``; ``check`` keeps a test that
@@ -170,9 +170,6 @@ class Recorder:
         return np.empty(shape, dtype)
 
     empty = buffer
-
-    def out(self, out, shape, dtype) -> np.ndarray:
-        return out if out is not None else np.empty(shape, dtype)
 
     def call(self, fn, *args) -> None:
         self.calls.append(partial(fn, *args))

@@ -97,13 +97,12 @@ def _linear_vjp(k, i, xs, y, saved, attrs, g, out=None):
     rows_g = g if g.ndim == 2 else g.reshape(-1, n_out)
     if i == 0:  # dL/dx = g W
         if x.ndim == 2:
-            return k.matmul(rows_g, w, out=k.out(out, x.shape, g.dtype))
-        dst = out.reshape(-1, n_in) if out is not None else k.buffer((rows_g.shape[0], n_in), g.dtype)
-        return k.matmul(rows_g, w, out=dst).reshape(x.shape)
+            return k.matmul(rows_g, w, out=out)
+        return k.matmul(rows_g, w, out=None if out is None else out.reshape(-1, n_in)).reshape(x.shape)
     if i == 1:  # dL/dW = gᵀ x
         rows_x = x if x.ndim == 2 else x.reshape(-1, n_in)
-        return k.matmul(rows_g.T, rows_x, out=k.out(out, w.shape, g.dtype))
-    return k.add.reduce(rows_g, 0, None, k.out(out, b.shape, g.dtype))  # dL/db = Σ_rows g
+        return k.matmul(rows_g.T, rows_x, out=out)
+    return k.add.reduce(rows_g, 0, None, out)  # dL/db = Σ_rows g
 
 
 _LINEAR = Rule("linear", _linear_forward, _linear_vjp)
@@ -176,7 +175,7 @@ def _dropout_forward(k, xs, attrs):
 
 
 def _dropout_vjp(k, i, xs, y, scale, attrs, g, out=None):
-    return k.multiply(g, scale, out=k.out(out, g.shape, g.dtype))
+    return k.multiply(g, scale, out=out)
 
 
 _DROPOUT = Rule("dropout", _dropout_forward, _dropout_vjp)
@@ -385,12 +384,11 @@ def _mse_forward(k, xs, attrs):
 
 def _mse_vjp(k, i, xs, y, diff, attrs, g, out=None):
     # dℓ/dx = 2(x − y), dℓ/dy = −2(x − y); times g, and 1/n for the mean
-    dst = k.out(out, diff.shape, diff.dtype)
-    d = k.multiply(diff, 2 if i == 0 else -2, out=dst)
+    d = k.multiply(diff, 2 if i == 0 else -2, out=out)
     if attrs["reduction"] == "none":
-        return k.multiply(d, g, out=dst)
+        return k.multiply(d, g, out=out)
     factor = 1.0 / diff.size if attrs["reduction"] == "mean" else 1.0
-    return k.multiply(d, k.multiply(g, factor, out=k.buffer((), g.dtype)), out=dst)
+    return k.multiply(d, k.multiply(g, factor, out=k.buffer((), g.dtype)), out=out)
 
 
 _MSE = Rule("mse_loss", _mse_forward, _mse_vjp)
@@ -642,7 +640,7 @@ def _ce_vjp(k, i, xs, y, saved, attrs, g, out=None):
     # (softmax − onehot) · g, and 1/M for the mean
     e, s, at = saved
     M = e.shape[0]
-    grad = k.divide(e, s, out=k.out(out, e.shape, e.dtype))
+    grad = k.divide(e, s, out=out)
     k.subtract.at(grad.reshape(-1), at, np.ones((), e.dtype))
     factor = 1.0 / M if attrs["reduction"] == "mean" else 1.0
     return k.multiply(grad, k.multiply(g, factor, out=k.buffer((), g.dtype)), out=grad)

@@ -42,8 +42,7 @@ def _sigmoid_forward(k, xs, attrs):
 def _sigmoid_vjp(k, i, xs, y, saved, attrs, g, out=None):
     # σ' = σ(1 − σ)
     one_minus = k.subtract(1, y, out=k.buffer(y.shape, y.dtype))
-    dst = k.out(out, y.shape, y.dtype)
-    return k.multiply(k.multiply(g, y, out=dst), one_minus, out=dst)
+    return k.multiply(k.multiply(g, y, out=out), one_minus, out=out)
 
 
 _SIGMOID = Rule("sigmoid", _sigmoid_forward, _sigmoid_vjp)
@@ -77,7 +76,7 @@ def _relu_forward(k, xs, attrs):
 def _relu_vjp(k, i, xs, y, saved, attrs, g, out=None):
     # d/dx max(x, 0) = [x > 0] = [y > 0]
     mask = k.greater(y, _zero(y.dtype), out=k.buffer(y.shape, bool))
-    return k.multiply(g, mask, out=k.out(out, g.shape, g.dtype))
+    return k.multiply(g, mask, out=out)
 
 
 _RELU = Rule("relu", _relu_forward, _relu_vjp)
@@ -102,7 +101,7 @@ def _leaky_relu_vjp(k, i, xs, y, pos, attrs, g, out=None):
     local = k.empty(g.shape, g.dtype)
     k.copyto(local, np.asarray(attrs["negative_slope"], dtype=g.dtype))
     k.copyto(local, np.ones((), g.dtype), where=pos)
-    return k.multiply(g, local, out=k.out(out, g.shape, g.dtype))
+    return k.multiply(g, local, out=out)
 
 
 _LEAKY_RELU = Rule("leaky_relu", _leaky_relu_forward, _leaky_relu_vjp)

@@ -91,7 +91,7 @@ def _tanh_vjp(k, i, xs, y, saved, attrs, g, out=None):
     # d/dx tanh x = 1 − tanh² x
     buf = k.buffer(y.shape, y.dtype)
     local = k.subtract(1, k.multiply(y, y, out=buf), out=buf)
-    return k.multiply(g, local, out=k.out(out, g.shape, g.dtype))
+    return k.multiply(g, local, out=out)
 
 
 _TANH = Rule("tanh", _tanh_forward, _tanh_vjp)

@@ -26,8 +26,9 @@ So a derivative exists once, and the fast path computes exactly the numbers of
 the eager step. ``xs`` are the input arrays (None for an absent optional
 input), ``attrs`` the operation's options (a dict or None), ``saved`` whatever
 the forward keeps for the backward (intermediate arrays: in replay they are
-buffers too). A vjp writes into ``out`` when one is given (``k.out(out, ...)``)
-and may return a view instead (reshape), which the caller copies.
+buffers too). A vjp writes into ``out``: None eagerly (NumPy allocates), the
+gradient's buffer when recorded; it may return a view instead (reshape), which
+the caller copies.
 
 Kernels must compute only through ``k`` (and views such as ``.T`` or
 ``.reshape``, which stay valid over fixed buffers), never read values in
@@ -61,10 +62,6 @@ class _Eager:
     @staticmethod
     def buffer(shape, dtype):
         return None
-
-    @staticmethod
-    def out(out, shape, dtype):
-        return out
 
     @staticmethod
     def call(fn, *args):
@@ -114,18 +111,31 @@ class Rule:
             t = inputs[0]
             xs = (t.data,)
             y, saved = self.forward(EAGER, xs, attrs)
-            out = Tensor._wrap(y if type(y) is np.ndarray else np.asarray(y))
+            out = _new(Tensor)
+            out.data = y if type(y) is np.ndarray else np.asarray(y)
+            out.grad = out._g = None
+            out._gshared = False
             if t.requires_grad and local.grad_enabled:
                 out.requires_grad = True
                 out._parents = ((t, partial(self.vjp, EAGER, 0, xs, y, saved, attrs)),)
                 out._op = self.name
+            else:
+                out.requires_grad = False
+                out._parents = ()
+                out._op = None
         else:
             arrays = []
             for t in inputs:
                 arrays.append(None if t is None else t.data)
             xs = tuple(arrays)
             y, saved = self.forward(EAGER, xs, attrs)
-            out = Tensor._wrap(y if type(y) is np.ndarray else np.asarray(y))
+            out = _new(Tensor)
+            out.data = y if type(y) is np.ndarray else np.asarray(y)
+            out.grad = out._g = None
+            out._gshared = False
+            out.requires_grad = False
+            out._parents = ()
+            out._op = None
             if local.grad_enabled:
                 parents = []
                 i = 0
@@ -142,3 +152,6 @@ class Rule:
             tracer.saw(out, self.name)
             tracer.note(out, self, inputs, attrs)
         return out
+
+
+_new = object.__new__
