@@ -132,19 +132,23 @@ class Tracer:
 class _Recorded:
     """A NumPy function (or ufunc method) whose calls a :class:`Recorder` keeps instead of running."""
 
-    __slots__ = ("calls", "fn")
+    __slots__ = ("rec", "fn")
 
-    def __init__(self, calls, fn):
-        self.calls, self.fn = calls, fn
+    def __init__(self, rec, fn):
+        self.rec, self.fn = rec, fn
 
     def __call__(self, *args, **kwargs):
-        self.calls.append(partial(self.fn, *args, **kwargs))
         if len(args) > 3 and getattr(self.fn, "__name__", "") == "reduce":
-            return args[3]  # ufunc.reduce(array, axis, dtype, out, keepdims): out by position
-        return kwargs.get("out")  # where the result will be: the buffer the kernel gave
+            out = args[3]  # ufunc.reduce(array, axis, dtype, out, keepdims): out by position
+            reads = args[:3] + args[4:]
+        else:
+            out = kwargs.get("out")  # where the result will be: the buffer the kernel gave
+            reads = (*args, *(v for k, v in kwargs.items() if k != "out"))
+        self.rec.keep(self.fn, args, kwargs, out, reads)
+        return out
 
     def __getattr__(self, name):  # np.add.reduce, np.subtract.at
-        return _Recorded(self.calls, getattr(self.fn, name))
+        return _Recorded(self.rec, getattr(self.fn, name))
 
 
 class Recorder:
@@ -152,7 +156,7 @@ class Recorder:
 
     ``buffer``/``empty`` allocate arrays that stay (the plan's memory);
     ``k.<numpy function>(..., out=buffer)`` keeps the call and returns the
-    buffer; ``call(fn, *args)`` keeps any call, ``into(fn, out, *args)`` a call
+    buffer (a call that reads only constants is made at once instead); ``call(fn, *args)`` keeps any call, ``into(fn, out, *args)`` a call
     ``fn(*args, out)`` that writes into ``out``; ``check`` keeps a test that
     must hold for a step to be replayed.
     """
@@ -162,9 +166,29 @@ class Recorder:
     def __init__(self):
         self.calls: list = []
         self.checks: list = []
+        self.fixed: dict[int, np.ndarray] = {}  # id -> array of the buffers that hold constants
 
     def __getattr__(self, name):
-        return _Recorded(self.calls, getattr(np, name))
+        return _Recorded(self, getattr(np, name))
+
+    def fix(self, arr: np.ndarray) -> None:
+        """Declare ``arr`` constant for the plan's life (the loss's seed gradient, 1)."""
+        self.fixed[id(arr)] = arr  # (kept alive, so that its id stays its own)
+
+    def keep(self, fn, args, kwargs, out, reads) -> None:
+        """Keep the call ``fn(*args, **kwargs)`` writing ``out`` and reading ``reads``; or, when
+        every array it reads is constant, make it now and declare ``out`` constant (folded:
+        e.g. the loss's gradient 1 times 1/N is computed once, not every step)."""
+        fixed = self.fixed
+        if isinstance(out, np.ndarray):
+            if id(out) in fixed:
+                raise Unsupported("a kernel writes into a buffer the plan holds constant")
+            reads = [a for a in reads if isinstance(a, np.ndarray)]
+            if reads and all(id(a) in fixed for a in reads):
+                fn(*args, **kwargs)
+                fixed[id(out)] = out
+                return
+        self.calls.append(partial(fn, *args, **kwargs))
 
     def buffer(self, shape, dtype) -> np.ndarray:
         return np.empty(shape, dtype)
@@ -298,6 +322,7 @@ class Plan:
         # gradient's first contribution is written where the gradient lives (a parameter's
         # view of the gradient array), later ones are added to it.
         seed = np.ones((), graph.loss.dtype)
+        rec.fix(seed)
         grads: dict[int, np.ndarray] = {id(graph.loss): seed}
         for rule, attrs, ins, out, xs, y, saved in reversed(done):
             g = grads.get(id(out))
@@ -379,6 +404,7 @@ class Arena:
         self.views = self._views(base)
         self.grad = np.zeros(total, self.dtype)
         self.grad_views = self._views(self.grad)
+        self.outside = None  # (a model's parameter list, those of them not in the arena)
         for p, v in zip(params, self.views, strict=True):
             p.data = v
 
@@ -681,13 +707,23 @@ class TrainStep:
     def _snapshot(self) -> None:
         """Keep the parameters as they are now, for :meth:`restore_previous`."""
         a = self.arena
-        changing = [p for p in self.params if p.grad is not None]
-        if a is not None and a.intact() and {id(p) for p in changing} <= {id(p) for p in a.params}:
-            if self._snap is None or self._snap.shape != a.flat.shape or self._snap.dtype != a.flat.dtype:
-                self._snap = np.empty_like(a.flat)
-            np.copyto(self._snap, a.flat)  # (one pass: cheaper than the update it guards)
-            self._previous = "arena"
-            return
+        if a is not None and a.intact():
+            # The arena holds every parameter the update can change unless another one has
+            # a gradient (say, set by hand): usually none, so this loop is over nothing.
+            outside = a.outside
+            if outside is None or outside[0] is not self.params:
+                members = {id(p) for p in a.params}
+                outside = a.outside = (self.params, [p for p in self.params if id(p) not in members])
+            for p in outside[1]:
+                if p.grad is not None:
+                    break
+            else:
+                snap = self._snap
+                if snap is None or snap.shape != a.flat.shape or snap.dtype != a.flat.dtype:
+                    snap = self._snap = np.empty_like(a.flat)
+                np.copyto(snap, a.flat)  # (one pass: cheaper than the update it guards)
+                self._previous = "arena"
+                return
         self._snap_list = [p.data.copy() for p in self.params]
         self._previous = "copy"
 

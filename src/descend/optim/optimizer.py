@@ -371,6 +371,9 @@ class Optimizer:
     #: The per-parameter numbers in ``state`` the rule takes (as keywords of the same names).
     _from_state: tuple[str, ...] = ()
 
+    #: The rule's keyword told whether a state array was just created (e.g. SGD's ``first``).
+    _fresh_as: str | None = None
+
     def _hyper(self, state: dict, group: dict, fresh: bool) -> dict:
         """The rule's keyword arguments for this step; ``fresh``: a state array was just created.
 
@@ -379,6 +382,8 @@ class Optimizer:
         hyper = {k: group[k] for k in self._from_group}
         for k in self._from_state:
             hyper[k] = state[k]
+        if self._fresh_as is not None:
+            hyper[self._fresh_as] = fresh
         return hyper
 
     # -- the step -----------------------------------------------------------------------------
@@ -503,27 +508,30 @@ class Optimizer:
             for st, p in zip(states, span.params, strict=True):
                 if not st:
                     self._init_state(st, p.data, group)
-        keys = [k for k in self._buffers(group) if k is not None]
-        # (plain loops: a comprehension per parameter would cost more than the check)
+        # (plain loops, no comprehension per parameter: this runs every step)
         for k in self._scalars:
             value = first.get(k)
             for st in states:
                 if st.get(k) != value:
                     return False
-        present = [k in first for k in keys]
-        for k, there in zip(keys, present, strict=True):
-            for st in states:
-                if (k in st) is not there:
-                    return False
+        buffer_keys = self._buffers(group)
+        fresh = False
+        for k in buffer_keys:
+            if k is not None:
+                there = k in first
+                fresh = fresh or not there
+                for st in states:
+                    if (k in st) is not there:
+                        return False
         if type(self)._advance is Optimizer._advance:  # (the usual counter, without a call each)
             for st in states:
                 st["step"] += 1
         else:
             for st in states:
                 self._advance(st, group)
-        fresh = not all(present)
-        buffers = [None if key is None else span.state_array(key, states, self, group)
-                   for key in self._buffers(group)]
+        buffers = []
+        for k in buffer_keys:
+            buffers.append(None if k is None else span.state_array(k, states, self, group))
         scratch = span.scratch
         if scratch is None or scratch[0].dtype != span.param.dtype:
             scratch = span.scratch = self._scratch_views(span.param.dtype, span.param.shape)

@@ -60,6 +60,5 @@ class SGD(Optimizer):
     def _buffers(self, group):
         return ("momentum_buffer" if group["momentum"] != 0 else None,)
 
-    def _hyper(self, state, group, fresh):
-        # b₁ = g₁: a momentum buffer just created (also when momentum is switched on later)
-        return {**super()._hyper(state, group, fresh), "first": fresh}
+    # b₁ = g₁: a momentum buffer just created (also when momentum is switched on later)
+    _fresh_as = "first"
