@@ -95,7 +95,7 @@ def set_threads(n: int) -> str:
 # ============================================================================ problem
 def gemm_flops(sizes, batch) -> float:
     """Floating-point operations of the matrix products of one step (see the module docstring)."""
-    pairs = list(zip(sizes[:-1], sizes[1:]))
+    pairs = list(zip(sizes[:-1], sizes[1:], strict=True))
     fwd = sum(2 * batch * a * b for a, b in pairs)
     d_w = fwd
     d_x = fwd - 2 * batch * pairs[0][0] * pairs[0][1]  # no gradient for the input batch
@@ -106,7 +106,7 @@ def init_params(sizes, seed=0):
     """PyTorch's default Linear initialisation, drawn once and shared by every candidate."""
     rng = np.random.default_rng(seed)
     weights, biases = [], []
-    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+    for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
         bound = 1 / np.sqrt(fan_in)
         weights.append(rng.uniform(-bound, bound, (fan_out, fan_in)).astype(np.float32))
         biases.append(rng.uniform(-bound, bound, fan_out).astype(np.float32))
@@ -180,7 +180,7 @@ def torch_candidate(sizes, batch, X, y, threads):
     torch.set_num_threads(threads)
     weights, biases = init_params(sizes)
     layers = []
-    for i, (w, b) in enumerate(zip(weights, biases)):
+    for i, (w, b) in enumerate(zip(weights, biases, strict=True)):
         lin = torch.nn.Linear(w.shape[1], w.shape[0])
         with torch.no_grad():
             lin.weight.copy_(torch.from_numpy(w))
@@ -208,7 +208,7 @@ def descend_model(sizes):
 
     model = nn.MLP(list(sizes))
     weights, biases = init_params(sizes)
-    for lin, w, b in zip(model.linears, weights, biases):
+    for lin, w, b in zip(model.linears, weights, biases, strict=True):
         lin.weight.data[...] = w
         lin.bias.data[...] = b
     return model
@@ -654,7 +654,7 @@ def main(argv=None):
         samples = measure_size(sizes, batch, candidates, rounds, block, threads, probe=probe)
         flops = gemm_flops(sizes, batch)
         results[size] = {"layers": list(sizes), "batch": batch, "gemm_flops": flops,
-                         "gemm_flops_6bsum": 6.0 * batch * sum(a * b for a, b in zip(sizes[:-1], sizes[1:])),
+                         "gemm_flops_6bsum": 6.0 * batch * sum(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=True)),
                          "candidates": summarise(samples, flops)}
         res = results[size]["candidates"]
         results[size]["ratios"] = {k: ratio(res, *k.split("/")) for k in

@@ -39,7 +39,7 @@ def learning_rates():
     land = L.quadratic(condition=10.0, angle=np.pi / 6)
     start = [-2.5, 2.0]
     fig, axes = panels(3)
-    for ax, (lr, verdict) in zip(axes, [(0.01, "too small"), (0.15, "about right"), (0.21, "too large")]):
+    for ax, (lr, verdict) in zip(axes, [(0.01, "too small"), (0.15, "about right"), (0.21, "too large")], strict=True):
         res = L.minimize(land, start, optimizer="sgd", lr=lr, steps=60, tol=None)
         viz.plot_paths(land, {f"sgd, lr={lr}": res}, ax=ax, resolution=120,
                        title=f"lr = {lr}: {verdict}\nf after 60 steps = {res.fun:.3g}")

@@ -26,8 +26,9 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import hypothesis.extra.numpy as hnp
 import hypothesis.strategies as st
@@ -95,15 +96,21 @@ def arrays(shape, elements, unique: bool = False) -> st.SearchStrategy[np.ndarra
     return hnp.arrays(np.float64, shape, elements=elements, unique=unique)
 
 
+# Strategies are immutable values: shared module-level defaults.
+_SMALL = floats(-3, 3)
+_WIDER = floats(-5, 5)
+_NO_KWARGS = st.just({})
+
+
 @st.composite
-def unary(draw, elements=floats(-3, 3), kwargs=st.just({}), min_side: int = 0, unique: bool = False):
+def unary(draw, elements=_SMALL, kwargs=_NO_KWARGS, min_side: int = 0, unique: bool = False):
     """One array of any small shape (0-d, size-1 and zero-size axes included)."""
     x = draw(arrays(draw(shapes(min_side=min_side)), elements, unique))
     return Sample((x,), draw(kwargs))
 
 
 @st.composite
-def binary(draw, left=floats(-3, 3), right=floats(-3, 3), kwargs=st.just({})):
+def binary(draw, left=_SMALL, right=_SMALL, kwargs=_NO_KWARGS):
     """Two arrays of mutually broadcastable shapes (size-1 and zero-size axes included)."""
     sh = draw(hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=MAX_DIMS,
                                                 min_side=0, max_side=MAX_SIDE))
@@ -141,7 +148,7 @@ def axis_specs(shape: tuple, empty_ok: bool, min_count: int = 1) -> list:
 
 
 @st.composite
-def reduction(draw, elements=floats(-3, 3), unique=False, empty_ok=True, min_count=1,
+def reduction(draw, elements=_SMALL, unique=False, empty_ok=True, min_count=1,
               ddof: bool = False):
     """One array and a valid ``axis``/``keepdims`` (and ``ddof``) for a reduction."""
     shape = draw(shapes())
@@ -161,7 +168,7 @@ def reduction(draw, elements=floats(-3, 3), unique=False, empty_ok=True, min_cou
 
 
 @st.composite
-def along_axis(draw, elements=floats(-5, 5)):
+def along_axis(draw, elements=_WIDER):
     """One array of ndim >= 1 and an axis whose size is >= 1 (softmax-like operations)."""
     shape = draw(shapes(min_dims=1))
     candidates = [a for a, n in enumerate(shape) if n > 0]
@@ -398,7 +405,7 @@ class OpInfo:
         return f"OpInfo({self.name})"
 
 
-def _reduction_info(name, ref, torch_name, elements=floats(-3, 3), unique=False, empty_ok=True,
+def _reduction_info(name, ref, torch_name, elements=_SMALL, unique=False, empty_ok=True,
                     min_count=1, ddof=False, domain="", examples=()):
     def t(x, axis=None, keepdims=False, **kw):
         torch = _torch()

@@ -41,6 +41,12 @@ def test_every_registered_op_has_an_opinfo_and_vice_versa():
     assert set(OPINFOS) - set(REGISTRY) == set(), "OpInfo entries for unknown operations"
 
 
+def test_the_package_exports_every_operation_and_comparison():
+    from descend.ops import comparison
+
+    assert descend.ops.__all__ == sorted(REGISTRY) + list(comparison.__all__)
+
+
 @pytest.mark.parametrize("name", sorted(REGISTRY))
 def test_registry_entries_are_the_public_functions(name):
     assert getattr(descend, name) is REGISTRY[name]
@@ -86,7 +92,7 @@ def check_forward(info: OpInfo, sample: Sample) -> None:
     assert out.dtype == expected.dtype
     np.testing.assert_allclose(out.data, expected, **info.forward_tol)
     # The inputs were not modified in place.
-    for x, a in zip(xs, sample.args):
+    for x, a in zip(xs, sample.args, strict=True):
         np.testing.assert_array_equal(x.data, a)
 
 
@@ -98,7 +104,7 @@ def check_torch(torch, info: OpInfo, sample: Sample, v_seed: int) -> None:
     np.testing.assert_allclose(out.data, tout.detach().numpy(), **info.torch_tol)
     if tout.requires_grad:
         tout.backward(torch.as_tensor(v, dtype=tout.dtype))
-    for i, (g, tx) in enumerate(zip(grads, txs)):
+    for i, (g, tx) in enumerate(zip(grads, txs, strict=True)):
         expected = tx.grad.numpy() if tx.grad is not None else np.zeros(tx.shape)
         assert g.shape == expected.shape, f"input {i}"
         np.testing.assert_allclose(g, expected, err_msg=f"{info.name}: gradient of input {i}", **info.torch_tol)
@@ -116,7 +122,7 @@ def check_float32(info: OpInfo, sample: Sample, v_seed: int) -> None:
     out64, v, grads64 = _forward_backward(info, sample, v_seed)
     np.testing.assert_allclose(out.data, out64.data, **info.float32_tol)
     out.backward(v.astype(out.dtype))
-    for x, g64 in zip(xs, grads64):
+    for x, g64 in zip(xs, grads64, strict=True):
         assert x.grad is not None
         assert x.grad.dtype == np.float32 and x.grad.shape == x.shape
         np.testing.assert_allclose(x.grad, g64, **info.float32_tol)
