@@ -94,46 +94,39 @@ def broadcast_to(x, shape) -> Tensor:
     return record(out, "broadcast_to", (x, lambda g: unbroadcast(g, old)))
 
 
-def _split_edges(tensors, axis, sizes, op, expand):
-    offsets = np.cumsum([0] + sizes)
+def _join(name, tensors, axis, new_axis: bool) -> Tensor:
+    """``np.concatenate`` (``new_axis=False``) or ``np.stack``, each input getting its part of
+    the gradient back: its slice along ``axis``, or its index along the new axis."""
+    tensors = [as_tensor(t) for t in tensors]
+    if not tensors:
+        raise ValueError(f"{name}: need at least one tensor")
+    try:
+        out = (np.stack if new_axis else np.concatenate)([t.data for t in tensors], axis=axis)
+    except (ValueError, np.exceptions.AxisError) as exc:
+        shapes = [t.shape for t in tensors]
+        verb = "stack" if new_axis else "join"
+        raise ValueError(f"{name}: cannot {verb} shapes {shapes} along axis {axis}: {exc}") from None
+    ax = axis % out.ndim
+    offsets = np.cumsum([0] + [1 if new_axis else t.shape[ax] for t in tensors])
 
     def part(i):
         def vjp(g):
             index = [slice(None)] * g.ndim
-            index[axis] = i if expand else slice(offsets[i], offsets[i + 1])
+            index[ax] = i if new_axis else slice(offsets[i], offsets[i + 1])
             return g[tuple(index)]
         return vjp
 
-    return [(t, part(i)) for i, t in enumerate(tensors)]
+    return record(out, name, *[(t, part(i)) for i, t in enumerate(tensors)])
 
 
 def concatenate(tensors, axis: int = 0) -> Tensor:
     """Join tensors along an existing axis; each gets its slice of the gradient back."""
-    tensors = [as_tensor(t) for t in tensors]
-    if not tensors:
-        raise ValueError("concatenate: need at least one tensor")
-    try:
-        out = np.concatenate([t.data for t in tensors], axis=axis)
-    except (ValueError, np.exceptions.AxisError) as exc:
-        shapes = [t.shape for t in tensors]
-        raise ValueError(f"concatenate: cannot join shapes {shapes} along axis {axis}: {exc}") from None
-    ax = axis % out.ndim
-    sizes = [t.shape[ax] for t in tensors]
-    return record(out, "concatenate", *_split_edges(tensors, ax, sizes, "concatenate", False))
+    return _join("concatenate", tensors, axis, new_axis=False)
 
 
 def stack(tensors, axis: int = 0) -> Tensor:
     """Join same-shape tensors along a new axis."""
-    tensors = [as_tensor(t) for t in tensors]
-    if not tensors:
-        raise ValueError("stack: need at least one tensor")
-    try:
-        out = np.stack([t.data for t in tensors], axis=axis)
-    except (ValueError, np.exceptions.AxisError) as exc:
-        shapes = [t.shape for t in tensors]
-        raise ValueError(f"stack: cannot stack shapes {shapes} along axis {axis}: {exc}") from None
-    ax = axis % out.ndim
-    return record(out, "stack", *_split_edges(tensors, ax, [1] * len(tensors), "stack", True))
+    return _join("stack", tensors, axis, new_axis=True)
 
 
 def _normalise_index(index):
