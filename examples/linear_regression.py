@@ -9,7 +9,7 @@ three ways, which must agree:
 
 1. by hand: the derivative written out, NumPy only;
 2. with autodiff: descend computes dL/dtheta by backpropagation, and the update is
-   descend.optim.functional.gradient_descent_step;
+   descend.optim.transforms.gradient_descent_step;
 3. with the training loop: descend.train.fit on a Linear(1, 1) layer, batch
    gradient descent (batch_size=None), optimizer SGD(lr=0.01), 1000 epochs.
 
@@ -21,7 +21,7 @@ import numpy as np
 import descend
 from descend import nn, optim, train
 from descend.data import make_linear
-from descend.optim.functional import gradient_descent_step
+from descend.optim.transforms import gradient_descent_step
 
 ALPHA = 0.01
 ITERATIONS = 1000

@@ -9,13 +9,6 @@ from pathlib import Path
 # Found without importing it: the graph is read from the source alone.
 PACKAGE = Path(importlib.util.find_spec("descend").origin).resolve().parent
 
-# Cycles known and being removed; each entry is the set of modules of one cycle.
-KNOWN_CYCLES = [
-    # being removed: descend.optim.functional imports descend.optim inside two functions
-    {"descend.optim", "descend.optim.adam", "descend.optim.adaptive", "descend.optim.functional",
-     "descend.optim.lbfgs", "descend.optim.lr_scheduler", "descend.optim.sgd"},
-]
-
 CORE = ["descend", "descend.nn", "descend.optim", "descend.train", "descend.data", "descend.landscapes",
         "descend.search", "descend.backprop", "descend.compile"]
 
@@ -98,8 +91,7 @@ def test_no_import_cycles():
     modules = _modules()
     graph = {name: _imports(name, path, modules) for name, path in modules.items()}
     cycles = _cycles(graph)
-    unexpected = [sorted(c) for c in cycles if c not in KNOWN_CYCLES]
-    assert not unexpected, f"import cycles: {unexpected}"
+    assert not cycles, f"import cycles: {[sorted(c) for c in cycles]}"
 
 
 def test_the_core_imports_only_numpy_and_the_standard_library():
