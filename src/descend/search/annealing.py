@@ -65,6 +65,7 @@ def simulated_annealing(f, x0, step_size=0.1, n_steps: int = 1000, t0: float = 1
         Start and end temperatures (see :func:`temperatures`).
     schedule : str or callable
     seed : int, numpy Generator or None
+        Draws the proposals and the acceptance tests (``None``: descend's generator).
     bounds : sequence of (low, high), optional
         Proposals are clipped into this box when given.
 

@@ -118,6 +118,7 @@ def basin_hopping(f, x0, n_iter: int = 20, step_size=0.5, temperature: float = 1
     optimizer, steps, lr, tol, jac, **hyperparameters
         The local descent, as in :func:`~descend.landscapes.minimize`.
     seed : int, numpy Generator or None
+        Draws the jumps and the acceptance tests (``None``: descend's generator).
     bounds : sequence of (low, high), optional
         Jumps are clipped into this box when given.
 

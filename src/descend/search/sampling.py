@@ -68,6 +68,7 @@ def random_local_search(f, x0, step_size=0.1, n_steps: int = 1000, seed=None, bo
     n_steps : int
         Proposals to evaluate (``nfev = n_steps + 1``, the start included).
     seed : int, numpy Generator or None
+        Draws the proposals (``None``: descend's generator).
     bounds : sequence of (low, high), optional
         Proposals are clipped into this box when given.
 
