@@ -203,3 +203,20 @@ def test_views_out_of_order_or_with_gaps_are_updated_one_by_one():
     a.data = values[0:4]
     opt.step()
     assert not opt._spans
+
+
+@pytest.mark.parametrize(("name", "hp"), [CONFIGS[0], CONFIGS[1], CONFIGS[7]], ids=["sgd", "momentum", "adam"])
+def test_hyperparameters_changed_between_steps_take_effect_at_the_next_flat_step(name, hp):
+    runs = []
+    for flat in (False, True):
+        params, set_grads = _setup(flat, dtype=np.float64)
+        opt = optim.get(name, params, **hp)
+        for step in range(12):
+            set_grads(step)
+            opt.param_groups[0]["lr"] = 0.01 * (1 + step % 3)  # a schedule, by hand
+            if step == 6 and "betas" in opt.param_groups[0]:
+                opt.param_groups[0]["betas"] = (0.5, 0.9)
+            opt.step()
+        runs.append([p.data.copy() for p in params])
+    for a, b in zip(*runs, strict=True):
+        np.testing.assert_array_equal(a, b)

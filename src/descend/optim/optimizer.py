@@ -35,6 +35,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Callable
+from operator import methodcaller
 from typing import Any
 
 import numpy as np
@@ -377,8 +378,9 @@ class Optimizer:
     def _hyper(self, state: dict, group: dict, fresh: bool) -> dict:
         """The rule's keyword arguments for this step; ``fresh``: a state array was just created.
 
-        They may depend on the state only through its ``_from_state`` numbers (the update
-        shares one result between the parameters for which those agree)."""
+        They depend only on the group's ``_from_group`` values, the state's ``_from_state``
+        numbers and ``fresh`` (the update shares one result between the parameters, and the
+        steps, for which those agree)."""
         hyper = {k: group[k] for k in self._from_group}
         for k in self._from_state:
             hyper[k] = state[k]
@@ -501,19 +503,16 @@ class Optimizer:
         """Apply the rule once over ``span``; False (nothing done) where the per-parameter
         numbers in the state (``step``, ...) or the state arrays present differ between
         parameters, which would give the parameters different hyperparameters."""
-        state = self.state
-        states = [state[p] for p in span.params]
+        # (C-level map() and plain loops, no comprehension per parameter: this runs every step)
+        states = list(map(self.state.__getitem__, span.params))
         first = states[0]
         if not all(states):
             for st, p in zip(states, span.params, strict=True):
                 if not st:
                     self._init_state(st, p.data, group)
-        # (plain loops, no comprehension per parameter: this runs every step)
         for k in self._scalars:
-            value = first.get(k)
-            for st in states:
-                if st.get(k) != value:
-                    return False
+            if len(set(map(methodcaller("get", k), states))) != 1:
+                return False
         buffer_keys = self._buffers(group)
         fresh = False
         for k in buffer_keys:
@@ -535,7 +534,19 @@ class Optimizer:
         scratch = span.scratch
         if scratch is None or scratch[0].dtype != span.param.dtype:
             scratch = span.scratch = self._scratch_views(span.param.dtype, span.param.shape)
-        self._rule(span.param, span.grad, *buffers, *scratch, **self._hyper(first, group, fresh))
+        # The rule's keywords: kept while the group's hyperparameters are those of the last step
+        # (and none comes from the state or a fresh state array).
+        if self._from_state or fresh:
+            hyper = self._hyper(first, group, fresh)
+        else:
+            values = tuple(map(group.__getitem__, self._from_group))
+            cached = span.hyper
+            if cached is not None and cached[0] == values:
+                hyper = cached[1]
+            else:
+                hyper = self._hyper(first, group, fresh)
+                span.hyper = (values, hyper)
+        self._rule(span.param, span.grad, *buffers, *scratch, **hyper)
         return True
 
     # -- checkpoints --------------------------------------------------------------------------------
@@ -668,7 +679,7 @@ class _FlatSpan:
     """
 
     __slots__ = ("params", "datas", "grads", "param", "grad", "shapes", "bounds", "flat_state", "views",
-                 "scratch")
+                 "scratch", "hyper")
 
     def __init__(self, params: list, datas: list, grads: list, param: np.ndarray, grad: np.ndarray) -> None:
         self.params, self.datas, self.grads = params, datas, grads
@@ -679,6 +690,7 @@ class _FlatSpan:
         self.flat_state: dict[str, np.ndarray] = {}
         self.views: dict[str, list] = {}
         self.scratch: list | None = None  # the optimizer's scratch arrays of the span's size
+        self.hyper: tuple | None = None  # (the group's hyperparameters, the rule's keywords) last used
 
     def matches(self, params: list) -> bool:
         """Whether the same parameters have gradients, and all are the arrays the span was found on."""
