@@ -367,8 +367,10 @@ def test_a_tracer_records_only_the_operations_of_its_own_thread():
 def test_steps_in_two_threads_at_once_equal_steps_one_after_the_other():
     X, y = _classification(n=64, dtype=np.float32)
 
-    def train(results, key):
-        m = _mlp([5, 16, 3], seed=1, dtype=np.float32)
+    models = [_mlp([5, 16, 3], seed=1, dtype=np.float32) for _ in range(3)]  # (made here: the
+    # initial weights are not what this test is about)
+
+    def train(results, key, m):
         step = TrainStep(m, nn.CrossEntropyLoss(), optim.SGD(m.parameters(), lr=0.1, momentum=0.9))
         for xb, yb in _batches(X, y, 16) * 5:
             step(xb, yb)
@@ -376,8 +378,8 @@ def test_steps_in_two_threads_at_once_equal_steps_one_after_the_other():
         results[key] = _params(m)
 
     alone, together = {}, {}
-    train(alone, 0)
-    threads = [threading.Thread(target=train, args=(together, k)) for k in range(2)]
+    train(alone, 0, models[0])
+    threads = [threading.Thread(target=train, args=(together, k, models[k + 1])) for k in range(2)]
     for t in threads:
         t.start()
     for t in threads:
