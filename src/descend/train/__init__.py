@@ -10,18 +10,28 @@
                         optimizer=optim.Adam(model.parameters(), lr=1e-3),
                         batch_size=32, epochs=20, metrics=("loss", "accuracy"))
     history.stop_reason, history.epochs[-1]["train_accuracy"]
+
+``fit`` is ``Trainer(...).run()``; a :class:`Trainer` can also be driven one step at a
+time (``trainer.step()``) and stopped from another thread (``trainer.request_stop()``).
 """
 
 from .callbacks import (
-    Callback, CSVLogger, EarlyStopping, LearningRateMonitor, ModelCheckpoint, TrainState,
+    Callback,
+    CSVLogger,
+    EarlyStopping,
+    LearningRateMonitor,
+    ModelCheckpoint,
+    TrainState,
 )
 from .fit import LR_FIND_HINT, DivergenceWarning, evaluate, fit
 from .history import STOP_REASONS, History
 from .lr_find import LRFinderResult, lr_find
 from .metrics import accuracy, mean_absolute_error
+from .steps import ClosureStep, EagerStep, TracedStep
+from .trainer import Trainer
 
 __all__ = [
-    "fit", "evaluate", "History", "STOP_REASONS", "lr_find", "LRFinderResult", "DivergenceWarning",
+    "fit", "Trainer", "EagerStep", "TracedStep", "ClosureStep", "evaluate", "History", "STOP_REASONS", "lr_find", "LRFinderResult", "DivergenceWarning",
     "LR_FIND_HINT", "Callback", "TrainState", "EarlyStopping", "ModelCheckpoint",
     "LearningRateMonitor", "CSVLogger", "accuracy", "mean_absolute_error",
 ]

@@ -1,8 +1,9 @@
-"""Checks and guards that every training loop shares (``fit`` and ``descend.distributed.fit``).
+"""Checks and guards that every training loop shares (the :class:`~descend.train.Trainer`
+behind ``fit``, ``lr_find`` and ``descend.distributed.fit``).
 
-Argument validation with messages that name the argument, whether a learning-rate
-scheduler wants a metric, the gradient norm that cannot overflow, and what a run
-that diverged says about itself.
+Argument validation with messages that name the argument, the model, optimizer and
+data checks, whether a learning-rate scheduler wants a metric, the gradient norm
+that cannot overflow, and what a run that diverged says about itself.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ import numbers
 import numpy as np
 
 __all__ = [
-    "DivergenceWarning", "LR_FIND_HINT", "check_positive_int", "check_nonnegative", "wants_metric",
-    "finite_grad_norm", "diverged_message",
+    "DivergenceWarning", "LR_FIND_HINT", "check_positive_int", "check_nonnegative", "check_seed",
+    "wants_metric", "finite_grad_norm", "diverged_message", "model_params", "resolve_optimizer",
+    "cast_arrays", "check_finite_arrays", "supervised", "training_loader", "validation_arrays",
 ]
 
 LR_FIND_HINT = "learning rate too high? try `descend lr-find`"
@@ -40,6 +42,13 @@ def check_nonnegative(v, name, positive=False):
     if isinstance(v, bool) or not isinstance(v, numbers.Real) or math.isnan(v) or v < 0 or (positive and v == 0):
         raise ValueError(f"fit: {name} must be a {'positive' if positive else 'non-negative'} number or None, got {v!r}")
     return float(v)
+
+
+def check_seed(seed, where="fit"):
+    """``seed`` as an int >= 0 or None; a ValueError naming ``seed`` otherwise."""
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0):
+        raise ValueError(f"{where}: seed must be a non-negative integer or None, got {seed!r}")
+    return None if seed is None else int(seed)
 
 
 def wants_metric(scheduler) -> bool:
@@ -79,3 +88,84 @@ def diverged_message(what, value, step, epoch, lr, history, restored) -> str:
     else:
         msg += "stopped before applying it (the parameters are those of the last finite loss)"
     return msg + f". {LR_FIND_HINT[0].upper() + LR_FIND_HINT[1:]}"
+
+
+# ----------------------------------------------------------------------------- model, optimizer, data
+def model_params(model, where):
+    """The model's parameters (a list of floating-point Tensors, at least one), checked."""
+    from ..tensor import Tensor
+
+    if not hasattr(model, "parameters") or not callable(model):
+        raise TypeError(f"{where}: model must be a descend.nn.Module (callable, with parameters()), got {type(model).__name__}")
+    params = list(model.parameters())
+    if not params:
+        raise ValueError(f"{where}: the model has no parameters to train")
+    for p in params:
+        if not isinstance(p, Tensor) or p.data.dtype.kind != "f":
+            raise TypeError(f"{where}: every model parameter must be a floating-point Tensor")
+    return params
+
+
+def resolve_optimizer(optimizer, model, where):
+    """An optimizer instance: ``optimizer`` itself, or ``optim.get(name, model.parameters())``."""
+    if isinstance(optimizer, str):
+        from .. import optim
+
+        return optim.get(optimizer, model.parameters())
+    if isinstance(optimizer, type):
+        raise TypeError(
+            f"{where}: optimizer is the class {optimizer.__name__}; pass an instance, e.g. "
+            f"{optimizer.__name__}(model.parameters(), lr=0.01), or a name like 'adam'"
+        )
+    if not (hasattr(optimizer, "step") and hasattr(optimizer, "param_groups")):
+        raise TypeError(f"{where}: optimizer must be an optimizer instance or a name, got {optimizer!r}")
+    return optimizer
+
+
+def cast_arrays(arrays, dtype):
+    """Float arrays in the model's dtype (once, before training); labels untouched."""
+    return tuple(a.astype(dtype) if a.dtype.kind == "f" and a.dtype != dtype else a for a in arrays)
+
+
+def check_finite_arrays(arrays, what):
+    """``arrays`` (inputs, targets) unchanged; a ValueError locating the first inf/nan otherwise."""
+    for name, a in zip(("inputs", "targets"), arrays, strict=False):
+        if a.dtype.kind == "f" and not np.isfinite(a).all():
+            bad = np.argwhere(~np.isfinite(a))[0]
+            raise ValueError(
+                f"fit: the {what} {name} contain a non-finite value ({a[tuple(bad)]} at index "
+                f"{tuple(int(i) for i in bad)}); remove or impute it before training"
+            )
+    return arrays
+
+
+def supervised(arrays, what):
+    """``arrays`` if they are exactly (inputs, targets); a ValueError naming ``what`` otherwise."""
+    if len(arrays) < 2:
+        raise ValueError(f"fit: {what} must provide inputs and targets, e.g. ({what[:1].upper()}X, y); got {len(arrays)} array(s)")
+    if len(arrays) > 2:
+        raise ValueError(f"fit: {what} must be (inputs, targets); got {len(arrays)} arrays")
+    return arrays
+
+
+def training_loader(train, batch_size, shuffle, seed, dtype):
+    """``train`` as a DataLoader: itself, or one over its arrays cast to ``dtype`` and checked."""
+    from ..data.dataset import Dataset, as_arrays
+    from ..data.loader import DataLoader
+
+    if isinstance(train, DataLoader):
+        return train
+    try:
+        arrays = check_finite_arrays(supervised(cast_arrays(as_arrays(train, "train"), dtype), "train"), "training")
+    except TypeError as exc:
+        raise TypeError(f"fit: train must be a Dataset, a tuple (X, y) or a DataLoader ({exc})") from None
+    return DataLoader(Dataset(*arrays), batch_size=batch_size, shuffle=shuffle, seed=seed)
+
+
+def validation_arrays(data, dtype, what="validation"):
+    """``(X, y)`` of a Dataset, tuple or DataLoader, cast to ``dtype``; finite values checked."""
+    from ..data.dataset import as_arrays
+    from ..data.loader import DataLoader
+
+    src = data.dataset if isinstance(data, DataLoader) else data
+    return check_finite_arrays(supervised(cast_arrays(as_arrays(src, what), dtype), what), what)

@@ -20,6 +20,7 @@ STOP_REASONS = {
     "early_stopping": "the validation loss stopped improving for `patience` epochs",
     "diverged": "the loss or the gradient became non-finite (inf or nan)",
     "callback": "a callback asked to stop",
+    "requested": "Trainer.request_stop() was called",
 }
 
 
@@ -112,7 +113,7 @@ class History:
             w = csv.writer(fh)
             if per_step:
                 w.writerow(["step", "loss", "lr", "grad_norm"])
-                for i, row in enumerate(zip(self.step_loss, self.step_lr, self.step_grad_norm), 1):
+                for i, row in enumerate(zip(self.step_loss, self.step_lr, self.step_grad_norm, strict=True), 1):
                     w.writerow([i, *(repr(float(v)) for v in row)])
                 return
             cols = self.columns()
@@ -136,7 +137,7 @@ class History:
             json.dump(self.to_dict(), fh, indent=1)
 
     @classmethod
-    def from_json(cls, path) -> "History":
+    def from_json(cls, path) -> History:
         """Read a history written by :meth:`to_json`."""
         with open(os.fspath(path), encoding="utf-8") as fh:
             d = json.load(fh)
@@ -146,7 +147,7 @@ class History:
             raise ValueError(f"History.from_json: {os.fspath(path)!r} is not a saved History ({exc})") from None
 
     @classmethod
-    def from_dict(cls, d: dict) -> "History":
+    def from_dict(cls, d: dict) -> History:
         h = cls()
 
         def num(v):

@@ -33,7 +33,9 @@ from ..data.loader import DataLoader
 from ..random import manual_seed
 from ..tensor import Tensor
 from .checkpoint import rng_state, set_rng_state
-from .fit import _make_loader, _model_params, _resolve_optimizer
+from .guards import model_params as _model_params
+from .guards import resolve_optimizer as _resolve_optimizer
+from .guards import training_loader as _make_loader
 from .metrics import resolve_loss
 
 __all__ = ["lr_find", "LRFinderResult"]

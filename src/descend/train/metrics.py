@@ -10,7 +10,8 @@ import numpy as np
 
 from ..tensor import Tensor
 
-__all__ = ["accuracy", "mean_absolute_error", "METRICS", "resolve_loss", "LOSS_NAMES"]
+__all__ = ["accuracy", "mean_absolute_error", "METRICS", "resolve_loss", "LOSS_NAMES", "evaluate",
+           "evaluate_arrays"]
 
 
 def _arr(x) -> np.ndarray:
@@ -125,3 +126,53 @@ def binary_threshold(loss) -> float:
     else:  # a function
         name = getattr(loss, "__name__", "")
     return 0.5 if name in ("bce", "binary_cross_entropy", "BCELoss") else 0.0
+
+
+# ----------------------------------------------------------------------------- evaluation
+def evaluate_arrays(model, X, y, loss_fn, metric_names, threshold, chunk=4096) -> dict:
+    """Loss and metrics of ``model`` on arrays ``X`` (n, ...), ``y`` (n, ...), in eval mode, no gradients.
+
+    ``{"loss": sum_c |c| * loss(c) / n, metric: sum_i metric_i / n}`` over chunks ``c``
+    of ``chunk`` examples.
+    """
+    from ..autograd import no_grad
+
+    was_training = getattr(model, "training", None)
+    if was_training and hasattr(model, "eval"):
+        model.eval()
+    try:
+        n = len(X)
+        loss_sum = 0.0
+        sums = dict.fromkeys(metric_names, 0.0)
+        with no_grad():
+            for lo in range(0, n, chunk):
+                xb, yb = X[lo:lo + chunk], y[lo:lo + chunk]
+                out = model(Tensor._wrap(xb))
+                loss_sum += float(loss_fn(out, Tensor._wrap(yb)).data) * len(xb)
+                for m in metric_names:
+                    sums[m] += METRICS[m](out.data, yb, threshold)
+    finally:
+        if was_training and hasattr(model, "train"):
+            model.train()
+    res = {"loss": loss_sum / n}
+    res.update({m: s / n for m, s in sums.items()})
+    return res
+
+
+def evaluate(model, data, *, loss, metrics=("loss", "accuracy"), batch_size: int = 4096) -> dict:
+    """Loss and metrics of ``model`` on ``data`` (a Dataset, (X, y) or DataLoader), in eval mode.
+
+    Returns ``{"loss": ..., "accuracy": ...}``: means over all examples (the
+    loss as the example-weighted mean of batch means).
+    """
+    from ..data.dataset import as_arrays
+    from ..data.loader import DataLoader
+    from .guards import cast_arrays, check_positive_int, model_params, supervised
+
+    params = model_params(model, "evaluate")
+    names = check_metrics(metrics)
+    loss_fn = resolve_loss(loss, "evaluate")
+    X, y = supervised(cast_arrays(as_arrays(data.dataset if isinstance(data, DataLoader) else data,
+                                            "evaluate"), params[0].data.dtype), "data")
+    return evaluate_arrays(model, X, y, loss_fn, names, binary_threshold(loss),
+                           check_positive_int(batch_size, "batch_size"))
