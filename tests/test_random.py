@@ -108,3 +108,86 @@ def test_numpy_integer_seed_accepted():
     a = drandom.rand(3).data
     descend.manual_seed(3)
     np.testing.assert_array_equal(a, drandom.rand(3).data)
+
+
+# ----------------------------------------------------------------------------- per thread
+def _in_thread(fn):
+    import threading
+
+    got = {}
+    t = threading.Thread(target=lambda: got.setdefault("v", fn()))
+    t.start()
+    t.join()
+    return got["v"]
+
+
+def test_each_thread_has_its_own_generator():
+    descend.manual_seed(11)
+    mine = drandom.generator()
+    other = _in_thread(drandom.generator)
+    assert other is not mine
+    # seeding in another thread leaves this thread's sequence alone
+    expected = np.random.default_rng(11).standard_normal(4)
+    _in_thread(lambda: descend.manual_seed(11).standard_normal(100))
+    np.testing.assert_array_equal(drandom.generator().standard_normal(4), expected)
+
+
+def test_a_new_thread_starts_with_a_fresh_unseeded_generator():
+    descend.manual_seed(0)
+    a = _in_thread(lambda: drandom.generator().integers(2**62, size=4))
+    b = _in_thread(lambda: drandom.generator().integers(2**62, size=4))
+    assert not np.array_equal(a, b)  # entropy-seeded: two threads draw differently
+    assert not np.array_equal(a, np.random.default_rng(0).integers(2**62, size=4))
+
+
+def test_the_same_seed_in_two_threads_at_once_gives_the_same_draws():
+    import threading
+
+    barrier = threading.Barrier(2)
+    out = [None, None]
+
+    def work(i):
+        descend.manual_seed(42)
+        barrier.wait()
+        out[i] = np.concatenate([drandom.randn(50, dtype=np.float64).data for _ in range(200)])
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    descend.manual_seed(42)
+    alone = np.concatenate([drandom.randn(50, dtype=np.float64).data for _ in range(200)])
+    np.testing.assert_array_equal(out[0], alone)
+    np.testing.assert_array_equal(out[1], alone)
+
+
+def test_fork_rng_restores_the_threads_generator():
+    descend.manual_seed(3)
+    expected = np.random.default_rng(3).random(3)
+    with drandom.fork_rng(9) as g:
+        assert drandom.generator() is g
+        np.testing.assert_array_equal(drandom.rand(2, dtype=np.float64).data, np.random.default_rng(9).random(2))
+    with drandom.fork_rng():  # a copy: the draws inside do not advance the sequence outside
+        inside = drandom.generator().random(3)
+    np.testing.assert_array_equal(inside, expected)
+    mine = np.random.default_rng(5)
+    with drandom.fork_rng(generator=mine):
+        drandom.rand(4)
+    np.testing.assert_array_equal(mine.random(1), np.random.default_rng(5).random(5)[4:])
+    np.testing.assert_array_equal(drandom.generator().random(3), expected)
+
+
+def test_fork_rng_restores_after_an_error_and_checks_its_arguments():
+    descend.manual_seed(1)
+    g = drandom.generator()
+    with pytest.raises(KeyError), drandom.fork_rng(2):
+        raise KeyError("x")
+    assert drandom.generator() is g
+    with pytest.raises(ValueError, match="not both"), drandom.fork_rng(1, generator=g):
+        pass
+    with pytest.raises(TypeError, match="generator"), drandom.fork_rng(generator=np.random.RandomState(0)):
+        pass
+    with pytest.raises(ValueError, match="seed"), drandom.fork_rng(-1):
+        pass
+    assert drandom.generator() is g

@@ -41,12 +41,10 @@ Needs the ``sklearn`` extra: ``pip install 'descend[sklearn]'``.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import inspect
 import math
 import numbers
-import threading
 import warnings
 
 import numpy as np
@@ -77,7 +75,7 @@ from .nn import functional as F
 from .nn.activations import ACTIVATIONS
 from .ops.reduction import sum as _tsum
 from .train.callbacks import Callback
-from .train.fit import fit as _train_fit
+from .train.trainer import Trainer
 
 if tuple(int(p) for p in sklearn.__version__.split(".")[:2] if p.isdigit()) < (1, 6):  # pragma: no cover
     raise ImportError(
@@ -263,69 +261,8 @@ class _Objective:
         return loss
 
 
-class _ClosureOptimizer:
-    """Lets :func:`descend.train.fit` drive an optimizer whose ``step`` needs a closure (L-BFGS).
-
-    fit computes the loss and its gradient on the batch (the whole training set:
-    L-BFGS runs full-batch), then calls ``step()``; the closure hands L-BFGS that
-    loss first (the gradient is already in ``.grad``) and re-evaluates the
-    objective at the trial points of the line search.
-    """
-
-    def __init__(self, optimizer, model, objective, X, T):
-        self.optimizer = optimizer
-        self.model = model
-        self.objective = objective
-        self.X = X
-        self.T = T
-        self.last_loss = None
-
-    @property
-    def param_groups(self):
-        return self.optimizer.param_groups
-
-    @property
-    def state(self):
-        return self.optimizer.state
-
-    def state_dict(self):
-        return self.optimizer.state_dict()
-
-    def load_state_dict(self, state):
-        self.optimizer.load_state_dict(state)
-
-    def step(self):
-        params = list(self.model.parameters())
-        first = [True]
-
-        def closure():
-            if first[0]:
-                first[0] = False
-                return self.last_loss
-            for p in params:
-                p.grad = None
-            loss = self.objective(self.model(self.X), self.T)
-            loss.backward()
-            return float(loss.data)
-
-        self.optimizer.step(closure)
-
-
-class _TrackedObjective:
-    """Wraps the objective to remember the last training loss (for the L-BFGS closure)."""
-
-    def __init__(self, objective, adapter):
-        self.objective = objective
-        self.adapter = adapter
-
-    def __call__(self, out, target):
-        loss = self.objective(out, target)
-        self.adapter.last_loss = float(loss.data)
-        return loss
-
-
 class _EpochMonitor(Callback):
-    """scikit-learn's stopping rules, evaluated after every epoch of :func:`descend.train.fit`.
+    """scikit-learn's stopping rules, evaluated after every epoch of the :class:`~descend.train.Trainer`.
 
     Appends the epoch's mean training objective to ``loss_curve_`` and, with a
     validation set, its score (accuracy or R^2) to ``validation_scores_``.
@@ -381,36 +318,6 @@ class _EpochMonitor(Callback):
                 print(msg + " Stopping.")
             self.stopped = True
             state.request_stop("early_stopping" if early else "tol", msg)
-
-
-# descend's recording switch (no_grad) and global generator are process-wide, not
-# per-thread: estimators used from several threads (joblib's threading backend) take
-# turns to train and predict, so that one thread's no_grad evaluation never switches
-# off another's recording, nor its generator swap another's.
-_ENGINE_LOCK = threading.RLock()
-
-
-class _IsolatedGenerator:
-    """Run with descend's global generator replaced by one seeded with ``seed``; restore it after.
-
-    Layer construction and dropout masks draw from the global generator; an
-    estimator's randomness comes from ``random_state`` alone, and the generator
-    the rest of the program uses is left untouched.
-    """
-
-    def __init__(self, seed):
-        self.seed = seed
-
-    def __enter__(self):
-        _ENGINE_LOCK.acquire()
-        self.saved = _random._generator
-        _random._generator = np.random.default_rng(self.seed)
-        return self
-
-    def __exit__(self, *exc):
-        _random._generator = self.saved
-        _ENGINE_LOCK.release()
-        return False
 
 
 def _seed(rs) -> int:
@@ -495,11 +402,6 @@ class _BaseDescendMLP(BaseEstimator):
         depend on the batch it comes in, to float64 rounding.
         """
         model = self.model_
-        with _ENGINE_LOCK:
-            return self._forward_locked(model, X)
-
-    @staticmethod
-    def _forward_locked(model, X):
         was_training = model.training
         model.eval()
         try:
@@ -592,7 +494,9 @@ class _BaseDescendMLP(BaseEstimator):
         self._rng = rs
         if first:
             self._set_targets(info)
-            with _IsolatedGenerator(_seed(rs)):  # Linear layers draw a default initialisation first
+            # Linear layers draw a default initialisation first: from a generator of the
+            # estimator's own, so that the thread's generator is left as it was.
+            with _random.fork_rng(_seed(rs)):
                 self.model_ = self._build(p, X.shape[1], n_outputs, rs)
             self.n_iter_ = 0
             self.t_ = 0
@@ -613,20 +517,17 @@ class _BaseDescendMLP(BaseEstimator):
         self.best_validation_score_ = -math.inf if p["early_stopping"] else None
         weights = [lin.weight for lin in self.model_.linears]
         objective = _Objective(self._loss_kind(info), weights, p["alpha"])
-        optimizer, loss = self.optimizer_, objective
-        if p["optimizer"] == "lbfgs":
-            optimizer = _ClosureOptimizer(self.optimizer_, self.model_, objective, X, T)
-            loss = _TrackedObjective(objective, optimizer)
         monitor = _EpochMonitor(self, p, Xv, yv)
         seed = _seed(rs)
-        # The loader's own seed fixes the example order; fit leaves the global generator
-        # alone unless dropout needs it.
+        # The loader's own seed fixes the example order; dropout draws from a generator
+        # seeded from random_state, in place of the calling thread's (other threads have
+        # their own), so estimators fitted in several threads at once need no lock.
         loader = DataLoader(Dataset(X, T), batch_size=bs, shuffle=p["shuffle"], seed=seed)
-        with _ENGINE_LOCK, _IsolatedGenerator(seed) if p["dropout"] else contextlib.nullcontext():
-            history = _train_fit(
-                self.model_, loader, loss=loss, optimizer=optimizer,
+        with _random.fork_rng(seed):
+            history = Trainer(
+                self.model_, loader, loss=objective, optimizer=self.optimizer_,
                 epochs=1 if incremental else p["max_epochs"], callbacks=[monitor], progress=False,
-            )
+            ).run()
         self.t_ += n * len(history.epochs)
         self.history_ = history
         if p["early_stopping"]:

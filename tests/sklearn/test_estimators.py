@@ -349,7 +349,7 @@ def test_random_state_reproduces_a_fit_bit_for_bit(digits):
     kw = {"hidden_layer_sizes": (16,), "dropout": 0.2, "validation_fraction": 0.1, "max_epochs": 5,
           "random_state": 7}
     a, b = DescendClassifier(**kw).fit(Xtr, ytr), DescendClassifier(**kw).fit(Xtr, ytr)
-    for wa, wb in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
+    for wa, wb in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_, strict=True):
         np.testing.assert_array_equal(wa, wb)
     assert a.loss_curve_ == b.loss_curve_ and a.validation_scores_ == b.validation_scores_
     c = DescendClassifier(**{**kw, "random_state": 8}).fit(Xtr, ytr)
@@ -533,7 +533,7 @@ def test_pipeline_and_grid_search(blobs):
 
 
 def test_threaded_grid_search_matches_sequential_and_keeps_the_generator(blobs):
-    """Fits in threads (joblib's threading backend) swap descend's generator in turns."""
+    """Fits in threads (joblib's threading backend) each draw from their own generator."""
     from joblib import parallel_backend
 
     X, y = blobs
@@ -545,6 +545,49 @@ def test_threaded_grid_search_matches_sequential_and_keeps_the_generator(blobs):
     with parallel_backend("threading", n_jobs=2):
         par = GridSearchCV(est, grid, cv=2).fit(X, y)
     np.testing.assert_array_equal(seq.cv_results_["mean_test_score"], par.cv_results_["mean_test_score"])
+    np.testing.assert_array_equal(descend.random.generator().random(2), expected)
+
+
+def _fit_in_threads(jobs):
+    """Run ``jobs`` (functions) at once, one thread each, started together; their results in order."""
+    import threading
+
+    barrier = threading.Barrier(len(jobs))
+    out, errors = [None] * len(jobs), []
+
+    def work(i):
+        try:
+            barrier.wait()
+            out[i] = jobs[i]()
+        except BaseException as exc:  # re-raised in the test's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(jobs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return out
+
+
+def test_two_estimators_fitted_at_once_in_two_threads_equal_sequential_fits(blobs):
+    X, y = blobs
+    make = [lambda: DescendClassifier((16,), dropout=0.3, max_epochs=15, random_state=1),
+            lambda: DescendRegressor((8,), optimizer="lbfgs", max_epochs=10, random_state=2,
+                                     dtype="float64")]
+    targets = [y, X[:, 0] * 2.0 - X[:, 1]]
+    sequential = [m().fit(X, t) for m, t in zip(make, targets, strict=True)]
+    descend.manual_seed(7)
+    expected = np.random.default_rng(7).random(2)
+    for _ in range(3):  # interleavings differ from run to run
+        threaded = _fit_in_threads([lambda m=m, t=t: m().fit(X, t) for m, t in zip(make, targets, strict=True)])
+        for a, b in zip(sequential, threaded, strict=True):
+            assert a.loss_curve_ == b.loss_curve_
+            for wa, wb in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_, strict=True):
+                np.testing.assert_array_equal(wa, wb)
+    # the estimators never touched this thread's generator
     np.testing.assert_array_equal(descend.random.generator().random(2), expected)
 
 
