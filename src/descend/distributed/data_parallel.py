@@ -18,39 +18,35 @@ step in float64).
 How the sum travels: with at most ``split_every`` workers each worker fetches the others'
 parts directly from them (one worker-to-worker hop per step); with more, the parts are
 added in a tree of fan-in ``split_every`` and the total is sent back to every worker
-(``2·log_split_every(R)`` hops), never gathered in one place. The steps of an epoch are
-submitted ahead as a chain of Dask tasks, so the scheduler runs step after step without
-waiting for this process; it only hears back once per epoch (losses, and the parameters
-when validation data needs them).
+(``2·log_split_every(R)`` hops), never gathered in one place.
+
+The loop is :class:`descend.train.Trainer`'s, the one single-process ``fit`` runs: this
+module only provides its step (:class:`DataParallelStep`). Per step this process hears
+back the loss, the gradient norm and the metric sums (a few numbers) and decides, as
+``fit`` does, whether the replicas apply the update; the update itself travels with the
+next step's tasks. The parameters come back once per epoch and at the end.
 """
 
 from __future__ import annotations
 
-import collections
 import math
-import numbers
-import time
 import uuid
-import warnings
 
 import numpy as np
 
 from ..data.dataset import _array_backed, as_arrays
 from ..data.loader import DataLoader
-from ..random import manual_seed
+from ..random import fork_rng, manual_seed
 from ..tensor import Tensor
-from ..train.guards import DivergenceWarning
 from ..train.guards import check_nonnegative as _nonneg
 from ..train.guards import check_positive_int as _pos_int
-from ..train.guards import diverged_message as _diverged_message
+from ..train.guards import check_seed
 from ..train.guards import finite_grad_norm as _safe_norm
-from ..train.guards import wants_metric as _is_plateau
-from ..train.history import History
 from ..train.metrics import METRICS, binary_threshold, check_metrics, resolve_loss
-from ..train.progress import make_progress
+from ..train.trainer import Trainer
 from .cluster import connect, require_distributed, worker_addresses
 
-__all__ = ["fit"]
+__all__ = ["fit", "DataParallelStep"]
 
 # Replicas living in this (worker) process, keyed by (run token, rank). A module global
 # rather than task results: the model and the optimizer state are mutated in place step
@@ -62,17 +58,16 @@ _REPLICAS: dict = {}
 class _Part:
     """One worker's contribution to a step: ``Σ ∇loss_i / |B|`` over its examples and sums."""
 
-    __slots__ = ("grads", "loss", "n", "metrics", "lr")
+    __slots__ = ("grads", "loss", "n", "metrics")
 
-    def __init__(self, grads, loss, n, metrics, lr):
+    def __init__(self, grads, loss, n, metrics):
         self.grads = grads      # list (one per parameter) of arrays or None; None: no examples
         self.loss = loss        # Σ over its examples of loss_i (float)
         self.n = n              # its examples in this batch
         self.metrics = metrics  # {name: sum over its examples}
-        self.lr = lr            # learning rate the step uses
 
     def __reduce__(self):
-        return (_Part, (self.grads, self.loss, self.n, self.metrics, self.lr))
+        return (_Part, (self.grads, self.loss, self.n, self.metrics))
 
 
 def _add_parts(parts) -> _Part:
@@ -81,7 +76,6 @@ def _add_parts(parts) -> _Part:
     grads = None
     loss, n = 0.0, 0
     metrics: dict = {}
-    lr = parts[0].lr if parts else None
     for p in parts:
         loss += p.loss
         n += p.n
@@ -106,7 +100,7 @@ def _add_parts(parts) -> _Part:
     if grads is not None:
         # the parts belong to Dask (they may be sent on); never hand one of them out to be modified
         grads = [g if g is None or fresh[j] else g.copy() for j, g in enumerate(grads)]
-    return _Part(grads, loss, n, metrics, lr)
+    return _Part(grads, loss, n, metrics)
 
 
 def _combine(*parts) -> _Part | None:
@@ -134,17 +128,18 @@ class _Spec:
 class _Replica:
     def __init__(self, rank, shard, spec):
         self.rank = rank
-        if spec.seed is not None:
-            # dropout and other randomness: an independent stream per replica
-            manual_seed(int(np.random.SeedSequence([spec.seed, rank]).generate_state(1)[0]))
-        model = spec.model_factory()
+        # dropout and other randomness: an independent stream per replica, its own generator
+        # (the worker's threads take turns running its tasks)
+        self.generator = np.random.default_rng(
+            None if spec.seed is None else int(np.random.SeedSequence([spec.seed, rank]).generate_state(1)[0]))
+        with fork_rng(generator=self.generator):
+            model = spec.model_factory()
         model.load_state_dict(spec.state)
         if hasattr(model, "train"):
             model.train()
         self.model = model
         self.params = list(model.parameters())
         self.optimizer = spec.make_optimizer(model.parameters())
-        self.scheduler = spec.make_scheduler(self.optimizer) if spec.make_scheduler is not None else None
         self.loss_fn = resolve_loss(spec.loss, "fit")
         self.metric_fns = [(m, METRICS[m]) for m in spec.metrics]
         self.threshold = spec.threshold
@@ -152,10 +147,6 @@ class _Replica:
         self.lazy = isinstance(shard, _Lazy)
         self.arrays = shard.arrays if self.lazy else shard
         self.snap = [np.empty_like(p.data) for p in self.params]
-        self.have_snap = False
-        self.stopped = None  # None, or what stopped training: ("loss"|"gradient", value, step, lr, restored)
-        self.step = 0
-        self.stats = []      # rank 0: (loss, lr, grad_norm, n, metric sums) per applied step
 
     # -- data ------------------------------------------------------------------------
     def batch(self, idx):
@@ -176,7 +167,7 @@ class _Replica:
                 out[order] = f
                 got.append(out)
         out = []
-        for name, a in zip(("inputs", "targets"), got):
+        for name, a in zip(("inputs", "targets"), got, strict=True):
             a = np.asarray(a)
             if a.dtype.kind == "f":
                 if a.dtype != self.dtype:
@@ -190,53 +181,15 @@ class _Replica:
         return tuple(out)
 
     # -- one step ----------------------------------------------------------------------
-    def apply(self, parts, total_n):
-        """Sum the step's parts, check them as fit does, then update (or stop)."""
-        total = _add_parts(parts)
-        if self.stopped is not None:
-            return
-        params = self.params
-        lr = total.lr
-        lv = total.loss / total_n
-        if not math.isfinite(lv):
-            if self.have_snap:  # back to the parameters that gave the last finite loss
-                for p, s in zip(params, self.snap):
-                    np.copyto(p.data, s)
-            self.stopped = ("loss", lv, self.step, lr, self.have_snap)
-            return
-        for p, g in zip(params, total.grads or [None] * len(params)):
-            p.grad = g
-        sq = 0.0
-        for p in params:
-            if p.grad is not None:
-                gv = p.grad.reshape(-1)
-                sq += float(np.dot(gv, gv))
-        gnorm = math.sqrt(sq)
-        if not math.isfinite(gnorm):
-            gnorm = _safe_norm(params)
-            if not math.isfinite(gnorm):
-                self.stopped = ("gradient", gnorm, self.step, lr, False)
-                return
-        for p, s in zip(params, self.snap):
-            np.copyto(s, p.data)
-        self.have_snap = True
-        self.optimizer.step()
-        for p in params:
-            p.grad = None
-        self.step += 1
-        if self.rank == 0:
-            self.stats.append((lv, lr, gnorm, total.n, total.metrics))
-
-    def part(self, idx, batch_n) -> _Part | None:
-        if self.stopped is not None:
-            return None
-        lr = self.optimizer.param_groups[0]["lr"]
+    def part(self, idx, batch_n) -> _Part:
+        """This replica's share of the step: ``Σ_{i in B_r} ∇loss_i / |B|``, loss and metric sums."""
         if len(idx) == 0:
-            return _Part(None, 0.0, 0, {m: 0 for m, _ in self.metric_fns}, lr)
+            return _Part(None, 0.0, 0, {m: 0 for m, _ in self.metric_fns})
         xb, yb = self.batch(idx)
         for p in self.params:
             p.grad = None
-        out = self.model(Tensor._wrap(xb))
+        with fork_rng(generator=self.generator):
+            out = self.model(Tensor._wrap(xb))
         lt = self.loss_fn(out, Tensor._wrap(yb))
         lv = float(lt.data)
         nb = len(idx)
@@ -249,7 +202,42 @@ class _Replica:
         metrics = {m: fn(out.data, yb, self.threshold) for m, fn in self.metric_fns}
         for p in self.params:
             p.grad = None
-        return _Part(grads, lv * nb, nb, metrics, lr)
+        return _Part(grads, lv * nb, nb, metrics)
+
+    def reduce(self, parts, total_n):
+        """Sum the step's parts into ``.grad``; rank 0 reports ``(loss, gradient norm, metric sums)``."""
+        total = _add_parts(parts)
+        lv = total.loss / total_n
+        for p, g in zip(self.params, total.grads or [None] * len(self.params), strict=True):
+            p.grad = g
+        if self.rank != 0:
+            return None
+        if not math.isfinite(lv):
+            return lv, math.nan, total.metrics
+        sq = 0.0
+        for p in self.params:
+            if p.grad is not None:
+                gv = p.grad.reshape(-1)
+                sq += float(np.dot(gv, gv))
+        gnorm = math.sqrt(sq)
+        if not math.isfinite(gnorm):
+            gnorm = _safe_norm(self.params)  # a float32 sum of squares can overflow
+        return lv, gnorm, total.metrics
+
+    def apply(self, hyper) -> None:
+        """The update the calling process decided on, with its optimizer hyperparameters."""
+        if hyper is not True:  # True: unchanged since the last update
+            for group, h in zip(self.optimizer.param_groups, hyper, strict=True):
+                group.update(h)
+        for p, s in zip(self.params, self.snap, strict=True):
+            np.copyto(s, p.data)
+        self.optimizer.step()
+        for p in self.params:
+            p.grad = None
+
+    def restore(self) -> None:
+        for p, s in zip(self.params, self.snap, strict=True):
+            np.copyto(p.data, s)
 
 
 def _init(token, rank, shard, spec):
@@ -257,51 +245,125 @@ def _init(token, rank, shard, spec):
     return rank
 
 
-def _step(token, rank, pending, idx, batch_n, prev_n, sched):
-    """Apply the previous step (if any), step the scheduler (epoch start), compute this part."""
+def _part(token, rank, apply, idx, batch_n):
+    """Apply the previous step's update (if decided), then compute this step's part."""
     rep = _REPLICAS[(token, rank)]
-    if pending is not None:
-        rep.apply(pending, prev_n)
-    if sched is not None and rep.scheduler is not None and rep.stopped is None:
-        if sched[0] == "metric":
-            rep.scheduler.step(sched[1])
-        else:
-            rep.scheduler.step()
+    if apply is not None:
+        rep.apply(apply)
     return rep.part(idx, batch_n)
 
 
-def _close(token, rank, pending, prev_n, want_state):
-    """Apply the epoch's last step; rank 0 reports the epoch (and the parameters if asked)."""
+def _reduce(token, rank, parts, batch_n):
+    return _REPLICAS[(token, rank)].reduce(parts, batch_n)
+
+
+def _flush(token, rank, apply, want_state):
+    """Apply a pending update; with ``want_state`` return the parameters."""
     rep = _REPLICAS[(token, rank)]
-    if pending is not None:
-        rep.apply(pending, prev_n)
-    if rank != 0:
-        return None
-    stats, rep.stats = rep.stats, []
-    state = None
-    if want_state or rep.stopped is not None:
-        state = {k: np.array(v) for k, v in rep.model.state_dict().items()}
-    return {"stats": stats, "stopped": rep.stopped, "state": state}
+    if apply is not None:
+        rep.apply(apply)
+    if want_state:
+        return {k: np.array(v) for k, v in rep.model.state_dict().items()}
+    return None
+
+
+def _restore(token, rank):
+    _REPLICAS[(token, rank)].restore()
 
 
 def _release(token, rank):
     _REPLICAS.pop((token, rank), None)
 
 
+# ----------------------------------------------------------------------------- the step
+class DataParallelStep:
+    """The Trainer's step (see :mod:`descend.train.steps`) over the replicas on the workers.
+
+    The batches it gets are example indices (the Trainer draws them as for
+    single-process ``fit``); each worker computes the part of its shard, every
+    worker sums all parts in the same order, rank 0 reports loss, gradient
+    norm and metric sums. ``update`` decides, here, whether the replicas apply
+    the update (only when the norm is finite); the decision and the optimizer
+    hyperparameters of this process's ``optimizer`` (so schedulers and changes
+    between steps reach every replica) travel with the next step's tasks.
+    """
+
+    replayed = False
+
+    def __init__(self, model, optimizer, split_every):
+        self.model, self.optimizer, self.split_every = model, optimizer, split_every
+        self.client = None
+        self.futures = []  # the tasks in flight (cancelled if training fails)
+
+    def connect(self, client, addresses, bounds, token) -> None:
+        self.client, self.addresses, self.bounds, self.token = client, addresses, bounds, token
+        self._k = 0
+        self._pending = None   # the update decided but not yet sent: hyperparameters or True
+        self._sent = None      # the hyperparameters the replicas have
+        self._have_snap = False
+        self._calls = 0
+
+    def _submit(self, fn, r, *args, key):
+        return self.client.submit(fn, self.token, r, *args, key=f"descend-fit-{self.token}-{key}-r{r}",
+                                  workers=[self.addresses[r]], allow_other_workers=False, pure=False)
+
+    def _take_pending(self):
+        pending, self._pending = self._pending, None
+        return pending
+
+    def forward_backward(self, idx, _targets) -> float:
+        c, bounds, k = self.client, self.bounds, self._k
+        self._k += 1
+        apply = self._take_pending()
+        owner = np.searchsorted(bounds, idx, side="right") - 1
+        n = len(idx)
+        parts = [self._submit(_part, r, apply, idx[owner == r] - bounds[r], n, key=f"s{k}")
+                 for r in range(len(self.addresses))]
+        total = parts if len(parts) <= self.split_every else [
+            _tree(c, parts, self.split_every, f"descend-fit-{self.token}-s{k}")]
+        sums = [self._submit(_reduce, r, total, n, key=f"s{k}-sum") for r in range(len(self.addresses))]
+        self.futures = sums
+        _wait(c, sums, self.addresses)
+        lv, self._gnorm, self._metrics = sums[0].result()
+        self.futures = []
+        return lv
+
+    def update(self) -> float:
+        gnorm = self._gnorm
+        if math.isfinite(gnorm):
+            hyper = [{k: v for k, v in g.items() if k != "params"} for g in self.optimizer.param_groups]
+            self._pending = True if hyper == self._sent else hyper
+            self._sent = hyper
+            self._have_snap = True
+        return gnorm
+
+    def restore_previous(self) -> bool:
+        if not self._have_snap:
+            return False
+        self._have_snap = False
+        self._run_all(_restore, "restore")
+        return True
+
+    def metric_sums(self, track, y, threshold) -> list:
+        return [self._metrics[m] for m, _ in track]
+
+    def sync(self) -> None:
+        apply = self._take_pending()
+        got = self._run_all(_flush, "sync", apply, want_state=True)
+        self.model.load_state_dict(got)
+
+    def _run_all(self, fn, key, *args, want_state=None):
+        self._calls += 1
+        key = f"{key}-{self._calls}"
+        futs = [self._submit(fn, r, *args, *(() if want_state is None else (want_state and r == 0,)), key=key)
+                for r in range(len(self.addresses))]
+        self.futures = futs
+        _wait(self.client, futs, self.addresses)
+        self.futures = []
+        return futs[0].result()
+
+
 # ----------------------------------------------------------------------------- checks
-class _Indices:
-    """A map-style dataset of ``n`` examples: all a DataLoader needs to draw fit's batch orders."""
-
-    def __init__(self, n):
-        self.n = n
-
-    def __len__(self):
-        return self.n
-
-    def __getitem__(self, i):
-        return i
-
-
 def _is_dask(a) -> bool:
     return type(a).__module__.split(".")[0] == "dask" and hasattr(a, "chunks")
 
@@ -315,7 +377,7 @@ def _data(data, dtype):
         if len(data) != 2:
             raise ValueError(f"fit: data must be (inputs, targets); got {len(data)} arrays")
         arrays = []
-        for name, a in zip(("inputs", "targets"), data):
+        for name, a in zip(("inputs", "targets"), data, strict=True):
             if not _is_dask(a):
                 raise TypeError(f"fit: the {name} must be a dask array too when the other one is")
             if a.ndim == 0 or any(math.isnan(c) for c in a.chunks[0]):
@@ -335,7 +397,7 @@ def _data(data, dtype):
     if len(arrays) != 2:
         raise ValueError(f"fit: data must be (inputs, targets); got {len(arrays)} array(s)")
     arrays = tuple(a.astype(dtype) if a.dtype.kind == "f" and a.dtype != dtype else a for a in arrays)
-    for name, a in zip(("inputs", "targets"), arrays):
+    for name, a in zip(("inputs", "targets"), arrays, strict=True):
         if a.dtype.kind == "f" and not np.isfinite(a).all():
             bad = np.argwhere(~np.isfinite(a))[0]
             raise ValueError(f"fit: the training {name} contain a non-finite value ({a[tuple(bad)]} at index "
@@ -413,7 +475,7 @@ def _wait(c, futures, addresses, where="fit"):
 # ----------------------------------------------------------------------------- fit
 def fit(model_factory, data, *, loss, optimizer, batch_size=32, epochs=10, shuffle=True, seed=None,
         cluster=None, n_workers=None, progress=True, max_steps=None, metrics=("loss",), validation=None,
-        scheduler=None, tol=None, grad_tol=None, split_every=4, window=8):
+        scheduler=None, tol=None, grad_tol=None, split_every=4):
     """Synchronous data-parallel mini-batch gradient descent; returns the trained model.
 
     Parameters
@@ -439,18 +501,17 @@ def fit(model_factory, data, *, loss, optimizer, batch_size=32, epochs=10, shuff
     validation : (X, y), optional
         Evaluated here after every epoch (``val_loss``, ``val_<metric>``).
     scheduler : callable, optional
-        ``scheduler(optimizer) -> LR scheduler``, stepped after every epoch on each replica
-        (``ReduceLROnPlateau`` gets ``val_loss``, or ``train_loss``).
+        ``scheduler(optimizer) -> LR scheduler`` for the optimizer built here, stepped after
+        every epoch (``ReduceLROnPlateau`` gets ``val_loss``, or ``train_loss``); the
+        hyperparameters of that optimizer reach every replica with the next step.
     cluster, n_workers
         Where to run (see :mod:`descend.distributed.cluster`); ``n_workers`` replicas (default:
         every worker of the cluster; at most one per example).
     progress : bool
-        As in fit (the loss shown is updated once per epoch).
+        As in fit.
     split_every : int, default 4
         Up to this many workers each adds all the parts itself; beyond, a reduction tree of
         this fan-in.
-    window : int, default 8
-        Steps submitted ahead of the last one known to be finished.
 
     Returns
     -------
@@ -475,13 +536,11 @@ def fit(model_factory, data, *, loss, optimizer, batch_size=32, epochs=10, shuff
     epochs = _pos_int(epochs, "epochs")
     max_steps = _pos_int(max_steps, "max_steps")
     split_every = _pos_int(split_every, "split_every", allow_none=False)
-    window = _pos_int(window, "window", allow_none=False)
     if split_every < 2:
         raise ValueError(f"fit: split_every must be at least 2, got {split_every}")
     tol = _nonneg(tol, "tol")
     grad_tol = _nonneg(grad_tol, "grad_tol")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0):
-        raise ValueError(f"fit: seed must be a non-negative integer or None, got {seed!r}")
+    seed = check_seed(seed)
     if epochs is None and max_steps is None and tol is None and grad_tol is None:
         raise ValueError("fit: epochs=None needs another stopping rule (max_steps, tol, grad_tol)")
     metric_names = check_metrics(metrics)
@@ -492,7 +551,7 @@ def fit(model_factory, data, *, loss, optimizer, batch_size=32, epochs=10, shuff
         raise TypeError(f"fit: scheduler must be a function optimizer -> scheduler, got {scheduler!r}")
 
     if seed is not None:
-        manual_seed(int(seed))
+        manual_seed(seed)
     model = model_factory()
     if not hasattr(model, "parameters") or not callable(model) or not hasattr(model, "state_dict"):
         raise TypeError(f"fit: model_factory() must return a descend.nn.Module, got {type(model).__name__}")
@@ -500,30 +559,27 @@ def fit(model_factory, data, *, loss, optimizer, batch_size=32, epochs=10, shuff
     if not params:
         raise ValueError("fit: the model has no parameters to train")
     dtype = params[0].data.dtype
+    # The optimizer here holds the hyperparameters (the scheduler steps it); each replica's
+    # own does the updates.
     opt0 = make_optimizer(model.parameters())
     if not (hasattr(opt0, "step") and hasattr(opt0, "param_groups")):
         raise TypeError(f"fit: optimizer(params) must return an optimizer, got {type(opt0).__name__}")
-    plateau = False
+    sched0 = None
     if scheduler is not None:
         sched0 = scheduler(opt0)
         if not hasattr(sched0, "step"):
             raise TypeError(f"fit: scheduler(optimizer) must return a scheduler, got {type(sched0).__name__}")
-        plateau = _is_plateau(sched0)
     arrays, lazy = _data(data, dtype)
     n = int(arrays[0].shape[0])
     if n == 0:
         raise ValueError("fit: the training data is empty")
-    val = None
     if validation is not None:
         val = as_arrays(validation, "validation")
         if len(val) != 2 or len(val[0]) != len(val[1]):
             raise ValueError("fit: validation must be (inputs, targets) with as many targets as inputs")
-    loader = DataLoader(_Indices(n), batch_size=batch_size, shuffle=shuffle, seed=seed)
-    nb_per_epoch = len(loader)
-    bs = loader._bs
     spec = _Spec(model_factory=model_factory, state={k: np.array(v) for k, v in model.state_dict().items()},
-                 make_optimizer=make_optimizer, make_scheduler=scheduler, loss=loss, metrics=metric_names,
-                 threshold=threshold, dtype=dtype.str, seed=None if seed is None else int(seed))
+                 make_optimizer=make_optimizer, loss=loss, metrics=metric_names,
+                 threshold=threshold, dtype=dtype.str, seed=seed)
     import cloudpickle
 
     try:
@@ -531,15 +587,19 @@ def fit(model_factory, data, *, loss, optimizer, batch_size=32, epochs=10, shuff
     except Exception as exc:
         raise TypeError(f"fit: model_factory, optimizer, scheduler and loss must pickle to reach the "
                         f"workers ({type(exc).__name__}: {exc})") from None
+    step = DataParallelStep(model, opt0, split_every)
+    # The Trainer draws the batches as example indices: the same batches, in the same order,
+    # as single-process fit draws from the same seed.
+    index = np.arange(n)
+    trainer = Trainer(model, (index, index), loss=loss, optimizer=opt0, batch_size=batch_size, epochs=epochs,
+                      shuffle=shuffle, max_steps=max_steps, validation=validation, metrics=metric_names,
+                      scheduler=sched0, tol=tol, grad_tol=grad_tol, progress=progress, seed=seed, step=step)
 
-    history = History()
-    display = make_progress(progress)
     token = uuid.uuid4().hex[:12]
     with connect(cluster, n_workers, where="fit") as c:
         addresses = worker_addresses(c, n_workers, where="fit")[:n]
         R = len(addresses)
         bounds = [r * n // R for r in range(R + 1)]
-        futures = []
         try:
             # ---- shards and replicas ----------------------------------------------------
             # the starting parameters travel once to each worker, not inside the task graph
@@ -553,128 +613,14 @@ def fit(model_factory, data, *, loss, optimizer, batch_size=32, epochs=10, shuff
                     shard = c.scatter([tuple(a[lo:hi] for a in arrays)], workers=[addr], hash=False)[0]
                 inits.append(c.submit(_init, token, r, shard, spec_f, key=f"descend-fit-{token}-init-{r}",
                                       workers=[addr], allow_other_workers=False, pure=False))
-            futures = inits
+            step.futures = inits
             _wait(c, inits, addresses)
             del inits, shard, spec_f
-            futures = []
-
-            total = None
-            if epochs is not None:
-                total = epochs * nb_per_epoch
-            if max_steps is not None:
-                total = max_steps if total is None else min(total, max_steps)
-            display.start(epochs=epochs, steps_per_epoch=nb_per_epoch, total_steps=total)
-            t0 = time.perf_counter()
-            step = 0
-            epoch = 0
-            stop, stop_msg = None, ""
-            last_loss = float("nan")
-            sched_arg = None
-            want_state = val is not None
-            while stop is None and (epochs is None or epoch < epochs):
-                t_epoch = time.perf_counter()
-                perm = loader.order(epoch)
-                order = np.arange(n) if perm is None else perm
-                rank_of = np.searchsorted(bounds, order, side="right") - 1
-                n_steps = nb_per_epoch if max_steps is None else min(nb_per_epoch, max_steps - step)
-                prev, prev_n = None, None
-                inflight = collections.deque()
-                for b in range(n_steps):
-                    idx = order[b * bs:(b + 1) * bs]
-                    owner = rank_of[b * bs:(b + 1) * bs]
-                    batch_n = len(idx)
-                    step_futs = []
-                    for r, addr in enumerate(addresses):
-                        local = idx[owner == r] - bounds[r]
-                        step_futs.append(c.submit(
-                            _step, token, r, prev, local, batch_n, prev_n, sched_arg if b == 0 else None,
-                            key=f"descend-fit-{token}-e{epoch}-s{b}-r{r}", workers=[addr],
-                            allow_other_workers=False, pure=False))
-                    prev = step_futs if R <= split_every else [
-                        _tree(c, step_futs, split_every, f"descend-fit-{token}-e{epoch}-s{b}")]
-                    prev_n = batch_n
-                    inflight.append((b, step_futs[0]))
-                    futures = step_futs
-                    while len(inflight) > window:
-                        bb, f = inflight.popleft()
-                        _wait(c, [f], addresses)
-                        display.step(epoch, bb + 1, step + bb + 1, last_loss)
-                closes = [c.submit(_close, token, r, prev, prev_n, want_state or stop is not None,
-                                   key=f"descend-fit-{token}-e{epoch}-close-{r}", workers=[addr],
-                                   allow_other_workers=False, pure=False)
-                          for r, addr in enumerate(addresses)]
-                futures = closes
-                _wait(c, closes + [f for _, f in inflight], addresses)
-                report = closes[0].result()
-                del prev, inflight, step_futs
-                futures = []
-
-                # ---- the epoch's record, as fit writes it --------------------------------
-                stats = report["stats"]
-                sums = {"loss": 0.0, "n": 0, "gnorm": 0.0, "steps": 0}
-                msum = dict.fromkeys(metric_names, 0.0)
-                for lv, lr, gnorm, nbat, ms in stats:
-                    history.step_loss.append(lv)
-                    history.step_lr.append(lr)
-                    history.step_grad_norm.append(gnorm)
-                    sums["loss"] += lv * nbat
-                    sums["n"] += nbat
-                    sums["gnorm"] += gnorm
-                    sums["steps"] += 1
-                    for m in metric_names:
-                        msum[m] += ms[m]
-                    step += 1
-                    last_loss = lv
-                if report["state"] is not None:
-                    model.load_state_dict(report["state"])
-                if report["stopped"] is not None:
-                    what, value, at, lr, restored = report["stopped"]
-                    stop = "diverged"
-                    stop_msg = _diverged_message(what, value, at, epoch, lr, history, restored)
-                if sums["steps"] == 0:
-                    break
-                complete = sums["steps"] == nb_per_epoch
-                rec = {"epoch": epoch + 1, "step": step, "train_loss": sums["loss"] / max(sums["n"], 1)}
-                for m in metric_names:
-                    rec["train_" + m] = msum[m] / max(sums["n"], 1)
-                rec["grad_norm"] = sums["gnorm"] / sums["steps"]
-                rec["lr"] = float(stats[-1][1])
-                rec["time"] = time.perf_counter() - t0
-                rec["epoch_time"] = time.perf_counter() - t_epoch
-                if val is not None:
-                    from ..train.fit import evaluate
-
-                    res = evaluate(model, val, loss=loss, metrics=("loss",) + metric_names)
-                    rec["val_loss"] = res.pop("loss")
-                    for k, v in res.items():
-                        rec["val_" + k] = v
-                history.epochs.append(rec)
-                display.epoch_end(rec)
-                if stop is None:
-                    if max_steps is not None and step >= max_steps:
-                        stop, stop_msg = "max_steps", f"reached max_steps={max_steps}"
-                    elif tol is not None and rec["train_loss"] < tol:
-                        stop, stop_msg = "tol", f"training loss {rec['train_loss']:.6g} < tol={tol:g}"
-                    elif grad_tol is not None and rec["grad_norm"] < grad_tol:
-                        stop, stop_msg = "converged", f"gradient norm {rec['grad_norm']:.3g} < grad_tol={grad_tol:g}"
-                if complete:
-                    epoch += 1
-                    if scheduler is not None:
-                        sched_arg = ("metric", rec.get("val_loss", rec["train_loss"])) if plateau else ("step",)
-            if stop is None:
-                stop, stop_msg = "epochs", f"ran {epochs} epochs"
-            if not want_state and report["stopped"] is None:
-                # the parameters after the last step (fetched once, at the end)
-                last = c.submit(_close, token, 0, None, None, True, key=f"descend-fit-{token}-final",
-                                workers=[addresses[0]], allow_other_workers=False, pure=False)
-                futures = [last]
-                _wait(c, [last], addresses)
-                model.load_state_dict(last.result()["state"])
-            history.stop_reason, history.stop_message = stop, stop_msg
+            step.connect(c, addresses, bounds, token)
+            trainer.run()
         except BaseException:
-            display.close(history)
-            if futures:
-                c.cancel(futures)
+            if step.futures:
+                c.cancel(step.futures)
             raise
         finally:
             try:
@@ -686,8 +632,5 @@ def fit(model_factory, data, *, loss, optimizer, batch_size=32, epochs=10, shuff
                     distributed.wait(rel, timeout=10)
             except Exception:  # best effort: a lost worker has nothing left to release
                 pass
-    display.close(history)
-    if stop == "diverged":
-        warnings.warn(stop_msg, DivergenceWarning, stacklevel=2)
-    model.history = history
+    model.history = trainer.history
     return model
