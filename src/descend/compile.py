@@ -49,7 +49,10 @@ thread that entered it. This module sits above :mod:`descend.nn` and
 from __future__ import annotations
 
 import math
+from collections import deque
 from functools import partial
+from operator import attrgetter, is_
+from operator import call as _call
 
 import numpy as np
 
@@ -64,6 +67,10 @@ __all__ = ["TrainStep", "Tracer", "Recorder", "replayable_ops", "is_traceable_mo
 
 #: How many signatures (batch shapes, training modes) keep a plan.
 MAX_PLANS = 4
+
+_training, _data_of, _grad_of = attrgetter("training"), attrgetter("data"), attrgetter("grad")
+_requires_grad_of = attrgetter("requires_grad")
+_run_all = deque(maxlen=0).extend  # consumes an iterator (of calls) without keeping anything
 
 
 class Unsupported(Exception):
@@ -356,13 +363,11 @@ class Plan:
         for check in self.checks:
             if not check():
                 return None
-        for call in self.fwd:
-            call()
+        _run_all(map(_call, self.fwd))  # (the calls made from C: no Python loop per call)
         loss = float(self.loss)
         if loss - loss != 0.0:  # NaN or ±inf: the eager step decides what that means
             return None
-        for call in self.bwd:
-            call()
+        _run_all(map(_call, self.bwd))
         return loss
 
 
@@ -424,10 +429,7 @@ class Arena:
 
     def intact(self) -> bool:
         """True while every parameter still holds its view of the array."""
-        for p, v in zip(self.params, self.views, strict=True):
-            if p.data is not v:
-                return False
-        return True
+        return all(map(is_, map(_data_of, self.params), self.views))  # (C-level: every step)
 
 
 # ============================================================================ the step
@@ -495,10 +497,7 @@ class TrainStep:
         """Parameters and flags as when the plans were made (else drop every plan)."""
         if self.arena is not None and not self.arena.intact():
             return False
-        for p, rg in zip(self.params, self._rg, strict=True):
-            if p.requires_grad is not rg:
-                return False
-        return True
+        return all(map(is_, map(_requires_grad_of, self.params), self._rg))
 
     def _reset(self) -> None:
         self.entries.clear()
@@ -523,7 +522,7 @@ class TrainStep:
         if not self._valid():
             self._reset()
         sig = (x.shape, x.dtype, y.shape, y.dtype)
-        flags = [m.training for m in self.modules]
+        flags = list(map(_training, self.modules))
         entry = self._hot  # the last step's entry: usually this one, found without hashing
         if entry is None or entry.sig != sig or entry.flags != flags:
             key = (sig, tuple(flags))
@@ -553,8 +552,10 @@ class TrainStep:
 
     def _replayed(self, plan: Plan) -> None:
         """After a replayed step: every parameter's gradient is its view of the arena."""
-        for p, g in zip(self.arena.params, self.arena.grad_views, strict=True):
-            p.grad = g
+        a = self.arena
+        if not all(map(is_, map(_grad_of, a.params), a.grad_views)):  # (usually they are)
+            for p, g in zip(a.params, a.grad_views, strict=True):
+                p.grad = g
         self._eager_grads = False
         self.output = plan.output
         self.replayed = True

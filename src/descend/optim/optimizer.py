@@ -35,7 +35,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Callable
-from operator import methodcaller
+from operator import attrgetter, is_, methodcaller
 from typing import Any
 
 import numpy as np
@@ -44,6 +44,9 @@ from ..autograd import enable_grad
 from ..tensor import Tensor
 
 __all__ = ["Optimizer", "NonFiniteGradientError", "required"]
+
+
+_grad_of, _data_of = attrgetter("grad"), attrgetter("data")
 
 
 class NonFiniteGradientError(FloatingPointError):
@@ -413,7 +416,9 @@ class Optimizer:
         ``spans``: each group's flat span or None, as the check found them (else found here).
         """
         if spans is None:
-            spans = [self._current_span(gi, group) for gi, group in enumerate(self.param_groups)]
+            groups = self.param_groups
+            spans = [self._current_span(0, groups[0])] if len(groups) == 1 else \
+                [self._current_span(gi, group) for gi, group in enumerate(groups)]
         state = self.state
         for group, span in zip(self.param_groups, spans, strict=True):
             if span is not None and self._step_flat(span, group):
@@ -679,7 +684,7 @@ class _FlatSpan:
     """
 
     __slots__ = ("params", "datas", "grads", "param", "grad", "shapes", "bounds", "flat_state", "views",
-                 "scratch", "hyper")
+                 "scratch", "hyper", "group", "group_grads", "group_datas")
 
     def __init__(self, params: list, datas: list, grads: list, param: np.ndarray, grad: np.ndarray) -> None:
         self.params, self.datas, self.grads = params, datas, grads
@@ -693,17 +698,12 @@ class _FlatSpan:
         self.hyper: tuple | None = None  # (the group's hyperparameters, the rule's keywords) last used
 
     def matches(self, params: list) -> bool:
-        """Whether the same parameters have gradients, and all are the arrays the span was found on."""
-        mine, datas, grads = self.params, self.datas, self.grads
-        n, k = len(mine), 0
-        for p in params:
-            g = p.grad
-            if g is None:
-                continue
-            if k == n or p is not mine[k] or p.data is not datas[k] or g is not grads[k]:
-                return False
-            k += 1
-        return k == n
+        """Whether the group's parameters, their arrays and their gradients (None included)
+        are the very objects the span was found on."""
+        # (C-level identity tests over the lists: this runs every step)
+        return len(params) == len(self.group) and all(map(is_, params, self.group)) \
+            and all(map(is_, map(_grad_of, params), self.group_grads)) \
+            and all(map(is_, map(_data_of, params), self.group_datas))
 
     @classmethod
     def find(cls, params: list) -> _FlatSpan | None:
@@ -718,7 +718,11 @@ class _FlatSpan:
         grad = _joined(grads, dtype=param.dtype)
         if grad is None:
             return None
-        return cls(with_grads, datas, grads, param, grad)
+        span = cls(with_grads, datas, grads, param, grad)
+        span.group = list(params)
+        span.group_grads = [p.grad for p in params]
+        span.group_datas = [p.data for p in params]
+        return span
 
     def state_array(self, key: str, states: list, optimizer: Optimizer, group: dict) -> np.ndarray:
         """The flat array of state ``key``, moving the parameters' separate arrays into it (by value)
