@@ -4,7 +4,7 @@ A checkpoint (``<checkpoint_dir>/checkpoint.npz``, written atomically by
 :func:`descend.save`) holds
 
 * ``model``: the model's ``state_dict``; ``optimizer`` and ``scheduler``: theirs;
-* ``rng``: the state of the global generator (dropout draws from it), a dict of
+* ``rng``: the state of the training thread's generator (dropout draws from it), a dict of
   ints and strings as NumPy's ``bit_generator.state`` gives it;
 * ``loader``: the shuffling seed and the epoch numbering of the data order;
   the order of an epoch is recomputed from them, so the position in the data
@@ -37,7 +37,7 @@ def checkpoint_path(checkpoint_dir) -> str:
 
 
 def rng_state() -> dict:
-    """The global generator's state (JSON-able: ints and strings)."""
+    """The calling thread's generator state (JSON-able: ints and strings)."""
     return _random.generator().bit_generator.state
 
 

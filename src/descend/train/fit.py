@@ -74,7 +74,7 @@ def fit(model, train, *, loss, optimizer, batch_size=32, epochs=10, shuffle=True
     progress : bool
         Live bar in a terminal, periodic lines otherwise; False: silent.
     seed : int, optional
-        Seeds the data order and the global generator (dropout) for this run.
+        Seeds the data order and the calling thread's generator (dropout) for this run.
     checkpoint_dir : path, optional
         Write ``checkpoint.npz`` there after every epoch (and every
         ``checkpoint_every`` steps) and at the end.
@@ -106,4 +106,4 @@ def fit(model, train, *, loss, optimizer, batch_size=32, epochs=10, shuffle=True
         tol=tol, grad_tol=grad_tol, patience=patience, max_time=max_time, progress=progress, seed=seed,
         checkpoint_dir=checkpoint_dir, resume=resume, checkpoint_every=checkpoint_every,
         scheduler_interval=scheduler_interval, compile=compile,
-    )._run(3)
+    ).run()

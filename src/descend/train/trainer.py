@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import threading
 import time
 import warnings
@@ -271,7 +272,7 @@ class Trainer:
                "grad_norm": gnorm, "lr": lr, "stop_reason": self.history.stop_reason,
                "epoch_record": record}
         if self.history.stop_reason is not None:
-            self._warn_if_diverged(3)
+            self._warn_if_diverged()
         return out
 
     def run(self) -> History:
@@ -281,10 +282,6 @@ class Trainer:
         display (``progress=``). Called after training stopped, it returns the
         history at once.
         """
-        return self._run(3)
-
-    # ------------------------------------------------------------------------- the loop
-    def _run(self, stacklevel) -> History:
         if self.history.stop_reason is not None:
             return self.history
         self._check_usable("run")
@@ -305,7 +302,7 @@ class Trainer:
             raise
         self._display = _SILENT
         display.close(history)
-        self._warn_if_diverged(stacklevel + 1)
+        self._warn_if_diverged()
         return history
 
     def _check_usable(self, where):
@@ -536,9 +533,9 @@ class Trainer:
             if hasattr(cb, "on_train_end"):
                 cb.on_train_end(state)
 
-    def _warn_if_diverged(self, stacklevel) -> None:
+    def _warn_if_diverged(self) -> None:
         if self.history.stop_reason == "diverged" and self._finished != "diverged":
-            warnings.warn(self.history.stop_message, DivergenceWarning, stacklevel=stacklevel)
+            warnings.warn(self.history.stop_message, DivergenceWarning, stacklevel=_caller_level())
 
     def _checkpoint(self, finished_reason=None, partial=False) -> None:
         self._impl.sync()
@@ -557,6 +554,15 @@ class Trainer:
             "history": self.history.state_dict(),
             "callbacks": [{"class": type(cb).__name__, "state": cb.state_dict()} for cb in stateful],
         })
+
+
+def _caller_level() -> int:
+    """The ``stacklevel`` of the first frame outside descend, seen from the caller: warnings
+    point at the user's line whether it called run(), step(), fit() or distributed.fit()."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("descend."):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _new_sums(metric_names) -> dict:
