@@ -330,3 +330,15 @@ def test_a_failed_call_leaves_a_trainer_that_says_so(blobs):
         trainer.step()
     with pytest.raises(RuntimeError, match="build a new Trainer"):
         trainer.run()
+
+
+def test_an_error_before_the_first_step_comes_out_as_it_is(blobs, capsys):
+    class Refuse(Callback):
+        def on_train_begin(self, state):
+            raise ValueError("not today")
+
+    _, trainer = _setup(blobs, callbacks=[Refuse()], progress=True)
+    with pytest.raises(ValueError, match="not today"):
+        trainer.run()
+    with pytest.raises(RuntimeError, match="not today"):
+        trainer.run()

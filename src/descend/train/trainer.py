@@ -287,11 +287,20 @@ class Trainer:
         self._check_usable("run")
         display = self._run_display
         history = self.history
+        if not self._begun:
+            try:
+                with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                    self._begin()
+            except BaseException as exc:
+                self._broken = exc
+                raise
+        display.start(epochs=self.epochs, steps_per_epoch=self._n_batches, total_steps=self._total_steps,
+                      start_step=self.global_step, start_time=time.perf_counter() - self._t0)
         try:
+            # Overflow to inf/nan is detected (loss and gradient norm are checked every
+            # step) and reported as divergence, with advice, instead of NumPy's warnings.
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                # Overflow to inf/nan is detected (loss and gradient norm are checked every
-                # step) and reported as divergence, with advice, instead of NumPy's warnings.
-                go = self._enter(display)
+                go = self._enter()
                 self._display = display
                 while go and history.stop_reason is None:
                     self._advance()
@@ -312,13 +321,10 @@ class Trainer:
                 f"{self._broken}; the loop's state is undefined, build a new Trainer (with "
                 f"checkpoint_dir and resume=True it continues from the last checkpoint)")
 
-    def _enter(self, display=None) -> bool:
+    def _enter(self) -> bool:
         """Begin the run if needed and honour a pending request; False if training just stopped."""
         if not self._begun:
             self._begin()
-        if display is not None:
-            display.start(epochs=self.epochs, steps_per_epoch=self._n_batches, total_steps=self._total_steps,
-                          start_step=self.global_step, start_time=time.perf_counter() - self._t0)
         if self._stop is None and self._stop_event.is_set():
             self._stop, self._stop_msg = "requested", "request_stop() was called"
         if self._stop is not None:
