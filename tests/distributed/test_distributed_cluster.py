@@ -9,8 +9,8 @@ import pytest
 distributed = pytest.importorskip("distributed")
 cloudpickle = pytest.importorskip("cloudpickle")
 
-from descend import distributed as dd
-from descend import landscapes, optim, search
+from descend import distributed as dd  # noqa: E402 (after the optional-dependency check above)
+from descend import landscapes, optim, search  # noqa: E402 (after the optional-dependency check above)
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
@@ -73,7 +73,7 @@ def test_multistart_on_the_cluster_is_the_same_search(cluster):
     assert there.best_run == here.best_run and there.fun == here.fun
     np.testing.assert_array_equal(there.x, here.x)
     assert (there.nit, there.nfev, there.njev) == (here.nit, here.nfev, here.njev)
-    for a, b in zip(here.runs, there.runs):
+    for a, b in zip(here.runs, there.runs, strict=True):
         np.testing.assert_array_equal(b.path, a.path)
     with pytest.raises(TypeError, match="name or a class"):
         x = landscapes.get("sphere")

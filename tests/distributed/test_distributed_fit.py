@@ -15,9 +15,9 @@ distributed = pytest.importorskip("distributed")
 cloudpickle = pytest.importorskip("cloudpickle")
 da = pytest.importorskip("dask.array")
 
-import descend
-from descend import distributed as dd
-from descend import nn, optim, train
+import descend  # noqa: E402 (after the optional-dependency check above)
+from descend import distributed as dd  # noqa: E402 (after the optional-dependency check above)
+from descend import nn, optim, train  # noqa: E402 (after the optional-dependency check above)
 
 # The workers import this module's helpers by value: the test folder is not on their path.
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
@@ -70,7 +70,7 @@ def assert_same_history(h1, h2, rtol=1e-9):
     np.testing.assert_allclose(h2.step_grad_norm, h1.step_grad_norm, rtol=rtol)
     assert h2.step_lr == h1.step_lr
     assert len(h2.epochs) == len(h1.epochs)
-    for r1, r2 in zip(h1.epochs, h2.epochs):
+    for r1, r2 in zip(h1.epochs, h2.epochs, strict=True):
         assert set(r1) == set(r2)
         for k in r1:
             if k in ("time", "epoch_time"):

@@ -16,11 +16,11 @@ import pytest
 distributed = pytest.importorskip("distributed")
 cloudpickle = pytest.importorskip("cloudpickle")
 
-from typer.testing import CliRunner
+from typer.testing import CliRunner  # noqa: E402 (after the optional-dependency check above)
 
-from descend import distributed as dd
-from descend.cli import app
-from descend.distributed import ParameterGrid, SweepResult
+from descend import distributed as dd  # noqa: E402 (after the optional-dependency check above)
+from descend.cli import app  # noqa: E402 (after the optional-dependency check above)
+from descend.distributed import ParameterGrid, SweepResult  # noqa: E402 (after the optional-dependency check above)
 
 # The workers import this module's helpers by value: the test folder is not on their path.
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
@@ -90,7 +90,7 @@ def test_sweep_runs_every_configuration_on_the_workers(cluster, tmp_path):
     rows = list(csv.DictReader(io.StringIO(path.read_text())))
     assert list(rows[0])[:3] == ["index", "param_lr", "param_steps"]
     assert list(rows[0])[-4:] == ["status", "error", "wall_time", "worker"]
-    for row, r in zip(rows, result):
+    for row, r in zip(rows, result, strict=True):
         assert float(row["w"]) == r["result"]["w"] and row["status"] == "ok"
     assert result.to_csv() == path.read_text()
 
@@ -130,7 +130,7 @@ def test_a_killed_worker_does_not_lose_the_sweep(cluster, tmp_path):
     result = dd.sweep(suicidal_run, configs=configs, cluster=cluster, retries=2, progress=False)
     assert os.path.exists(marker)  # the worker really died
     assert [r["status"] for r in result] == ["ok"] * 8
-    for r, cfg in zip(result, configs):
+    for r, cfg in zip(result, configs, strict=True):
         assert r["result"]["w"] == quadratic_run(cfg)["w"]
     cluster.wait_for_workers(2, timeout=60)  # the nanny restarts it
 
@@ -261,7 +261,7 @@ def test_lost_tasks_are_resubmitted_then_recorded_as_errors(tmp_path):
             result = dd.sweep(always_dying_run, configs=configs, cluster=c, retries=1, progress=False)
             assert [r["status"] for r in result] == ["ok"] * 4
             assert len(os.listdir(once)) == 2
-            for r, cfg in zip(result, configs):
+            for r, cfg in zip(result, configs, strict=True):
                 assert r["result"]["w"] == quadratic_run(cfg)["w"]
             # a configuration that kills every worker it lands on: given up after 1 + retries
             # losses (alone, so that no other task can be lost with its workers)

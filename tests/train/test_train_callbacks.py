@@ -7,7 +7,12 @@ import descend
 from descend import nn, optim
 from descend.optim import lr_scheduler
 from descend.train import (
-    Callback, CSVLogger, EarlyStopping, LearningRateMonitor, ModelCheckpoint, fit,
+    Callback,
+    CSVLogger,
+    EarlyStopping,
+    LearningRateMonitor,
+    ModelCheckpoint,
+    fit,
 )
 
 from ._helpers import assert_same_params, params_of, small_mlp

@@ -46,7 +46,7 @@ def test_lbfgs_in_fit_equals_the_closure_loop(line_search_fn):
     for _ in range(4):
         closure()  # fit's own forward/backward before the step
         opt2.step(closure)
-    for a, b in zip(m1.parameters(), m2.parameters()):
+    for a, b in zip(m1.parameters(), m2.parameters(), strict=True):
         np.testing.assert_array_equal(a.data, b.data)
     np.testing.assert_allclose(m1.weight.data.ravel(), [1.5, -2.0, 0.5], atol=1e-4)
 

@@ -27,8 +27,19 @@ from descend import data as ddata
 
 from . import report as rep
 from .config import DEFAULTS, ConfigError, format_batch_size, format_model, to_jsonable
-from .runs import (MODEL_FILE, RUN_FORMAT, RunError, StagedRun, read_json, write_bytes, write_csv, write_json,
-                   write_new, write_text, write_toml)
+from .runs import (
+    MODEL_FILE,
+    RUN_FORMAT,
+    RunError,
+    StagedRun,
+    read_json,
+    write_bytes,
+    write_csv,
+    write_json,
+    write_new,
+    write_text,
+    write_toml,
+)
 
 __all__ = ["Prepared", "Run", "dataset_names", "load_data", "prepare", "build_model", "run_training",
            "load_run", "LoadedRun", "predict_arrays", "evaluate_arrays", "evaluate_job", "predict_job",
@@ -309,7 +320,7 @@ def blas_threads(cfg: dict[str, Any], sizes: list[int], batch_rows: int):
     """
     threads = cfg.get("threads")
     if threads is None:
-        work = batch_rows * max((a * b for a, b in zip(sizes[:-1], sizes[1:])), default=0)
+        work = batch_rows * max((a * b for a, b in zip(sizes[:-1], sizes[1:], strict=True)), default=0)
         if work > SMALL_MODEL_WORK:
             return contextlib.nullcontext()
         threads = 1
@@ -318,7 +329,7 @@ def blas_threads(cfg: dict[str, Any], sizes: list[int], batch_rows: int):
     except ImportError:
         if cfg.get("threads") is None:
             return contextlib.nullcontext()
-        raise ConfigError("threads", "limiting BLAS threads needs threadpoolctl (pip install threadpoolctl)")
+        raise ConfigError("threads", "limiting BLAS threads needs threadpoolctl (pip install threadpoolctl)") from None
     return threadpool_limits(limits=threads, user_api="blas")
 
 

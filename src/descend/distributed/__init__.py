@@ -27,9 +27,9 @@ from .cluster import require_distributed
 
 require_distributed()  # a clear ImportError naming the extra, before anything else
 
-from .cluster import client, connect, worker_addresses
-from .data_parallel import fit
-from .sweep import ParameterGrid, SweepResult, run_config, sweep
+from .cluster import client, connect, worker_addresses  # noqa: E402 (after the optional-dependency check above)
+from .data_parallel import fit  # noqa: E402 (after the optional-dependency check above)
+from .sweep import ParameterGrid, SweepResult, run_config, sweep  # noqa: E402 (after the optional-dependency check above)
 
 __all__ = ["client", "connect", "worker_addresses", "sweep", "SweepResult", "ParameterGrid", "run_config",
            "fit"]

@@ -24,7 +24,7 @@ def map_chunks(fn, items, *args, cluster, where: str, chunks_per_worker: int = 4
         n_chunks = min(n, n_active * int(chunks_per_worker))
         bounds = [i * n // n_chunks for i in range(n_chunks + 1)]
         futures = [c.submit(_call, fn, items[lo:hi], args, kwargs, pure=False)
-                   for lo, hi in zip(bounds[:-1], bounds[1:]) if hi > lo]
+                   for lo, hi in zip(bounds[:-1], bounds[1:], strict=True) if hi > lo]
         try:
             return c.gather(futures)
         except BaseException:

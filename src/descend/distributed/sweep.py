@@ -75,9 +75,9 @@ class ParameterGrid:
             if not items:
                 yield {}
                 continue
-            keys, values = zip(*items)
+            keys, values = zip(*items, strict=True)
             for combo in itertools.product(*values):
-                yield dict(zip(keys, combo))
+                yield dict(zip(keys, combo, strict=True))
 
     def __len__(self) -> int:
         return sum(math.prod(len(v) for v in g.values()) for g in self.param_grid)

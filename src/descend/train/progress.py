@@ -123,7 +123,11 @@ class RichProgress(SilentProgress):
     def __init__(self, refresh_hz: float = 10.0, line_interval: float = 1.0):
         from rich.console import Console
         from rich.progress import (
-            BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
             TimeRemainingColumn,
         )
 
