@@ -200,7 +200,7 @@ class Recorder:
     def buffer(self, shape, dtype) -> np.ndarray:
         return np.empty(shape, dtype)
 
-    empty = buffer
+    empty = buffer  # (eagerly a buffer may be None; an ``empty`` is always an array)
 
     def call(self, fn, *args) -> None:
         self.calls.append(partial(fn, *args))

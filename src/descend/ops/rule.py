@@ -11,9 +11,11 @@ are instead written as a :class:`Rule`: two plain functions over NumPy arrays,
 
 that call NumPy through an *executor* ``k`` and give every result a buffer:
 ``k.multiply(a, b, out=k.buffer(shape, dtype))`` (``out`` by keyword, or
-for ``ufunc.reduce`` as its fourth argument: ``k.add.reduce(a, 1, None, buf, True)``,
-which NumPy parses faster). The same two functions serve
-both ways an operation runs:
+for ``ufunc.reduce`` as its fourth argument, which NumPy parses faster:
+``k.add.reduce(a, 1, None, buf, True)``). ``k.empty`` is a buffer that is an
+array even eagerly (to be written into in place); ``k.into(fn, out, *args)``
+calls ``fn(*args, out)``; ``k.call(fn, *args)`` any other call (e.g. a random
+draw). The same two functions serve both ways an operation runs:
 
 * eagerly (``k`` is :data:`EAGER`): ``k.multiply`` *is* ``np.multiply`` and
   ``k.buffer`` returns None, so NumPy allocates each result as usual;
@@ -32,10 +34,10 @@ the caller copies.
 
 Kernels must compute only through ``k`` (and views such as ``.T`` or
 ``.reshape``, which stay valid over fixed buffers), never read values in
-Python: checks on the data that the eager step makes with an error message
-belong to the operation's function around the rule, and are registered for
-replay with ``k.check(fn, *arrays)`` (when ``k.recording``) (a replayed step on which one is false
-runs eagerly, so that the error or warning is the eager one).
+Python. Checks on the data that the eager step makes with an error message
+belong to the operation's function around the rule; for replay a kernel
+registers them with ``k.check(fn, *arrays)`` when ``k.recording`` (a replayed
+step on which one is false runs eagerly, so the error is the eager one).
 """
 
 from __future__ import annotations
