@@ -324,7 +324,7 @@ class Plan:
             done.append((rule, attrs, ins, out, xs, y, saved))
         self.fwd = tuple(rec.take_calls())
         self.checks = tuple(rec.checks)
-        self.uses_rng = any(r.name == "dropout" for r, *_ in done)
+        self.uses_rng = any(rule.uses_rng for rule, *_ in done)
         # Backward: gradients from the loss (seed 1) back, each node's vjps into buffers. A
         # gradient's first contribution is written where the gradient lives (a parameter's
         # view of the gradient array), later ones are added to it.

@@ -178,7 +178,7 @@ def _dropout_vjp(k, i, xs, y, scale, attrs, g, out=None):
     return k.multiply(g, scale, out=out)
 
 
-_DROPOUT = Rule("dropout", _dropout_forward, _dropout_vjp)
+_DROPOUT = Rule("dropout", _dropout_forward, _dropout_vjp, uses_rng=True)
 
 
 def dropout(input, p: float = 0.5, training: bool = True, *, generator=None) -> Tensor:

@@ -91,15 +91,17 @@ class Rule:
     and options made it.
     """
 
-    __slots__ = ("name", "forward", "vjp")
+    __slots__ = ("name", "forward", "vjp", "uses_rng")
 
     #: Every rule by name: the operations :mod:`descend.compile` can replay.
     registry: dict = {}
 
-    def __init__(self, name: str, forward, vjp):
+    def __init__(self, name: str, forward, vjp, *, uses_rng: bool = False):
+        """``uses_rng``: the forward draws from the thread's random generator (dropout), so a
+        replay that falls back to the eager step must rewind it first."""
         if name in Rule.registry:
             raise ValueError(f"Rule: an operation named {name!r} is already defined")
-        self.name, self.forward, self.vjp = name, forward, vjp
+        self.name, self.forward, self.vjp, self.uses_rng = name, forward, vjp, bool(uses_rng)
         Rule.registry[name] = self
 
     def __repr__(self) -> str:
