@@ -548,31 +548,7 @@ def test_threaded_grid_search_matches_sequential_and_keeps_the_generator(blobs):
     np.testing.assert_array_equal(descend.random.generator().random(2), expected)
 
 
-def _fit_in_threads(jobs):
-    """Run ``jobs`` (functions) at once, one thread each, started together; their results in order."""
-    import threading
-
-    barrier = threading.Barrier(len(jobs))
-    out, errors = [None] * len(jobs), []
-
-    def work(i):
-        try:
-            barrier.wait()
-            out[i] = jobs[i]()
-        except BaseException as exc:  # re-raised in the test's thread
-            errors.append(exc)
-
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(jobs))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise errors[0]
-    return out
-
-
-def test_two_estimators_fitted_at_once_in_two_threads_equal_sequential_fits(blobs):
+def test_two_estimators_fitted_at_once_in_two_threads_equal_sequential_fits(blobs, in_threads):
     X, y = blobs
     make = [lambda: DescendClassifier((16,), dropout=0.3, max_epochs=15, random_state=1),
             lambda: DescendRegressor((8,), optimizer="lbfgs", max_epochs=10, random_state=2,
@@ -582,7 +558,7 @@ def test_two_estimators_fitted_at_once_in_two_threads_equal_sequential_fits(blob
     descend.manual_seed(7)
     expected = np.random.default_rng(7).random(2)
     for _ in range(3):  # interleavings differ from run to run
-        threaded = _fit_in_threads([lambda m=m, t=t: m().fit(X, t) for m, t in zip(make, targets, strict=True)])
+        threaded = in_threads([lambda m=m, t=t: m().fit(X, t) for m, t in zip(make, targets, strict=True)])
         for a, b in zip(sequential, threaded, strict=True):
             assert a.loss_curve_ == b.loss_curve_
             for wa, wb in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_, strict=True):

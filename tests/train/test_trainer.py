@@ -275,7 +275,7 @@ def test_early_stopping_restores_the_best_parameters_when_stepped(blobs):
     assert_same_params(params_of(model), params_of(ref_model))
 
 
-def test_two_seeded_runs_in_two_threads_equal_runs_one_after_the_other(blobs):
+def test_two_seeded_runs_in_two_threads_equal_runs_one_after_the_other(blobs, in_threads):
     X, y = blobs
 
     def job(seed, compile):
@@ -290,29 +290,8 @@ def test_two_seeded_runs_in_two_threads_equal_runs_one_after_the_other(blobs):
     jobs = [job(1, None), job(2, False)]
     alone = [j() for j in jobs]
     for _ in range(2):  # interleavings differ from run to run
-        for a, b in zip(alone, _in_threads(jobs), strict=True):
+        for a, b in zip(alone, in_threads(jobs), strict=True):
             assert_same_params(a, b)
-
-
-def _in_threads(jobs):
-    barrier = threading.Barrier(len(jobs))
-    out, errors = [None] * len(jobs), []
-
-    def work(i):
-        try:
-            barrier.wait()
-            out[i] = jobs[i]()
-        except BaseException as exc:  # re-raised in the test's thread
-            errors.append(exc)
-
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(jobs))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise errors[0]
-    return out
 
 
 def test_a_failed_call_leaves_a_trainer_that_says_so(blobs):
