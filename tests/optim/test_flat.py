@@ -72,20 +72,33 @@ def _is_flat(opt, params, key):
     return all(a.base is not None and a.base is arrays[0].base for a in arrays)
 
 
-@pytest.mark.parametrize("name,hp", CONFIGS, ids=IDS)
-def test_one_update_over_the_span_is_bit_identical(name, hp):
+def _flat_and_separate(make, steps, dtype=np.float32, before=None, skip=lambda step: ()):
+    """The same steps on parameters that are views of one array and on separate ones.
+
+    ``make(params)`` builds the optimizer; ``before(opt, step)`` runs before each step.
+    Checks that both end with the same parameters and state, bit for bit, and returns
+    ``(flat_params, flat_opt, separate_opt)``.
+    """
     runs = []
     for flat in (True, False):
-        params, set_grads = _setup(flat)
-        opt = optim.get(name, params, **hp)
-        for step in range(12):
-            set_grads(step)
+        params, set_grads = _setup(flat, dtype=dtype)
+        opt = make(params)
+        for step in range(steps):
+            set_grads(step, skip=skip(step))
+            if before is not None:
+                before(opt, step)
             opt.step()
         runs.append((params, opt))
     (flat_params, flat_opt), (params, opt) = runs
     for a, b in zip(flat_params, params, strict=True):
         np.testing.assert_array_equal(a.data, b.data)
     _same_state(flat_opt, opt)
+    return flat_params, flat_opt, opt
+
+
+@pytest.mark.parametrize("name,hp", CONFIGS, ids=IDS)
+def test_one_update_over_the_span_is_bit_identical(name, hp):
+    flat_params, flat_opt, opt = _flat_and_separate(lambda ps: optim.get(name, ps, **hp), 12)
     assert flat_opt._spans and not opt._spans
     for key, value in flat_opt.state[flat_params[0]].items():
         if isinstance(value, np.ndarray):
@@ -97,36 +110,17 @@ def test_one_update_over_the_span_is_bit_identical(name, hp):
 def test_unequal_step_counts_take_the_per_parameter_loop(name, hp):
     """A parameter without a gradient in one step lags a step behind: its hyperparameters differ
     from the others' (bias corrections), so the group must not be updated as one span."""
-    runs = []
-    for flat in (True, False):
-        params, set_grads = _setup(flat, dtype=np.float64)
-        opt = optim.get(name, params, **hp)
-        for step in range(6):
-            set_grads(step, skip=(1,) if step == 2 else ())
-            opt.step()
-        runs.append((params, opt))
-    (flat_params, flat_opt), (params, opt) = runs
+    flat_params, flat_opt, _ = _flat_and_separate(lambda ps: optim.get(name, ps, **hp), 6, dtype=np.float64,
+                                                  skip=lambda step: (1,) if step == 2 else ())
     assert flat_opt.state[flat_params[1]]["step"] == 5 and flat_opt.state[flat_params[0]]["step"] == 6
-    for a, b in zip(flat_params, params, strict=True):
-        np.testing.assert_array_equal(a.data, b.data)
-    _same_state(flat_opt, opt)
 
 
 def test_momentum_switched_on_later_starts_flat_buffers_at_the_gradient():
-    runs = []
-    for flat in (True, False):
-        params, set_grads = _setup(flat)
-        opt = optim.SGD(params, lr=0.05)
-        for step in range(6):
-            if step == 3:
-                opt.param_groups[0]["momentum"] = 0.9
-            set_grads(step)
-            opt.step()
-        runs.append((params, opt))
-    (flat_params, flat_opt), (params, opt) = runs
-    for a, b in zip(flat_params, params, strict=True):
-        np.testing.assert_array_equal(a.data, b.data)
-    _same_state(flat_opt, opt)
+    def switch_on(opt, step):
+        if step == 3:
+            opt.param_groups[0]["momentum"] = 0.9
+
+    flat_params, flat_opt, _ = _flat_and_separate(lambda ps: optim.SGD(ps, lr=0.05), 6, before=switch_on)
     assert _is_flat(flat_opt, flat_params, "momentum_buffer")
 
 
@@ -207,16 +201,9 @@ def test_views_out_of_order_or_with_gaps_are_updated_one_by_one():
 
 @pytest.mark.parametrize(("name", "hp"), [CONFIGS[0], CONFIGS[1], CONFIGS[7]], ids=["sgd", "momentum", "adam"])
 def test_hyperparameters_changed_between_steps_take_effect_at_the_next_flat_step(name, hp):
-    runs = []
-    for flat in (False, True):
-        params, set_grads = _setup(flat, dtype=np.float64)
-        opt = optim.get(name, params, **hp)
-        for step in range(12):
-            set_grads(step)
-            opt.param_groups[0]["lr"] = 0.01 * (1 + step % 3)  # a schedule, by hand
-            if step == 6 and "betas" in opt.param_groups[0]:
-                opt.param_groups[0]["betas"] = (0.5, 0.9)
-            opt.step()
-        runs.append([p.data.copy() for p in params])
-    for a, b in zip(*runs, strict=True):
-        np.testing.assert_array_equal(a, b)
+    def schedule(opt, step):  # by hand
+        opt.param_groups[0]["lr"] = 0.01 * (1 + step % 3)
+        if step == 6 and "betas" in opt.param_groups[0]:
+            opt.param_groups[0]["betas"] = (0.5, 0.9)
+
+    _flat_and_separate(lambda ps: optim.get(name, ps, **hp), 12, dtype=np.float64, before=schedule)
