@@ -288,8 +288,8 @@ class Optimizer:
         with np.errstate(over="ignore", invalid="ignore"):
             for gi, group in enumerate(self.param_groups):
                 params = group["params"]
-                span = self._spans.get(gi)
-                if span is not None and span.matches(params):
+                span = self._last_span(gi, params)
+                if span is not None:
                     # the same arrays as at the last step: their shapes and dtypes were checked then
                     spans.append(span)
                     flat = span.grad
@@ -417,8 +417,8 @@ class Optimizer:
         """
         if spans is None:
             groups = self.param_groups
-            spans = [self._current_span(0, groups[0])] if len(groups) == 1 else \
-                [self._current_span(gi, group) for gi, group in enumerate(groups)]
+            spans = [self._flat_span(0, groups[0])] if len(groups) == 1 else \
+                [self._flat_span(gi, group) for gi, group in enumerate(groups)]
         state = self.state
         for group, span in zip(self.param_groups, spans, strict=True):
             if span is not None and self._step_flat(span, group):
@@ -480,12 +480,10 @@ class Optimizer:
         return views
 
     # -- flat groups ------------------------------------------------------------------------------
-    def _current_span(self, gi: int, group: dict) -> _FlatSpan | None:
-        """The group's flat span: the last one while its arrays are the same, else found anew."""
+    def _last_span(self, gi: int, params: list) -> _FlatSpan | None:
+        """The group's span of the last step, while its arrays are still the same; else None."""
         span = self._spans.get(gi)
-        if span is not None and span.matches(group["params"]):
-            return span
-        return self._flat_span(gi, group) if any(p.grad is not None for p in group["params"]) else None
+        return span if span is not None and span.matches(params) else None
 
     def _flat_span(self, gi: int, group: dict) -> _FlatSpan | None:
         """The group's parameters with gradients as one span, if they are consecutive views of
@@ -494,8 +492,8 @@ class Optimizer:
         Cached per group: while the same arrays come back (the traced step's),
         the check is one identity test per parameter.
         """
-        cached = self._spans.get(gi)
-        if cached is not None and cached.matches(group["params"]):
+        cached = self._last_span(gi, group["params"])
+        if cached is not None:
             return cached
         span = _FlatSpan.find(group["params"])
         if span is None:
