@@ -376,7 +376,8 @@ def animate_paths(fn, results, path=None, frames: int | None = None, fps: int = 
         p.parent.mkdir(parents=True, exist_ok=True)
         fig.set_dpi(dpi)
         if writer is None:
-            _write_gif(fig, ax, lines + heads, draw, steps_shown, p, fps)
+            _write_gif(fig, ax, lines + heads, draw, steps_shown, p, fps,
+                       [color(i) for i in range(len(paths))])
         else:
             with writer.saving(fig, str(p), dpi):
                 for step in steps_shown:
@@ -386,7 +387,7 @@ def animate_paths(fn, results, path=None, frames: int | None = None, fps: int = 
     return fig
 
 
-def _write_gif(fig, ax, moving, draw, steps_shown, path, fps):
+def _write_gif(fig, ax, moving, draw, steps_shown, path, fps, series_colors):
     """Render the frames by blitting (the contour backdrop is drawn once) and save with Pillow."""
     from PIL import Image
 
@@ -411,12 +412,43 @@ def _write_gif(fig, ax, moving, draw, steps_shown, path, fps):
     finally:
         for artist in [*moving, title]:
             artist.set_animated(False)
-    # One palette for the whole animation (from the last frame, where every path is drawn),
-    # so colours do not flicker between frames.
-    palette = images[-1].quantize(colors=96, method=Image.Quantize.MEDIANCUT)
+    palette = gif_palette(images[-1], series_colors)
     frames = [im.quantize(palette=palette, dither=Image.Dither.NONE) for im in images]
     frames[0].save(path, save_all=True, append_images=frames[1:], duration=max(int(1000 / fps), 20),
                    loop=0, optimize=False)
+
+
+def gif_palette(image, keep):
+    """A 256-colour Pillow palette image for GIF frames: the colours in ``keep`` exactly, the rest
+    of the entries fitted to ``image`` by Pillow's median cut.
+
+    One palette serves the whole animation (fitted to the last frame, where every path is drawn),
+    so colours do not flicker between frames. The series' colours are reserved entries because a
+    palette fitted to the picture alone spends its entries on the large grey backdrop and merges
+    thin lines of similar hue (sgd and nesterov became one teal, momentum and adam one orange).
+
+    ``keep``: colours matplotlib understands (``"#0072B2"``, names, RGB tuples).
+    """
+    from matplotlib.colors import to_rgb
+    from PIL import Image
+
+    reserved = []
+    for c in [*keep, "white", "black"]:
+        rgb = tuple(int(round(255 * v)) for v in to_rgb(c))
+        if rgb not in reserved:
+            reserved.append(rgb)
+    if len(reserved) > 128:
+        raise ValueError(f"a GIF palette can keep at most 126 series colours, got {len(reserved) - 2}")
+    fitted = image.convert("RGB").quantize(colors=256 - len(reserved), method=Image.Quantize.MEDIANCUT)
+    rest = np.array(fitted.getpalette()[: 3 * (256 - len(reserved))]).reshape(-1, 3)
+    # Fitted entries a shade away from a reserved colour would catch some of its pixels (Pillow
+    # matches colours at reduced precision); leave those pixels to the reserved entry.
+    gap = np.abs(rest[:, None, :] - np.array(reserved)[None, :, :]).max(axis=2).min(axis=1)
+    entries = [v for rgb in reserved for v in rgb] + rest[gap > 8].ravel().tolist()
+    entries += [0] * (768 - len(entries))  # unused entries (a small picture has few colours)
+    palette = Image.new("P", (1, 1))
+    palette.putpalette(entries)
+    return palette
 
 
 def plot_basins(basin_map: BasinMap, show_steps: bool = True, ax=None, title=None, path=None,
