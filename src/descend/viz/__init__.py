@@ -9,7 +9,8 @@ viridis fields). Figures are drawn on the Agg canvas, so nothing needs a display
 * :func:`animate_paths`: the same as a GIF (Pillow) or MP4 (when ffmpeg is installed);
 * :func:`plot_basins`: which minimum each start reaches, and how fast;
 * :func:`plot_convergence`: best value against evaluations, for comparing methods;
-* :func:`plot_history`: loss, accuracy and learning rate of a training run;
+* :func:`plot_history`: loss, accuracy and learning rate of a training run, or of several
+  named runs on shared axes (by step, epoch or examples seen);
 * :func:`plot_lr_schedule`: learning-rate schedules against steps;
 * :func:`plot_lr_find`: the learning-rate range test.
 """

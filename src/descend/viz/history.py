@@ -6,6 +6,7 @@ import numbers
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 from ._common import figure_and_axes, finish, new_figure
 from .palette import OKABE_ITO, color
@@ -30,8 +31,62 @@ def _numeric(values) -> np.ndarray | None:
     return np.array(out, dtype=np.float64)
 
 
-def _history_columns(history):
-    """(step_loss array or None, {column: array}) from a History-like object or a dict."""
+def _looks_like_history(obj) -> bool:
+    return isinstance(obj, Mapping) or hasattr(obj, "step_loss") or hasattr(obj, "epochs")
+
+
+def _named_histories(history) -> dict | None:
+    """``{name: history}`` when ``history`` is a dict of several runs' histories, else None.
+
+    A single history given as a dict holds lists (``{"train_loss": [...], ...}``); a dict of runs
+    holds History objects or such dicts (anything else in it is an error naming the run).
+    """
+    if isinstance(history, Mapping) and any(_looks_like_history(v) for v in history.values()):
+        return {str(k): v for k, v in history.items()}
+    return None
+
+
+class _Run:
+    """One history's curves, with the optimizer step at which each epoch ended.
+
+    ``boundaries``: ``[0, steps after epoch 1, steps after epoch 2, ...]``, from the epochs'
+    ``step`` entries, or spread evenly over ``step_loss`` for a plain dict of lists.
+    """
+
+    def __init__(self, history, name: str):
+        self.name = name
+        self.step_loss, self.cols, steps_at_epoch_end = _history_columns(history, name)
+        n_epochs = max((len(v) for v in self.cols.values()), default=0)
+        n_steps = 0 if self.step_loss is None else len(self.step_loss)
+        if steps_at_epoch_end is not None and len(steps_at_epoch_end) == n_epochs:
+            self.boundaries = np.r_[0.0, steps_at_epoch_end]
+        elif n_epochs and n_steps:
+            self.boundaries = np.linspace(0.0, n_steps, n_epochs + 1)
+        else:
+            self.boundaries = None
+        self.n_epochs = n_epochs
+
+    def at_steps(self, steps, axis: str, examples_per_epoch):
+        """Positions on ``axis`` of the moments after ``steps`` optimizer steps."""
+        steps = np.asarray(steps, dtype=np.float64)
+        if axis == "step":
+            return steps
+        epochs = np.interp(steps, self.boundaries, np.arange(len(self.boundaries)))
+        return epochs if axis == "epoch" else epochs * examples_per_epoch
+
+    def epoch_x(self, n: int, axis: str, examples_per_epoch):
+        """Positions on ``axis`` of the first ``n`` epochs' ends."""
+        if axis == "epoch":
+            return np.arange(1, n + 1, dtype=np.float64)
+        if self.boundaries is None:  # epoch columns alone: on the examples axis, whole epochs
+            return np.arange(1, n + 1, dtype=np.float64) * examples_per_epoch
+        return self.at_steps(self.boundaries[1: n + 1], axis, examples_per_epoch)
+
+
+def _history_columns(history, name: str = ""):
+    """(step_loss array or None, {column: array}, steps at each epoch's end or None) from a
+    History-like object or a dict."""
+    where = f" ({name!r})" if name else ""
     if isinstance(history, Mapping):
         step_loss = history.get("step_loss")
         if "epochs" in history and isinstance(history["epochs"], Sequence) and not isinstance(history["epochs"], str):
@@ -44,8 +99,8 @@ def _history_columns(history):
         table = _rows_to_columns(list(getattr(history, "epochs", None) or []))
     else:
         raise TypeError(
-            "plot_history: expected a History (attributes step_loss and epochs) or a dict of "
-            f"lists, got {type(history).__name__}"
+            f"plot_history{where}: expected a History (attributes step_loss and epochs), a dict of "
+            f"lists, or a dict of named histories, got {type(history).__name__}"
         )
     columns = {}
     for k, v in table.items():
@@ -57,7 +112,11 @@ def _history_columns(history):
     sl = None
     if step_loss is not None and len(step_loss):
         sl = _numeric(list(step_loss))
-    return sl, columns
+    if sl is None and not columns:
+        raise ValueError(f"plot_history{where}: the history is empty (no step_loss, no epoch columns)")
+    ends = _numeric(list(table.get("step") or []))
+    ends = ends if ends is not None and ends.size and np.all(np.isfinite(ends)) else None
+    return sl, columns, ends
 
 
 def _rows_to_columns(rows):
@@ -69,39 +128,138 @@ def _rows_to_columns(rows):
     return {k: [r.get(k) for r in rows] for k in keys}
 
 
+def _constant_value(values) -> float | None:
+    """The value when every finite entry is the same (to rounding), else None."""
+    finite = np.concatenate([np.ravel(v) for v in values]) if values else np.array([])
+    finite = finite[np.isfinite(finite)]
+    if not finite.size:
+        return None
+    lo, hi = float(finite.min()), float(finite.max())
+    return hi if hi - lo <= 1e-9 * max(abs(lo), abs(hi)) else None
+
+
+def settle_constant_axis(ax, values, log: bool = False, span=None) -> bool:
+    """Give a constant series a y range that shows it as constant, and say so on the axes.
+
+    Left alone, matplotlib spreads a constant value ``v`` over ``v ± 4%`` (a learning rate of
+    0.001 drawn from 0.00096 to 0.00104), which reads as a change. The range becomes ``span``
+    when given (``(0, 1)`` for accuracies), else ``[0, 2v]`` (``[v/10, 10v]`` on a log axis),
+    and a note gives the value ("one value" when there is a single point). Returns whether the
+    series was constant.
+    """
+    value = _constant_value(list(values))
+    if value is None:
+        return False
+    if span is not None and span[0] <= value <= span[1]:
+        ax.set_ylim(*span)
+    elif log and value > 0:
+        ax.set_ylim(value / 10, value * 10)
+    elif value != 0:
+        ax.set_ylim(*sorted((0.0, 2.0 * value)))
+    else:
+        ax.set_ylim(-1.0, 1.0)
+    n_points = sum(int(np.isfinite(np.ravel(v)).sum()) for v in values)
+    note = "one value" if n_points == 1 else "constant"
+    ax.text(0.02, 0.94, f"{note}: {value:.4g}", transform=ax.transAxes, va="top", fontsize=8,
+            color="0.3")
+    return True
+
+
 _PANELS = ("loss", "metrics", "lr", "grad_norm")
+_X_AXES = ("epoch", "step", "examples")
+_X_LABELS = {"epoch": "epoch", "step": "optimizer step (update)", "examples": "examples seen"}
+_KEY_STYLES = ("-", "--", ":", "-.")
 
 
-def plot_history(history, title=None, path=None, log_loss: bool | None = None, panels=None):
-    """Loss, metrics and learning rate of a training run, one panel each.
+def _panel_keys(cols) -> dict[str, list[str]]:
+    loss = [k for k in cols if "loss" in k]
+    lr = [k for k in cols if k == "lr" or k.endswith("_lr") or k.startswith("lr")]
+    norm = [k for k in cols if "grad_norm" in k]
+    metrics = [k for k in cols if k not in loss and k not in lr and k not in norm]
+    return {"loss": loss, "metrics": metrics, "lr": lr, "grad_norm": norm}
+
+
+def _spread(step_losses) -> float:
+    """Ratio of the most steps a run took to the fewest (1 when a run has none)."""
+    counts = [len(sl) for sl in step_losses if sl is not None]
+    return max(counts) / min(counts) if counts and min(counts) else 1.0
+
+
+def _x_axes(x, several: bool, examples_per_epoch) -> list[str]:
+    if x is None:
+        x = ["step", "epoch"] if several else ["epoch"]
+        if several and examples_per_epoch is not None:
+            x.append("examples")
+    elif isinstance(x, str):
+        x = [x]
+    x = list(x)
+    unknown = [a for a in x if a not in _X_AXES]
+    if unknown or not x or len(set(x)) != len(x):
+        raise ValueError(f"plot_history: x must be one of {list(_X_AXES)} or a list of them without "
+                         f"repeats, got {x}")
+    if "examples" in x:
+        if isinstance(examples_per_epoch, bool) or not isinstance(examples_per_epoch, numbers.Real) \
+                or not examples_per_epoch > 0:
+            raise ValueError("plot_history: x='examples' needs examples_per_epoch, the number of "
+                             f"training examples in one epoch (a positive number), got {examples_per_epoch!r}")
+    return x
+
+
+def plot_history(history, title=None, path=None, log_loss: bool | None = None, panels=None, x=None,
+                 examples_per_epoch: int | None = None):
+    """Loss, metrics and learning rate of one training run, or of several on shared axes.
 
     Parameters
     ----------
-    history : History or dict
+    history : History, dict of lists, or dict of named histories
         An object with ``step_loss`` (loss after every optimizer step) and ``epochs`` (one
-        dict per epoch: ``train_loss``, ``val_loss``, ``train_accuracy``, ``val_accuracy``,
-        ``lr``, ...), as ``descend.train`` returns; or a plain dict of lists (one entry per
-        epoch, plus optionally ``step_loss``).
+        dict per epoch: ``step``, ``train_loss``, ``val_loss``, ``train_accuracy``,
+        ``val_accuracy``, ``lr``, ...), as ``descend.train`` returns; or a plain dict of lists
+        (one entry per epoch, plus optionally ``step_loss``). Several runs to compare are a
+        dict ``{name: history}``, e.g. ``{"batch": h1, "stochastic": h2, "mini-batch 32": h3}``:
+        each run gets its own colour, each column its own line style.
     log_loss : bool, optional
         Log scale for the loss axis (default: when the loss falls by more than 100×).
     panels : sequence of str, optional
         Which panels to draw, in this order: any of ``"loss"``, ``"metrics"`` (accuracy and
-        other metrics), ``"lr"`` and ``"grad_norm"`` (default: every one the history has
+        other metrics), ``"lr"`` and ``"grad_norm"`` (default: every one the histories have
         data for). Asking for a panel without data is an error naming the ones available.
+    x : str or sequence of str, optional
+        The horizontal axis, one column of panels each: ``"epoch"``, ``"step"`` (optimizer
+        updates) or ``"examples"`` (training examples seen). Default: ``"epoch"`` for one run;
+        ``"step"`` and ``"epoch"`` (and ``"examples"`` when ``examples_per_epoch`` is given)
+        for several, since batch, mini-batch and stochastic descent differ exactly in how many
+        updates an epoch of examples buys.
+    examples_per_epoch : int, optional
+        Training examples in one epoch, for ``x="examples"``: epoch ``e`` ends at
+        ``e * examples_per_epoch`` and the steps within an epoch are spread evenly over it.
 
-    Panels: losses (the per-step loss faint, per-epoch losses bold; steps are placed at
-    fractions of an epoch), accuracies and other metrics, the learning rate and the gradient
-    norm (``grad_norm``), each only when present; ``time`` columns are not drawn.
+    The per-step loss is drawn faint, the per-epoch columns bold; steps sit at their place
+    within the epoch (from each epoch's ``step`` count). A series that never changes (a
+    constant learning rate, a one-epoch run) is drawn on a range that shows it as constant,
+    with its value noted. ``time`` columns are not drawn.
     """
-    step_loss, cols = _history_columns(history)
-    loss_keys = [k for k in cols if "loss" in k]
-    lr_keys = [k for k in cols if k == "lr" or k.endswith("_lr") or k.startswith("lr")]
-    norm_keys = [k for k in cols if "grad_norm" in k]
-    metric_keys = [k for k in cols if k not in loss_keys and k not in lr_keys and k not in norm_keys]
-    if step_loss is None and not cols:
-        raise ValueError("plot_history: the history is empty (no step_loss, no epoch columns)")
-    available = (["loss"] + (["metrics"] if metric_keys else []) + (["lr"] if lr_keys else [])
-                 + (["grad_norm"] if norm_keys else []))
+    named = _named_histories(history)
+    runs = [_Run(h, name) for name, h in named.items()] if named else [_Run(history, "")]
+    several = named is not None
+    axes_x = _x_axes(x, several, examples_per_epoch)
+    for run in runs:
+        which = f"the history {run.name!r}" if run.name else "the history"
+        if "step" in axes_x and run.step_loss is None and run.boundaries is None:
+            raise ValueError(f"plot_history: x='step' needs the optimizer steps, which {which} does not "
+                             "record (no step_loss, no 'step' column)")
+        if several and "epoch" in axes_x and run.n_epochs == 0:
+            raise ValueError(f"plot_history: x='epoch' needs epochs, which {which} does not record "
+                             "(only step_loss); use x='step'")
+        if "examples" in axes_x and run.n_epochs == 0:
+            raise ValueError(f"plot_history: x='examples' needs epochs, which {which} does not record "
+                             "(only step_loss)")
+    keys = {p: [] for p in _PANELS}
+    for run in runs:
+        for p, ks in _panel_keys(run.cols).items():
+            keys[p] += [k for k in ks if k not in keys[p]]
+    available = (["loss"] + (["metrics"] if keys["metrics"] else []) + (["lr"] if keys["lr"] else [])
+                 + (["grad_norm"] if keys["grad_norm"] else []))
     if panels is None:
         panels = available
     else:
@@ -117,60 +275,77 @@ def plot_history(history, title=None, path=None, log_loss: bool | None = None, p
                              f"it has {available}")
         if not panels or len(set(panels)) != len(panels):
             raise ValueError(f"plot_history: panels must be a non-empty list without repeats, got {panels}")
-    fig = new_figure(figsize=(6.2, 2.6 * len(panels) + 0.6))
-    axes = [fig.add_subplot(len(panels), 1, i + 1) for i in range(len(panels))]
-    n_epochs = max((len(v) for v in cols.values()), default=0)
-    epoch_x = np.arange(1, n_epochs + 1)
-    xlabel = "epoch" if n_epochs else "step"
 
-    dots = {"marker": "o" if n_epochs <= 30 else None, "ms": 4}  # epoch points, while they are few
+    rows, ncols = len(panels), len(axes_x)
+    fig = new_figure(figsize=(6.2 * ncols, 2.6 * rows + 0.6))
+    grid = [[fig.add_subplot(rows, ncols, r * ncols + c + 1) for c in range(ncols)] for r in range(rows)]
+    steps_only = all(run.n_epochs == 0 for run in runs)
+    dots = {"marker": "o" if max(run.n_epochs for run in runs) <= 30 else None, "ms": 4}
 
-    def curves(ax, keys, first_color=0, **style):
-        for i, k in enumerate(keys):
-            ax.plot(epoch_x[: len(cols[k])], cols[k], color=color(first_color + i), lw=2,
-                    label=k.replace("_", " "), **style)
+    def draw(ax, panel, axis):
+        """Draw one panel against one axis; return every value drawn (for the y range)."""
+        drawn = []
+        for i, run in enumerate(runs):
+            prefix = f"{run.name}: " if several else ""
+            if panel == "loss" and run.step_loss is not None:
+                steps = np.arange(1, len(run.step_loss) + 1)
+                sx = steps if run.boundaries is None else run.at_steps(steps, axis, examples_per_epoch)
+                ax.plot(sx, run.step_loss, color=color(i) if several else OKABE_ITO["sky_blue"], lw=0.8,
+                        alpha=0.45 if several else 0.7, label=f"{prefix}loss per step")
+                drawn.append(run.step_loss)
+            first = {"loss": 0, "metrics": 0, "lr": 2, "grad_norm": 4}[panel]
+            for j, k in enumerate(kk for kk in keys[panel] if kk in run.cols):
+                vals = run.cols[k]
+                style = ({"color": color(i), "ls": _KEY_STYLES[j % len(_KEY_STYLES)]} if several
+                         else {"color": color(first + j)})
+                if panel in ("loss", "metrics"):
+                    style.update(dots)
+                elif len(vals) == 1:  # one point draws no line
+                    style["marker"] = "o"
+                if panel == "lr":
+                    style["drawstyle"] = "steps-post"
+                ax.plot(run.epoch_x(len(vals), axis, examples_per_epoch), vals, lw=2,
+                        label=prefix + k.replace("_", " "), **style)
+                drawn.append(vals)
+        return drawn
 
-    def all_positive(keys) -> bool:
-        vals = np.concatenate([cols[k] for k in keys])
-        return bool(np.all(vals[np.isfinite(vals)] > 0))
-
-    def label_panel(ax, ylabel, log=False):
-        if log:
-            ax.set_yscale("log")
-        ax.set_ylabel(ylabel)
-        ax.legend(fontsize=8)
-        ax.grid(alpha=0.3)
-
-    if "loss" in panels:
-        ax = axes[panels.index("loss")]
-        all_losses = []
-        if step_loss is not None:
-            spe = len(step_loss) / n_epochs if n_epochs else 1.0
-            sx = (np.arange(len(step_loss)) + 1) / spe
-            ax.plot(sx, step_loss, color=OKABE_ITO["sky_blue"], lw=0.8, alpha=0.7, label="loss per step")
-            all_losses.append(step_loss)
-        curves(ax, loss_keys, **dots)
-        all_losses += [cols[k] for k in loss_keys]
-        finite = np.concatenate([a[np.isfinite(a)] for a in all_losses]) if all_losses else np.array([])
-        if log_loss is None:
-            log_loss = bool(finite.size and finite.min() > 0 and finite.max() / finite.min() > 100)
-        label_panel(ax, "loss", log_loss)
-    if "metrics" in panels:
-        ax = axes[panels.index("metrics")]
-        curves(ax, metric_keys, **dots)
-        label_panel(ax, "accuracy" if all("acc" in k for k in metric_keys) else "metric")
-    if "lr" in panels:
-        # log scale for the rates (and norms below) unless one is zero or negative
-        ax = axes[panels.index("lr")]
-        curves(ax, lr_keys, 2, drawstyle="steps-post")
-        label_panel(ax, "learning rate", all_positive(lr_keys))
-    if "grad_norm" in panels:
-        ax = axes[panels.index("grad_norm")]
-        curves(ax, norm_keys, 4)
-        label_panel(ax, "gradient norm", all_positive(norm_keys))
-    axes[0].set_title(title or "Training history")
-    for ax in axes:
-        ax.set_xlabel(xlabel)
+    for r, panel in enumerate(panels):
+        for c, axis in enumerate(axes_x):
+            ax = grid[r][c]
+            drawn = draw(ax, panel, axis)
+            finite = np.concatenate([d[np.isfinite(d)] for d in drawn]) if drawn else np.array([])
+            positive = bool(finite.size and finite.min() > 0)
+            if panel == "loss":
+                log = log_loss if log_loss is not None else bool(positive and finite.max() / finite.min() > 100)
+                ylabel = "loss"
+            elif panel == "metrics":
+                log = False
+                ylabel = "accuracy" if all("acc" in k for k in keys["metrics"]) else "metric"
+            else:  # rates and norms: log scale unless one is zero or negative
+                log = positive
+                ylabel = "learning rate" if panel == "lr" else "gradient norm"
+            if log:
+                ax.set_yscale("log")
+            settle_constant_axis(ax, drawn, log, (0.0, 1.0) if ylabel == "accuracy" else None)
+            ax.set_ylabel(ylabel)
+            ax.set_xlabel("step" if steps_only else _X_LABELS[axis])
+            if axis == "epoch" and not steps_only:
+                # a one-epoch run is one point: show the epoch axis from its start, not 0.96 to 1.04
+                ax.set_xlim(0, max(run.n_epochs for run in runs) * 1.04)
+                ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            elif axis == "step" and several and _spread(run.step_loss for run in runs) > 10:
+                # batch descent takes an update per epoch, stochastic one per example: on a linear
+                # axis the first would be squashed against zero
+                ax.set_xscale("log")
+            elif axis != "epoch":
+                ax.set_xlim(left=0)
+            ax.legend(fontsize=8)
+            ax.grid(alpha=0.3)
+    grid[0][0].set_title(title or ("Training history" if not several else
+                                   "Training histories: " + ", ".join(run.name for run in runs)))
+    if ncols > 1:
+        for c, axis in enumerate(axes_x[1:], start=1):
+            grid[0][c].set_title(f"by {_X_LABELS[axis]}")
     return finish(fig, path)
 
 
@@ -208,11 +383,14 @@ def plot_lr_schedule(schedule, steps: int | None = None, log: bool = False, ax=N
     """
     items = schedule.items() if isinstance(schedule, Mapping) else [("lr", schedule)]
     fig, ax = figure_and_axes(ax, figsize=(6.4, 3.6))
+    drawn = []
     for i, (label, sched) in enumerate(items):
         vals = _schedule_values(sched, steps)
         ax.plot(np.arange(len(vals)), vals, color=color(i), lw=2, label=str(label))
+        drawn.append(vals)
     if log:
         ax.set_yscale("log")
+    settle_constant_axis(ax, drawn, log)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("learning rate")
     ax.set_title(title or "Learning-rate schedule")
