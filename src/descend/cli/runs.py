@@ -228,28 +228,13 @@ def read_json(path) -> Any:
         raise RunError(f"{str(path)!r} is not valid JSON: {exc}") from None
 
 
-def _toml_value(value) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value)  # a JSON string is a valid TOML basic string
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    raise TypeError(f"cannot write {value!r} to TOML")
-
-
 def write_toml(path, values: dict[str, Any], header: str = "") -> None:
-    """Write a flat TOML file (keys with value None are left out: TOML has no null)."""
-    lines = [f"# {line}" for line in header.splitlines()] if header else []
-    for key, value in values.items():
-        if value is None:
-            continue
-        lines.append(f"{key} = {_toml_value(value)}")
-    write_text(path, "\n".join(lines) + "\n")
+    """Write a TOML file with tomli-w, atomically; keys with value None are left out (TOML has no
+    null) and ``header`` becomes comment lines at the top."""
+    import tomli_w
+
+    comments = "".join(f"# {line}\n" for line in header.splitlines()) if header else ""
+    write_text(path, comments + tomli_w.dumps({k: v for k, v in values.items() if v is not None}))
 
 
 def write_csv(path, rows: list[dict], columns: list[str] | None = None) -> None:

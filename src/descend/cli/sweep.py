@@ -38,6 +38,7 @@ import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
+import tomli_w
 import typer
 
 from .runs import write_bytes
@@ -119,8 +120,9 @@ def load_sweep(path) -> tuple[dict, dict, list[dict]]:
         if f.name in _NOT_IN_GRID:
             raise SweepConfigError(f"{name}: [grid] {raw_key!r} cannot vary within a sweep")
         if not isinstance(values, list):
+            written = "{...}" if isinstance(values, dict) else tomli_w.dumps({"v": values})[len("v = "):].strip()
             raise SweepConfigError(f"{name}: [grid] {raw_key!r} must be a list of values, e.g. "
-                                   f"{raw_key} = [{_toml_repr(values)}], got {_toml_repr(values)}")
+                                   f"{raw_key} = [{written}], got {raw_key} = {written}")
         if not values:
             raise SweepConfigError(f"{name}: [grid] {raw_key!r} is an empty list")
         if f.name in base:
@@ -149,14 +151,6 @@ def _check_optimizer(name, source):
     if name not in known:
         raise SweepConfigError(f"'optimizer' (from {source}): unknown optimizer {name!r}; choose from: "
                                f"{', '.join(known)}")
-
-
-def _toml_repr(value) -> str:
-    if isinstance(value, str):
-        return json.dumps(value)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 def _fmt_value(value) -> str:
