@@ -660,3 +660,203 @@ _add(OpInfo("log_softmax", op=lambda x, **kw: descend.log_softmax(x, **kw),
             ref=lambda x, axis=-1: np.log(_np_softmax(x, axis)),
             torch=lambda x, axis=-1: _torch().log_softmax(x, dim=axis), samples=along_axis(),
             domain="[-5, 5]; the softmax axis has at least one element"))
+
+# convolution and pooling (images (N, C, H, W))
+
+
+def _np_windows(xp, kernel, stride, dilation, out_hw):
+    """Every window of the padded input, by plain indexing: (N, C, OH, OW, kh, kw)."""
+    (kh, kw), (sh, sw), (dh, dw), (oh, ow) = kernel, stride, dilation, out_hw
+    rows = (np.arange(oh) * sh)[:, None] + np.arange(kh) * dh  # (OH, kh)
+    cols = (np.arange(ow) * sw)[:, None] + np.arange(kw) * dw  # (OW, kw)
+    return xp[:, :, rows[:, None, :, None], cols[None, :, None, :]]
+
+
+def _out_hw(hw, kernel, stride, padding, dilation):
+    return tuple((n + 2 * p - d * (k - 1) - 1) // s + 1
+                 for n, k, s, p, d in zip(hw, kernel, stride, padding, dilation, strict=True))
+
+
+def _two(v):
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+
+def _np_conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
+    stride, padding, dilation = _two(stride), _two(padding), _two(dilation)
+    xp = np.pad(x, ((0, 0), (0, 0), (padding[0],) * 2, (padding[1],) * 2))
+    out_hw = _out_hw(x.shape[2:], w.shape[2:], stride, padding, dilation)
+    win = _np_windows(xp, w.shape[2:], stride, dilation, out_hw)
+    cg, og = x.shape[1] // groups, w.shape[0] // groups
+    parts = [np.einsum("ncabij,ocij->noab", win[:, g * cg:(g + 1) * cg], w[g * og:(g + 1) * og])
+             for g in range(groups)]
+    y = np.concatenate(parts, axis=1)
+    return y if b is None else y + b[None, :, None, None]
+
+
+def _np_max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1):
+    kernel = _two(kernel_size)
+    stride, padding, dilation = _two(stride or kernel), _two(padding), _two(dilation)
+    xp = np.pad(x, ((0, 0), (0, 0), (padding[0],) * 2, (padding[1],) * 2), constant_values=-np.inf)
+    out_hw = _out_hw(x.shape[2:], kernel, stride, padding, dilation)
+    return _np_windows(xp, kernel, stride, dilation, out_hw).max(axis=(4, 5))
+
+
+def _np_avg_pool2d(x, kernel_size, stride=None, padding=0, count_include_pad=True):
+    kernel = _two(kernel_size)
+    stride, padding = _two(stride or kernel), _two(padding)
+    widths = ((0, 0), (0, 0), (padding[0],) * 2, (padding[1],) * 2)
+    out_hw = _out_hw(x.shape[2:], kernel, stride, padding, (1, 1))
+    total = _np_windows(np.pad(x, widths), kernel, stride, (1, 1), out_hw).sum(axis=(4, 5))
+    if count_include_pad:
+        return total / (kernel[0] * kernel[1])
+    ones = np.pad(np.ones((1, 1) + x.shape[2:]), widths)
+    return total / _np_windows(ones, kernel, stride, (1, 1), out_hw).sum(axis=(4, 5))
+
+
+def _np_adaptive_avg_pool2d(x, output_size):
+    oh, ow = _two(output_size)
+    H, W = x.shape[2:]
+    out = np.empty(x.shape[:2] + (oh, ow))
+    for a in range(oh):
+        for b in range(ow):
+            r0, r1 = a * H // oh, -(-(a + 1) * H // oh)
+            c0, c1 = b * W // ow, -(-(b + 1) * W // ow)
+            out[:, :, a, b] = x[:, :, r0:r1, c0:c1].mean(axis=(2, 3))
+    return out
+
+
+def _np_pad(x, pad, value=0.0):
+    pairs = [(pad[2 * d], pad[2 * d + 1]) for d in range(len(pad) // 2)]
+    return np.pad(x, [(0, 0)] * (x.ndim - len(pairs)) + pairs[::-1], constant_values=value)
+
+
+@st.composite
+def _window_geometry(draw, max_pad_half_kernel: bool = False, dilation: bool = True):
+    """Kernel, stride, padding, dilation and an input size with at least one output pixel.
+
+    Includes the awkward cases: a kernel larger than the input (fits only with padding), a
+    stride larger than the kernel, asymmetric (height, width) settings.
+    """
+    kernel = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+    stride = (draw(st.integers(1, 5)), draw(st.integers(1, 5)))
+    dil = (draw(st.integers(1, 2)), draw(st.integers(1, 2))) if dilation else (1, 1)
+    if max_pad_half_kernel:  # (pooling; with dilation a window could then read padding alone)
+        padding = tuple(draw(st.integers(0, k // 2 if d == 1 else 0)) for k, d in zip(kernel, dil, strict=True))
+    else:
+        padding = (draw(st.integers(0, 3)), draw(st.integers(0, 3)))
+    hw = []
+    for k, p, d in zip(kernel, padding, dil, strict=True):
+        least = max(1, d * (k - 1) + 1 - 2 * p)  # the smallest input with one output pixel
+        hw.append(draw(st.integers(least, least + 4)))
+    return tuple(hw), kernel, stride, padding, dil
+
+
+def _flat(pair):
+    """A pair of equal values as one int (both spellings get exercised)."""
+    return pair[0] if pair[0] == pair[1] else pair
+
+
+@st.composite
+def conv2d_samples(draw):
+    hw, kernel, stride, padding, dilation = draw(_window_geometry())
+    groups = draw(st.integers(1, 3))
+    cg, og = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    n = draw(st.integers(1, 2))
+    x = draw(arrays((n, groups * cg) + hw, floats(-2, 2)))
+    w = draw(arrays((groups * og, cg) + kernel, floats(-2, 2)))
+    args = (x, w) + ((draw(arrays((groups * og,), floats(-2, 2))),) if draw(st.booleans()) else ())
+    kwargs = {"stride": _flat(stride), "padding": _flat(padding), "dilation": _flat(dilation), "groups": groups}
+    return Sample(args, kwargs)
+
+
+@st.composite
+def max_pool2d_samples(draw):
+    hw, kernel, stride, padding, dilation = draw(_window_geometry(max_pad_half_kernel=True))
+    shape = (draw(st.integers(1, 2)), draw(st.integers(1, 2))) + hw
+    # distinct values on a grid: no ties inside a window (finite differences would split them)
+    x = draw(arrays(shape, grid(-8, 8, step=1 / 16, offset=1 / 32), unique=True))
+    kwargs = {"kernel_size": _flat(kernel), "stride": draw(st.sampled_from([None, _flat(stride)])),
+              "padding": _flat(padding), "dilation": _flat(dilation)}
+    return Sample((x,), kwargs)
+
+
+@st.composite
+def avg_pool2d_samples(draw):
+    hw, kernel, stride, padding, _ = draw(_window_geometry(max_pad_half_kernel=True, dilation=False))
+    shape = (draw(st.integers(1, 2)), draw(st.integers(1, 2))) + hw
+    kwargs = {"kernel_size": _flat(kernel), "stride": draw(st.sampled_from([None, _flat(stride)])),
+              "padding": _flat(padding), "count_include_pad": draw(st.booleans())}
+    return Sample((draw(arrays(shape, floats(-3, 3))),), kwargs)
+
+
+@st.composite
+def adaptive_avg_pool2d_samples(draw):
+    shape = (draw(st.integers(1, 2)), draw(st.integers(1, 2)), draw(st.integers(1, 7)), draw(st.integers(1, 7)))
+    size = draw(st.one_of(st.integers(1, 4), st.tuples(st.integers(1, 8), st.integers(1, 8))))
+    return Sample((draw(arrays(shape, floats(-3, 3))),), {"output_size": size})
+
+
+@st.composite
+def pad_samples(draw):
+    shape = draw(shapes(min_dims=1))
+    widths = draw(st.lists(st.integers(0, 2), min_size=2, max_size=2 * len(shape)))
+    if len(widths) % 2:
+        widths = widths[:-1]
+    return Sample((draw(arrays(shape, floats(-3, 3))),), {"pad": tuple(widths), "value": draw(st.sampled_from([0.0, -1.5]))})
+
+
+def _torch_F():
+    return _torch().nn.functional
+
+
+_add(OpInfo(
+    "conv2d", op=lambda *xs, **kw: descend.conv2d(*xs, **kw), ref=_np_conv2d,
+    torch=lambda *xs, **kw: _torch_F().conv2d(*xs, **kw), samples=conv2d_samples(),
+    domain="any finite values; stride, padding, dilation, groups, with and without bias",
+    arity=None,
+    examples=(
+        S(np.arange(18.0).reshape(1, 2, 3, 3) / 9, np.ones((2, 2, 5, 5)) / 3, [0.5, -1.0], padding=2,
+          note="kernel larger than the input, with padding"),
+        S(np.arange(48.0).reshape(1, 3, 4, 4) / 20, np.arange(3.0 * 4).reshape(3, 1, 2, 2) - 5, groups=3,
+          note="groups = channels (depthwise)"),
+        S(np.arange(50.0).reshape(2, 1, 5, 5) / 25, np.ones((1, 1, 2, 2)), stride=3,
+          note="stride larger than the kernel: pixels no window reads"),
+        S(np.arange(32.0).reshape(1, 2, 4, 4) / 16, np.arange(16.0).reshape(4, 1, 2, 2) / 8 - 1,
+          stride=(2, 1), padding=(0, 1), dilation=(1, 2), groups=2, note="different settings per axis"),
+        S(np.zeros((0, 2, 4, 4)), np.ones((3, 2, 3, 3)), note="empty batch"),
+    ),
+))
+_add(OpInfo(
+    "max_pool2d", op=lambda x, **kw: descend.max_pool2d(x, **kw), ref=_np_max_pool2d,
+    torch=lambda x, **kw: _torch_F().max_pool2d(x, **kw), samples=max_pool2d_samples(),
+    domain="distinct values (no ties in a window; the first maximum takes a tie, in examples)",
+    examples=(
+        S([[[[1.0, 1.0], [0.5, 1.0]]]], kernel_size=2, kink=True, note="tie: the first maximum gets it"),
+        S(np.arange(36.0).reshape(1, 1, 6, 6) % 7, kernel_size=3, stride=2, padding=1,
+          kink=True, note="overlapping windows share a maximum: gradients add up"),
+        S(np.arange(24.0).reshape(1, 2, 3, 4) / 3, kernel_size=2, stride=3, note="stride larger than the kernel"),
+    ),
+))
+_add(OpInfo(
+    "avg_pool2d", op=lambda x, **kw: descend.avg_pool2d(x, **kw), ref=_np_avg_pool2d,
+    torch=lambda x, **kw: _torch_F().avg_pool2d(x, **kw), samples=avg_pool2d_samples(),
+    domain="any finite values; padding at most half the kernel, counted or not",
+    examples=(
+        S(np.arange(25.0).reshape(1, 1, 5, 5) / 5, kernel_size=3, stride=1, padding=1, count_include_pad=False,
+          note="padding left out of the mean"),
+        S(np.arange(16.0).reshape(1, 1, 4, 4), kernel_size=(1, 2), stride=(3, 1)),
+    ),
+))
+_add(OpInfo(
+    "adaptive_avg_pool2d", op=lambda x, **kw: descend.adaptive_avg_pool2d(x, **kw), ref=_np_adaptive_avg_pool2d,
+    torch=lambda x, **kw: _torch_F().adaptive_avg_pool2d(x, **kw), samples=adaptive_avg_pool2d_samples(),
+    domain="any finite values; output larger or smaller than the input, overlapping bins",
+    examples=(S(np.arange(35.0).reshape(1, 1, 5, 7) / 7, output_size=(3, 4), note="overlapping bins"),
+              S(np.arange(8.0).reshape(2, 1, 2, 2), output_size=1, note="global average")),
+))
+_add(OpInfo(
+    "pad", op=lambda x, **kw: descend.pad(x, **kw), ref=_np_pad,
+    torch=lambda x, **kw: _torch_F().pad(x, **kw), samples=pad_samples(),
+    domain="any finite values; non-negative widths for up to every axis",
+    examples=(S(np.ones((2, 0, 3)), pad=(1, 1, 2, 0), note="zero-size axis padded"),),
+))

@@ -8,10 +8,11 @@ fails if an operation here has no entry there: no op can exist untested.
 from __future__ import annotations
 
 from ..tensor import Tensor
-from . import activation, arithmetic, elementwise, reduction, shape
+from . import activation, arithmetic, conv, elementwise, reduction, shape
 from .activation import elu, gelu, leaky_relu, log_softmax, relu, sigmoid, softmax, softplus
 from .arithmetic import add, divide, matmul, multiply, negative, power, subtract
 from .comparison import equal, greater, greater_equal, less, less_equal, not_equal
+from .conv import adaptive_avg_pool2d, avg_pool2d, conv2d, max_pool2d, pad
 from .elementwise import (
     abs,
     astype,
@@ -44,16 +45,18 @@ from .shape import (
 
 REGISTRY = {
     name: getattr(module, name)
-    for module in (arithmetic, elementwise, reduction, shape, activation)
+    for module in (arithmetic, elementwise, reduction, shape, activation, conv)
     for name in module.__all__
 }
 
 # Spelled out (tests/ops checks it is exactly REGISTRY's names and the comparisons), so that
 # tools and readers see what ``from descend.ops import *`` gives.
 __all__ = [
-    "abs", "add", "astype", "broadcast_to", "clip", "concatenate", "cos", "divide", "elu", "exp",
+    "abs", "adaptive_avg_pool2d", "add", "astype", "avg_pool2d", "broadcast_to", "clip",
+    "concatenate", "conv2d", "cos", "divide", "elu", "exp",
     "expand_dims", "flatten", "gelu", "getitem", "leaky_relu", "log", "log1p", "log_softmax",
-    "logsumexp", "matmul", "max", "maximum", "mean", "min", "minimum", "multiply", "negative",
+    "logsumexp", "matmul", "max", "max_pool2d", "maximum", "mean", "min", "minimum", "multiply",
+    "negative", "pad",
     "power", "relu", "reshape", "sigmoid", "sign", "sin", "softmax", "softplus", "sqrt", "square",
     "squeeze", "stack", "std", "subtract", "sum", "tanh", "transpose", "var", "where",
     "equal", "not_equal", "less", "less_equal", "greater", "greater_equal",

@@ -1,0 +1,415 @@
+"""Convolution and pooling over images (N, C, H, W), by im2col / col2im and one matrix product.
+
+A 2-D convolution with kernel (kh, kw), stride (sh, sw), zero padding (ph, pw)
+and dilation (dh, dw) computes, for output pixel (a, b),
+
+    y[n, o, a, b] = b_o + Σ_{c, i, j} w[o, c, i, j] · xp[n, c, a·sh + i·dh, b·sw + j·dw]
+
+where ``xp`` is the input padded by (ph, pw) zeros on each side. Its output has
+OH = ⌊(H + 2ph − dh(kh − 1) − 1)/sh⌋ + 1 rows (OW likewise). *im2col* lays the
+receptive fields out as the columns of a matrix: ``cols[(c, i, j), (n, a, b)]``
+is a strided view of ``xp`` (``numpy.lib.stride_tricks.sliding_window_view``)
+copied once, so the sum above is one matrix product ``W (Co, C·kh·kw) @ cols``
+(per group: with ``groups = G`` the channels split into G independent blocks,
+a batch of G products). The backward pass is two more products,
+
+    dL/dW    = gᵀ-rows @ colsᵀ                  (Co, C·kh·kw)
+    dL/dcols = Wᵀ @ gᵀ-rows                      (C·kh·kw, N·OH·OW)
+
+and *col2im* sends dL/dcols back to the pixels it was copied from: for each
+kernel offset (i, j) the slab ``dcols[(c, i, j)]`` is added to the strided
+slice of ``dxp`` it was read from. That loop runs kh·kw times (over kernel
+offsets, never over pixels or examples); the additions overlap when the stride
+is smaller than the kernel, which is why they cannot be one vectorised write.
+
+Pooling uses the same windows: max pooling keeps a one-hot mask of each
+window's first maximum (the gradient flows to that element only, PyTorch's
+convention for ties), average pooling divides each window's sum by its size
+(with ``count_include_pad=False`` the number of input pixels in it), and
+adaptive average pooling is two products with fixed averaging matrices,
+``y = P_h x P_wᵀ`` (PyTorch's bins: rows ⌊i·H/OH⌋ to ⌈(i+1)·H/OH⌉).
+
+Every operation is a :class:`~descend.ops.rule.Rule` (forward and vjp kernels),
+so the traced fast path of :mod:`descend.compile` replays them.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from ..tensor import Tensor, as_tensor
+from .rule import Rule
+
+__all__ = ["conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "pad"]
+
+
+# ============================================================================ arguments
+def _pair(value, what: str, fn: str, minimum: int) -> tuple[int, int]:
+    """An int or a pair of ints, each ≥ ``minimum``, as a pair."""
+    pair = (value, value) if isinstance(value, (int, np.integer)) and not isinstance(value, bool) else value
+    ok = isinstance(pair, (tuple, list)) and len(pair) == 2 and all(
+        isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= minimum for v in pair)
+    if not ok:
+        kind = "positive" if minimum == 1 else "non-negative"
+        raise ValueError(f"{fn}: {what} must be a {kind} integer or a pair of them, got {value!r}")
+    return int(pair[0]), int(pair[1])
+
+
+def _image(x, fn: str, name: str = "input") -> Tensor:
+    x = x if isinstance(x, Tensor) else as_tensor(x)
+    if x.data.ndim != 4:
+        raise ValueError(f"{fn}: {name} must be 4-D (N, C, H, W), got shape {x.data.shape}")
+    if x.data.dtype.kind != "f":
+        raise TypeError(f"{fn}: {name} must be a floating-point tensor, got dtype {x.data.dtype}")
+    return x
+
+
+def _out_size(fn: str, axis: str, size: int, kernel: int, stride: int, pad: int, dilation: int) -> int:
+    """⌊(size + 2·pad − dilation·(kernel − 1) − 1)/stride⌋ + 1, or an error saying why it is < 1."""
+    span = dilation * (kernel - 1) + 1
+    if size + 2 * pad < span:
+        dilated = f" (dilated to {span})" if dilation > 1 else ""
+        raise ValueError(
+            f"{fn}: the output {axis} would be zero or negative: the input {axis} {size} padded by "
+            f"{pad} on each side ({size + 2 * pad}) is smaller than the kernel {axis} {kernel}{dilated}"
+        )
+    return (size + 2 * pad - span) // stride + 1
+
+
+class _Geometry:
+    """Where the windows of a convolution or pooling lie: kernel, stride, padding, dilation."""
+
+    __slots__ = ("kh", "kw", "sh", "sw", "ph", "pw", "dh", "dw", "oh", "ow")
+
+    def __init__(self, fn, shape, kernel, stride, padding, dilation):
+        (self.kh, self.kw), (self.sh, self.sw) = kernel, stride
+        (self.ph, self.pw), (self.dh, self.dw) = padding, dilation
+        H, W = shape[2], shape[3]
+        self.oh = _out_size(fn, "height", H, self.kh, self.sh, self.ph, self.dh)
+        self.ow = _out_size(fn, "width", W, self.kw, self.sw, self.pw, self.dw)
+
+    def windows(self, xp: np.ndarray) -> np.ndarray:
+        """The receptive fields of the padded input, a view (N, C, OH, OW, kh, kw)."""
+        span_h, span_w = self.dh * (self.kh - 1) + 1, self.dw * (self.kw - 1) + 1
+        v = sliding_window_view(xp, (span_h, span_w), axis=(2, 3))
+        return v[:, :, :: self.sh, :: self.sw, :: self.dh, :: self.dw][:, :, : self.oh, : self.ow]
+
+    def target(self, dxp: np.ndarray, i: int, j: int) -> np.ndarray:
+        """The pixels of the padded input that kernel offset (i, j) reads, a view (N, C, OH, OW)."""
+        r, c = i * self.dh, j * self.dw
+        return dxp[:, :, r: r + self.sh * (self.oh - 1) + 1: self.sh, c: c + self.sw * (self.ow - 1) + 1: self.sw]
+
+
+def _geometry(attrs, shape) -> _Geometry:
+    return _Geometry("", shape, attrs["kernel"], attrs["stride"], attrs["padding"], attrs["dilation"])
+
+
+# ============================================================================ shared kernels
+def _pad_kernel(k, x: np.ndarray, widths: tuple, value) -> np.ndarray:
+    """``x`` with ``widths[d] = (before, after)`` elements of ``value`` around axis d."""
+    if not any(b or a for b, a in widths):
+        return x
+    shape = tuple(n + b + a for n, (b, a) in zip(x.shape, widths, strict=True))
+    y = k.empty(shape, x.dtype)
+    k.copyto(y, np.full((), value, x.dtype))
+    k.copyto(y[_interior(x.shape, widths)], x)
+    return y
+
+
+def _interior(shape: tuple, widths: tuple) -> tuple:
+    """The index of the original elements inside the padded array."""
+    return tuple(slice(b, b + n) for n, (b, _) in zip(shape, widths, strict=True))
+
+
+def _col2im(k, part, shape: tuple, geo: _Geometry, dtype, out):
+    """Σ over kernel offsets (i, j) of ``part(i, j)`` (N, C, OH, OW) added back where it was read.
+
+    The sum of the overlapping windows' gradients, as an (N, C, H, W) array:
+    written into ``out`` when given, else a new array (or a view of the padded one).
+    """
+    N, C, H, W = shape
+    ph, pw = geo.ph, geo.pw
+    padded = bool(ph or pw)
+    dxp = k.empty((N, C, H + 2 * ph, W + 2 * pw), dtype) if padded or out is None else out
+    k.copyto(dxp, np.zeros((), dtype))
+    for i in range(geo.kh):
+        for j in range(geo.kw):
+            t = geo.target(dxp, i, j)
+            k.add(t, part(i, j), out=t)
+    return dxp[:, :, ph: ph + H, pw: pw + W] if padded else dxp
+
+
+# ============================================================================ pad
+def _pad_forward(k, xs, attrs):
+    return _pad_kernel(k, xs[0], attrs["widths"], attrs["value"]), None
+
+
+def _pad_vjp(k, i, xs, y, saved, attrs, g, out=None):
+    return g[_interior(xs[0].shape, attrs["widths"])]  # a view: the caller copies it if needed
+
+
+_PAD = Rule("pad", _pad_forward, _pad_vjp)
+
+
+def pad(x, pad, value: float = 0.0) -> Tensor:
+    """Constant padding, PyTorch's ``F.pad`` convention.
+
+    ``pad = (left, right, top, bottom, ...)``: pairs of non-negative widths for
+    the last axis, the one before it, and so on. Backward: the gradient's
+    interior (the padding's gradient is dropped).
+    """
+    x = as_tensor(x)
+    shape = x.data.shape
+    if (not isinstance(pad, (tuple, list)) or len(pad) % 2 or len(pad) > 2 * len(shape)
+            or not all(isinstance(p, (int, np.integer)) and not isinstance(p, bool) and p >= 0 for p in pad)):
+        raise ValueError(
+            f"pad: pad must be an even number (at most {2 * len(shape)}) of non-negative integers, "
+            f"(before, after) per axis from the last, got {pad!r}"
+        )
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+        raise ValueError(f"pad: value must be a real number, got {value!r}")
+    pairs = [(int(pad[2 * d]), int(pad[2 * d + 1])) for d in range(len(pad) // 2)]
+    widths = tuple([(0, 0)] * (len(shape) - len(pairs)) + pairs[::-1])
+    return _PAD((x,), {"widths": widths, "value": float(value)})
+
+
+# ============================================================================ conv2d
+def _conv2d_forward(k, xs, attrs):
+    x, w, b = xs
+    geo, G = _geometry(attrs, x.shape), attrs["groups"]
+    N, C = x.shape[:2]
+    Co, Cg, kh, kw = w.shape
+    L, K = N * geo.oh * geo.ow, Cg * kh * kw
+    xp = _pad_kernel(k, x, ((0, 0), (0, 0), (geo.ph, geo.ph), (geo.pw, geo.pw)), 0.0)
+    # im2col: rows (c, i, j), columns (n, a, b); channel-major, so a group is a block of rows
+    cols = k.empty((C, kh, kw, N, geo.oh, geo.ow), x.dtype)
+    k.copyto(cols, geo.windows(xp).transpose(1, 4, 5, 0, 2, 3))
+    prod = k.matmul(w.reshape(G, Co // G, K), cols.reshape(G, K, L), out=k.buffer((G, Co // G, L), x.dtype))
+    rows = prod.reshape(Co, N, geo.oh, geo.ow).transpose(1, 0, 2, 3)  # (N, Co, OH, OW), a view
+    y = k.empty((N, Co, geo.oh, geo.ow), x.dtype)
+    if b is None:
+        k.copyto(y, rows)
+    else:
+        k.add(rows, b.reshape(1, Co, 1, 1), out=y)
+    return y, cols
+
+
+def _conv2d_vjp(k, i, xs, y, cols, attrs, g, out=None):
+    x, w, b = xs
+    if i == 2:  # dL/db = Σ over examples and pixels
+        return k.add.reduce(g, (0, 2, 3), None, out)
+    geo, G = _geometry(attrs, x.shape), attrs["groups"]
+    N, Co = g.shape[:2]
+    C, kh, kw = cols.shape[:3]
+    L, K = N * geo.oh * geo.ow, (C // G) * kh * kw
+    g_rows = k.empty((Co, N, geo.oh, geo.ow), g.dtype)  # g with the channel axis first
+    k.copyto(g_rows, g.transpose(1, 0, 2, 3))
+    g_rows = g_rows.reshape(G, Co // G, L)
+    if i == 1:  # dL/dW = g_rows colsᵀ
+        dw = k.matmul(g_rows, cols.reshape(G, K, L).transpose(0, 2, 1),
+                      out=None if out is None else out.reshape(G, Co // G, K))
+        return out if out is not None else dw.reshape(w.shape)
+    # dL/dx: dcols = Wᵀ g_rows, then col2im
+    dcols = k.matmul(w.reshape(G, Co // G, K).transpose(0, 2, 1), g_rows, out=k.buffer((G, K, L), g.dtype))
+    dcols = dcols.reshape(C, kh, kw, N, geo.oh, geo.ow)
+    return _col2im(k, lambda a, c: dcols[:, a, c].transpose(1, 0, 2, 3), x.shape, geo, g.dtype, out)
+
+
+_CONV2D = Rule("conv2d", _conv2d_forward, _conv2d_vjp)
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: int = 1) -> Tensor:
+    """2-D convolution (cross-correlation, as in every deep-learning library), PyTorch's ``F.conv2d``.
+
+    Shapes: ``input`` (N, C, H, W), ``weight`` (Co, C/groups, kh, kw), ``bias``
+    (Co,) or None; output (N, Co, OH, OW) with
+    OH = ⌊(H + 2·padding − dilation·(kh − 1) − 1)/stride⌋ + 1 (OW likewise).
+    ``stride``, ``padding`` (zeros) and ``dilation`` are ints or (height, width)
+    pairs; ``groups`` splits the channels into independent convolutions.
+
+    y[n, o] = b_o + Σ_c w[o, c] ⋆ xp[n, c]; backward (g = dL/dy):
+    dL/dW[o, c] = Σ_n g[n, o] ⋆ xp[n, c], dL/db = Σ g,
+    dL/dx = the *full* correlation of g with the flipped kernel (col2im).
+    """
+    fn = "conv2d"
+    x = _image(input, fn)
+    w = weight if isinstance(weight, Tensor) else as_tensor(weight)
+    X, Wt = x.data, w.data
+    if Wt.ndim != 4:
+        raise ValueError(f"{fn}: weight must be 4-D (out_channels, in_channels/groups, kh, kw), got shape {Wt.shape}")
+    if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
+        raise ValueError(f"{fn}: groups must be a positive integer, got {groups!r}")
+    Co, Cg = Wt.shape[:2]
+    C = X.shape[1]
+    if Co % groups:
+        raise ValueError(f"{fn}: out_channels {Co} (weight shape {Wt.shape}) is not divisible by groups={groups}")
+    if Cg * groups != C:
+        raise ValueError(
+            f"{fn}: input has {C} channels (shape {X.shape}) but weight {Wt.shape} with groups={groups} "
+            f"expects {Cg * groups}"
+        )
+    if X.dtype != Wt.dtype:
+        raise TypeError(f"{fn}: input dtype {X.dtype} and weight dtype {Wt.dtype} differ")
+    b = None
+    if bias is not None:
+        b = bias if isinstance(bias, Tensor) else as_tensor(bias)
+        if b.data.shape != (Co,) or b.data.dtype != Wt.dtype:
+            raise ValueError(f"{fn}: bias must have shape ({Co},) and dtype {Wt.dtype}, got {b.data.shape} {b.data.dtype}")
+    attrs = {
+        "kernel": Wt.shape[2:], "stride": _pair(stride, "stride", fn, 1),
+        "padding": _pair(padding, "padding", fn, 0), "dilation": _pair(dilation, "dilation", fn, 1),
+        "groups": int(groups),
+    }
+    _Geometry(fn, X.shape, attrs["kernel"], attrs["stride"], attrs["padding"], attrs["dilation"])
+    return _CONV2D((x, w, b), attrs)
+
+
+# ============================================================================ pooling
+def _pool_attrs(fn, X, kernel_size, stride, padding, dilation=1) -> dict:
+    kernel = _pair(kernel_size, "kernel_size", fn, 1)
+    attrs = {
+        "kernel": kernel, "stride": kernel if stride is None else _pair(stride, "stride", fn, 1),
+        "padding": _pair(padding, "padding", fn, 0), "dilation": _pair(dilation, "dilation", fn, 1),
+    }
+    for p, kk, axis in zip(attrs["padding"], kernel, ("height", "width"), strict=True):
+        if 2 * p > kk:  # (else a window could hold padding alone)
+            raise ValueError(f"{fn}: padding {p} must be at most half the kernel {axis} {kk}")
+    _Geometry(fn, X.shape, attrs["kernel"], attrs["stride"], attrs["padding"], attrs["dilation"])
+    return attrs
+
+
+def _max_pool_forward(k, xs, attrs):
+    (x,) = xs
+    geo = _geometry(attrs, x.shape)
+    N, C = x.shape[:2]
+    kk = geo.kh * geo.kw
+    xp = _pad_kernel(k, x, ((0, 0), (0, 0), (geo.ph, geo.ph), (geo.pw, geo.pw)), -np.inf)
+    cols = k.empty((N, C, geo.oh, geo.ow, geo.kh, geo.kw), x.dtype)
+    k.copyto(cols, geo.windows(xp))
+    cols = cols.reshape(N, C, geo.oh, geo.ow, kk)
+    first = k.argmax(cols, axis=4, out=k.buffer((N, C, geo.oh, geo.ow), np.intp))
+    # one-hot mask of each window's first maximum: where its gradient goes
+    mask = k.equal(first[..., None], np.arange(kk), out=k.buffer(cols.shape, bool))
+    return k.maximum.reduce(cols, 4, None, k.buffer((N, C, geo.oh, geo.ow), x.dtype)), mask
+
+
+def _max_pool_vjp(k, i, xs, y, mask, attrs, g, out=None):
+    (x,) = xs
+    geo = _geometry(attrs, x.shape)
+    d = k.multiply(mask, g[..., None], out=k.buffer(mask.shape, g.dtype))
+    d = d.reshape(mask.shape[:4] + (geo.kh, geo.kw))
+    return _col2im(k, lambda a, c: d[..., a, c], x.shape, geo, g.dtype, out)
+
+
+_MAX_POOL2D = Rule("max_pool2d", _max_pool_forward, _max_pool_vjp)
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1) -> Tensor:
+    """The maximum of each window (N, C, H, W) -> (N, C, OH, OW), PyTorch's ``F.max_pool2d``.
+
+    ``stride`` defaults to ``kernel_size``; ``padding`` (−∞, at most half the
+    kernel) and ``dilation`` as in :func:`conv2d`. Backward: each window's
+    gradient goes to its first maximum (summed where windows overlap).
+    """
+    x = _image(input, "max_pool2d")
+    return _MAX_POOL2D((x,), _pool_attrs("max_pool2d", x.data, kernel_size, stride, padding, dilation))
+
+
+def _avg_divisor(geo: _Geometry, shape: tuple, count_include_pad: bool, dtype) -> np.ndarray:
+    """1/(pixels averaged) per output position (OH, OW): the window size, or its input pixels."""
+    if count_include_pad or not (geo.ph or geo.pw):
+        return np.full((geo.oh, geo.ow), 1.0 / (geo.kh * geo.kw), dtype)
+
+    def counts(size, k, s, p, n_out):  # input pixels under each window along one axis
+        start = np.arange(n_out) * s - p
+        return np.minimum(start + k, size) - np.maximum(start, 0)
+
+    rows = counts(shape[2], geo.kh, geo.sh, geo.ph, geo.oh)
+    cols = counts(shape[3], geo.kw, geo.sw, geo.pw, geo.ow)
+    return (1.0 / np.multiply.outer(rows, cols)).astype(dtype)
+
+
+def _avg_pool_forward(k, xs, attrs):
+    (x,) = xs
+    geo = _geometry(attrs, x.shape)
+    xp = _pad_kernel(k, x, ((0, 0), (0, 0), (geo.ph, geo.ph), (geo.pw, geo.pw)), 0.0)
+    total = k.add.reduce(geo.windows(xp), (4, 5), None, k.buffer(x.shape[:2] + (geo.oh, geo.ow), x.dtype))
+    scale = _avg_divisor(geo, x.shape, attrs["count_include_pad"], x.dtype)
+    return k.multiply(total, scale, out=k.buffer(total.shape, x.dtype)), None
+
+
+def _avg_pool_vjp(k, i, xs, y, saved, attrs, g, out=None):
+    (x,) = xs
+    geo = _geometry(attrs, x.shape)
+    scale = _avg_divisor(geo, x.shape, attrs["count_include_pad"], g.dtype)
+    share = k.multiply(g, scale, out=k.buffer(g.shape, g.dtype))  # each pixel of a window gets g/size
+    return _col2im(k, lambda a, c: share, x.shape, geo, g.dtype, out)
+
+
+_AVG_POOL2D = Rule("avg_pool2d", _avg_pool_forward, _avg_pool_vjp)
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, count_include_pad: bool = True) -> Tensor:
+    """The mean of each window (N, C, H, W) -> (N, C, OH, OW), PyTorch's ``F.avg_pool2d``.
+
+    ``stride`` defaults to ``kernel_size``; zero ``padding`` of at most half the
+    kernel counts in the mean unless ``count_include_pad=False``. Backward:
+    each pixel of a window receives the window's gradient divided by its size.
+    """
+    x = _image(input, "avg_pool2d")
+    attrs = _pool_attrs("avg_pool2d", x.data, kernel_size, stride, padding)
+    attrs["count_include_pad"] = bool(count_include_pad)
+    return _AVG_POOL2D((x,), attrs)
+
+
+def _averaging_matrix(n_in: int, n_out: int, dtype) -> np.ndarray:
+    """(n_out, n_in): row i averages inputs ⌊i·n_in/n_out⌋ to ⌈(i+1)·n_in/n_out⌉ − 1 (PyTorch's bins)."""
+    i = np.arange(n_out)
+    start = (i * n_in) // n_out
+    end = -((-(i + 1) * n_in) // n_out)
+    j = np.arange(n_in)
+    inside = (j >= start[:, None]) & (j < end[:, None])
+    return (inside / (end - start)[:, None]).astype(dtype)
+
+
+def _adaptive_forward(k, xs, attrs):
+    (x,) = xs
+    N, C, H, W = x.shape
+    oh, ow = attrs["output_size"]
+    ph, pw = _averaging_matrix(H, oh, x.dtype), _averaging_matrix(W, ow, x.dtype)
+    rows = k.matmul(ph, x, out=k.buffer((N, C, oh, W), x.dtype))
+    return k.matmul(rows, pw.T, out=k.buffer((N, C, oh, ow), x.dtype)), None
+
+
+def _adaptive_vjp(k, i, xs, y, saved, attrs, g, out=None):
+    N, C, H, W = xs[0].shape
+    oh, ow = attrs["output_size"]
+    ph, pw = _averaging_matrix(H, oh, g.dtype), _averaging_matrix(W, ow, g.dtype)
+    rows = k.matmul(g, pw, out=k.buffer((N, C, oh, W), g.dtype))
+    return k.matmul(ph.T, rows, out=out)  # dL/dx = P_hᵀ g P_w
+
+
+_ADAPTIVE_AVG_POOL2D = Rule("adaptive_avg_pool2d", _adaptive_forward, _adaptive_vjp)
+
+
+def adaptive_avg_pool2d(input, output_size) -> Tensor:
+    """Average pooling to a fixed (OH, OW), PyTorch's ``F.adaptive_avg_pool2d``.
+
+    ``output_size``: an int or an (OH, OW) pair, None keeping that input size.
+    Output pixel (a, b) is the mean of input rows ⌊a·H/OH⌋ … ⌈(a+1)·H/OH⌉ − 1 and
+    the columns likewise: ``y = P_h x P_wᵀ`` with averaging matrices P, so
+    dL/dx = P_hᵀ g P_w.
+    """
+    fn = "adaptive_avg_pool2d"
+    x = _image(input, fn)
+    H, W = x.data.shape[2:]
+    size = (output_size, output_size) if not isinstance(output_size, (tuple, list)) else tuple(output_size)
+    size = tuple(n if s is None else s for s, n in zip(size, (H, W), strict=False)) if len(size) == 2 else size
+    oh, ow = _pair(size, "output_size", fn, 1)
+    for n, axis in ((H, "height"), (W, "width")):
+        if n < 1:
+            raise ValueError(f"{fn}: the input {axis} is zero (shape {x.data.shape}): nothing to average")
+    return _ADAPTIVE_AVG_POOL2D((x,), {"output_size": (oh, ow)})
