@@ -119,16 +119,19 @@ def test_search_compares_methods_at_one_budget(tmp_path):
 
 
 def test_the_table_says_how_far_from_the_global_minimum_a_run_ended(tmp_path):
-    r = _run("landscape", "rosenbrock", "--optimizers", "sgd", "--steps", "300", "--out", str(tmp_path),
+    def wide(*args):  # a terminal wide enough that no cell of the table wraps
+        return runner.invoke(app, list(args), env={"COLUMNS": "240"})
+
+    r = wide("landscape", "rosenbrock", "--optimizers", "sgd", "--steps", "300", "--out", str(tmp_path),
              "--no-plots")
     assert r.exit_code == 0, r.output
     row = json.loads((tmp_path / "results.json").read_text())["rows"][0]
     assert row["distance"] > 1 and row["distance_to_global"] == row["distance"]
     assert "2.314 from a global minimum" in r.output and "(global)" not in r.output
-    r = _run("landscape", "himmelblau", "--optimizers", "sgd", "--start", "-1,-1", "--steps", "60",
+    r = wide("landscape", "himmelblau", "--optimizers", "sgd", "--start", "-1,-1", "--steps", "60",
              "--out", str(tmp_path / "h"), "--no-plots")
     assert "at a global minimum (" in r.output
-    r = _run("landscape", "six_hump_camel", "--optimizers", "sgd", "--start", "1.8,0.9", "--steps", "300",
+    r = wide("landscape", "six_hump_camel", "--optimizers", "sgd", "--start", "1.8,0.9", "--steps", "300",
              "--out", str(tmp_path / "c"), "--no-plots")
     row = json.loads((tmp_path / "c" / "results.json").read_text())["rows"][0]
     assert not row["nearest_is_global"] and row["distance_to_global"] > row["distance"]
