@@ -17,8 +17,9 @@ cluster, an address, a scheduler file, a Client or a cluster object) and ``n_wor
 
     from descend import distributed
 
-    with distributed.client(n_workers=2) as c:
-        result = distributed.sweep(run, {"lr": [1e-3, 1e-2], "seed": [0, 1]}, cluster=c)
+    if __name__ == "__main__":  # Dask's worker processes import the script again
+        with distributed.client(n_workers=2) as c:
+            result = distributed.sweep(run, {"lr": [1e-3, 1e-2], "seed": [0, 1]}, cluster=c)
 """
 
 from __future__ import annotations
@@ -27,9 +28,9 @@ from .cluster import require_distributed
 
 require_distributed()  # a clear ImportError naming the extra, before anything else
 
-from .cluster import client, connect, worker_addresses  # noqa: E402 (after the optional-dependency check above)
+from .cluster import ClusterStartError, client, connect, worker_addresses  # noqa: E402 (after the optional-dependency check above)
 from .data_parallel import fit  # noqa: E402 (after the optional-dependency check above)
 from .sweep import ParameterGrid, SweepResult, run_config, sweep  # noqa: E402 (after the optional-dependency check above)
 
-__all__ = ["client", "connect", "worker_addresses", "sweep", "SweepResult", "ParameterGrid", "run_config",
+__all__ = ["client", "connect", "ClusterStartError", "worker_addresses", "sweep", "SweepResult", "ParameterGrid", "run_config",
            "fit"]
