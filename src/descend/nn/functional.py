@@ -24,6 +24,7 @@ from .. import random as _random
 from ..ops.activation import elu, gelu, leaky_relu, relu, sigmoid, softplus
 from ..ops.activation import log_softmax as _log_softmax
 from ..ops.activation import softmax as _softmax
+from ..ops.conv import adaptive_avg_pool2d, avg_pool2d, conv2d, max_pool2d, pad
 from ..ops.elementwise import tanh
 from ..ops.rule import EAGER, Rule
 from ..tensor import Tensor, as_tensor, record
@@ -33,6 +34,8 @@ __all__ = [
     "relu", "leaky_relu", "sigmoid", "tanh", "gelu", "softplus", "elu", "softmax", "log_softmax",
     # layers
     "linear", "dropout", "batch_norm",
+    # images (N, C, H, W)
+    "conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "pad", "dropout2d",
     # losses
     "mse_loss", "l1_loss", "huber_loss", "cross_entropy", "nll_loss",
     "binary_cross_entropy", "binary_cross_entropy_with_logits",
@@ -161,16 +164,18 @@ def _draw_uniform(generator, u):
 def _dropout_forward(k, xs, attrs):
     (x,) = xs
     p = attrs["p"]
+    # one draw per element, or per channel (dropout2d: the mask broadcasts over H and W)
+    shape = attrs.get("mask_shape", x.shape)
     dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float32)
     if p == 1:  # nothing kept (and nothing drawn)
-        scale = k.empty(x.shape, dtype)
+        scale = k.empty(shape, dtype)
         k.copyto(scale, dtype.type(0))
     else:
         udtype = dtype if dtype in (np.float32, np.float64) else np.dtype(np.float64)
-        u = k.empty(x.shape, udtype)
+        u = k.empty(shape, udtype)
         k.call(_draw_uniform, attrs["generator"], u)  # U[0, 1)
-        keep = k.greater_equal(u, p, out=k.buffer(x.shape, bool))
-        scale = k.multiply(keep, dtype.type(1.0 / (1.0 - p)), out=k.buffer(x.shape, dtype))
+        keep = k.greater_equal(u, p, out=k.buffer(shape, bool))
+        scale = k.multiply(keep, dtype.type(1.0 / (1.0 - p)), out=k.buffer(shape, dtype))
     return k.multiply(x, scale, out=k.buffer(x.shape, np.result_type(x.dtype, dtype))), scale
 
 
@@ -196,6 +201,23 @@ def dropout(input, p: float = 0.5, training: bool = True, *, generator=None) -> 
     return _DROPOUT((x,), {"p": p, "generator": generator})
 
 
+def dropout2d(input, p: float = 0.5, training: bool = True, *, generator=None) -> Tensor:
+    """Zero whole channels of ``input`` (N, C, H, W) with probability ``p``, scale the rest by 1/(1 − p).
+
+    Neighbouring pixels of a feature map are strongly correlated, so dropping
+    single pixels hardly regularises a convolution; dropping a channel does.
+    One draw per (example, channel); the same rule as :func:`dropout`, with a
+    mask of shape (N, C, 1, 1). ``training=False`` returns the input.
+    """
+    _check_p(p, "dropout2d")
+    x = as_tensor(input)
+    if x.data.ndim != 4:
+        raise ValueError(f"dropout2d: input must be 4-D (N, C, H, W), got shape {x.data.shape}")
+    if not training or p == 0:
+        return x
+    return _DROPOUT((x,), {"p": p, "generator": generator, "mask_shape": x.data.shape[:2] + (1, 1)})
+
+
 def _check_p(p, name: str) -> None:
     if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0.0 <= p <= 1.0:
         raise ValueError(f"{name}: p must be a probability in [0, 1], got {p!r}")
@@ -203,7 +225,7 @@ def _check_p(p, name: str) -> None:
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training: bool = False,
                momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
-    """Batch normalisation over the batch (and length) axes of ``input`` (N, C) or (N, C, L).
+    """Batch normalisation over every axis but the channels of ``input`` (N, C), (N, C, L) or (N, C, H, W).
 
     Training: x̂ = (x − μ_B)/√(σ²_B + ε) with the batch mean and biased
     variance per channel; the running statistics (if given, arrays or tensors
@@ -220,12 +242,12 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     """
     x = _float_tensor(input, "input", "batch_norm")
     X = x.data
-    if X.ndim not in (2, 3):
-        raise ValueError(f"batch_norm: expected 2-D (N, C) or 3-D (N, C, L) input, got shape {X.shape}")
+    if X.ndim not in (2, 3, 4):
+        raise ValueError(f"batch_norm: expected (N, C), (N, C, L) or (N, C, H, W) input, got shape {X.shape}")
     C = X.shape[1]
-    axes = (0,) if X.ndim == 2 else (0, 2)
-    bshape = (1, C) if X.ndim == 2 else (1, C, 1)
-    m = X.shape[0] * (1 if X.ndim == 2 else X.shape[2])
+    axes = (0,) + tuple(range(2, X.ndim))  # every axis but the channels
+    bshape = (1, C) + (1,) * (X.ndim - 2)
+    m = X.size // C if C else 0
     rm = running_mean.data if isinstance(running_mean, Tensor) else running_mean
     rv = running_var.data if isinstance(running_var, Tensor) else running_var
     gamma = as_tensor(weight) if weight is not None else None

@@ -121,19 +121,23 @@ class BatchNorm1d(Module):
     running estimates. γ (``weight``) starts at 1, β (``bias``) at 0.
     """
 
+    _input_ndims = (2, 3)  # the input's number of dimensions, and how to say its shape
+    _input_shape = "(N, {C}) or (N, {C}, L)"
+
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
                  affine: bool = True, track_running_stats: bool = True, dtype=None):
         super().__init__()
-        self.num_features = _positive_int(num_features, "num_features", "BatchNorm1d")
+        cls = type(self).__name__
+        self.num_features = _positive_int(num_features, "num_features", cls)
         if not eps > 0:
-            raise ValueError(f"BatchNorm1d: eps must be positive, got {eps!r}")
+            raise ValueError(f"{cls}: eps must be positive, got {eps!r}")
         if momentum is not None and not 0 <= momentum <= 1:
-            raise ValueError(f"BatchNorm1d: momentum must be in [0, 1] or None, got {momentum!r}")
+            raise ValueError(f"{cls}: momentum must be in [0, 1] or None, got {momentum!r}")
         self.eps = float(eps)
         self.momentum = momentum
         self.affine = bool(affine)
         self.track_running_stats = bool(track_running_stats)
-        dt = _float_dtype(dtype, "BatchNorm1d")
+        dt = _float_dtype(dtype, cls)
         C = self.num_features
         if self.affine:
             self.weight = Parameter(np.ones(C, dtype=dt))
@@ -159,10 +163,10 @@ class BatchNorm1d(Module):
     def forward(self, x) -> Tensor:
         x = as_tensor(x)
         shape = x.data.shape
-        if len(shape) not in (2, 3) or shape[1] != self.num_features:
+        if len(shape) not in self._input_ndims or shape[1] != self.num_features:
             raise ValueError(
-                f"BatchNorm1d(num_features={self.num_features}): expected input of shape (N, "
-                f"{self.num_features}) or (N, {self.num_features}, L), got {shape}"
+                f"{type(self).__name__}(num_features={self.num_features}): expected input of shape "
+                f"{self._input_shape.format(C=self.num_features)}, got {shape}"
             )
         factor = 0.0
         if self.training and self.track_running_stats:

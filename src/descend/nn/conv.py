@@ -1,0 +1,212 @@
+"""Layers for images (N, C, H, W): ``Conv2d``, the pooling layers, ``BatchNorm2d``, ``Dropout2d``.
+
+Names, arguments, parameter shapes and default initialisation follow PyTorch,
+so a ``state_dict`` moves between the two unchanged (``Conv2d.weight`` is
+(out_channels, in_channels/groups, kh, kw)). The operations are those of
+:mod:`descend.ops.conv`; :class:`~descend.nn.Flatten` turns the last feature
+maps into the rows a :class:`~descend.nn.Linear` layer reads.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..ops.conv import _pair
+from ..ops.elementwise import astype
+from ..tensor import Tensor, as_tensor
+from . import functional as F
+from . import init
+from .layers import BatchNorm1d, _float_dtype, _positive_int
+from .module import Module, Parameter
+
+__all__ = ["Conv2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "BatchNorm2d", "Dropout2d"]
+
+
+def _images(x, layer: str) -> Tensor:
+    x = as_tensor(x)
+    if x.data.ndim != 4:
+        raise ValueError(f"{layer}: expected 4-D input (N, C, H, W), got shape {x.data.shape}")
+    return x
+
+
+class Conv2d(Module):
+    """2-D convolution layer (see :func:`descend.nn.functional.conv2d`).
+
+    ``weight`` (out_channels, in_channels/groups, kh, kw) and ``bias``
+    (out_channels,); input (N, in_channels, H, W) -> output (N, out_channels,
+    OH, OW), OH = ⌊(H + 2·padding − dilation·(kh − 1) − 1)/stride⌋ + 1.
+    ``padding`` is an int, a pair, ``"valid"`` (0) or ``"same"`` (stride 1 and an
+    odd dilated kernel: the output keeps H and W); zeros are padded.
+
+    Initialisation (PyTorch's default): W and b uniform on ±1/√fan_in with
+    fan_in = in_channels/groups · kh · kw (``kaiming_uniform_(W, a=√5)``).
+    An input of another dtype is cast to the weight's.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
+                 dilation=1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros", dtype=None):
+        super().__init__()
+        name = "Conv2d"
+        self.in_channels = _positive_int(in_channels, "in_channels", name)
+        self.out_channels = _positive_int(out_channels, "out_channels", name)
+        self.groups = _positive_int(groups, "groups", name)
+        if self.in_channels % self.groups or self.out_channels % self.groups:
+            raise ValueError(
+                f"{name}: in_channels ({self.in_channels}) and out_channels ({self.out_channels}) must "
+                f"both be divisible by groups ({self.groups})"
+            )
+        if padding_mode != "zeros":
+            raise ValueError(f"{name}: padding_mode must be 'zeros', got {padding_mode!r}")
+        self.padding_mode = padding_mode
+        self.kernel_size = _pair(kernel_size, "kernel_size", name, 1)
+        self.stride = _pair(stride, "stride", name, 1)
+        self.dilation = _pair(dilation, "dilation", name, 1)
+        self.padding = self._padding(padding)
+        dt = _float_dtype(dtype, name)
+        shape = (self.out_channels, self.in_channels // self.groups) + self.kernel_size
+        self.weight = Parameter(np.empty(shape, dtype=dt))
+        if bias:
+            self.bias = Parameter(np.empty(self.out_channels, dtype=dt))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def _padding(self, padding) -> tuple[int, int]:
+        if padding == "valid":
+            return (0, 0)
+        if padding == "same":
+            spans = [d * (k - 1) for k, d in zip(self.kernel_size, self.dilation, strict=True)]
+            if self.stride != (1, 1) or any(s % 2 for s in spans):
+                raise ValueError(
+                    "Conv2d: padding='same' needs stride 1 and an odd dilated kernel (equal padding on "
+                    f"both sides), got kernel_size={self.kernel_size}, stride={self.stride}, "
+                    f"dilation={self.dilation}"
+                )
+            return (spans[0] // 2, spans[1] // 2)
+        return _pair(padding, "padding", "Conv2d", 0)
+
+    def reset_parameters(self) -> None:
+        """Redraw W and b with PyTorch's default initialisation."""
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            fan_in = self.weight.data[0].size
+            bound = 1 / math.sqrt(fan_in)
+            init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, x) -> Tensor:
+        x = _images(x, f"Conv2d(in_channels={self.in_channels})")
+        shape = x.data.shape
+        if shape[1] != self.in_channels:
+            raise ValueError(
+                f"Conv2d(in_channels={self.in_channels}): input has shape {shape}, its {shape[1]} "
+                f"channel(s) do not match in_channels={self.in_channels}"
+            )
+        w = self.weight
+        if x.data.dtype != w.data.dtype:
+            x = astype(x, w.data.dtype) if x.requires_grad else Tensor._wrap(x.data.astype(w.data.dtype))
+        return F.conv2d(x, w, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+    def extra_repr(self) -> str:
+        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        if self.padding != (0, 0):
+            s += f", padding={self.padding}"
+        if self.dilation != (1, 1):
+            s += f", dilation={self.dilation}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        return s + ("" if self.bias is not None else ", bias=False")
+
+
+class MaxPool2d(Module):
+    """The maximum of each ``kernel_size`` window (see :func:`descend.nn.functional.max_pool2d`).
+
+    ``stride`` defaults to ``kernel_size`` (windows side by side).
+    """
+
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1):
+        super().__init__()
+        self.kernel_size = _pair(kernel_size, "kernel_size", "MaxPool2d", 1)
+        self.stride = self.kernel_size if stride is None else _pair(stride, "stride", "MaxPool2d", 1)
+        self.padding = _pair(padding, "padding", "MaxPool2d", 0)
+        self.dilation = _pair(dilation, "dilation", "MaxPool2d", 1)
+
+    def forward(self, x) -> Tensor:
+        return F.max_pool2d(_images(x, "MaxPool2d"), self.kernel_size, self.stride, self.padding, self.dilation)
+
+    def extra_repr(self) -> str:
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+                f"dilation={self.dilation}")
+
+
+class AvgPool2d(Module):
+    """The mean of each ``kernel_size`` window (see :func:`descend.nn.functional.avg_pool2d`)."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, count_include_pad: bool = True):
+        super().__init__()
+        self.kernel_size = _pair(kernel_size, "kernel_size", "AvgPool2d", 1)
+        self.stride = self.kernel_size if stride is None else _pair(stride, "stride", "AvgPool2d", 1)
+        self.padding = _pair(padding, "padding", "AvgPool2d", 0)
+        self.count_include_pad = bool(count_include_pad)
+
+    def forward(self, x) -> Tensor:
+        return F.avg_pool2d(_images(x, "AvgPool2d"), self.kernel_size, self.stride, self.padding,
+                            self.count_include_pad)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AdaptiveAvgPool2d(Module):
+    """Average pooling to a fixed ``output_size`` whatever the input's H and W (None keeps one)."""
+
+    def __init__(self, output_size):
+        super().__init__()
+        sizes = output_size if isinstance(output_size, (tuple, list)) else (output_size, output_size)
+        if len(sizes) != 2 or not all(
+                s is None or (isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s >= 1) for s in sizes):
+            raise ValueError(
+                f"AdaptiveAvgPool2d: output_size must be a positive integer or a pair of them (None keeps "
+                f"the input's size), got {output_size!r}"
+            )
+        self.output_size = output_size
+
+    def forward(self, x) -> Tensor:
+        return F.adaptive_avg_pool2d(_images(x, "AdaptiveAvgPool2d"), self.output_size)
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
+
+
+class BatchNorm2d(BatchNorm1d):
+    """Batch normalisation of images (N, C, H, W): per channel, over the batch and every pixel.
+
+    y = γ (x − μ)/√(σ² + ε) + β with μ, σ² over N·H·W values per channel while
+    training (running estimates updated with ``momentum``), the running
+    estimates in evaluation mode; see :class:`~descend.nn.BatchNorm1d`.
+    """
+
+    _input_ndims = (4,)
+    _input_shape = "(N, {C}, H, W)"
+
+
+class Dropout2d(Module):
+    """During training zero whole channels with probability ``p``, scale the others by 1/(1 − p).
+
+    See :func:`descend.nn.functional.dropout2d`; the identity in evaluation mode.
+    """
+
+    def __init__(self, p: float = 0.5):
+        super().__init__()
+        F._check_p(p, "Dropout2d")
+        self.p = float(p)
+
+    def forward(self, x) -> Tensor:
+        x = _images(x, "Dropout2d")
+        if not self.training or self.p == 0.0:
+            return x
+        return F.dropout2d(x, self.p, True)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"

@@ -1,0 +1,245 @@
+"""Convolutional layers: shapes, initialisation, errors, PyTorch parity, state_dict, the fast path."""
+
+import math
+
+import numpy as np
+import pytest
+
+import descend
+from descend import nn, optim
+from descend.compile import TrainStep
+from descend.nn import functional as F
+
+
+def _lenet(dtype=np.float32, seed=0):
+    descend.manual_seed(seed)
+    return nn.Sequential(
+        nn.Conv2d(1, 6, 5, padding=2, dtype=dtype), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(6, 16, 5, dtype=dtype), nn.ReLU(), nn.AvgPool2d(2),
+        nn.Flatten(), nn.Linear(16 * 5 * 5, 32, dtype=dtype), nn.ReLU(), nn.Linear(32, 10, dtype=dtype),
+    )
+
+
+def _images(n=8, c=1, h=28, w=28, seed=0, dtype=np.float32):
+    return np.random.default_rng(seed).standard_normal((n, c, h, w)).astype(dtype)
+
+
+# ----------------------------------------------------------------------------- layers
+def test_conv2d_shapes_and_default_initialisation():
+    descend.manual_seed(0)
+    conv = nn.Conv2d(4, 8, (3, 5), stride=2, padding=1, groups=2)
+    assert conv.weight.shape == (8, 2, 3, 5) and conv.bias.shape == (8,)
+    assert conv.weight.dtype == np.float32
+    bound = 1 / math.sqrt(2 * 3 * 5)  # fan_in = in_channels/groups * kh * kw
+    assert np.abs(conv.weight.data).max() <= bound and np.abs(conv.bias.data).max() <= bound
+    assert np.abs(conv.weight.data).max() > 0.8 * bound  # uniform over the whole range
+    y = conv(_images(2, 4, 9, 10))
+    assert y.shape == (2, 8, 5, 4) and y.dtype == np.float32
+
+
+def test_same_and_valid_padding():
+    assert nn.Conv2d(1, 1, 5, padding="same").padding == (2, 2)
+    assert nn.Conv2d(1, 1, 3, padding="same", dilation=2).padding == (2, 2)
+    assert nn.Conv2d(1, 1, 3, padding="valid").padding == (0, 0)
+    assert nn.Conv2d(2, 3, 3, padding="same")(_images(1, 2, 7, 6)).shape == (1, 3, 7, 6)
+    with pytest.raises(ValueError, match="same"):
+        nn.Conv2d(1, 1, 4, padding="same")
+
+
+def test_pooling_layers_shapes():
+    x = _images(2, 3, 9, 8)
+    assert nn.MaxPool2d(2)(x).shape == (2, 3, 4, 4)
+    assert nn.MaxPool2d(3, stride=1, padding=1)(x).shape == (2, 3, 9, 8)
+    assert nn.AvgPool2d((3, 2), stride=(2, 2))(x).shape == (2, 3, 4, 4)
+    assert nn.AdaptiveAvgPool2d((2, 3))(x).shape == (2, 3, 2, 3)
+    assert nn.AdaptiveAvgPool2d((None, 3))(x).shape == (2, 3, 9, 3)
+    assert nn.AdaptiveAvgPool2d(1)(x).shape == (2, 3, 1, 1)
+
+
+def test_dropout2d_drops_whole_channels_and_is_the_identity_in_eval():
+    descend.manual_seed(0)
+    layer = nn.Dropout2d(0.5)
+    x = np.ones((16, 8, 4, 4), np.float32)
+    y = layer(x).data
+    per_channel = y.reshape(16, 8, -1)
+    assert np.all((per_channel == 0).all(axis=2) | (per_channel == 2).all(axis=2))
+    assert 0.3 < (per_channel[:, :, 0] == 0).mean() < 0.7
+    layer.eval()
+    assert np.array_equal(layer(x).data, x)
+
+
+def test_dropout2d_gradient_is_the_same_mask():
+    descend.manual_seed(1)
+    x = descend.tensor(np.ones((4, 6, 3, 3)), requires_grad=True)
+    y = F.dropout2d(x, 0.3)
+    y.sum().backward()
+    assert np.array_equal(x.grad, y.data)
+
+
+# ----------------------------------------------------------------------------- errors
+def test_wrong_number_of_dimensions_is_one_clear_error():
+    with pytest.raises(ValueError, match=r"Conv2d\(in_channels=1\).*4-D.*\(28, 28\)"):
+        nn.Conv2d(1, 2, 3)(np.zeros((28, 28), np.float32))
+    with pytest.raises(ValueError, match=r"MaxPool2d.*4-D"):
+        nn.MaxPool2d(2)(np.zeros((3, 8, 8), np.float32))
+    with pytest.raises(ValueError, match=r"conv2d: input must be 4-D"):
+        descend.conv2d(np.zeros((1, 8, 8)), np.zeros((1, 1, 3, 3)))
+
+
+def test_channels_not_matching_in_channels_is_one_clear_error():
+    with pytest.raises(ValueError, match=r"3 channel\(s\) do not match in_channels=1"):
+        nn.Conv2d(1, 2, 3)(np.zeros((2, 3, 8, 8), np.float32))
+    with pytest.raises(ValueError, match=r"input has 4 channels.*groups=2 expects 2"):
+        descend.conv2d(np.zeros((1, 4, 5, 5)), np.zeros((2, 1, 3, 3)), groups=2)
+    with pytest.raises(ValueError, match=r"BatchNorm2d\(num_features=3\).*\(N, 3, H, W\)"):
+        nn.BatchNorm2d(3)(np.zeros((2, 4, 5, 5), np.float32))
+
+
+def test_an_output_of_no_pixels_names_the_dimension_and_why():
+    with pytest.raises(ValueError, match=r"output width would be zero or negative: the input width 4 padded by 0"
+                                         r" on each side \(4\) is smaller than the kernel width 5"):
+        nn.Conv2d(1, 1, (3, 5))(np.zeros((1, 1, 8, 4), np.float32))
+    with pytest.raises(ValueError, match=r"output height.*kernel height 3 \(dilated to 5\)"):
+        descend.conv2d(np.zeros((1, 1, 4, 9)), np.zeros((1, 1, 3, 3)), dilation=2)
+    with pytest.raises(ValueError, match=r"max_pool2d: the output height would be zero"):
+        nn.MaxPool2d(3)(np.zeros((1, 1, 2, 9), np.float32))
+    with pytest.raises(ValueError, match=r"padding 2 must be at most half the kernel width 3"):
+        descend.avg_pool2d(np.zeros((1, 1, 6, 6)), 3, padding=(1, 2))
+
+
+def test_bad_layer_arguments():
+    with pytest.raises(ValueError, match="divisible by groups"):
+        nn.Conv2d(3, 6, 3, groups=2)
+    with pytest.raises(ValueError, match="stride must be a positive integer"):
+        nn.Conv2d(3, 6, 3, stride=0)
+    with pytest.raises(ValueError, match="kernel_size"):
+        nn.MaxPool2d((2, 2, 2))
+    with pytest.raises(ValueError, match="padding_mode"):
+        nn.Conv2d(1, 1, 3, padding_mode="reflect")
+    with pytest.raises(ValueError, match="output_size"):
+        nn.AdaptiveAvgPool2d(0)
+
+
+def test_a_failed_forward_changes_no_running_statistic():
+    bn = nn.BatchNorm2d(3)
+    before = {k: v.copy() for k, v in bn.state_dict().items()}
+    with pytest.raises(ValueError):
+        bn(np.zeros((2, 3, 5), np.float32))
+    for k, v in bn.state_dict().items():
+        assert np.array_equal(v, before[k])
+
+
+# ----------------------------------------------------------------------------- against PyTorch
+torch = pytest.importorskip("torch")
+
+
+def _torch_copy(model: nn.Sequential):
+    """The same network in PyTorch, weights loaded from descend's state_dict."""
+    tnn = torch.nn
+    layers = []
+    for m in model:
+        if isinstance(m, nn.Conv2d):
+            layers.append(tnn.Conv2d(m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding,
+                                     m.dilation, m.groups, bias=m.bias is not None, dtype=torch.float64))
+        elif isinstance(m, nn.Linear):
+            layers.append(tnn.Linear(m.in_features, m.out_features, dtype=torch.float64))
+        elif isinstance(m, nn.BatchNorm2d):
+            layers.append(tnn.BatchNorm2d(m.num_features, dtype=torch.float64))
+        elif isinstance(m, nn.MaxPool2d):
+            layers.append(tnn.MaxPool2d(m.kernel_size, m.stride, m.padding, m.dilation))
+        elif isinstance(m, nn.AvgPool2d):
+            layers.append(tnn.AvgPool2d(m.kernel_size, m.stride, m.padding))
+        elif isinstance(m, nn.AdaptiveAvgPool2d):
+            layers.append(tnn.AdaptiveAvgPool2d(m.output_size))
+        else:
+            layers.append({nn.ReLU: tnn.ReLU, nn.Flatten: tnn.Flatten}[type(m)]())
+    tmodel = tnn.Sequential(*layers)
+    tmodel.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in model.state_dict().items()})
+    return tmodel
+
+
+def test_lenet_logits_loss_and_every_gradient_match_torch_float64():
+    model = _lenet(np.float64)
+    tmodel = _torch_copy(model)
+    x = _images(6, dtype=np.float64)
+    y = np.arange(6) % 10
+    loss = F.cross_entropy(model(x), y)
+    loss.backward()
+    tloss = torch.nn.functional.cross_entropy(tmodel(torch.from_numpy(x)), torch.from_numpy(y))
+    tloss.backward()
+    assert loss.item() == pytest.approx(tloss.item(), rel=1e-12)
+    tparams = dict(tmodel.named_parameters())
+    for name, p in model.named_parameters():
+        np.testing.assert_allclose(p.grad, tparams[name].grad.numpy(), rtol=1e-9, atol=1e-12, err_msg=name)
+
+
+def test_batchnorm2d_train_and_eval_match_torch_with_running_statistics():
+    descend.manual_seed(0)
+    bn = nn.BatchNorm2d(3, momentum=0.2, dtype=np.float64)
+    tbn = torch.nn.BatchNorm2d(3, momentum=0.2, dtype=torch.float64)
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        x = rng.standard_normal((4, 3, 5, 6)) * 2 + 1
+        xt = descend.tensor(x, requires_grad=True)
+        txt = torch.tensor(x, requires_grad=True)
+        v = rng.standard_normal((4, 3, 5, 6))
+        bn(xt).backward(v)
+        tbn(txt).backward(torch.from_numpy(v))
+        np.testing.assert_allclose(xt.grad, txt.grad.numpy(), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(bn.weight.grad, tbn.weight.grad.numpy(), rtol=1e-9)
+    state, tstate = bn.state_dict(), tbn.state_dict()
+    assert list(state) == list(tstate)
+    for k in state:
+        np.testing.assert_allclose(state[k], tstate[k].numpy(), rtol=1e-12, err_msg=k)
+    bn.eval()
+    tbn.eval()
+    x = rng.standard_normal((2, 3, 4, 4))
+    np.testing.assert_allclose(bn(x).data, tbn(torch.from_numpy(x)).detach().numpy(), rtol=1e-12)
+
+
+def test_state_dicts_load_both_ways():
+    tconv = torch.nn.Conv2d(3, 4, (2, 3), groups=1)
+    tbn = torch.nn.BatchNorm2d(4)
+    tbn.running_mean.fill_(0.5)
+    conv, bn = nn.Conv2d(3, 4, (2, 3)), nn.BatchNorm2d(4)
+    conv.load_state_dict({k: v.detach().numpy() for k, v in tconv.state_dict().items()})
+    bn.load_state_dict({k: v.numpy() for k, v in tbn.state_dict().items()})
+    np.testing.assert_array_equal(conv.weight.data, tconv.weight.detach().numpy())
+    assert np.all(bn.running_mean.data == 0.5)
+    descend.manual_seed(5)
+    back = nn.Conv2d(3, 4, (2, 3))
+    tconv.load_state_dict({k: torch.from_numpy(v) for k, v in back.state_dict().items()})
+    x = _images(2, 3, 6, 7)
+    np.testing.assert_allclose(back(x).data, tconv(torch.from_numpy(x)).detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
+# ----------------------------------------------------------------------------- the fast path
+def test_the_traced_step_replays_a_conv_net_and_ends_where_the_eager_loop_does():
+    x = _images(48, 1, 12, 12, dtype=np.float64)
+    y = np.arange(48) % 10
+    runs = []
+    for traced in (False, True):
+        descend.manual_seed(0)
+        model = nn.Sequential(
+            nn.Conv2d(1, 4, 3, padding=1, dtype=np.float64), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(4, 6, 3, stride=2, padding=1, groups=2, dtype=np.float64), nn.ReLU(),
+            nn.Dropout2d(0.2), nn.AvgPool2d(3, stride=1, padding=1), nn.AdaptiveAvgPool2d(2),
+            nn.Flatten(), nn.Linear(24, 10, dtype=np.float64),
+        )
+        opt = optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+        loss_fn = nn.CrossEntropyLoss()
+        if traced:
+            step = TrainStep(model, loss_fn, opt)
+            for _epoch in range(3):
+                for i in range(0, 48, 16):
+                    step(x[i:i + 16], y[i:i + 16])
+            assert step.replayed, step.reason
+        else:
+            for _epoch in range(3):
+                for i in range(0, 48, 16):
+                    opt.zero_grad()
+                    loss_fn(model(x[i:i + 16]), descend.tensor(y[i:i + 16])).backward()
+                    opt.step()
+        runs.append([p.data.copy() for p in model.parameters()])
+    for a, b in zip(*runs, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
