@@ -13,9 +13,14 @@ crash mid-save leaves the previous checkpoint intact.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import os
+import re
 import secrets
+import socket
+import time
 import zipfile
 
 import numpy as np
@@ -84,16 +89,92 @@ def _decode(node, arrays):
     raise CheckpointError(f"unknown node {sorted(node)!r}")
 
 
+def process_tag() -> str:
+    """``<host>-<pid>``: which process on which machine made a temporary file or folder.
+
+    Part of the names of descend's temporaries, so that a later write can tell the leftovers
+    of a killed process (its pid no longer runs on this machine) from the work in progress of
+    a live one, here or on another machine sharing the folder.
+    """
+    return f"{_host_tag()}-{os.getpid()}"
+
+
+@functools.cache
+def _host_tag() -> str:
+    return hashlib.sha1(socket.gethostname().encode("utf-8", "replace")).hexdigest()[:6]
+
+
+_TAG = re.compile(r"(?P<host>[0-9a-f]{6})-(?P<pid>[0-9]+)")
+_TEMP_FILE = re.compile(r"\.descend-" + _TAG.pattern + r"-[0-9a-f]{16}\.tmp")
+_OLD_TEMP_FILE = re.compile(r"\.descend-[0-9a-f]{16}\.tmp")  # before the names carried a process tag
+#: Seconds after which an untagged temporary of descend's naming counts as left over.
+OLD_TEMP_AGE = 3600.0
+
+
+def tag_is_stale(tag: str) -> bool:
+    """Whether ``tag`` (a :func:`process_tag`) names a process of this machine that has ended."""
+    m = _TAG.fullmatch(tag)
+    if m is None or m["host"] != _host_tag():
+        return False  # another machine's: its process may still be writing
+    pid = int(m["pid"])
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OSError):
+        return False  # exists (another user's), or cannot tell: keep the file
+    return False
+
+
+def remove_stale_temps(directory) -> list[str]:
+    """Delete the temporary files of descend's naming that a killed process left in ``directory``.
+
+    Only ``.descend-<host>-<pid>-<random>.tmp`` files whose process has ended on this machine
+    (and untagged ``.descend-<random>.tmp`` files of older versions, after an hour) are
+    removed; a live writer's file is never touched. Returns the paths removed.
+    """
+    removed = []
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return removed
+    now = time.time()
+    for name in names:
+        path = os.path.join(directory, name)
+        m = _TEMP_FILE.fullmatch(name)
+        if m is not None:
+            stale = tag_is_stale(f"{m['host']}-{m['pid']}")
+        elif _OLD_TEMP_FILE.fullmatch(name):
+            try:
+                stale = now - os.lstat(path).st_mtime > OLD_TEMP_AGE
+            except OSError:
+                continue
+        else:
+            continue
+        if stale:
+            try:
+                os.unlink(path)
+                removed.append(path)
+            except OSError:
+                pass  # gone already, or not ours to remove
+    return removed
+
+
 def create_temp(directory) -> tuple[int, str]:
-    """A new, exclusively created file ``.descend-<random>.tmp`` in ``directory``: (descriptor, path).
+    """A new, exclusively created file ``.descend-<host>-<pid>-<random>.tmp`` in ``directory``:
+    (descriptor, path).
 
     Created with mode 0666 less the umask (as ``open`` would) rather than
     ``tempfile.mkstemp``'s 0600, so that the file renamed into place gets the
-    permissions of any other new file.
+    permissions of any other new file. The name says which process made it
+    (:func:`process_tag`), so :func:`remove_stale_temps` can clear a killed writer's.
     """
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    tag = process_tag()
     while True:
-        tmp = os.path.join(directory, f".descend-{secrets.token_hex(8)}.tmp")
+        tmp = os.path.join(directory, f".descend-{tag}-{secrets.token_hex(8)}.tmp")
         try:
             return os.open(tmp, flags, 0o666), tmp
         except FileExistsError:  # astronomically unlikely; draw another name
@@ -110,6 +191,8 @@ def save(state, path) -> None:
     tree = _encode(state, arrays, "state")  # validate everything before touching the disk
     meta = json.dumps({"format": _FORMAT, "tree": tree})
     arrays[_MAGIC] = np.frombuffer(meta.encode("utf-8"), dtype=np.uint8)
+    # a process killed while saving here (a checkpoint every epoch) left its temporary file
+    remove_stale_temps(directory)
     write_atomically(path, lambda fh: np.savez(fh, **arrays))
 
 

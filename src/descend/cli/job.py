@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-import io
 import os
 import platform
 import time
@@ -398,23 +397,18 @@ def _log_scale(values) -> bool:
     return bool(v.size and v.min() > 0 and v.max() / v.min() > 10)
 
 
-def _png(fig) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    return buf.getvalue()
-
-
 def _plots(history, run_dir: Path, task: str) -> list[tuple[str, bytes]]:
     """Write loss/accuracy/lr PNGs with descend.viz; return ``(caption, png)`` for the report.
 
-    Returns ``[]`` when matplotlib (the ``plot`` extra) is not installed: the
-    report then draws its curves as inline SVG instead.
+    Returns ``[]`` when matplotlib (the ``plot`` extra) is not installed: the report then says
+    so instead.
     """
     try:
         from descend import viz
     except ImportError:
         return []
-    specs = [("loss.png", "Loss: training (per step and per epoch) and validation",
+    what = " (MSE on the standardised target)" if task == "regression" else " (cross-entropy)"
+    specs = [("loss.png", f"Loss{what}: training (per step and per epoch) and validation",
               lambda: viz.plot_history(history, panels=["loss"], title="Loss"))]
     if task == "classification":
         specs.append(("accuracy.png", "Accuracy: training and validation",
@@ -425,25 +419,46 @@ def _plots(history, run_dir: Path, task: str) -> list[tuple[str, bytes]]:
                                                    title="Learning rate")))
     out = []
     for filename, caption, draw in specs:
-        png = _png(draw())
+        png = rep.figure_png(draw())
         write_bytes(run_dir / filename, png)
         out.append((caption, png))
     return out
 
 
-def _svg_plots(history, task: str) -> list[tuple[str, str]]:
-    ep = history.epochs
-    out = [("Loss", rep.svg_line_chart({"train": [e.get("train_loss") for e in ep],
-                                          "validation": [e.get("val_loss") for e in ep]},
-                                         title="Loss", xlabel="epoch", logy=True))]
-    if task == "classification":
-        out.append(("Accuracy", rep.svg_line_chart({"train": [e.get("train_accuracy") for e in ep],
-                                                      "validation": [e.get("val_accuracy") for e in ep]},
-                                                     title="Accuracy", xlabel="epoch")))
-    if history.step_lr:
-        out.append(("Learning rate", rep.svg_line_chart({"lr": history.step_lr}, title="Learning rate",
-                                                          xlabel="step")))
-    return out
+def _surface_section(model, prep: Prepared, run_dir: Path) -> list[tuple[str, list]]:
+    """For two-feature data: the data and the learned decision regions (or regression surface),
+    written to ``surface.png``; ``[]`` for other data or without matplotlib."""
+    if prep.n_features != 2 or (prep.task == "regression" and prep.n_outputs != 1):
+        return []
+    try:
+        from descend import viz
+    except ImportError:
+        return []
+    pre = prep.preprocessing
+    dtype = prep.X_train.dtype
+    X_train_raw = prep.X_train.astype(np.float64) * pre["scale"] + pre["mean"]
+    if prep.task == "classification":
+        def predict(points):
+            return forward(model, apply_scaling(points, pre["mean"], pre["scale"], dtype)).argmax(axis=1)
+
+        y_train = prep.y_train
+        names = [str(c) for c in prep.classes.tolist()]
+    else:
+        def predict(points):
+            out = forward(model, apply_scaling(points, pre["mean"], pre["scale"], dtype)).astype(np.float64)
+            return out[:, 0] * pre["y_scale"][0] + pre["y_mean"][0]
+
+        y_train = prep.y_train[:, 0].astype(np.float64) * pre["y_scale"][0] + pre["y_mean"][0]
+        names = None
+    X = np.concatenate([X_train_raw, np.asarray(prep.X_test_raw, dtype=np.float64)])
+    y = np.concatenate([np.asarray(y_train), np.asarray(prep.y_test_raw).reshape(-1) if prep.task == "regression"
+                        else prep.y_test])
+    fig = viz.plot_decision_surface(predict, X, y, task=prep.task, class_names=names)
+    png = rep.figure_png(fig)
+    write_bytes(run_dir / "surface.png", png)
+    what = ("decision regions, boundaries and the misclassified examples (crosses)"
+            if prep.task == "classification" else "predicted value (fill) against the targets (points)")
+    return [("What the model learned", [(f"Training and test examples over the learned {what}", png)])]
 
 
 def _seeded_setup(cfg: dict[str, Any]):
@@ -510,6 +525,9 @@ def run_training(cfg: dict[str, Any], *, echo=print, config_source: str | None =
             result = _finish(cfg, staged.path, staged.name, model, prep, history, data_desc, train_time,
                              config_source)
             result.path = staged.publish()
+            if staged.renamed:
+                echo(f"note: run folder {str(staged.final_path.with_name(staged.requested))!r} appeared while "
+                     f"training (another run with the same --name); this run is in {str(result.path)!r}")
     except BaseException:
         staged.discard()  # nothing half-written is ever left in the runs folder
         raise
@@ -592,7 +610,7 @@ def _finish(cfg, run_dir: Path, run_name: str, model, prep: Prepared, history, d
         for i in range(len(history.step_loss))])
     write_json(run_dir / "metrics.json", metrics)
 
-    plots = _plots(history, run_dir, task) or _svg_plots(history, task)
+    plots = _plots(history, run_dir, task)
     confusion = misclassified = None
     shape = None
     if task == "classification":
@@ -610,9 +628,11 @@ def _finish(cfg, run_dir: Path, run_name: str, model, prep: Prepared, history, d
     headline = {}
     if task == "classification":
         headline["test accuracy"] = metrics["test_accuracy"]
-    else:
+        headline["test loss"] = metrics["test_loss"]
+    else:  # the loss was minimised on the standardised target; say which number is in which units
         headline["test R²"] = metrics["test_r2"]
-    headline["test loss"] = metrics["test_loss"]
+        headline["test MSE (target's units)"] = metrics["test_mse"]
+        headline["test loss (standardised target)"] = metrics["test_loss"]
     headline["epochs"] = metrics["epochs"]
     headline["train time (s)"] = metrics["train_time_s"]
     shown_cfg = {k: (format_model(v) if k == "model" else format_batch_size(v) if k == "batch_size" else v)
@@ -622,7 +642,8 @@ def _finish(cfg, run_dir: Path, run_name: str, model, prep: Prepared, history, d
         subtitle=(f"{data_desc} · {task} · model {format_model(arch['sizes'])} · stopped: {history.stop_reason}"),
         config=shown_cfg, metrics=metrics, headline=headline, plots=plots, confusion=confusion,
         misclassified=misclassified, misclassified_shape=shape,
-        history_rows=history.epochs)
+        history_rows=history.epochs, task=task, sections=_surface_section(model, prep, run_dir),
+        plots_note="" if plots else "The plots need matplotlib: pip install 'descend[plot]'.")
     write_text(run_dir / "report.html", html)
     return Run(run_dir, metrics, history, cfg)
 
@@ -825,7 +846,7 @@ def lr_find_job(cfg: dict[str, Any], output=None) -> dict:
     if viz is not None:
         title = (f"lr-find: {data_desc}, model {format_model([prep.n_features, *cfg['model'], prep.n_outputs])}, "
                  f"{cfg['optimizer']}")
-        png = _png(viz.plot_lr_find(result.lrs, result.smoothed_losses, result.suggestion, title=title))
+        png = rep.figure_png(viz.plot_lr_find(result.lrs, result.smoothed_losses, result.suggestion, title=title))
         if output is None:
             root = Path(cfg["runs_dir"])
             root.mkdir(parents=True, exist_ok=True)

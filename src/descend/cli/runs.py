@@ -15,10 +15,11 @@ A run folder holds::
 (``descend evaluate`` / ``descend predict``).
 
 A run folder is never seen half-written: :class:`StagedRun` builds it in a
-hidden sibling (``runs/.<name>.<random>.partial``) and publishes it with one
-``rename`` at the end, which also never replaces an existing run. A run that
-fails or is interrupted leaves nothing behind (a killed process may leave its
-hidden ``.partial`` folder, which no command reads).
+hidden sibling (``runs/.<name>.<host>-<pid>.<random>.partial``) and publishes it
+with one ``rename`` at the end, which also never replaces an existing run. A
+run that fails or is interrupted leaves nothing behind. A killed process can
+leave its hidden ``.partial`` folder, which no command reads; the next run
+started in the same runs folder deletes it (only when that process has ended).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -34,10 +36,10 @@ from typing import Any
 
 import numpy as np
 
-from ..serialization import create_temp, write_atomically
+from ..serialization import create_temp, process_tag, tag_is_stale, write_atomically
 
 __all__ = ["RunError", "new_run_dir", "StagedRun", "write_bytes", "write_text", "write_new", "write_json",
-           "write_toml", "write_csv", "read_json", "MODEL_FILE", "RUN_FORMAT"]
+           "write_toml", "write_csv", "read_json", "remove_stale_partials", "MODEL_FILE", "RUN_FORMAT"]
 
 MODEL_FILE = "model.npz"
 RUN_FORMAT = "descend-run/1"
@@ -111,7 +113,10 @@ class StagedRun:
             self.name = name
         else:
             self.name = self._free_name(f"{stem}-{_timestamp()}")
-        self.path = Path(tempfile.mkdtemp(prefix=f".{self.name}.", suffix=".partial", dir=self.root))
+        remove_stale_partials(self.root)
+        self.requested = self.name if self.explicit else None
+        self.path = Path(tempfile.mkdtemp(prefix=f".{self.name}.{process_tag()}.", suffix=".partial",
+                                          dir=self.root))
         os.chmod(self.path, 0o777 & ~_current_umask())  # mkdtemp's folder is private; a run folder is not
         self.published = False
 
@@ -128,29 +133,60 @@ class StagedRun:
         return self.root / self.name
 
     def publish(self) -> Path:
-        """Move the finished staging folder to its final name in one rename; return the final path."""
+        """Move the finished staging folder to its final name in one rename; return the final path.
+
+        When the name was taken while this run trained (another run with the same ``--name``
+        finished first), the run is published as ``<name>-2`` (``-3``, ...) instead: its
+        results are never left hidden; :attr:`renamed` then says so.
+        """
         base = self.name
         for k in range(1, 10_000):
             name = base if k == 1 else f"{base}-{k}"
             target = self.root / name
             if os.path.lexists(target):
-                if self.explicit:
-                    break
                 continue
             try:
                 os.rename(self.path, target)
             except OSError:
-                if os.path.lexists(target) and not self.explicit:
+                if os.path.lexists(target):
                     continue  # taken between the check and the rename: try the next name
                 raise
             self.name, self.path, self.published = name, target, True
             return target
-        raise RunError(f"run folder {str(self.root / base)!r} appeared while training; the results are kept "
-                       f"in {str(self.path)!r}")
+        raise RunError(f"could not find a free run name under {str(self.root)!r}; the results are kept "
+                       f"in {str(self.path)!r}")  # pragma: no cover
+
+    @property
+    def renamed(self) -> bool:
+        """Whether an explicitly named run was published under another name (its name was taken)."""
+        return self.published and self.explicit and self.name != self.requested
 
     def discard(self) -> None:
         if not self.published:
             shutil.rmtree(self.path, ignore_errors=True)
+
+
+_PARTIAL = re.compile(r"\..+\.(?P<tag>[0-9a-f]{6}-[0-9]+)\.[^.]+\.partial")
+
+
+def remove_stale_partials(runs_dir) -> list[Path]:
+    """Delete the hidden ``.partial`` staging folders that killed runs left in ``runs_dir``.
+
+    Only folders whose process (named in the folder's name) has ended on this machine go;
+    a run still training, here or on another machine, keeps its folder. Returns what was removed.
+    """
+    removed = []
+    try:
+        names = os.listdir(runs_dir)
+    except OSError:
+        return removed
+    for name in names:
+        m = _PARTIAL.fullmatch(name)
+        path = Path(runs_dir) / name
+        if m is not None and tag_is_stale(m["tag"]) and path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
 
 
 def _current_umask() -> int:
