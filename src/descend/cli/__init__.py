@@ -81,7 +81,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-_COMMAND_MODULES = ("train", "landscape", "sweep")
+_COMMAND_MODULES = ("train", "landscape", "sweep", "playground")
 
 
 def _register_commands() -> None:

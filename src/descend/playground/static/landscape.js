@@ -1,0 +1,220 @@
+// descend playground, Landscape tab: contours, optimizer races, searches at equal budget, basins.
+"use strict";
+
+const Land = {
+  info: null,        // the "describe" answer: domain, shade, minima, suggested lrs
+  start: null,
+  race: null, raceShown: 0,   // the race answer and how many steps the animation has drawn
+  search: null,
+  basins: null,
+  shade: document.createElement("canvas"),
+  animation: null,
+};
+const COLOURS = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6", "#9a6324"];
+const DEFAULT_RACE = ["sgd", "momentum", "adam"];
+
+function toCanvas(point) {
+  const canvas = document.getElementById("land-canvas"), [[x0, x1], [y0, y1]] = Land.info.domain;
+  return [(point[0] - x0) / (x1 - x0) * canvas.width, (y1 - point[1]) / (y1 - y0) * canvas.height];
+}
+
+function fromCanvas(px, py) {
+  const canvas = document.getElementById("land-canvas"), [[x0, x1], [y0, y1]] = Land.info.domain;
+  return [x0 + px / canvas.width * (x1 - x0), y1 - py / canvas.height * (y1 - y0)];
+}
+
+function drawLandscape() {
+  const canvas = document.getElementById("land-canvas"), ctx = canvas.getContext("2d");
+  if (!Land.info) return;
+  ctx.imageSmoothingEnabled = true;
+  ctx.drawImage(Land.shade, 0, 0, canvas.width, canvas.height);
+  if (Land.basins) drawBasins(ctx, canvas);
+  if (Land.search) {
+    Land.search.runs.forEach((run, r) => {
+      const colour = COLOURS[(r + 4) % COLOURS.length];
+      if (run.method === "random search") {
+        ctx.fillStyle = colour;
+        for (const p of run.path) { const [x, y] = toCanvas(p); ctx.fillRect(x - 1, y - 1, 2, 2); }
+      } else drawPath(ctx, run.path, colour, run.path.length);
+    });
+  }
+  if (Land.race) {
+    Land.race.runs.forEach((run, r) => drawPath(ctx, run.path, COLOURS[r % COLOURS.length], Land.raceShown + 1));
+  }
+  for (const m of Land.info.minima) {
+    const [x, y] = toCanvas(m.x);
+    ctx.fillStyle = "#fff"; ctx.strokeStyle = "#000"; ctx.lineWidth = 1.5;
+    ctx.beginPath();
+    if (m.global) {
+      for (let k = 0; k < 10; k++) {
+        const radius = k % 2 ? 3 : 8, angle = Math.PI / 5 * k - Math.PI / 2;
+        ctx.lineTo(x + radius * Math.cos(angle), y + radius * Math.sin(angle));
+      }
+      ctx.closePath(); ctx.fill(); ctx.stroke();
+    } else { ctx.arc(x, y, 5, 0, 2 * Math.PI); ctx.stroke(); }
+  }
+  if (Land.start) {
+    const [x, y] = toCanvas(Land.start);
+    ctx.fillStyle = "#000"; ctx.beginPath(); ctx.arc(x, y, 4, 0, 2 * Math.PI); ctx.fill();
+  }
+}
+
+function drawPath(ctx, path, colour, upto) {
+  ctx.strokeStyle = colour; ctx.lineWidth = 2; ctx.beginPath();
+  let started = false;
+  for (let i = 0; i < Math.min(upto, path.length); i++) {
+    if (path[i][0] === null || path[i][1] === null) break;
+    const [x, y] = toCanvas(path[i]);
+    if (started) ctx.lineTo(x, y); else { ctx.moveTo(x, y); started = true; }
+  }
+  ctx.stroke();
+  const last = path[Math.min(upto, path.length) - 1];
+  if (last && last[0] !== null) {
+    const [x, y] = toCanvas(last);
+    ctx.fillStyle = colour; ctx.beginPath(); ctx.arc(x, y, 3.5, 0, 2 * Math.PI); ctx.fill();
+  }
+}
+
+function drawBasins(ctx, canvas) {
+  const { labels, resolution } = Land.basins, values = decodeBytes(labels, true);
+  const cell = document.createElement("canvas");
+  cell.width = resolution; cell.height = resolution;
+  const cctx = cell.getContext("2d"), image = cctx.createImageData(resolution, resolution);
+  for (let i = 0; i < values.length; i++) {
+    const label = values[i], colour = label < 0 ? "#000000" : COLOURS[label % COLOURS.length];
+    image.data[4 * i] = parseInt(colour.slice(1, 3), 16);
+    image.data[4 * i + 1] = parseInt(colour.slice(3, 5), 16);
+    image.data[4 * i + 2] = parseInt(colour.slice(5, 7), 16);
+    image.data[4 * i + 3] = label < 0 ? 90 : 110;
+  }
+  cctx.putImageData(image, 0, 0);
+  ctx.imageSmoothingEnabled = false;
+  ctx.drawImage(cell, 0, 0, canvas.width, canvas.height);
+  ctx.imageSmoothingEnabled = true;
+}
+
+function raceOptimizers() {
+  return [...document.querySelectorAll("#race-opts input[type=checkbox]:checked")].map((i) => i.value);
+}
+
+function startRace() {
+  if (!Land.start) { showError("landscape: click the picture to place a start first"); return; }
+  const lrs = {};
+  for (const input of document.querySelectorAll("#race-opts input[type=number]")) {
+    if (input.value !== "") lrs[input.dataset.optimizer] = Number(input.value);
+  }
+  send({ type: "landscape", action: "race", function: Land.info.function, start: Land.start,
+    optimizers: raceOptimizers(), steps: Number(document.getElementById("race-steps").value), lrs });
+}
+
+function raceRow(run, r, k) {
+  const i = Math.min(k, run.path.length - 1);
+  const value = run.values[i], evaluations = run.evaluations[i];
+  return `<td><span class="swatch" style="background:${COLOURS[r % COLOURS.length]}"></span></td>` +
+    `<td>${run.optimizer}</td><td>${formatNumber(run.lr)}</td><td class="race-step">${i}</td>` +
+    `<td>${evaluations}</td><td>${formatNumber(value)}</td>`;
+}
+
+function animateRace() {
+  cancelAnimationFrame(Land.animation);
+  const longest = Math.max(...Land.race.runs.map((run) => run.path.length));
+  const perFrame = Math.max(1, Math.ceil(longest / 180));  // about three seconds
+  Land.raceShown = 0;
+  const tick = () => {
+    Land.raceShown = Math.min(longest, Land.raceShown + perFrame);
+    const body = document.querySelector("#race-table tbody");
+    body.innerHTML = Land.race.runs.map((run, r) => `<tr>${raceRow(run, r, Land.raceShown)}</tr>`).join("");
+    drawLandscape();
+    if (Land.raceShown < longest) Land.animation = requestAnimationFrame(tick);
+  };
+  tick();
+}
+
+on("hello", (message) => {
+  const select = document.getElementById("land-fn");
+  for (const name of message.landscapes) option(select, name);
+  const params = new URLSearchParams(location.search);
+  select.value = message.landscapes.includes(params.get("function")) ? params.get("function") : "himmelblau";
+  const opts = document.getElementById("race-opts"), basinOpt = document.getElementById("basin-opt");
+  for (const name of Object.keys(message.schema.optimizers)) {
+    const label = document.createElement("label"), box = document.createElement("input");
+    const lr = document.createElement("input");
+    box.type = "checkbox"; box.value = name; box.id = `race-${name}`; box.checked = DEFAULT_RACE.includes(name);
+    lr.type = "number"; lr.step = "any"; lr.placeholder = "η"; lr.dataset.optimizer = name;
+    lr.title = "learning rate (empty: the function's suggestion)";
+    label.append(box, ` ${name} `, lr);
+    opts.appendChild(label);
+    if (name !== "lbfgs") option(basinOpt, name);
+  }
+  send({ type: "landscape", action: "describe", function: select.value });
+});
+
+on("landscape", (message) => {
+  if (message.action === "describe") {
+    Land.info = message; Land.race = Land.search = Land.basins = null;
+    Land.start = message.start.length === 2 ? message.start : null;
+    document.getElementById("land-start").textContent = Land.start ? Land.start.map(formatNumber).join(", ") : "–";
+    document.getElementById("land-formula").textContent = `${message.title}: ${message.formula}`;
+    const values = decodeBytes(message.shade, false);
+    Land.shade.width = message.grid; Land.shade.height = message.grid;
+    const ctx = Land.shade.getContext("2d"), image = ctx.createImageData(message.grid, message.grid);
+    for (let i = 0; i < values.length; i++) {
+      // low values dark blue, high values pale: the valleys stand out; bands every 1/12 as contours
+      const t = values[i] / 255, band = Math.floor(t * 12) % 2 ? 0.93 : 1;
+      image.data[4 * i] = (40 + 200 * t) * band; image.data[4 * i + 1] = (70 + 170 * t) * band;
+      image.data[4 * i + 2] = (120 + 120 * t) * band; image.data[4 * i + 3] = 255;
+    }
+    ctx.putImageData(image, 0, 0);
+    document.querySelector("#race-table tbody").textContent = "";
+    document.querySelector("#search-table tbody").textContent = "";
+    document.getElementById("basin-share").textContent = "";
+    drawLandscape();
+  } else if (message.action === "race") {
+    Land.race = message;
+    animateRace();
+  } else if (message.action === "search") {
+    Land.search = message;
+    document.querySelector("#search-table tbody").innerHTML = message.runs.map((run, r) =>
+      `<tr><td><span class="swatch" style="background:${COLOURS[(r + 4) % COLOURS.length]}"></span></td>` +
+      `<td>${run.method}</td><td>${run.nfev}</td><td>${run.njev}</td><td>${formatNumber(run.fun)}</td></tr>`).join("");
+    drawLandscape();
+  } else if (message.action === "basins") {
+    Land.basins = message;
+    const shares = Object.entries(message.shares).filter(([k, v]) => v > 0 && k !== "-1")
+      .map(([k, v]) => `minimum ${Number(k) + 1} (${Land.info.minima[k].global ? "global" : "local"}): ${(100 * v).toFixed(1)}%`);
+    document.getElementById("basin-share").textContent =
+      `${message.optimizer}, η = ${formatNumber(message.lr)}: ${(100 * message.global_share).toFixed(1)}% of the starts reach a global minimum; ` +
+      `${shares.join(", ")}; none / diverged: ${(100 * (message.shares["-1"] || 0)).toFixed(1)}%`;
+    drawLandscape();
+  }
+});
+
+document.addEventListener("DOMContentLoaded", () => {
+  document.getElementById("land-fn").addEventListener("change", (event) => {
+    const params = new URLSearchParams(location.search);
+    params.set("function", event.target.value);
+    history.replaceState(null, "", `?${params}`);
+    send({ type: "landscape", action: "describe", function: event.target.value });
+  });
+  document.getElementById("land-canvas").addEventListener("click", (event) => {
+    if (!Land.info) return;
+    const rect = event.target.getBoundingClientRect();
+    const scale = event.target.width / rect.width;
+    Land.start = fromCanvas((event.clientX - rect.left) * scale, (event.clientY - rect.top) * scale);
+    document.getElementById("land-start").textContent = Land.start.map(formatNumber).join(", ");
+    Land.search = null;
+    startRace();
+  });
+  document.getElementById("race").addEventListener("click", startRace);
+  document.getElementById("search").addEventListener("click", () => {
+    if (!Land.start) { showError("landscape: click the picture to place a start first"); return; }
+    send({ type: "landscape", action: "search", function: Land.info.function, start: Land.start,
+      budget: Number(document.getElementById("search-budget").value) });
+  });
+  document.getElementById("basins").addEventListener("click", () => {
+    const lr = document.getElementById("basin-lr").value;
+    send({ type: "landscape", action: "basins", function: Land.info.function,
+      optimizer: document.getElementById("basin-opt").value, lr: lr === "" ? null : Number(lr),
+      steps: Number(document.getElementById("basin-steps").value), resolution: 60 });
+  });
+});

@@ -1,0 +1,320 @@
+// descend playground, Network tab: the controls, the URL state and the live pictures.
+"use strict";
+
+const Net = {
+  config: null,      // the configuration the server accepted last
+  ready: null,       // its "ready" message: points, input pictures, equation, sizes
+  frame: null,       // the last frame
+  curve: [],         // [step, train loss, test loss]
+  playing: false,
+  neuronCanvases: [],
+  boundaryCanvas: document.createElement("canvas"),
+};
+
+const SIMPLE_FIELDS = ["dataset", "n_samples", "noise", "test_fraction", "seed", "activation",
+  "dropout", "init", "regularization", "reg_rate", "batch_mode", "batch_size", "optimizer", "lr",
+  "schedule", "schedule_gamma", "schedule_period", "steps_per_frame"];
+const NUMERIC = new Set(["n_samples", "noise", "test_fraction", "seed", "dropout", "reg_rate",
+  "batch_size", "lr", "schedule_gamma", "schedule_period", "steps_per_frame"]);
+
+// ---- the configuration: controls <-> object <-> URL ---------------------------------------
+function configFromUrl() {
+  const params = new URLSearchParams(location.search), config = {};
+  for (const key of Object.keys(Playground.schema.defaults)) {
+    if (!params.has(key)) continue;
+    const raw = params.get(key);
+    try { config[key] = JSON.parse(raw); } catch (e) { config[key] = raw; }
+  }
+  return config;
+}
+
+function saveToUrl(config) {
+  const params = new URLSearchParams(location.search);
+  for (const [key, value] of Object.entries(config)) {
+    params.set(key, typeof value === "string" ? value : JSON.stringify(value));
+  }
+  history.replaceState(null, "", `?${params}`);
+}
+
+function readControls() {
+  const config = {};
+  for (const key of SIMPLE_FIELDS) {
+    const value = document.getElementById(key).value;
+    config[key] = NUMERIC.has(key) ? Number(value) : value;
+  }
+  config.features = [...document.querySelectorAll("#features input:checked")].map((i) => i.value);
+  config.hidden = [...document.querySelectorAll("#layer-sizes input")].map((i) => Number(i.value));
+  const hyper = {};
+  for (const input of document.querySelectorAll("#hyper [data-hyper]")) {
+    const name = input.dataset.hyper, kind = input.dataset.kind;
+    if (kind === "bool") hyper[name] = input.checked;
+    else if (kind === "pair") {
+      hyper[name] = hyper[name] || [];
+      hyper[name][Number(input.dataset.index)] = Number(input.value);
+    } else hyper[name] = Number(input.value);
+  }
+  config.hyper = hyper;
+  return config;
+}
+
+function drawHyperControls(optimizer, values) {
+  const box = document.getElementById("hyper");
+  box.textContent = "";
+  for (const h of Playground.schema.optimizers[optimizer]) {
+    const value = values && h.name in values ? values[h.name] : h.default;
+    const label = document.createElement("label");
+    label.append(h.name + " ");
+    const parts = h.kind === "pair" ? [0, 1] : [null];
+    for (const index of parts) {
+      const input = document.createElement("input");
+      input.dataset.hyper = h.name; input.dataset.kind = h.kind; input.id = `hyper-${h.name}${index === null ? "" : "-" + index}`;
+      if (h.kind === "bool") { input.type = "checkbox"; input.checked = value; }
+      else { input.type = "number"; input.step = "any"; input.value = index === null ? value : value[index]; }
+      if (index !== null) input.dataset.index = index;
+      input.addEventListener("change", changed);
+      label.appendChild(input);
+    }
+    box.appendChild(label);
+  }
+}
+
+function drawLayerControls(hidden) {
+  const box = document.getElementById("layer-sizes");
+  box.textContent = "";
+  hidden.forEach((size, i) => {
+    const input = document.createElement("input");
+    input.type = "number"; input.min = 1; input.max = Playground.schema.limits.neurons[1];
+    input.value = size; input.id = `layer-${i}`; input.title = `neurons in hidden layer ${i + 1}`;
+    input.addEventListener("change", changed);
+    box.appendChild(input);
+  });
+}
+
+function setControls(config) {
+  for (const key of SIMPLE_FIELDS) document.getElementById(key).value = config[key];
+  for (const input of document.querySelectorAll("#features input")) {
+    input.checked = config.features.includes(input.value);
+  }
+  drawLayerControls(config.hidden);
+  drawHyperControls(config.optimizer, config.hyper);
+  document.getElementById("batch_size").disabled = config.batch_mode !== "minibatch";
+}
+
+function sendConfig(config) {
+  clearError();
+  send({ type: "config", config });
+}
+
+function changed(event) {
+  const config = readControls();
+  if (event && event.target.id === "optimizer") config.hyper = {};  // the new optimizer's defaults
+  if (event && event.target.id === "steps_per_frame") {
+    send({ type: "speed", steps_per_frame: config.steps_per_frame });
+    Net.config.steps_per_frame = config.steps_per_frame;
+    saveToUrl(Net.config);
+    return;
+  }
+  document.getElementById("preset").value = "";
+  document.getElementById("preset-why").textContent = "";
+  sendConfig(config);
+}
+
+function buildControls(schema) {
+  const fill = (id, values, labels) => {
+    const select = document.getElementById(id);
+    select.textContent = "";
+    for (const v of values) option(select, v, labels ? labels(v) : v);
+  };
+  fill("dataset", Object.keys(schema.datasets), (d) => `${d} (${schema.datasets[d].task})`);
+  fill("activation", schema.activations);
+  fill("init", schema.inits);
+  fill("regularization", schema.regularizations);
+  fill("optimizer", Object.keys(schema.optimizers));
+  fill("schedule", schema.schedules);
+  const presets = document.getElementById("preset");
+  for (const name of Object.keys(schema.presets)) option(presets, name);
+  const features = document.getElementById("features");
+  for (const [name, label] of Object.entries(schema.features)) {
+    const l = document.createElement("label"), input = document.createElement("input");
+    input.type = "checkbox"; input.value = name; input.id = `feature-${name}`;
+    input.addEventListener("change", changed);
+    l.append(input, " " + label);
+    features.appendChild(l);
+  }
+  for (const key of SIMPLE_FIELDS) document.getElementById(key).addEventListener("change", changed);
+}
+
+// ---- pictures -------------------------------------------------------------------------------
+function drawBoundary() {
+  const canvas = document.getElementById("boundary"), ctx = canvas.getContext("2d");
+  const { ready, frame } = Net;
+  if (!ready || !frame) return;
+  heatmapCanvas(frame.boundary, ready.grid, Net.boundaryCanvas);
+  ctx.imageSmoothingEnabled = true;
+  ctx.drawImage(Net.boundaryCanvas, 0, 0, canvas.width, canvas.height);
+  const scale = canvas.width / (2 * ready.domain);
+  const classification = ready.task === "classification";
+  const dot = (points, stroke) => {
+    for (const [x1, x2, y] of points) {
+      const [r, g, b] = divergingColour(classification ? 2 * y - 1 : y);
+      ctx.beginPath();
+      ctx.arc((x1 + ready.domain) * scale, (ready.domain - x2) * scale, 3.2, 0, 2 * Math.PI);
+      ctx.fillStyle = `rgb(${r},${g},${b})`;
+      ctx.fill();
+      ctx.lineWidth = 1; ctx.strokeStyle = stroke; ctx.stroke();
+    }
+  };
+  dot(ready.train, "#fff");
+  dot(ready.test, "#000");
+}
+
+function drawNetwork() {
+  const canvas = document.getElementById("network-canvas"), ctx = canvas.getContext("2d");
+  const { ready, frame } = Net;
+  if (!ready || !frame) return;
+  const sizes = ready.sizes, columns = sizes.length;
+  const widest = Math.max(...sizes);
+  const box = Math.max(8, Math.min(36, Math.floor((canvas.height - 20) / widest) - 3));
+  const gapX = (canvas.width - box - 20) / (columns - 1);
+  const position = (layer, i) => {
+    const top = (canvas.height - sizes[layer] * (box + 3)) / 2;
+    return [10 + layer * gapX, top + i * (box + 3)];
+  };
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  // links: width and colour show each weight's size and sign
+  frame.weights.forEach((matrix, layer) => {
+    matrix.forEach((row, j) => row.forEach((w, i) => {
+      const [x0, y0] = position(layer, i), [x1, y1] = position(layer + 1, j);
+      const [r, g, b] = divergingColour(Math.tanh(w));
+      ctx.strokeStyle = `rgba(${r},${g},${b},0.85)`;
+      ctx.lineWidth = Math.min(5, 0.3 + Math.abs(w) * 1.5);
+      ctx.beginPath(); ctx.moveTo(x0 + box, y0 + box / 2); ctx.lineTo(x1, y1 + box / 2); ctx.stroke();
+    }));
+  });
+  // each neuron's output over the square as a small heat map
+  const pictures = [ready.inputs, ...frame.neurons, [frame.output]];
+  let k = 0;
+  pictures.forEach((layer, l) => layer.forEach((b64, i) => {
+    const picture = Net.neuronCanvases[k] = heatmapCanvas(b64, ready.neuron_grid, Net.neuronCanvases[k]);
+    k += 1;
+    const [x, y] = position(l, i);
+    ctx.drawImage(picture, x, y, box, box);
+    ctx.strokeStyle = "#999"; ctx.lineWidth = 1; ctx.strokeRect(x, y, box, box);
+  }));
+  ctx.fillStyle = "#555"; ctx.font = "11px system-ui, sans-serif";
+  ready.config.features.forEach((name, i) => {
+    const [x, y] = position(0, i);
+    if (box >= 14) ctx.fillText(Playground.schema.features[name], x + box + 3, y + 10);
+  });
+}
+
+function drawLossChart() {
+  const canvas = document.getElementById("loss-chart"), ctx = canvas.getContext("2d");
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  const curve = Net.curve;
+  if (curve.length < 2) return;
+  const lastStep = curve[curve.length - 1][0] || 1;
+  let top = 0;
+  for (const [, a, b] of curve) top = Math.max(top, a, b);
+  top = top || 1;
+  const x = (s) => 4 + (canvas.width - 8) * s / lastStep;
+  const y = (v) => canvas.height - 4 - (canvas.height - 8) * Math.min(v, top) / top;
+  for (const [index, colour] of [[1, "#555"], [2, "#0877bd"]]) {
+    ctx.beginPath();
+    curve.forEach((p, i) => (i ? ctx.lineTo(x(p[0]), y(p[index])) : ctx.moveTo(x(p[0]), y(p[index]))));
+    ctx.strokeStyle = colour; ctx.lineWidth = 1.5; ctx.stroke();
+  }
+  ctx.fillStyle = "#777"; ctx.font = "10px system-ui, sans-serif";
+  ctx.fillText(formatNumber(top), 4, 10);
+}
+
+function showFrame(frame) {
+  Net.frame = frame;
+  document.getElementById("step-count").textContent = frame.step;
+  document.getElementById("epoch-count").textContent = frame.epoch;
+  document.getElementById("lr-now").textContent = formatNumber(frame.lr);
+  document.getElementById("train-loss").textContent = formatNumber(frame.train_loss);
+  document.getElementById("test-loss").textContent = formatNumber(frame.test_loss);
+  const last = Net.curve[Net.curve.length - 1];
+  if (frame.train_loss !== null && (!last || last[0] !== frame.step)) {
+    Net.curve.push([frame.step, frame.train_loss, frame.test_loss]);
+    if (Net.curve.length > 2000) Net.curve = Net.curve.filter((_, i) => i % 2 === 0);
+  }
+  const banner = document.getElementById("diverged");
+  if (frame.diverged) {
+    banner.hidden = false;
+    banner.textContent = `Diverged at step ${frame.diverged.step} with learning rate ` +
+      `${formatNumber(frame.diverged.lr)}: ${frame.diverged.message} The pictures show the last finite network.`;
+  } else banner.hidden = true;
+  setPlaying(frame.playing);
+  requestAnimationFrame(() => { drawBoundary(); drawNetwork(); drawLossChart(); });
+}
+
+function setPlaying(playing) {
+  Net.playing = playing;
+  const button = document.getElementById("play");
+  button.textContent = playing ? "❚❚ pause" : "▶ play";
+  button.dataset.playing = playing ? "yes" : "no";
+}
+
+// ---- wiring ---------------------------------------------------------------------------------
+on("hello", (message) => {
+  buildControls(message.schema);
+  sendConfig(configFromUrl());
+});
+
+on("ready", (message) => {
+  Net.ready = message;
+  Net.config = message.config;
+  Net.curve = [];
+  setControls(message.config);
+  saveToUrl(message.config);
+  document.getElementById("equation").textContent = message.equation.join("\n");
+  document.getElementById("sizes").textContent = message.sizes.join("–");
+  document.getElementById("csv-name").textContent = message.csv_name ? `uploaded: ${message.csv_name}` : "";
+});
+
+on("frame", showFrame);
+on("status", (message) => setPlaying(message.playing));
+on("export", download);
+on("uploaded", (message) => {
+  document.getElementById("csv-name").textContent = `uploaded: ${message.name} (${message.rows} rows)`;
+  sendConfig({ ...readControls(), dataset: "csv" });
+});
+on("error", () => {
+  // a refused configuration: put the controls back to the one that runs
+  if (Net.config) setControls(Net.config);
+});
+
+document.addEventListener("DOMContentLoaded", () => {
+  document.getElementById("play").addEventListener("click", () => send({ type: Net.playing ? "pause" : "play" }));
+  document.getElementById("step").addEventListener("click", () => send({ type: "step" }));
+  document.getElementById("reset").addEventListener("click", () => { clearError(); send({ type: "reset" }); });
+  for (const button of document.querySelectorAll("[data-export]")) {
+    button.addEventListener("click", () => send({ type: "export", what: button.dataset.export }));
+  }
+  document.getElementById("add-layer").addEventListener("click", () => {
+    const config = readControls();
+    config.hidden.push(config.hidden.length ? config.hidden[config.hidden.length - 1] : 4);
+    sendConfig(config);
+  });
+  document.getElementById("remove-layer").addEventListener("click", () => {
+    const config = readControls();
+    config.hidden.pop();
+    sendConfig(config);
+  });
+  document.getElementById("preset").addEventListener("change", (event) => {
+    const name = event.target.value;
+    if (!name) return;
+    const preset = Playground.schema.presets[name];
+    document.getElementById("preset-why").textContent = preset.why;
+    sendConfig({ ...Playground.schema.defaults, ...preset.config });
+  });
+  document.getElementById("csv-file").addEventListener("change", (event) => {
+    const file = event.target.files[0];
+    if (!file) return;
+    if (file.size > 1000000) { showError(`${file.name} is larger than the limit of 1000 kB`); return; }
+    file.text().then((text) => send({ type: "upload", name: file.name, text }));
+    event.target.value = "";
+  });
+});
