@@ -54,15 +54,46 @@ def test_render_report_is_self_contained():
     html = R.render_report(
         title="t", config={"lr": 0.001, "model": "128"}, metrics={"test_accuracy": 0.7},
         headline={"test accuracy": 0.7},
-        plots=[("png", R.png_bytes(np.zeros((3, 3), np.uint8))),
-               ("svg", R.svg_line_chart({"train": [1.0, 0.5, 0.2]}, title="Loss", logy=True))],
+        plots=[("png", R.png_bytes(np.zeros((3, 3), np.uint8)))],
         confusion=(cm, ["0", "1"]), misclassified=wrong, misclassified_shape=(8, 8),
         history_rows=[{"epoch": 1, "train_loss": 0.5}])
     assert html.startswith("<!DOCTYPE html>")
     assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", html)
     assert "<script" not in html and "@import" not in html
     assert html.count("data:image/png;base64,") == 2  # the plot and the misclassified digit
-    assert "true 3" in html and "pred 8" in html and "<svg" in html
+    assert "true 3" in html and "pred 8" in html
+
+
+def test_every_text_on_a_report_is_escaped():
+    evil = '<script>alert("x")</script>'
+    html = R.render_report(
+        title=evil, subtitle=evil, config={evil: evil}, metrics={"test_loss": 0.5}, headline={evil: 1.0},
+        plots=[(evil, R.png_bytes(np.zeros((2, 2), np.uint8)))], confusion=(np.eye(2, dtype=int), [evil, "b"]),
+        misclassified=[{"x": np.zeros(3), "true": evil, "pred": "b"}], history_rows=[{evil: evil}],
+        sections=[(evil, [(evil, R.png_bytes(np.zeros((2, 2), np.uint8)))])])
+    assert "<script" not in html and html.count("&lt;script&gt;") >= 10
+
+
+def test_the_reports_share_one_base_template():
+    from descend.cli.report import _environment
+
+    env = _environment()
+    assert env.autoescape is True
+    for name in ("run.html.j2", "sweep.html.j2", "landscape.html.j2"):
+        source = env.loader.get_source(env, name)[0]
+        assert '{% extends "base.html.j2" %}' in source, name
+        assert "<style" not in source and "<html" not in source  # the page itself is the base's
+
+
+def test_regression_metrics_say_which_units_they_are_in():
+    html = R.render_report(title="t", config={}, task="regression",
+                           metrics={"test_loss": 0.0048, "test_mse": 0.0255, "test_r2": 0.99})
+    row = re.search(r"<tr><td>test_loss</td><td>0.0048</td><td[^>]*>([^<]*)</td>", html)
+    assert row and "standardised target" in row.group(1)
+    row = re.search(r"<tr><td>test_mse</td><td>0.0255</td><td[^>]*>([^<]*)</td>", html)
+    assert row and "own units" in row.group(1)
+    assert "standardised" not in R.render_report(title="t", config={}, task="classification",
+                                                 metrics={"test_loss": 0.3, "test_accuracy": 0.9})
 
 
 def test_misclassified_table_for_non_image_data():
@@ -108,3 +139,46 @@ def test_atomic_writers(tmp_path):
     mask = os.umask(0)
     os.umask(mask)
     assert (tmp_path / "a.bin").stat().st_mode & 0o777 == 0o666 & ~mask  # not mkstemp's private 0600
+
+
+def _train(*args):
+    from typer.testing import CliRunner
+
+    from descend.cli import app
+
+    return CliRunner().invoke(app, ["train", *[str(a) for a in args], "--no-progress"])
+
+
+def test_two_feature_data_gets_the_learned_decision_regions(tmp_path):
+    r = _train("--dataset", "spirals", "--model", "16", "--epochs", "3", "--runs-dir", tmp_path, "--name", "sp")
+    assert r.exit_code == 0, r.output
+    run = tmp_path / "sp"
+    from PIL import Image
+
+    with Image.open(run / "surface.png") as im:
+        assert im.size[0] > 300
+    page = (run / "report.html").read_text()
+    assert "What the model learned" in page and "decision regions" in page
+    assert page.count("data:image/png;base64,") == 4  # loss, accuracy, lr and the decision regions
+
+
+def test_two_column_regression_gets_its_surface_and_names_its_units(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-1, 1, size=(120, 2))
+    y = 3 * X[:, 0] - 2 * X[:, 1] ** 2 + 10
+    path = tmp_path / "plane.csv"
+    path.write_text("a,b,y\n" + "".join(f"{a:.5f},{b:.5f},{t:.5f}\n" for (a, b), t in zip(X, y, strict=True)))
+    r = _train("--data", path, "--target", "y", "--model", "8", "--epochs", "3", "--runs-dir", tmp_path,
+               "--name", "reg")
+    assert r.exit_code == 0, r.output
+    page = (tmp_path / "reg" / "report.html").read_text()
+    assert (tmp_path / "reg" / "surface.png").exists() and "Regression surface" not in page  # title is in the PNG
+    assert "predicted value (fill) against the targets (points)" in page
+    assert "test loss (standardised target)" in page and "test MSE (target&#39;s units)" in page
+
+
+def test_other_data_has_no_surface(tmp_path):
+    r = _train("--dataset", "iris", "--model", "8", "--epochs", "2", "--runs-dir", tmp_path, "--name", "iris")
+    assert r.exit_code == 0, r.output
+    assert not (tmp_path / "iris" / "surface.png").exists()
+    assert "What the model learned" not in (tmp_path / "iris" / "report.html").read_text()

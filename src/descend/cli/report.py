@@ -1,53 +1,89 @@
-"""``report.html``: one self-contained page per run that opens offline.
+"""The HTML reports: Jinja2 templates, one base page shared by every report.
 
-Everything the page shows is inside the file: CSS inline, plots as base64
-``data:image/png`` URIs (or inline SVG when matplotlib is not installed), the
-misclassified test images as tiny PNGs encoded here with NumPy and ``zlib``
-alone. No scripts, fonts or stylesheets are fetched from anywhere.
+Each report (``descend train``'s ``report.html``, the sweep's, and those of ``descend landscape``,
+``search`` and ``basins``) is a template under ``templates/`` that extends ``base.html.j2``: one
+self-contained page (CSS inline, images as ``data:`` URIs, no scripts, nothing fetched) that
+opens offline. Autoescaping is on, so every text that reaches a page (file names, labels, error
+messages) is escaped. Plots come from :mod:`descend.viz` (matplotlib); small images such as
+misclassified digits are PNGs written by Pillow.
 """
 
 from __future__ import annotations
 
 import base64
-import html
+import functools
+import io
 import math
-import struct
-import zlib
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["png_bytes", "data_uri", "image_shape", "svg_line_chart", "render_report"]
+__all__ = ["render", "png_bytes", "figure_png", "data_uri", "image_shape", "to_uint8_image",
+           "confusion_table", "misclassified_grid", "metric_meaning", "render_report"]
 
 
-# --------------------------------------------------------------------------- tiny PNG encoder
+# --------------------------------------------------------------------------- templates
 
-def _chunk(kind: bytes, body: bytes) -> bytes:
-    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+def fmt(value) -> str:
+    """A value as a report shows it: floats to 4 significant figures, lists joined, None as '-'."""
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        if not math.isfinite(value):
+            return "nan" if value != value else str(value)
+        return f"{value:.4g}" if abs(value) < 1e-3 or abs(value) >= 1e4 else f"{value:.4f}".rstrip("0").rstrip(".")
+    if isinstance(value, (list, tuple)):
+        return ", ".join(fmt(v) for v in value) if value else "(none)"
+    if value is None:
+        return "-"
+    return str(value)
 
+
+@functools.cache
+def _environment():
+    """The one Jinja2 environment (templates from the package, autoescaping on, unknown names
+    an error rather than an empty string)."""
+    import jinja2
+
+    env = jinja2.Environment(loader=jinja2.PackageLoader("descend.cli", "templates"), autoescape=True,
+                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters["fmt"] = fmt
+    return env
+
+
+def render(template: str, **context) -> str:
+    """Render ``templates/<template>`` with ``context`` (every value escaped)."""
+    return _environment().get_template(template).render(**context)
+
+
+def _macro(name: str):
+    return getattr(_environment().get_template("parts.html.j2").module, name)
+
+
+# --------------------------------------------------------------------------- images
 
 def png_bytes(image: np.ndarray) -> bytes:
-    """Encode an ``(H, W)`` grayscale or ``(H, W, 3)`` RGB uint8 array as PNG bytes."""
+    """Encode an ``(H, W)`` grayscale or ``(H, W, 3)`` RGB uint8 array as PNG bytes (Pillow)."""
+    from PIL import Image
+
     img = np.asarray(image)
     if img.dtype != np.uint8:
         raise TypeError(f"png_bytes: image must be uint8, got {img.dtype}")
-    if img.ndim == 2:
-        color_type, channels = 0, 1
-    elif img.ndim == 3 and img.shape[2] == 3:
-        color_type, channels = 2, 3
-    else:
+    if not (img.ndim == 2 or (img.ndim == 3 and img.shape[2] == 3)):
         raise ValueError(f"png_bytes: image must have shape (H, W) or (H, W, 3), got {img.shape}")
-    h, w = img.shape[:2]
-    rows = img.reshape(h, w * channels)
-    # each scanline starts with filter type 0 (None)
-    raw = np.concatenate([np.zeros((h, 1), np.uint8), rows], axis=1).tobytes()
-    header = struct.pack(">IIBBBBB", w, h, 8, color_type, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(raw, 9))
-            + _chunk(b"IEND", b""))
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(img)).save(buf, format="PNG", optimize=True)
+    return buf.getvalue()
 
 
-def data_uri(png: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+def figure_png(fig, dpi: int = 110) -> bytes:
+    """A matplotlib figure as PNG bytes, trimmed to its contents."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    return buf.getvalue()
+
+
+def data_uri(data: bytes, mime: str = "image/png") -> str:
+    return f"data:{mime};base64," + base64.b64encode(data).decode("ascii")
 
 
 def image_shape(n_features: int) -> tuple[int, int] | None:
@@ -65,216 +101,110 @@ def to_uint8_image(x: np.ndarray, shape: tuple[int, int], scale: int = 4) -> np.
     return np.kron(pixels, np.ones((scale, scale), np.uint8))
 
 
-# --------------------------------------------------------------------------- SVG fallback chart
+# --------------------------------------------------------------------------- report pieces
 
-_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd")
-
-
-def svg_line_chart(series: Mapping[str, Sequence[float]], *, title: str = "", xlabel: str = "",
-                   logy: bool = False, width: int = 460, height: int = 260) -> str:
-    """A small inline SVG line chart (used when matplotlib is unavailable)."""
-    pad_l, pad_r, pad_t, pad_b = 56, 12, 26, 34
-    clean = {}
-    for name, ys in series.items():
-        ys = np.asarray([np.nan if v is None else v for v in ys], dtype=np.float64)
-        if logy:
-            ys = np.where(ys > 0, ys, np.nan)
-            ys = np.log10(ys, where=~np.isnan(ys), out=np.full_like(ys, np.nan))
-        if ys.size and np.isfinite(ys).any():
-            clean[name] = ys
-    parts = [f'<svg width="{width}" height="{height}" '
-             f'viewBox="0 0 {width} {height}" role="img" aria-label="{html.escape(title)}">',
-             f'<text x="{width / 2}" y="16" text-anchor="middle" font-size="13">{html.escape(title)}</text>']
-    if not clean:
-        parts.append(f'<text x="{width / 2}" y="{height / 2}" text-anchor="middle">no data</text></svg>')
-        return "".join(parts)
-    allv = np.concatenate([v[np.isfinite(v)] for v in clean.values()])
-    lo, hi = float(allv.min()), float(allv.max())
-    if hi - lo < 1e-12:
-        lo, hi = lo - 0.5, hi + 0.5
-    n = max(len(v) for v in clean.values())
-    pw, ph = width - pad_l - pad_r, height - pad_t - pad_b
-
-    def sx(i):
-        return pad_l + (pw * i / (n - 1) if n > 1 else pw / 2)
-
-    def sy(v):
-        return pad_t + ph * (1.0 - (v - lo) / (hi - lo))
-
-    parts.append(f'<rect x="{pad_l}" y="{pad_t}" width="{pw}" height="{ph}" fill="none" stroke="#999"/>')
-    for v in (lo, (lo + hi) / 2, hi):
-        label = f"1e{v:.1f}" if logy else f"{v:.3g}"
-        parts.append(f'<text x="{pad_l - 4}" y="{sy(v) + 4:.1f}" text-anchor="end" font-size="10">{label}</text>')
-    parts.append(f'<text x="{pad_l}" y="{height - 18}" font-size="10">1</text>')
-    parts.append(f'<text x="{pad_l + pw}" y="{height - 18}" text-anchor="end" font-size="10">{n}</text>')
-    parts.append(f'<text x="{pad_l + pw / 2}" y="{height - 4}" text-anchor="middle" font-size="11">'
-                 f'{html.escape(xlabel)}</text>')
-    for k, (name, ys) in enumerate(clean.items()):
-        color = _COLORS[k % len(_COLORS)]
-        pts = " ".join(f"{sx(i):.1f},{sy(v):.1f}" for i, v in enumerate(ys) if np.isfinite(v))
-        parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.6" points="{pts}"/>')
-        parts.append(f'<text x="{pad_l + 8}" y="{pad_t + 14 + 13 * k}" font-size="11" fill="{color}">'
-                     f'{html.escape(name)}</text>')
-    parts.append("</svg>")
-    return "".join(parts)
-
-
-# --------------------------------------------------------------------------- HTML pieces
-
-_CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2rem auto;max-width:1100px;
-color:#222;padding:0 1rem;line-height:1.4}
-h1{font-size:1.6rem;margin-bottom:.2rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #ddd}
-.sub{color:#666;margin-top:0}
-table{border-collapse:collapse;font-size:.9rem}
-td,th{padding:.25rem .6rem;border:1px solid #e3e3e3;text-align:left}
-th{background:#f6f6f6}
-.kv td:first-child{font-family:ui-monospace,monospace;color:#444}
-.metrics{display:flex;flex-wrap:wrap;gap:1rem}
-.metric{border:1px solid #ddd;border-radius:8px;padding:.6rem 1rem;min-width:9rem}
-.metric .v{font-size:1.5rem;font-weight:600}.metric .k{color:#666;font-size:.85rem}
-.plots{display:flex;flex-wrap:wrap;gap:1rem}.plots figure{margin:0}
-.plots img{max-width:520px;width:100%;border:1px solid #eee}
-figcaption{color:#666;font-size:.85rem}
-.cm td{text-align:center;min-width:2.2rem;font-variant-numeric:tabular-nums}
-.cm th{text-align:center}
-.grid{display:flex;flex-wrap:wrap;gap:.6rem}
-.grid figure{margin:0;text-align:center;border:1px solid #eee;padding:.3rem;border-radius:6px}
-.grid img{image-rendering:pixelated;width:64px;height:64px}
-.grid figcaption{font-size:.8rem;color:#333}
-.bad{color:#c0392b;font-weight:600}
-.note{color:#666;font-size:.9rem}
-"""
-
-
-def _esc(value) -> str:
-    return html.escape(str(value))
-
-
-def _fmt(value) -> str:
-    if isinstance(value, float):
-        if value != value:
-            return "nan"
-        return f"{value:.4g}" if abs(value) < 1e-3 or abs(value) >= 1e4 else f"{value:.4f}".rstrip("0").rstrip(".")
-    if isinstance(value, (list, tuple)):
-        return ", ".join(_fmt(v) for v in value) if value else "(none)"
-    if value is None:
-        return "-"
-    return str(value)
-
-
-def _kv_table(items: Mapping) -> str:
-    rows = "".join(f"<tr><td>{_esc(k)}</td><td>{_esc(_fmt(v))}</td></tr>" for k, v in items.items())
-    return f'<table class="kv">{rows}</table>'
-
-
-def _figure(img, caption: str) -> str:
-    """``img`` is PNG bytes or an SVG string."""
-    if isinstance(img, (bytes, bytearray)):
-        body = f'<img src="{data_uri(bytes(img))}" alt="{_esc(caption)}">'
-    else:
-        body = img
-    return f"<figure>{body}<figcaption>{_esc(caption)}</figcaption></figure>"
-
-
-def confusion_table(cm: np.ndarray, labels: Sequence) -> str:
-    """The confusion matrix as an HTML table, rows = true class, columns = predicted class.
-
-    Cells are shaded by the fraction of their row: blue on the diagonal
-    (correct), red off it (mistakes), so the eye goes straight to confusions.
-    """
+def _confusion_rows(cm: np.ndarray, labels: Sequence) -> list:
+    """Rows ``(label, [(count, background)], recall)``: cells shaded by the fraction of their row,
+    blue on the diagonal (correct), red off it (mistakes), so the eye goes straight to confusions."""
     cm = np.asarray(cm)
-    k = cm.shape[0]
-    head = "".join(f"<th>{_esc(lab)}</th>" for lab in labels)
     rows = []
-    for i in range(k):
+    for i in range(cm.shape[0]):
         total = cm[i].sum()
         cells = []
-        for j in range(k):
+        for j in range(cm.shape[1]):
             count = int(cm[i, j])
             frac = count / total if total else 0.0
             if count == 0:
-                style = ""
+                background = None
             elif i == j:
-                style = f' style="background:rgba(31,119,180,{0.15 + 0.75 * frac:.2f})"'
+                background = f"rgba(31,119,180,{0.15 + 0.75 * frac:.2f})"
             else:
-                style = f' style="background:rgba(214,39,40,{0.2 + 0.8 * min(1.0, 4 * frac):.2f})"'
-            cells.append(f"<td{style}>{count}</td>")
-        acc = cm[i, i] / total if total else float("nan")
-        rows.append(f"<tr><th>{_esc(labels[i])}</th>{''.join(cells)}<td>{_fmt(float(acc))}</td></tr>")
-    return (f'<table class="cm"><tr><th>true \\ predicted</th>{head}<th>recall</th></tr>'
-            + "".join(rows) + "</table>")
+                background = f"rgba(214,39,40,{0.2 + 0.8 * min(1.0, 4 * frac):.2f})"
+            cells.append((count, background))
+        rows.append((str(labels[i]), cells, float(cm[i, i] / total) if total else float("nan")))
+    return rows
+
+
+def confusion_table(cm: np.ndarray, labels: Sequence) -> str:
+    """The confusion matrix as an HTML table, rows = true class, columns = predicted class."""
+    return str(_macro("confusion")([str(lab) for lab in labels], _confusion_rows(cm, labels)))
+
+
+def _misclassified(items: Sequence[Mapping], shape: tuple[int, int] | None, limit: int = 60) -> dict:
+    """What the template shows of the misclassified examples: images for image-like data, else
+    the first (at most 8) features."""
+    shown = []
+    n_features = None if shape is not None or not items else min(8, np.asarray(items[0]["x"]).size)
+    for it in list(items)[:limit]:
+        entry = {"true": it["true"], "pred": it["pred"], "confidence": it.get("confidence")}
+        if shape is not None:
+            entry["uri"] = data_uri(png_bytes(to_uint8_image(it["x"], shape)))
+        else:
+            entry["features"] = [float(v) for v in np.asarray(it["x"]).ravel()[:n_features]]
+        shown.append(entry)
+    return {"examples": shown, "total": len(items), "n_features": n_features}
 
 
 def misclassified_grid(items: Sequence[Mapping], shape: tuple[int, int] | None, limit: int = 60) -> str:
     """A grid of misclassified test examples with their true and predicted labels.
 
-    ``items``: dicts with ``x`` (raw feature vector), ``true``, ``pred`` and
-    optionally ``confidence`` (the predicted class's probability).
+    ``items``: dicts with ``x`` (raw feature vector), ``true``, ``pred`` and optionally
+    ``confidence`` (the predicted class's probability); ``shape``: the image shape, or None for
+    a table of the first features.
     """
-    if not items:
-        return '<p class="note">No test example was misclassified.</p>'
-    shown = list(items)[:limit]
-    if shape is None:  # not image-like: a table of the first features
-        n_show = min(8, len(np.asarray(shown[0]["x"]).ravel()))
-        head = "".join(f"<th>x{j}</th>" for j in range(n_show))
-        rows = []
-        for it in shown:
-            xs = np.asarray(it["x"]).ravel()[:n_show]
-            cells = "".join(f"<td>{_fmt(float(v))}</td>" for v in xs)
-            conf = it.get("confidence")
-            rows.append(f"<tr><td>{_esc(it['true'])}</td><td class='bad'>{_esc(it['pred'])}</td>"
-                        f"<td>{_fmt(conf) if conf is not None else '-'}</td>{cells}</tr>")
-        return (f"<table><tr><th>true</th><th>predicted</th><th>confidence</th>{head}</tr>"
-                + "".join(rows) + "</table>")
-    figs = []
-    for it in shown:
-        uri = data_uri(png_bytes(to_uint8_image(it["x"], shape)))
-        conf = it.get("confidence")
-        conf_txt = f" ({conf:.0%})" if conf is not None else ""
-        figs.append(f'<figure><img src="{uri}" alt="true {_esc(it["true"])}, predicted {_esc(it["pred"])}">'
-                    f"<figcaption>true {_esc(it['true'])}<br><span class='bad'>pred {_esc(it['pred'])}"
-                    f"</span>{_esc(conf_txt)}</figcaption></figure>")
-    more = (f'<p class="note">Showing {len(shown)} of {len(items)} misclassified examples.</p>'
-            if len(items) > len(shown) else "")
-    return f'<div class="grid">{"".join(figs)}</div>{more}'
+    m = _misclassified(items, shape, limit)
+    return str(_macro("misclassified")(m["examples"], m["total"], m["n_features"]))
+
+
+_MEANINGS = {
+    "classification": {"loss": "cross-entropy (what training minimised)",
+                       "accuracy": "share of examples whose most probable class is right"},
+    "regression": {"loss": "MSE on the standardised target (what training minimised)",
+                   "mse": "mean squared error in the target's own units",
+                   "mae": "mean absolute error in the target's own units",
+                   "r2": "R² = 1 − SSE/SST (1 is perfect, 0 predicts the mean)"},
+}
+
+
+def metric_meaning(key: str, task: str | None) -> str:
+    """What a metric such as ``test_loss`` or ``val_mse`` measures, or '' for others."""
+    split, _, name = key.partition("_")
+    if split not in ("train", "val", "test"):
+        return ""
+    return _MEANINGS.get(task or "", {}).get(name, "")
 
 
 def render_report(*, title: str, subtitle: str = "", config: Mapping, metrics: Mapping,
                   headline: Mapping | None = None, plots: Sequence[tuple] = (),
                   confusion: tuple | None = None, misclassified: Sequence[Mapping] | None = None,
                   misclassified_shape: tuple[int, int] | None = None,
-                  history_rows: Sequence[Mapping] | None = None) -> str:
-    """The whole report as one HTML string.
+                  history_rows: Sequence[Mapping] | None = None, task: str | None = None,
+                  sections: Sequence[tuple[str, Sequence[tuple[str, bytes]]]] = (),
+                  plots_note: str = "") -> str:
+    """The run's ``report.html`` as one string.
 
-    ``plots``: ``(caption, png_bytes_or_svg)`` pairs; ``confusion``: ``(matrix,
-    labels)``; ``headline``: the few metrics shown big at the top.
+    ``plots``: ``(caption, png_bytes)`` pairs; ``sections``: ``(heading, [(caption, png_bytes)])``
+    shown after the training plots (the learned decision boundary of 2-D data, filters, ...);
+    ``confusion``: ``(matrix, labels)``; ``headline``: the few metrics shown big at the top;
+    ``task``: "classification" or "regression", to say what each metric measures (a regression's
+    loss is on the standardised target, its mse and mae in the target's units).
     """
-    out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-           '<meta name="viewport" content="width=device-width,initial-scale=1">',
-           f"<title>{_esc(title)}</title><style>{_CSS}</style></head><body>",
-           f"<h1>{_esc(title)}</h1>"]
-    if subtitle:
-        out.append(f'<p class="sub">{_esc(subtitle)}</p>')
-    if headline:
-        cards = "".join(f'<div class="metric"><div class="v">{_esc(_fmt(v))}</div><div class="k">{_esc(k)}</div></div>'
-                        for k, v in headline.items())
-        out.append(f'<div class="metrics">{cards}</div>')
-    out.append("<h2>Final metrics</h2>" + _kv_table(metrics))
-    if plots:
-        out.append("<h2>Training</h2><div class='plots'>" + "".join(_figure(img, cap) for cap, img in plots)
-                   + "</div>")
-    if confusion is not None:
-        cm, labels = confusion
-        out.append("<h2>Confusion matrix (test set)</h2>" + confusion_table(cm, labels))
-    if misclassified is not None:
-        out.append("<h2>Misclassified test examples</h2>" + misclassified_grid(misclassified, misclassified_shape))
+    history = None
     if history_rows:
-        keys = [k for k in history_rows[0].keys()]
-        head = "".join(f"<th>{_esc(k)}</th>" for k in keys)
-        body = "".join("<tr>" + "".join(f"<td>{_esc(_fmt(r.get(k)))}</td>" for k in keys) + "</tr>"
-                       for r in history_rows)
-        out.append(f"<h2>Per-epoch history</h2><table>{'<tr>' + head + '</tr>'}{body}</table>")
-    out.append("<h2>Configuration</h2>" + _kv_table(config))
-    out.append("</body></html>")
-    return "\n".join(out)
+        keys = list(dict.fromkeys(k for row in history_rows for k in row))
+        history = {"head": keys, "rows": [[row.get(k) for k in keys] for row in history_rows]}
+    loss_note = ""
+    if task == "regression" and any(k.endswith("_mse") for k in metrics):
+        loss_note = ("loss is the mean squared error on the standardised target (the target minus its "
+                     "training mean, divided by its training standard deviation), which training "
+                     "minimised; mse and mae are in the target's own units.")
+    return render(
+        "run.html.j2", title=title, subtitle=subtitle,
+        headline=list((headline or {}).items()),
+        metrics=[(k, v, metric_meaning(k, task)) for k, v in metrics.items()], loss_note=loss_note,
+        plots=[(caption, data_uri(png)) for caption, png in plots], plots_note=plots_note,
+        sections=[(heading, [(caption, data_uri(png)) for caption, png in figs]) for heading, figs in sections],
+        confusion=None if confusion is None else {"labels": [str(lab) for lab in confusion[1]],
+                                                  "rows": _confusion_rows(*confusion)},
+        misclassified=None if misclassified is None else _misclassified(misclassified, misclassified_shape),
+        history=history, config=list(config.items()))

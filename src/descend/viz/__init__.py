@@ -12,7 +12,8 @@ viridis fields). Figures are drawn on the Agg canvas, so nothing needs a display
 * :func:`plot_history`: loss, accuracy and learning rate of a training run, or of several
   named runs on shared axes (by step, epoch or examples seen);
 * :func:`plot_lr_schedule`: learning-rate schedules against steps;
-* :func:`plot_lr_find`: the learning-rate range test.
+* :func:`plot_lr_find`: the learning-rate range test;
+* :func:`plot_decision_surface`: a model's decision regions or regression surface on 2-D data.
 """
 
 from __future__ import annotations
@@ -40,8 +41,9 @@ from .landscape import (  # noqa: E402
     plot_paths,
 )
 from .palette import LINE_COLORS, OKABE_ITO  # noqa: E402
+from .surface import plot_decision_surface  # noqa: E402
 
 __all__ = [
     "plot_landscape", "plot_paths", "animate_paths", "plot_basins", "plot_convergence", "plot_history",
-    "plot_lr_schedule", "plot_lr_find", "OKABE_ITO", "LINE_COLORS",
+    "plot_lr_schedule", "plot_lr_find", "plot_decision_surface", "OKABE_ITO", "LINE_COLORS",
 ]
