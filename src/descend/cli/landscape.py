@@ -15,8 +15,6 @@
 
 from __future__ import annotations
 
-import base64
-import html
 import shlex
 import time
 from pathlib import Path
@@ -228,62 +226,31 @@ def _console_width() -> int:
 
 # --------------------------------------------------------------------------- report.html
 
-_CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2rem auto;max-width:1100px;
-color:#222;padding:0 1rem;line-height:1.45}
-h1{font-size:1.6rem;margin-bottom:.2rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #ddd}
-.sub{color:#555;margin-top:0}table{border-collapse:collapse;font-size:.9rem}
-td,th{padding:.3rem .6rem;border:1px solid #e3e3e3;text-align:left}th{background:#f6f6f6}
-td.n{text-align:right;font-variant-numeric:tabular-nums}
-.plots{display:flex;flex-wrap:wrap;gap:1rem}.plots figure{margin:0}
-.plots img{max-width:100%;border:1px solid #eee}figcaption{color:#666;font-size:.85rem}
-code{background:#f4f4f4;padding:.1rem .3rem;border-radius:4px}
-"""
+def _image(path: Path, caption: str) -> tuple[str, str]:
+    """``(caption, data URI)`` of a written PNG or GIF, for the report."""
+    from .report import data_uri
+
+    return caption, data_uri(path.read_bytes(), {".png": "image/png", ".gif": "image/gif"}[path.suffix.lower()])
 
 
-def _img(path: Path, caption: str) -> str:
-    mime = {".png": "image/png", ".gif": "image/gif"}[path.suffix.lower()]
-    uri = f"data:{mime};base64," + base64.b64encode(path.read_bytes()).decode("ascii")
-    return (f'<figure><img src="{uri}" alt="{html.escape(caption)}">'
-            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+def _table(header: list[str], rows: list[list[str]], numeric: set[int]) -> dict:
+    """A table for the report template: header, rows of text cells, the numeric columns."""
+    return {"head": header, "rows": rows, "numeric": sorted(numeric)}
 
 
-def _html_table(header: list[str], rows: list[list[str]], numeric: set[int]) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join(
-        "<tr>" + "".join(f'<td{" class=n" if i in numeric else ""}>{html.escape(c)}</td>'
-                         for i, c in enumerate(r)) + "</tr>"
-        for r in rows
-    )
-    return f"<table><tr>{head}</tr>{body}</table>"
-
-
-def _write_report(out: Path, title: str, subtitle: str, table_html: str, images: list, notes: str,
+def _write_report(out: Path, title: str, subtitle: str, table: dict, images: list, notes: str,
                   land, command: str) -> Path:
+    from .report import render
     from .runs import write_text
 
-    minima = _html_table(
-        ["minimum", "value", "kind"],
-        [[_fmt_point(m.x), _fmt_num(m.value, 8), "global" if m.is_global else "local"] for m in land.minima],
-        {1},
-    )
-    parts = [
-        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width,initial-scale=1">',
-        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
-        f"<h1>{html.escape(title)}</h1>", f'<p class="sub">{html.escape(subtitle)}</p>',
-        "<h2>Results</h2>", table_html, f"<p>{notes}</p>",
-        "<h2>Pictures</h2><div class='plots'>", *(_img(p, c) for p, c in images if p.exists()), "</div>",
-        f"<h2>The landscape: {html.escape(land.title)}</h2>",
-        f"<p><code>f = {html.escape(land.formula)}</code>; domain "
-        f"{html.escape(' × '.join(f'[{lo:g}, {hi:g}]' for lo, hi in land.domain))}. Known minima:</p>",
-        minima,
-        "<h2>Reproduce</h2>",
-        f"<p><code>{html.escape(command)}</code></p>",
-        "</body></html>",
-    ]
+    minima = [[_fmt_point(m.x), _fmt_num(m.value, 8), "global" if m.is_global else "local"] for m in land.minima]
+    page = render(
+        "landscape.html.j2", title=title, subtitle=subtitle, results=table, notes=notes,
+        images=[_image(p, c) for p, c in images if p.exists()], command=command,
+        landscape={"title": land.title, "formula": land.formula, "minima": minima,
+                   "domain": " × ".join(f"[{lo:g}, {hi:g}]" for lo, hi in land.domain)})
     path = out / "report.html"
-    write_text(path, "\n".join(parts))
+    write_text(path, page)
     return path
 
 
@@ -299,8 +266,8 @@ def _command_line(command: str, name: str, options: dict) -> str:
     return " ".join(parts)
 
 
-def _rows_table_html(rows: list[dict], radius: float) -> str:
-    return _html_table(
+def _rows_table(rows: list[dict], radius: float) -> dict:
+    return _table(
         ["method", "settings", "final point", "f(final)", "distance to a known minimum",
          f"steps to {radius:g}", f"evals to {radius:g}", "nfev", "njev"],
         [[r["method"], r["settings"], "diverged" if r["diverged"] else _fmt_point(r["x"]), _fmt_num(r["fun"]),
@@ -406,7 +373,7 @@ def _finish(out_dir, land, rows, results, radius, plots, frames, kind, subtitle,
                                   path=out_dir / "paths.gif", frames=frames)
                 images.insert(1, (out_dir / "paths.gif", "The same, animated"))
         report = _write_report(out_dir, f"descend {kind}: {land.title}", subtitle,
-                               _rows_table_html(rows, radius), images, html.escape(notes), land, command)
+                               _rows_table(rows, radius), images, notes, land, command)
         written += [p for p, _ in images] + [report]
     typer.echo(f"wrote {', '.join(p.name for p in written if p.exists())} to {out_dir}")
 
@@ -498,10 +465,10 @@ def basins_command(
         from .. import viz
 
         viz.plot_basins(bm, path=out_dir / "basins.png")
-        table_html = _html_table(["minimum", "f", "kind", "share of starts", f"median steps to {radius:g}"],
-                                 body, {1, 3, 4})
+        table = _table(["minimum", "f", "kind", "share of starts", f"median steps to {radius:g}"],
+                       body, {1, 3, 4})
         report = _write_report(
-            out_dir, f"descend basins: {land.title}", title, table_html,
+            out_dir, f"descend basins: {land.title}", title, table,
             [(out_dir / "basins.png", "Left: the minimum each start converged to. Right: steps it took.")],
             f"Global minimum reached from {bm.global_share:.1%} of starts; {bm.nfev} function and "
             f"{bm.njev} gradient evaluations in one batched run.", land,
