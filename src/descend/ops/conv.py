@@ -129,16 +129,26 @@ def _col2im(k, part, shape: tuple, geo: _Geometry, dtype, out):
 
     The sum of the overlapping windows' gradients, as an (N, C, H, W) array:
     written into ``out`` when given, else a new array (or a view of the padded one).
+    Windows side by side (stride ≥ kernel, no dilation) never overlap: each
+    offset's part is then copied, and only pixels no window reads are zeroed first.
     """
     N, C, H, W = shape
     ph, pw = geo.ph, geo.pw
     padded = bool(ph or pw)
     dxp = k.empty((N, C, H + 2 * ph, W + 2 * pw), dtype) if padded or out is None else out
-    k.copyto(dxp, np.zeros((), dtype))
+    disjoint = (geo.dh == 1 or geo.kh == 1) and (geo.dw == 1 or geo.kw == 1) \
+        and geo.sh >= geo.kh and geo.sw >= geo.kw
+    covered = disjoint and geo.sh == geo.kh and geo.sw == geo.kw \
+        and geo.oh * geo.sh == dxp.shape[2] and geo.ow * geo.sw == dxp.shape[3]
+    if not covered:
+        k.copyto(dxp, np.zeros((), dtype))
     for i in range(geo.kh):
         for j in range(geo.kw):
             t = geo.target(dxp, i, j)
-            k.add(t, part(i, j), out=t)
+            if disjoint:
+                k.copyto(t, part(i, j))
+            else:
+                k.add(t, part(i, j), out=t)
     return dxp[:, :, ph: ph + H, pw: pw + W] if padded else dxp
 
 
@@ -177,6 +187,11 @@ def pad(x, pad, value: float = 0.0) -> Tensor:
 
 
 # ============================================================================ conv2d
+def _blocks(a: np.ndarray, groups: int, rows: int, cols: int) -> np.ndarray:
+    """``a`` as ``groups`` matrices (rows, cols), or one 2-D matrix (BLAS's plain product) for one group."""
+    return a.reshape(rows, cols) if groups == 1 else a.reshape(groups, rows, cols)
+
+
 def _conv2d_forward(k, xs, attrs):
     x, w, b = xs
     geo, G = _geometry(attrs, x.shape), attrs["groups"]
@@ -187,7 +202,7 @@ def _conv2d_forward(k, xs, attrs):
     # im2col: rows (c, i, j), columns (n, a, b); channel-major, so a group is a block of rows
     cols = k.empty((C, kh, kw, N, geo.oh, geo.ow), x.dtype)
     k.copyto(cols, geo.windows(xp).transpose(1, 4, 5, 0, 2, 3))
-    prod = k.matmul(w.reshape(G, Co // G, K), cols.reshape(G, K, L), out=k.buffer((G, Co // G, L), x.dtype))
+    prod = k.matmul(_blocks(w, G, Co // G, K), _blocks(cols, G, K, L), out=k.buffer((G, Co // G, L)[G == 1:], x.dtype))
     rows = prod.reshape(Co, N, geo.oh, geo.ow).transpose(1, 0, 2, 3)  # (N, Co, OH, OW), a view
     y = k.empty((N, Co, geo.oh, geo.ow), x.dtype)
     if b is None:
@@ -207,13 +222,13 @@ def _conv2d_vjp(k, i, xs, y, cols, attrs, g, out=None):
     L, K = N * geo.oh * geo.ow, (C // G) * kh * kw
     g_rows = k.empty((Co, N, geo.oh, geo.ow), g.dtype)  # g with the channel axis first
     k.copyto(g_rows, g.transpose(1, 0, 2, 3))
-    g_rows = g_rows.reshape(G, Co // G, L)
+    g_rows = _blocks(g_rows, G, Co // G, L)
     if i == 1:  # dL/dW = g_rows colsᵀ
-        dw = k.matmul(g_rows, cols.reshape(G, K, L).transpose(0, 2, 1),
-                      out=None if out is None else out.reshape(G, Co // G, K))
+        dw = k.matmul(g_rows, _blocks(cols, G, K, L).swapaxes(-1, -2),
+                      out=None if out is None else _blocks(out, G, Co // G, K))
         return out if out is not None else dw.reshape(w.shape)
     # dL/dx: dcols = Wᵀ g_rows, then col2im
-    dcols = k.matmul(w.reshape(G, Co // G, K).transpose(0, 2, 1), g_rows, out=k.buffer((G, K, L), g.dtype))
+    dcols = k.matmul(_blocks(w, G, Co // G, K).swapaxes(-1, -2), g_rows, out=k.buffer((G, K, L)[G == 1:], g.dtype))
     dcols = dcols.reshape(C, kh, kw, N, geo.oh, geo.ow)
     return _col2im(k, lambda a, c: dcols[:, a, c].transpose(1, 0, 2, 3), x.shape, geo, g.dtype, out)
 
@@ -284,24 +299,35 @@ def _pool_attrs(fn, X, kernel_size, stride, padding, dilation=1) -> dict:
 def _max_pool_forward(k, xs, attrs):
     (x,) = xs
     geo = _geometry(attrs, x.shape)
-    N, C = x.shape[:2]
     kk = geo.kh * geo.kw
+    out_shape = x.shape[:2] + (geo.oh, geo.ow)
     xp = _pad_kernel(k, x, ((0, 0), (0, 0), (geo.ph, geo.ph), (geo.pw, geo.pw)), -np.inf)
-    cols = k.empty((N, C, geo.oh, geo.ow, geo.kh, geo.kw), x.dtype)
-    k.copyto(cols, geo.windows(xp))
-    cols = cols.reshape(N, C, geo.oh, geo.ow, kk)
-    first = k.argmax(cols, axis=4, out=k.buffer((N, C, geo.oh, geo.ow), np.intp))
-    # one-hot mask of each window's first maximum: where its gradient goes
-    mask = k.equal(first[..., None], np.arange(kk), out=k.buffer(cols.shape, bool))
-    return k.maximum.reduce(cols, 4, None, k.buffer((N, C, geo.oh, geo.ow), x.dtype)), mask
+    # One pass per kernel offset over (N, C, OH, OW) (a reduction over a window's few elements
+    # along a short last axis is several times slower): the running maximum, and which offset
+    # holds it (strictly greater: a tie stays with the first, PyTorch's choice).
+    offsets = [geo.target(xp, i, j) for i in range(geo.kh) for j in range(geo.kw)]
+    y = k.empty(out_shape, x.dtype)
+    k.copyto(y, offsets[0])
+    for t in range(1, kk):
+        k.maximum(y, offsets[t], out=y)  # (a NaN propagates)
+    # One-hot masks, offset first: mask[t] marks the windows whose first maximum is offset t
+    # (equal to the maximum and no earlier offset was), so a tie goes to the first, as in PyTorch.
+    mask = k.empty((kk,) + out_shape, bool)
+    free = k.empty(out_shape, bool)  # no earlier offset held the maximum
+    k.copyto(free, np.ones((), bool))
+    for t in range(kk):
+        k.equal(offsets[t], y, out=mask[t])
+        k.logical_and(mask[t], free, out=mask[t])
+        if t < kk - 1:
+            k.logical_xor(free, mask[t], out=free)  # (mask[t] lies inside free: this removes it)
+    return y, mask
 
 
 def _max_pool_vjp(k, i, xs, y, mask, attrs, g, out=None):
     (x,) = xs
     geo = _geometry(attrs, x.shape)
-    d = k.multiply(mask, g[..., None], out=k.buffer(mask.shape, g.dtype))
-    d = d.reshape(mask.shape[:4] + (geo.kh, geo.kw))
-    return _col2im(k, lambda a, c: d[..., a, c], x.shape, geo, g.dtype, out)
+    d = k.multiply(mask, g[None], out=k.buffer(mask.shape, g.dtype))  # each window's g at its maximum
+    return _col2im(k, lambda a, c: d[a * geo.kw + c], x.shape, geo, g.dtype, out)
 
 
 _MAX_POOL2D = Rule("max_pool2d", _max_pool_forward, _max_pool_vjp)
@@ -336,9 +362,15 @@ def _avg_pool_forward(k, xs, attrs):
     (x,) = xs
     geo = _geometry(attrs, x.shape)
     xp = _pad_kernel(k, x, ((0, 0), (0, 0), (geo.ph, geo.ph), (geo.pw, geo.pw)), 0.0)
-    total = k.add.reduce(geo.windows(xp), (4, 5), None, k.buffer(x.shape[:2] + (geo.oh, geo.ow), x.dtype))
+    # the window sums as one pass per kernel offset (faster than reducing the windows' short axes)
+    total = k.empty(x.shape[:2] + (geo.oh, geo.ow), x.dtype)
+    k.copyto(total, geo.target(xp, 0, 0))
+    for i in range(geo.kh):
+        for j in range(geo.kw):
+            if i or j:
+                k.add(total, geo.target(xp, i, j), out=total)
     scale = _avg_divisor(geo, x.shape, attrs["count_include_pad"], x.dtype)
-    return k.multiply(total, scale, out=k.buffer(total.shape, x.dtype)), None
+    return k.multiply(total, scale, out=total), None
 
 
 def _avg_pool_vjp(k, i, xs, y, saved, attrs, g, out=None):
