@@ -86,10 +86,11 @@ def make_gaussian_mixture(n_samples: int = 500, noise: float = 0.0, seed=None):
 
 
 def read_points_csv(path):
-    """``(X, y)`` from a CSV file with two feature columns and a label column (the last).
+    """``(X, y, task)`` from a CSV file with two feature columns and a label column (the last).
 
-    Raises ValueError naming the file when it has another number of columns, fewer than
-    four rows, or labels that are neither numbers nor two classes.
+    Integer labels of two values are classes (mapped to 0 and 1 in sorted order); other
+    numbers are regression targets. Raises ValueError naming the file when it has another
+    number of columns, fewer than four rows, non-finite values or a single class.
     """
     name = os.path.basename(os.fspath(path))
     X, y = files.load_csv(path, target=-1)
@@ -100,7 +101,8 @@ def read_points_csv(path):
         raise ValueError(f"{name}: needs at least 4 rows of data, found {len(X)}")
     if not np.all(np.isfinite(X)):
         raise ValueError(f"{name}: the feature columns hold non-finite values (nan or inf)")
-    return X, y
+    y, task = _target(y, name)
+    return X, y, task
 
 
 def _target(y, name: str):
@@ -148,8 +150,7 @@ def load(dataset: str, n_samples: int = 500, noise: float = 0.0, test_fraction: 
     if dataset == "csv":
         if csv_path is None:
             raise ValueError("dataset 'csv' needs csv_path, the file to read")
-        X, y = read_points_csv(csv_path)
-        y, task = _target(y, os.path.basename(os.fspath(csv_path)))
+        X, y, task = read_points_csv(csv_path)
     else:
         X, y = _generate(dataset, n_samples, noise, seed)
         y, task = _target(y, dataset)

@@ -176,7 +176,7 @@ class NetworkSession:
         path = os.path.join(candidate, safe)
         with open(path, "w", encoding="utf-8", newline="") as fh:
             fh.write(text)
-        X, _ = datasets.read_points_csv(path)  # raises before anything changes
+        X, _, _ = datasets.read_points_csv(path)  # raises before anything changes
         current = os.path.join(self._tmp, "current")
         shutil.rmtree(current, ignore_errors=True)
         os.replace(candidate, current)
