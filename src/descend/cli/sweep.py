@@ -25,10 +25,7 @@ the workers at the same path.
 
 from __future__ import annotations
 
-import base64
 import difflib
-import html
-import io
 import json
 import math
 import os
@@ -227,129 +224,110 @@ def _store_run(record: dict, sweep_dir: Path, names: list[str]) -> None:
 
 # --------------------------------------------------------------------------- the report
 
-_CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2rem auto;max-width:1200px;
-color:#222;padding:0 1rem;line-height:1.45}
-h1{font-size:1.6rem;margin-bottom:.2rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #ddd}
-.sub{color:#555;margin-top:0}table{border-collapse:collapse;font-size:.88rem}
-td,th{padding:.3rem .55rem;border:1px solid #e3e3e3;text-align:left}th{background:#f6f6f6}
-td.n{text-align:right;font-variant-numeric:tabular-nums}tr.best td{background:#eaf4ea;font-weight:600}
-tr.err td{color:#b03a2e}.cards{display:flex;flex-wrap:wrap;gap:1rem}
-.card{border:1px solid #ddd;border-radius:8px;padding:.6rem 1rem;min-width:9rem}
-.card .v{font-size:1.4rem;font-weight:600}.card .k{color:#666;font-size:.85rem}
-figure{margin:0}img{max-width:100%;border:1px solid #eee}figcaption{color:#666;font-size:.85rem}
-code{background:#f4f4f4;padding:.1rem .3rem;border-radius:4px}
-"""
+_SHOWN_METRICS = ("val_loss", "val_accuracy", "val_r2", "test_loss", "test_accuracy", "test_r2")
 
 
-def _num(v) -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        return html.escape(str(v))
-    if isinstance(v, int):
-        return str(v)
-    if not math.isfinite(v):
-        return "nan" if v != v else str(v)
-    return f"{v:.4g}"
+def _group_label(config: dict, keys) -> str:
+    return _label({k: config[k] for k in keys}) or "all runs"
 
 
-def _curves_figure(records, metric_key: str, best_index: int | None) -> tuple[str, str]:
-    """Loss curves of every successful run, overlaid: ``(html, caption)``."""
+def _curves_figure(records, grid: dict, metric_key: str, best) -> dict | None:
+    """Loss curves of every successful run, one line per configuration (mean over its seeds, range
+    shaded when the grid varies the seed): ``{"uri", "caption"}``, or None without matplotlib."""
+    try:
+        from .. import viz
+    except ImportError:
+        return None
+    from .report import data_uri, figure_png
+
     key = "val_loss_curve" if any(any(x is not None for x in r["result"].get("val_loss_curve") or [])
                                   for r in records) else "train_loss_curve"
     what = "validation" if key == "val_loss_curve" else "training"
-    caption = (f"{what.capitalize()} loss per epoch of every run (log scale); the best run by "
+    keys = [k for k in grid if k != "seed"]
+    groups: dict[str, list] = {}
+    for r in records:
+        curve = r["result"].get(key) or []
+        if any(v is not None for v in curve):
+            groups.setdefault(_group_label(r["config"], keys), []).append(curve)
+    if not groups:
+        return None
+    best_label = None if best is None else _group_label(best["config"], keys)
+    fig = viz.plot_curve_groups(groups, highlight=best_label if best_label in groups else None,
+                                ylabel=f"{what} loss", title=f"{what.capitalize()} loss per epoch")
+    seeds = " (the mean over seeds, their range shaded)" if "seed" in grid else ""
+    caption = (f"{what.capitalize()} loss per epoch of each configuration{seeds}; the best by "
                f"{metric_key} is drawn thick")
-    series = {r["result"].get("run_dir", str(r["index"])): [v for v in r["result"].get(key) or []]
-              for r in records}
-    try:
-        import matplotlib
+    return {"uri": data_uri(figure_png(fig)), "caption": caption}
 
-        matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
-    except ImportError:
-        from .report import svg_line_chart
 
-        return svg_line_chart(series, title=f"{what} loss", xlabel="epoch", logy=True), caption
-    fig, ax = plt.subplots(figsize=(8.5, 4.8))
-    cmap = plt.get_cmap("viridis")
-    for k, r in enumerate(records):
-        ys = [math.nan if v is None else v for v in r["result"].get(key) or []]
-        if not ys:
-            continue
-        best = r["index"] == best_index
-        ax.plot(range(1, len(ys) + 1), ys, lw=2.8 if best else 1.0, alpha=1.0 if best else 0.55,
-                color="#d62728" if best else cmap(k / max(len(records) - 1, 1)),
-                label=r["result"].get("run_dir") if best or len(records) <= 12 else None, zorder=3 if best else 2)
-    ax.set_yscale("log")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel(f"{what} loss")
-    ax.grid(True, which="both", alpha=0.25)
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=7, loc="upper right")
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    uri = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
-    return f'<img src="{uri}" alt="{html.escape(caption)}">', caption
+def _spread(values: list) -> str:
+    """``mean ± standard deviation (min–max)`` of finite values, or '-'."""
+    vals = [float(v) for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+    if not vals:
+        return "-"
+    mean = sum(vals) / len(vals)
+    if len(vals) == 1:
+        return f"{mean:.4g}"
+    std = math.sqrt(sum((v - mean) ** 2 for v in vals) / (len(vals) - 1))
+    return f"{mean:.4g} ± {std:.2g} ({min(vals):.4g}–{max(vals):.4g})"
+
+
+def _seed_table(result, grid: dict, metric_cols: list) -> dict | None:
+    """Mean, spread and range of each metric over the seeds of each configuration (None unless
+    the grid varies the seed)."""
+    if "seed" not in grid:
+        return None
+    keys = [k for k in grid if k != "seed"]
+    groups: dict[tuple, list] = {}
+    for r in result:
+        groups.setdefault(tuple(_fmt_value(r["config"][k]) for k in keys), []).append(r)
+    metrics = [k for k in metric_cols if k in _SHOWN_METRICS]
+    rows = []
+    for values, members in groups.items():
+        ok = [m["result"] for m in members if m["status"] == "ok"]
+        rows.append([*values, f"{len(ok)} of {len(members)}", *(_spread([res.get(k) for res in ok]) for k in metrics)])
+    counts = sorted({len(m) for m in groups.values()})
+    return {"head": [*keys, "seeds ok", *metrics], "rows": rows,
+            "numeric": list(range(len(keys) + 1, len(keys) + 1 + len(metrics))),
+            "counts": " or ".join(str(c) for c in counts)}
 
 
 def _report(result, grid: dict, base: dict, metric_key: str, best, sweep_name: str, command: str,
             cluster_desc: str) -> str:
-    ok = result.ok
+    from .report import render
+
     busy = sum(r["wall_time"] for r in result if r["wall_time"] == r["wall_time"])
-    cards = [("configurations", f"{len(result)}"), ("failed", f"{len(result.errors)}"),
-             ("workers", f"{result.n_workers}"), ("sweep time (s)", f"{result.wall_time:.1f}"),
-             ("sum of run times (s)", f"{busy:.1f}")]
-    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-             '<meta name="viewport" content="width=device-width,initial-scale=1">',
-             f"<title>descend sweep {html.escape(sweep_name)}</title><style>{_CSS}</style></head><body>",
-             f"<h1>descend sweep {html.escape(sweep_name)}</h1>",
-             f'<p class="sub">{len(result)} runs of <code>descend train</code> on {html.escape(cluster_desc)}; '
-             f"varied: {html.escape(', '.join(grid))}. Best run chosen by {html.escape(metric_key)}.</p>",
-             '<div class="cards">' + "".join(f'<div class="card"><div class="v">{html.escape(v)}</div>'
-                                             f'<div class="k">{html.escape(k)}</div></div>' for k, v in cards)
-             + "</div>"]
+    cards = [("configurations", len(result)), ("failed", len(result.errors)), ("workers", result.n_workers),
+             ("sweep time (s)", f"{result.wall_time:.1f}"), ("sum of run times (s)", f"{busy:.1f}")]
+    best_info = None
     if best is not None:
         res = best["result"]
-        shown = [k for k in ("val_loss", "val_accuracy", "val_r2", "test_loss", "test_accuracy", "test_r2")
-                 if k in res]
-        parts.append("<h2>Best configuration</h2>")
-        parts.append("<p>" + html.escape(_label({k: best["config"][k] for k in grid})) +
-                     f' — <a href="{html.escape(res.get("run_dir", ""))}/report.html">its report</a></p>')
-        parts.append('<div class="cards">' + "".join(
-            f'<div class="card"><div class="v">{_num(res[k])}</div><div class="k">{html.escape(k)}</div></div>'
-            for k in shown) + "</div>")
-    if ok:
-        fig, caption = _curves_figure(ok, metric_key, None if best is None else best["index"])
-        parts.append(f"<h2>Loss curves</h2><figure>{fig}<figcaption>{html.escape(caption)}</figcaption></figure>")
-    metric_cols = []
-    for k in ("val_loss", "val_accuracy", "val_r2", "test_loss", "test_accuracy", "test_r2", "epochs",
-              "stop_reason"):
-        if any(k in (r["result"] or {}) for r in result):
-            metric_cols.append(k)
-    head = ["#", "run", *grid, *metric_cols, "time (s)", "worker", "status"]
-    rows = []
+        best_info = {"label": _label({k: best["config"][k] for k in grid}), "run_dir": res.get("run_dir", ""),
+                     "metrics": [(k, res[k]) for k in _SHOWN_METRICS if k in res]}
+    metric_cols = [k for k in (*_SHOWN_METRICS, "epochs", "stop_reason")
+                   if any(k in (r["result"] or {}) for r in result)]
+    rows, classes = [], []
     for r in result:
         res = r["result"] or {}
-        cls = ' class="best"' if best is not None and r["index"] == best["index"] else (
-            ' class="err"' if r["status"] != "ok" else "")
         link = res.get("run_dir")
-        run_cell = f'<a href="{html.escape(link)}/report.html">{html.escape(link)}</a>' if link else "-"
-        cells = [f'<td class="n">{r["index"]}</td>', f"<td>{run_cell}</td>"]
-        cells += [f"<td>{html.escape(_fmt_value(r['config'].get(k)))}</td>" for k in grid]
-        cells += [f'<td class="n">{_num(res.get(k))}</td>' for k in metric_cols]
-        cells += [f'<td class="n">{_num(r["wall_time"])}</td>', f"<td>{html.escape(str(r['worker']))}</td>",
-                  f"<td>{'ok' if r['status'] == 'ok' else html.escape(r['error'] or 'error')}</td>"]
-        rows.append(f"<tr{cls}>{''.join(cells)}</tr>")
-    parts.append("<h2>All runs</h2><table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head)
-                 + "</tr>" + "".join(rows) + "</table>")
-    parts.append("<h2>Base configuration</h2><table>" + "".join(
-        f"<tr><td><code>{html.escape(k)}</code></td><td>{html.escape(_fmt_value(v))}</td></tr>"
-        for k, v in base.items()) + "</table>" if base else "<h2>Base configuration</h2><p>the defaults</p>")
-    parts.append(f"<h2>Reproduce</h2><p><code>{html.escape(command)}</code></p></body></html>")
-    return "\n".join(parts)
+        run_cell = (f"{r['index']:03d}", f"{link}/report.html") if link else f"{r['index']:03d}"
+        rows.append([run_cell, "ok" if r["status"] == "ok" else "failed",
+                     *(_fmt_value(r["config"].get(k)) for k in grid), *(res.get(k) for k in metric_cols),
+                     r["wall_time"], str(r["worker"])])
+        classes.append("best" if best is not None and r["index"] == best["index"]
+                       else "err" if r["status"] != "ok" else "")
+    n_grid = len(grid)
+    runs = {"head": ["run", "status", *grid, *metric_cols, "time (s)", "worker"], "rows": rows, "classes": classes,
+            "numeric": [i for i, k in enumerate(metric_cols, start=2 + n_grid) if k != "stop_reason"]
+            + [2 + n_grid + len(metric_cols)]}
+    return render(
+        "sweep.html.j2", title=f"descend sweep {sweep_name}",
+        subtitle=(f"{len(result)} runs of descend train on {cluster_desc}; varied: {', '.join(grid)}. "
+                  f"Best run chosen by {metric_key}."),
+        cards=cards, best=best_info, curves=_curves_figure(result.ok, grid, metric_key, best) if result.ok else None,
+        seeds=_seed_table(result, grid, metric_cols), runs=runs,
+        errors=[(r["index"], r["error"] or "error") for r in result if r["status"] != "ok"],
+        base=[(k, _fmt_value(v)) for k, v in base.items()], command=command)
 
 
 def _choose_metric(metric: str, records) -> tuple[str, str]:

@@ -9,9 +9,9 @@ import numpy as np
 from matplotlib.ticker import MaxNLocator
 
 from ._common import figure_and_axes, finish, new_figure
-from .palette import OKABE_ITO, color
+from .palette import LINE_COLORS, OKABE_ITO, color
 
-__all__ = ["plot_history", "plot_lr_schedule", "plot_lr_find"]
+__all__ = ["plot_history", "plot_lr_schedule", "plot_lr_find", "plot_curve_groups"]
 
 _SKIP = {"epoch", "time", "epoch_time", "step", "steps", "seconds"}
 
@@ -436,4 +436,84 @@ def plot_lr_find(lrs, losses=None, suggestion=None, ax=None, title=None, path=No
     ax.set_title(title or "Learning-rate range test")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3, which="both")
+    return finish(fig, path)
+
+
+def _group_colours(n: int) -> list:
+    """Distinct colours for n groups: the colour-blind-safe line colours while they last, then
+    evenly spaced hues of a perceptually uniform map (with the legend as the key)."""
+    if n <= len(_LINES_NO_YELLOW):
+        return list(_LINES_NO_YELLOW[:n])
+    from matplotlib import colormaps
+
+    return [colormaps["turbo"](x) for x in np.linspace(0.05, 0.95, n)]
+
+
+_LINES_NO_YELLOW = [c for c in LINE_COLORS if c != OKABE_ITO["yellow"]]
+
+
+def plot_curve_groups(groups, highlight=None, xlabel: str = "epoch", ylabel: str = "loss",
+                      log: bool | None = None, ax=None, title=None, path=None):
+    """Curves of several configurations, each the mean over its repeats with their range shaded.
+
+    Parameters
+    ----------
+    groups : mapping label -> sequence of curves
+        One entry per configuration; a curve is a sequence of values (one per epoch, None or
+        NaN where missing), one curve per repeat (seed). Curves of a group may differ in length
+        (early stopping): the mean at epoch ``e`` is over the repeats that reached it.
+    highlight : str, optional
+        The label drawn thick (the best configuration).
+    log : bool, optional
+        Log scale for the values (default: when they are positive and span more than 10×).
+
+    Every group is in the legend (outside the axes, in columns when there are many), so each
+    line can be told apart even with dozens of them.
+    """
+    items = [(str(label), [_numeric(list(c)) for c in curves]) for label, curves in groups.items()]
+    items = [(label, [c for c in curves if c is not None and c.size]) for label, curves in items]
+    items = [(label, curves) for label, curves in items if curves]
+    if not items:
+        raise ValueError("plot_curve_groups: no curves to draw")
+    if highlight is not None and str(highlight) not in dict(items):
+        raise ValueError(f"plot_curve_groups: highlight {highlight!r} is not one of the groups")
+    n_cols = 1 if len(items) <= 16 else 2 if len(items) <= 36 else 3
+    fig, ax = figure_and_axes(ax, figsize=(7.5 + 2.6 * n_cols, 4.8))
+    colours = _group_colours(len(items))
+    drawn = []
+    # beyond the few safe colours, neighbouring hues also differ in line style
+    styles = ["-"] * len(items) if len(items) <= len(_LINES_NO_YELLOW) else \
+        [_KEY_STYLES[i % len(_KEY_STYLES)] for i in range(len(items))]
+    for (label, curves), c, ls in zip(items, colours, styles, strict=True):
+        length = max(len(curve) for curve in curves)
+        stack = np.full((len(curves), length), np.nan)
+        for i, curve in enumerate(curves):
+            stack[i, : len(curve)] = curve
+        seen = np.isfinite(stack)
+        count = seen.sum(axis=0)
+        with np.errstate(invalid="ignore"):
+            mean = np.where(count > 0, np.nansum(np.where(seen, stack, 0.0), axis=0) / np.maximum(count, 1), np.nan)
+        x = np.arange(1, length + 1)
+        best = str(highlight) == label
+        ax.plot(x, mean, color=c, ls=ls, lw=2.8 if best else 1.3, zorder=3 if best else 2,
+                label=label + (f" (mean of {len(curves)})" if len(curves) > 1 else "") + (" — best" if best else ""))
+        if len(curves) > 1:
+            lo = np.where(count > 0, np.min(np.where(seen, stack, np.inf), axis=0), np.nan)
+            hi = np.where(count > 0, np.max(np.where(seen, stack, -np.inf), axis=0), np.nan)
+            ax.fill_between(x, lo, hi, color=c, alpha=0.15, lw=0)
+        drawn.append(stack)
+    values = np.concatenate([d[np.isfinite(d)] for d in drawn])
+    if log is None:
+        log = bool(values.size and values.min() > 0 and values.max() / values.min() > 10)
+    if log:
+        ax.set_yscale("log")
+    settle_constant_axis(ax, drawn, log)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), ncol=n_cols, frameon=False,
+              title="configuration", title_fontsize=8)
+    ax.set_title(title or f"{ylabel} per {xlabel}" + (" (shaded: range over seeds)"
+                                                     if any(len(c) > 1 for _, c in items) else ""))
     return finish(fig, path)
