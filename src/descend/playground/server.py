@@ -114,11 +114,12 @@ async def _connection(websocket: WebSocket) -> None:
     except WebSocketDisconnect:
         pass
     finally:
+        # No await here: when the connection's task is cancelled, this must still run whole.
         pumping.cancel()
         for task in tasks:
             task.cancel()
-        await asyncio.to_thread(session.close)
         sessions.discard(session)
+        session.close(wait=False)
 
 
 async def _index(request):
@@ -135,7 +136,7 @@ def create_app(on_start=None) -> Starlette:
             on_start()
         yield
         for session in list(app.state.sessions):
-            await asyncio.to_thread(session.close)
+            session.close(wait=False)
 
     app = Starlette(routes=[
         Route("/", _index),

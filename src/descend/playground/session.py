@@ -93,17 +93,20 @@ class NetworkSession:
         """The connection delivered the last frame: the worker may compute the next."""
         self._frame_taken.set()
 
-    def close(self, timeout: float = 5.0) -> None:
-        """Stop the worker (the Trainer is asked to stop), free the model and the uploaded file."""
+    def close(self, wait: bool = True, timeout: float = 5.0) -> None:
+        """Stop the worker (the Trainer is asked to stop); it frees the model and the upload.
+
+        ``wait=False`` only signals, for callers that must not block (the server's event
+        loop): the worker finishes its current step and cleans up on its own.
+        """
         self._closed.set()
         run = self.run
         if run is not None:
             run.trainer.request_stop()
         self._inbox.put({"type": "_close"})
         self._frame_taken.set()
-        if threading.current_thread() is not self._thread:
+        if wait and threading.current_thread() is not self._thread:
             self._thread.join(timeout)
-        shutil.rmtree(self._tmp, ignore_errors=True)
 
     # ------------------------------------------------------------------ the worker thread
     def _work(self) -> None:
@@ -123,6 +126,7 @@ class NetworkSession:
             if self.playing:
                 self._play_one_frame()
         self.run = None
+        shutil.rmtree(self._tmp, ignore_errors=True)
 
     def _handle(self, message: dict) -> None:
         kind = message.get("type")
