@@ -1,0 +1,188 @@
+"""End to end in a real browser: Debian's headless Chromium driven by Playwright.
+
+The server runs in a thread on a free loopback port. Screenshots are written to
+``tmp/artefacts/playground/`` under the repository (kept by CI as test artefacts).
+Skipped, with the reason, where Chromium or Playwright is missing; ``.ci/run`` installs both.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import warnings
+
+import pytest
+
+pytest.importorskip("uvicorn")
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+CHROMIUM = shutil.which("chromium")
+if CHROMIUM is None:
+    pytest.skip("Debian's chromium is not installed (apt-get install chromium; .ci/run does it)",
+                allow_module_level=True)
+
+import uvicorn  # noqa: E402
+
+from descend.playground import server  # noqa: E402
+
+ARTEFACTS = pathlib.Path(__file__).resolve().parents[2] / "tmp" / "artefacts" / "playground"
+
+
+@pytest.fixture(scope="module")
+def base_url():
+    sock = server.bind("127.0.0.1", 0)
+    port = sock.getsockname()[1]
+    app = server.create_app()
+    uv = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not uv.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert uv.started, "the playground server did not start"
+    yield f"http://127.0.0.1:{port}/"
+    uv.should_exit = True
+    thread.join(10)
+    sock.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    pg = context.new_page()
+    errors = []
+    pg.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield pg
+    context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def shot(page, name):
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTEFACTS / f"{name}.png"))
+
+
+def wait_js(page, expression, timeout=30_000):
+    page.wait_for_function(expression, timeout=timeout)
+
+
+def open_network(page, base_url, query=""):
+    page.goto(base_url + query)
+    wait_js(page, "Net.frame !== null && Net.ready !== null")
+
+
+def boundary_png(page):
+    return page.evaluate("document.getElementById('boundary').toDataURL()")
+
+
+def test_play_until_the_test_loss_falls_and_the_boundary_changes(page, base_url):
+    open_network(page, base_url, "?optimizer=adam&lr=0.03&hidden=[8,8]&steps_per_frame=20")
+    assert page.input_value("#optimizer") == "adam"  # the URL's state was applied
+    first_loss = page.evaluate("Net.frame.test_loss")
+    before = boundary_png(page)
+    page.click("#play")
+    wait_js(page, f"Net.frame.test_loss < {first_loss} - 0.2")
+    page.click("#play")  # pause
+    wait_js(page, "!Net.playing")
+    assert boundary_png(page) != before
+    assert int(page.inner_text("#step-count")) > 0
+    shot(page, "network-trained")
+
+
+def test_switch_optimizer_and_batch_mode_and_the_url_keeps_them(page, base_url):
+    open_network(page, base_url)
+    page.select_option("#optimizer", "rmsprop")
+    wait_js(page, "Net.config.optimizer === 'rmsprop'")
+    assert "v ← 0.99·v" in page.inner_text("#equation")
+    assert page.locator("#hyper-alpha").input_value() == "0.99"
+    page.select_option("#batch_mode", "stochastic")
+    wait_js(page, "Net.config.batch_mode === 'stochastic'")
+    assert "|B| = 1" in page.inner_text("#equation")
+    page.click("#step")
+    wait_js(page, "Net.frame.step === 1")
+    assert "optimizer=rmsprop" in page.url and "batch_mode=stochastic" in page.url
+    page.reload()
+    wait_js(page, "Net.ready !== null")
+    assert page.input_value("#optimizer") == "rmsprop"
+    assert page.input_value("#batch_mode") == "stochastic"
+
+
+def test_a_bad_value_is_reported_and_the_page_goes_on(page, base_url):
+    open_network(page, base_url)
+    page.fill("#lr", "-5")
+    page.dispatch_event("#lr", "change")
+    page.wait_for_selector("#error:not([hidden])")
+    assert "lr must be between" in page.inner_text("#error-text")
+    wait_js(page, "document.getElementById('lr').value === '0.03'")  # the controls go back
+    page.click("#step")
+    wait_js(page, "Net.frame.step === 1")
+
+
+def test_divergence_shows_the_guard_message_not_nan(page, base_url):
+    open_network(page, base_url)
+    page.select_option("#preset", "lr-too-high")
+    wait_js(page, "Net.config.lr === 2")
+    assert "overshoots" in page.inner_text("#preset-why")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the server thread's DivergenceWarning
+        page.click("#play")
+        page.wait_for_selector("#diverged:not([hidden])")
+    banner = page.inner_text("#diverged")
+    assert "training diverged" in banner and "last finite network" in banner
+    assert "NaN" not in page.inner_text("#output-panel")
+    shot(page, "network-diverged")
+
+
+def test_a_deep_wide_network_draws(page, base_url):
+    open_network(page, base_url, "?hidden=[32,32,32,32,32,32]&activation=relu&optimizer=adam"
+                                 "&lr=0.01&features=[\"x1\",\"x2\",\"x1sq\",\"x2sq\",\"sinx1\"]")
+    page.click("#play")
+    wait_js(page, "Net.frame.step >= 200")
+    page.click("#play")
+    wait_js(page, "!Net.playing")
+    assert page.evaluate("Net.frame.neurons.length") == 6
+    shot(page, "network-deep")
+
+
+def test_export_the_script_and_it_reproduces_the_loss(page, base_url, tmp_path):
+    open_network(page, base_url, "?optimizer=nesterov&lr=0.01&hidden=[5]&dataset=moons")
+    for k in range(1, 6):
+        page.click("#step")
+        wait_js(page, f"Net.frame.step === {k}")
+    with page.expect_download() as info:
+        page.click("[data-export=script]")
+    path = tmp_path / info.value.suggested_filename
+    info.value.save_as(path)
+    out = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, check=True,
+                         cwd=tmp_path, timeout=120).stdout
+    train = float(re.search(r"train loss (\S+)", out).group(1))
+    assert train == pytest.approx(page.evaluate("Net.frame.train_loss"), rel=1e-6)
+
+
+def test_landscape_race_search_and_basins(page, base_url):
+    page.goto(base_url + "?tab=landscape&function=himmelblau")
+    wait_js(page, "Land.info !== null")
+    page.click("#land-canvas", position={"x": 150, "y": 380})
+    page.wait_for_function("document.querySelectorAll('#race-table tbody tr').length === 3")
+    wait_js(page, "Land.race !== null && Land.raceShown > 10")
+    steps = page.locator("#race-table .race-step").all_inner_texts()
+    assert all(int(s) > 0 for s in steps)
+    page.click("#search")
+    page.wait_for_function("document.querySelectorAll('#search-table tbody tr').length === 4")
+    assert page.locator("#search-table tbody tr").first.inner_text().count("500") >= 1
+    page.click("#basins")
+    page.wait_for_function("document.getElementById('basin-share').textContent.includes('%')")
+    assert "reach a global minimum" in page.inner_text("#basin-share")
+    shot(page, "landscape")
