@@ -138,7 +138,7 @@ def _constant_value(values) -> float | None:
     return hi if hi - lo <= 1e-9 * max(abs(lo), abs(hi)) else None
 
 
-def settle_constant_axis(ax, values, log: bool = False, span=None) -> bool:
+def _settle_constant_axis(ax, values, log: bool = False, span=None) -> bool:
     """Give a constant series a y range that shows it as constant, and say so on the axes.
 
     Left alone, matplotlib spreads a constant value ``v`` over ``v ± 4%`` (a learning rate of
@@ -326,7 +326,7 @@ def plot_history(history, title=None, path=None, log_loss: bool | None = None, p
                 ylabel = "learning rate" if panel == "lr" else "gradient norm"
             if log:
                 ax.set_yscale("log")
-            settle_constant_axis(ax, drawn, log, (0.0, 1.0) if ylabel == "accuracy" else None)
+            _settle_constant_axis(ax, drawn, log, (0.0, 1.0) if ylabel == "accuracy" else None)
             ax.set_ylabel(ylabel)
             ax.set_xlabel("step" if steps_only else _X_LABELS[axis])
             if axis == "epoch" and not steps_only:
@@ -390,7 +390,7 @@ def plot_lr_schedule(schedule, steps: int | None = None, log: bool = False, ax=N
         drawn.append(vals)
     if log:
         ax.set_yscale("log")
-    settle_constant_axis(ax, drawn, log)
+    _settle_constant_axis(ax, drawn, log)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("learning rate")
     ax.set_title(title or "Learning-rate schedule")
@@ -507,7 +507,7 @@ def plot_curve_groups(groups, highlight=None, xlabel: str = "epoch", ylabel: str
         log = bool(values.size and values.min() > 0 and values.max() / values.min() > 10)
     if log:
         ax.set_yscale("log")
-    settle_constant_axis(ax, drawn, log)
+    _settle_constant_axis(ax, drawn, log)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
