@@ -11,6 +11,10 @@ def playground(
                                   "from other machines."),
     port: int = typer.Option(0, "--port", min=0, max=65535, help="Port (0: a free one)."),
     no_browser: bool = typer.Option(False, "--no-browser", help="Do not open a browser."),
+    threads: int = typer.Option(1, "--threads", min=1,
+                                help="Threads for NumPy's matrix products (BLAS). The playground's "
+                                     "networks are small: one thread is fastest, and leaves a core "
+                                     "to the server."),
 ) -> None:
     """Watch gradient descent train a network and walk a landscape, live in the browser."""
     try:
@@ -20,9 +24,12 @@ def playground(
     if not is_loopback(host):
         typer.echo(f"warning: listening on {host}: other machines can reach the playground "
                    "(it has no login)", err=True)
+    from .job import blas_threads
+
     try:
-        serve(host=host, port=port, open_browser=not no_browser,
-              announce=lambda url: typer.echo(f"descend playground at {url} (Ctrl-C stops it)"))
+        with blas_threads({"threads": threads}, [], 0):
+            serve(host=host, port=port, open_browser=not no_browser,
+                  announce=lambda url: typer.echo(f"descend playground at {url} (Ctrl-C stops it)"))
     except OSError as exc:
         raise typer.BadParameter(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
                                  param_hint="--host/--port") from None

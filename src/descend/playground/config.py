@@ -57,7 +57,7 @@ PRESETS = {
         {"dataset": "plane", "noise": 0.05, "hidden": [8, 8], "activation": "relu",
          "optimizer": "sgd", "lr": 2.0, "batch_mode": "batch"},
         "Each step overshoots the valley by more than it gained, so the squared error grows "
-        "geometrically until it overflows: the guard stops at the last finite network."),
+        "geometrically: the divergence guard stops the run and puts back the last good network."),
     "xor-sgd": (
         {"dataset": "xor", "hidden": [8, 8], "activation": "relu", "optimizer": "sgd",
          "lr": 0.01, "batch_mode": "minibatch", "batch_size": 10},

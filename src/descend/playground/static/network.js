@@ -7,6 +7,7 @@ const Net = {
   frame: null,       // the last frame
   curve: [],         // [step, train loss, test loss]
   playing: false,
+  framesShown: 0,    // frames received and drawn (benchmarks/playground.py counts them)
   neuronCanvases: [],
   boundaryCanvas: document.createElement("canvas"),
 };
@@ -230,6 +231,7 @@ function drawLossChart() {
 
 function showFrame(frame) {
   Net.frame = frame;
+  Net.framesShown += 1;
   document.getElementById("step-count").textContent = frame.step;
   document.getElementById("epoch-count").textContent = frame.epoch;
   document.getElementById("lr-now").textContent = formatNumber(frame.lr);
@@ -243,8 +245,8 @@ function showFrame(frame) {
   const banner = document.getElementById("diverged");
   if (frame.diverged) {
     banner.hidden = false;
-    banner.textContent = `Diverged at step ${frame.diverged.step} with learning rate ` +
-      `${formatNumber(frame.diverged.lr)}: ${frame.diverged.message} The pictures show the last finite network.`;
+    banner.textContent = `Step ${frame.diverged.step}, η = ${formatNumber(frame.diverged.lr)}: ` +
+      `${frame.diverged.message} The pictures show the last finite network.`;
   } else banner.hidden = true;
   setPlaying(frame.playing);
   requestAnimationFrame(() => { drawBoundary(); drawNetwork(); drawLossChart(); });

@@ -1,0 +1,169 @@
+"""Frames per second of the playground's decision boundary, and how fast a control answers.
+
+The issue's target: at least 20 redrawn frames per second of the 100x100 decision boundary for a
+2-8-8-1 network on 500 points with at least 10 optimizer steps between frames, and controls that
+answer within 100 ms while training runs. Measured three ways, in one run:
+
+* **server** — what one frame costs the server: ``steps`` optimizer steps (``Trainer.step``),
+  the boundary and every neuron on the grid, the weights, train and test loss, and the JSON
+  text the WebSocket carries; against its peer in the same run, the same ``steps`` optimizer
+  steps alone (so the ratio is the price of drawing).
+* **page** — frames the page received and drew per second in headless Chromium (Debian's
+  ``chromium``, driven by Playwright), with training playing (the session caps itself at 60
+  frames per second).
+* **control** — from a click on pause to the page showing "paused" while training runs
+  (median and worst of ``--clicks`` clicks).
+
+    python benchmarks/playground.py                  # all three (the last two need chromium)
+    python benchmarks/playground.py --server-only
+    python benchmarks/playground.py --steps 10 --seconds 5 --json playground.json
+
+BLAS runs single-threaded (``--threads 1``), as ``descend playground`` does by default: its
+products are small, and on a 2-core machine a second BLAS thread only contends with the server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import threading
+import time
+
+from descend.playground import config
+from descend.playground.session import NetworkSession
+
+SETUP = {"dataset": "circle", "n_samples": 500, "hidden": [8, 8], "activation": "tanh",
+         "optimizer": "sgd", "lr": 0.03, "batch_mode": "minibatch", "batch_size": 10}
+
+
+def server_side(steps: int, seconds: float) -> dict:
+    """Frames per second of the whole frame (steps + drawing + JSON), against steps alone."""
+    results = {}
+    sent = []
+    session = NetworkSession(sent.append)
+    session.submit({"type": "config", "config": {**SETUP, "steps_per_frame": steps}})
+    while not any(m["type"] == "frame" for m in sent):
+        time.sleep(0.01)
+    # The worker now waits for requests; this thread drives the run (no frame rate cap).
+    trainer = session.run.trainer
+    # Interleave the two candidates in rounds so that both see the same machine load.
+    frame_times, step_times = [], []
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            trainer.step()
+        t1 = time.perf_counter()
+        for _ in range(steps):
+            trainer.step()
+        json.dumps(session.frame(), allow_nan=False)
+        t2 = time.perf_counter()
+        step_times.append(t1 - t0)
+        frame_times.append(t2 - t1)
+    results["frames"] = len(frame_times)
+    results["frame_ms_median"] = 1000 * statistics.median(frame_times)
+    results["steps_alone_ms_median"] = 1000 * statistics.median(step_times)
+    results["frames_per_second"] = 1 / statistics.median(frame_times)
+    results["frame_over_steps_alone"] = statistics.median(frame_times) / statistics.median(step_times)
+    session.close()
+    return results
+
+
+def in_browser(steps: int, seconds: float, clicks: int) -> dict:
+    """Frames per second the page draws, and click-to-paused latency, in headless Chromium."""
+    import uvicorn
+    from playwright.sync_api import sync_playwright
+
+    from descend.playground import server
+
+    sock = server.bind("127.0.0.1", 0)
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}/"
+    uv = uvicorn.Server(uvicorn.Config(server.create_app(), log_level="warning"))
+    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    while not uv.started:
+        time.sleep(0.05)
+    query = "?" + "&".join(f"{k}={json.dumps(v) if not isinstance(v, str) else v}"
+                           for k, v in {**SETUP, "steps_per_frame": steps}.items())
+    out = {}
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=shutil.which("chromium"),
+                                        args=["--no-sandbox", "--disable-gpu"])
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(url + query)
+            page.wait_for_function("Net.frame !== null")
+            page.click("#play")
+            page.wait_for_function("Net.playing")
+            time.sleep(1.0)  # warm up
+            f0, s0, t0 = page.evaluate("[Net.framesShown, Net.frame.step, performance.now()]")
+            time.sleep(seconds)
+            f1, s1, t1 = page.evaluate("[Net.framesShown, Net.frame.step, performance.now()]")
+            out["page_frames_per_second"] = (f1 - f0) / ((t1 - t0) / 1000)
+            out["page_steps_per_frame"] = (s1 - s0) / max(f1 - f0, 1)
+            latencies = []
+            for _ in range(clicks):
+                # click pause and wait for the server's "status" that stops the animation
+                latencies.append(page.evaluate("""() => new Promise((resolve) => {
+                    const t = performance.now();
+                    document.getElementById('play').click();
+                    const check = () => Net.playing ? requestAnimationFrame(check)
+                                                    : resolve(performance.now() - t);
+                    check();
+                })"""))
+                page.click("#play")
+                page.wait_for_function("Net.playing")
+                time.sleep(0.3)
+            out["pause_latency_ms_median"] = statistics.median(latencies)
+            out["pause_latency_ms_worst"] = max(latencies)
+            browser.close()
+    finally:
+        uv.should_exit = True
+        thread.join(10)
+        sock.close()
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=10, help="optimizer steps between frames")
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--clicks", type=int, default=10)
+    parser.add_argument("--server-only", action="store_true")
+    parser.add_argument("--threads", type=int, default=1, help="BLAS threads (threadpoolctl)")
+    parser.add_argument("--json", help="also write the figures to this file")
+    args = parser.parse_args()
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    config.check({**SETUP, "steps_per_frame": args.steps})
+    figures = {"setup": {**SETUP, "steps_per_frame": args.steps}}
+    with threadpool_limits(limits=args.threads, user_api="blas"):
+        blas = [(i["internal_api"], i.get("architecture"), i["num_threads"])
+                for i in threadpool_info() if i["user_api"] == "blas"]
+        print(f"BLAS: {blas}")
+        figures["blas"] = blas
+        figures["server"] = server_side(args.steps, args.seconds)
+    s = figures["server"]
+    print(f"server: {s['frames_per_second']:.0f} frames/s ({s['frame_ms_median']:.2f} ms a frame "
+          f"of {args.steps} steps; the steps alone {s['steps_alone_ms_median']:.2f} ms; "
+          f"ratio {s['frame_over_steps_alone']:.2f})")
+    if not args.server_only:
+        if shutil.which("chromium") is None:
+            print("page: skipped (no chromium; apt-get install chromium)")
+        else:
+            with threadpool_limits(limits=args.threads, user_api="blas"):
+                figures["page"] = in_browser(args.steps, args.seconds, args.clicks)
+            b = figures["page"]
+            print(f"page: {b['page_frames_per_second']:.1f} frames/s drawn, "
+                  f"{b['page_steps_per_frame']:.1f} steps between frames; pause answered in "
+                  f"{b['pause_latency_ms_median']:.0f} ms (median), "
+                  f"{b['pause_latency_ms_worst']:.0f} ms (worst of {args.clicks})")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(figures, fh, indent=2)
+
+
+if __name__ == "__main__":
+    main()
