@@ -30,6 +30,9 @@ def playground(
         with blas_threads({"threads": threads}, [], 0):
             serve(host=host, port=port, open_browser=not no_browser,
                   announce=lambda url: typer.echo(f"descend playground at {url} (Ctrl-C stops it)"))
+    except KeyboardInterrupt:
+        # uvicorn has closed every connection and session; it raises Ctrl-C again afterwards
+        typer.echo("descend playground stopped")
     except OSError as exc:
         raise typer.BadParameter(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
                                  param_hint="--host/--port") from None

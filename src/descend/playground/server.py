@@ -157,12 +157,17 @@ def is_loopback(host: str) -> bool:
 
 
 def bind(host: str, port: int) -> socket.socket:
-    """A listening socket on ``host:port`` (``port=0``: a free port, read back from it)."""
+    """A listening socket on ``host:port`` (``port=0``: a free port, read back from it).
+
+    It listens at once, so a browser opened before uvicorn starts accepting waits in the
+    backlog instead of being refused.
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
+        sock.listen(128)
     except OSError:
         sock.close()
         raise

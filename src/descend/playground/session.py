@@ -131,7 +131,9 @@ class NetworkSession:
     def _handle(self, message: dict) -> None:
         kind = message.get("type")
         if kind == "config":
-            self._configure(message.get("config"))
+            # A new setting restarts from step 0 (so the exported script reproduces the run);
+            # a tab that was playing goes on playing the new run.
+            self._configure(message.get("config"), keep_playing=True)
         elif kind in ("play", "pause", "step", "reset", "export", "speed") and self.run is None:
             raise ValueError(f"{kind}: no network yet; send a configuration first")
         elif kind == "play":
@@ -187,12 +189,13 @@ class NetworkSession:
         self._csv_path, self.csv_name = os.path.join(current, safe), safe
         self._send({"type": "uploaded", "name": safe, "rows": len(X)})
 
-    def _configure(self, raw) -> None:
+    def _configure(self, raw, keep_playing: bool = False) -> None:
         cfg = config.check(raw, has_csv=self._csv_path is not None)
         run = recipe.build(cfg, csv_path=self._csv_path)  # raises before the old run is dropped
         if self.run is not None:
             self.run.trainer.request_stop()
-        self.run, self.playing, self.diverged, self.curve = run, False, None, []
+        playing = self.playing and keep_playing
+        self.run, self.playing, self.diverged, self.curve = run, playing, None, []
         self._grid = grid_points(GRID)
         self._grid_features = datasets.features(self._grid, cfg["features"])
         every = GRID // NEURON_GRID

@@ -107,12 +107,26 @@ function startRace() {
     optimizers: raceOptimizers(), steps: Number(document.getElementById("race-steps").value), lrs });
 }
 
+// A table row of cells: a colour swatch, then the texts (set as text, never as HTML).
+function tableRow(colour, cells, stepCell) {
+  const row = document.createElement("tr"), first = document.createElement("td");
+  const swatch = document.createElement("span");
+  swatch.className = "swatch"; swatch.style.background = colour;
+  first.appendChild(swatch);
+  row.appendChild(first);
+  cells.forEach((text, i) => {
+    const cell = document.createElement("td");
+    cell.textContent = text;
+    if (i === stepCell) cell.className = "race-step";
+    row.appendChild(cell);
+  });
+  return row;
+}
+
 function raceRow(run, r, k) {
   const i = Math.min(k, run.path.length - 1);
-  const value = run.values[i], evaluations = run.evaluations[i];
-  return `<td><span class="swatch" style="background:${COLOURS[r % COLOURS.length]}"></span></td>` +
-    `<td>${run.optimizer}</td><td>${formatNumber(run.lr)}</td><td class="race-step">${i}</td>` +
-    `<td>${evaluations}</td><td>${formatNumber(value)}</td>`;
+  return tableRow(COLOURS[r % COLOURS.length],
+    [run.optimizer, formatNumber(run.lr), String(i), String(run.evaluations[i]), formatNumber(run.values[i])], 2);
 }
 
 function animateRace() {
@@ -123,7 +137,7 @@ function animateRace() {
   const tick = () => {
     Land.raceShown = Math.min(longest, Land.raceShown + perFrame);
     const body = document.querySelector("#race-table tbody");
-    body.innerHTML = Land.race.runs.map((run, r) => `<tr>${raceRow(run, r, Land.raceShown)}</tr>`).join("");
+    body.replaceChildren(...Land.race.runs.map((run, r) => raceRow(run, r, Land.raceShown)));
     drawLandscape();
     if (Land.raceShown < longest) Land.animation = requestAnimationFrame(tick);
   };
@@ -174,9 +188,8 @@ on("landscape", (message) => {
     animateRace();
   } else if (message.action === "search") {
     Land.search = message;
-    document.querySelector("#search-table tbody").innerHTML = message.runs.map((run, r) =>
-      `<tr><td><span class="swatch" style="background:${COLOURS[(r + 4) % COLOURS.length]}"></span></td>` +
-      `<td>${run.method}</td><td>${run.nfev}</td><td>${run.njev}</td><td>${formatNumber(run.fun)}</td></tr>`).join("");
+    document.querySelector("#search-table tbody").replaceChildren(...message.runs.map((run, r) =>
+      tableRow(COLOURS[(r + 4) % COLOURS.length], [run.method, String(run.nfev), String(run.njev), formatNumber(run.fun)])));
     drawLandscape();
   } else if (message.action === "basins") {
     Land.basins = message;
