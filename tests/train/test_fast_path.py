@@ -285,8 +285,9 @@ def test_divergence_restores_the_last_finite_parameters_on_the_fast_path():
     y = X @ np.array([[1.0], [2.0], [-1.0]])
     m = _mlp([3, 1])
     with pytest.warns(descend.train.DivergenceWarning):
+        # divergence_factor=None: run on (replayed) until the loss overflows
         h = fit(m, (X, y), loss="mse", optimizer=optim.SGD(m.parameters(), lr=1.0), batch_size=None,
-                epochs=1000, shuffle=False, progress=False)
+                epochs=1000, shuffle=False, progress=False, divergence_factor=None)
     assert h.stop_reason == "diverged" and h.replayed_steps > 0
     loss = nn.functional.mse_loss(m(X), descend.tensor(y, dtype=np.float64)).item()
     assert loss == pytest.approx(h.step_loss[-1], rel=1e-12)

@@ -5,7 +5,9 @@ Each command group lives in its own module and registers itself on ``app``:
 (landscape, basins, search) and ``sweep.py`` (sweep, extra ``distributed``).
 
 Exit codes: 0 success; 2 usage error (bad flag, bad value, bad config file);
-1 failure, reported as one line ``error: ...`` on stderr. ``--debug`` (anywhere
+1 failure, reported as one line ``error: ...`` on stderr; 3 ``descend train`` whose
+training diverged (the run folder is written, with ``"diverged": true`` in metrics.json,
+and one ``warning: ...`` line says where and why); 130 interrupted (Ctrl-C). ``--debug`` (anywhere
 on the command line, or ``DESCEND_DEBUG=1``) shows the full traceback instead.
 """
 

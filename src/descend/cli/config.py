@@ -31,6 +31,8 @@ SCHEDULERS = ("none", "cosine", "step", "exponential", "onecycle", "plateau")
 TASKS = ("auto", "classification", "regression")
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu", "leaky_relu", "elu", "softplus")
 DTYPES = ("float32", "float64")
+#: The range of an integer value: a TOML integer is a signed 64-bit number.
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
 
 
 class ConfigError(ValueError):
@@ -106,6 +108,9 @@ FIELDS: tuple[Field, ...] = (
     Field("grad_tol", "float", None, "Stop when an epoch's mean gradient norm falls below this.",
           optional=True),
     Field("max_time", "float", None, "Stop after this many seconds.", optional=True),
+    Field("divergence_factor", "float", 1e4,
+          "Stop as diverged when the loss climbs more than this many times its scale above its best "
+          "(or the parameters pass 100 times this); 0: only an inf/nan loss counts."),
     Field("seed", "int", 0, "Random seed: one seed reproduces a run bit for bit."),
     Field("threads", "int", None,
           "Threads for NumPy's matrix products (BLAS). Default: 1 for small models, where threads cost "
@@ -214,6 +219,9 @@ def _coerce(field: Field, value, source: str | None):
     if kind == "int":
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(key, f"expected an integer, got {value!r}", source)
+        if not INT_MIN <= value <= INT_MAX:  # TOML integers are 64-bit; Python's are not
+            raise ConfigError(key, f"{value} is out of range (integers must lie in [{INT_MIN}, {INT_MAX}])",
+                              source)
         return value
     if kind == "float":
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -243,6 +251,9 @@ def read_toml(path: str, what: str, error) -> dict[str, Any]:
     try:
         with open(path, "rb") as fh:
             return tomllib.load(fh)
+    except UnicodeDecodeError as exc:
+        raise error(f"{what} {path!r} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at position "
+                    f"{exc.start}); TOML files are UTF-8") from None
     except FileNotFoundError:
         raise error(f"{what} {path!r} does not exist") from None
     except IsADirectoryError:
@@ -335,6 +346,8 @@ def check(cfg: dict[str, Any], sources: dict[str, str] | None = None) -> None:
     for key in ("tol", "grad_tol"):
         if cfg[key] is not None and cfg[key] < 0:
             bad(key, f"must be non-negative, got {cfg[key]}")
+    if cfg.get("divergence_factor", 0) != 0 and not cfg["divergence_factor"] > 1:
+        bad("divergence_factor", f"must be > 1, or 0 to turn the growth rule off, got {cfg['divergence_factor']}")
     if cfg["max_time"] is not None and not cfg["max_time"] > 0:
         bad("max_time", f"must be positive, got {cfg['max_time']}")
     if cfg["seed"] < 0:

@@ -14,6 +14,7 @@ import contextlib
 import inspect
 import os
 import platform
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -244,9 +245,39 @@ def prepare(cfg: dict[str, Any], X: np.ndarray, y: np.ndarray) -> Prepared:
 
 # --------------------------------------------------------------------------- model
 
+def _bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if size < 1024 or unit == "PiB":
+            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.3g} {unit}"
+        size /= 1024
+    raise AssertionError  # pragma: no cover
+
+
+def physical_memory() -> int | None:
+    """This machine's memory in bytes (None where the system does not say)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_model_size(sizes: list[int], dtype: str = "float32") -> None:
+    """Refuse, before anything is allocated, an MLP whose parameters alone exceed this machine's
+    memory (training needs about four times that: gradients and optimizer state)."""
+    n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+    need = n_params * np.dtype(dtype).itemsize
+    memory = physical_memory()
+    if memory is not None and need > memory:
+        raise ConfigError("model", f"layer sizes {format_model(sizes)} make {n_params:,} parameters: "
+                                   f"{_bytes(need)} in {dtype} (about 4x that to train), more than this "
+                                   f"machine's {_bytes(memory)} of memory")
+
+
 def build_model(n_features: int, hidden: list[int], n_outputs: int, activation: str, dropout: float,
                 dtype: str = "float32"):
     """``nn.MLP([n_features, *hidden, n_outputs])``: logits (classification) or values (regression)."""
+    check_model_size([n_features, *hidden, n_outputs], dtype)
     return descend.nn.MLP([n_features, *hidden, n_outputs], activation=activation, dropout=dropout,
                           dtype=np.dtype(dtype))
 
@@ -362,9 +393,13 @@ def evaluate_arrays(model, task: str, X: np.ndarray, y: np.ndarray, y_scale=None
     """
     out = forward(model, X)
     if task == "classification":
-        p = softmax(out)
-        loss = float(-np.mean(np.log(np.clip(p[np.arange(len(y)), y], 1e-300, None))))
-        return {"loss": loss, "accuracy": float(np.mean(p.argmax(axis=1) == y))}
+        # cross-entropy from the log-softmax, log sum exp(z) - z_y >= 0: exact where the
+        # probability of the true class underflows (a diverged run's logits), never -0.0
+        z = out.astype(np.float64)
+        top = z.max(axis=1)
+        log_sum = top + np.log(np.exp(z - top[:, None]).sum(axis=1))
+        loss = float(np.mean(log_sum - z[np.arange(len(y)), y]))
+        return {"loss": loss, "accuracy": float(np.mean(z.argmax(axis=1) == y))}
     err = out.astype(np.float64) - y
     scale = np.ones(err.shape[1]) if y_scale is None else np.asarray(y_scale, np.float64)
     loss = float(np.mean(err ** 2))
@@ -474,7 +509,11 @@ def _seeded_setup(cfg: dict[str, Any]):
     return data_desc, prep, model, make_optimizer(cfg, model.parameters())
 
 
-def run_training(cfg: dict[str, Any], *, echo=print, config_source: str | None = None) -> Run:
+def _warn_stderr(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def run_training(cfg: dict[str, Any], *, echo=print, warn=_warn_stderr, config_source: str | None = None) -> Run:
     """Do the whole ``descend train`` job and return the run (see the module docstring).
 
     Everything that can be checked is checked before training starts (data,
@@ -520,7 +559,11 @@ def run_training(cfg: dict[str, Any], *, echo=print, config_source: str | None =
                 progress=cfg["progress"], seed=cfg["seed"], checkpoint_dir=cfg["checkpoint_dir"],
                 resume=cfg["resume"], checkpoint_every=cfg["checkpoint_every"],
                 compile=None if cfg["compile"] else False,  # None: fit traces descend.nn models (an MLP is one)
+                divergence_factor=cfg.get("divergence_factor", 1e4) or None,  # 0: the growth rule off
+                divergence_warning=False,  # reported once, below, as one line
             )
+            if history.stop_reason == "diverged":
+                warn(f"warning: {history.stop_message}")
             train_time = time.perf_counter() - t0
             result = _finish(cfg, staged.path, staged.name, model, prep, history, data_desc, train_time,
                              config_source)
@@ -584,6 +627,10 @@ def _finish(cfg, run_dir: Path, run_name: str, model, prep: Prepared, history, d
     metrics.update({
         "epochs": len(history.epochs), "steps": len(history.step_loss), "stop_reason": history.stop_reason,
         "stop_message": history.stop_message,
+        # the metrics above are those of the saved parameters: after a divergence, the ones of the
+        # last accepted step (its loss is the last row of steps.csv)
+        "diverged": history.stop_reason == "diverged",
+        "last_step_loss": history.step_loss[-1] if history.step_loss else None,
         "train_time_s": round(train_time, 3), "parameters": n_params,
     })
 

@@ -245,6 +245,8 @@ def _jsonable(obj):
         return _jsonable(obj.item())
     if isinstance(obj, float) and not math.isfinite(obj):
         return None  # JSON has no nan/inf; null is what readers expect
+    if isinstance(obj, float):
+        return obj + 0.0  # -0.0 + 0.0 is 0.0: no negative zero in a report
     if isinstance(obj, Path):
         return str(obj)
     return obj
@@ -289,7 +291,7 @@ def write_csv(path, rows: list[dict], columns: list[str] | None = None) -> None:
             if v is None or (isinstance(v, float) and not math.isfinite(v)):
                 cells.append("")
             elif isinstance(v, float):
-                cells.append(repr(v))
+                cells.append(repr(v + 0.0))  # never -0.0
             else:
                 cells.append(str(v))
         out.append(",".join(cells))

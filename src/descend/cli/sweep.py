@@ -322,7 +322,7 @@ def _report(result, grid: dict, base: dict, metric_key: str, best, sweep_name: s
         res = r["result"] or {}
         link = res.get("run_dir")
         run_cell = (f"{r['index']:03d}", f"{link}/report.html") if link else f"{r['index']:03d}"
-        rows.append([run_cell, "ok" if r["status"] == "ok" else "failed",
+        rows.append([run_cell, _status(r),
                      *(_fmt_value(r["config"].get(k)) for k in grid), *(res.get(k) for k in metric_cols),
                      r["wall_time"], str(r["worker"])])
         classes.append("best" if best is not None and r["index"] == best["index"]
@@ -428,12 +428,23 @@ def sweep_command(
                            f"{first['error']}")
 
 
+def _status(record) -> str:
+    """A run's status in the tables: ok, diverged (finished, but its training diverged) or failed."""
+    if record["status"] != "ok":
+        return "failed"
+    return "diverged" if (record["result"] or {}).get("diverged") else "ok"
+
+
 def _print_summary(result, grid, metric_key, best) -> None:
     busy = sum(r["wall_time"] for r in result if r["wall_time"] == r["wall_time"])
     typer.echo(f"{len(result.ok)} of {len(result)} runs finished in {result.wall_time:.1f} s on "
                f"{result.n_workers} workers (the runs took {busy:.1f} s together)")
     for r in result.errors:
         typer.echo(f"  failed: run {r['index']} ({_label({k: r['config'][k] for k in grid})}): {r['error']}")
+    for r in result.ok:
+        if _status(r) == "diverged":
+            typer.echo(f"  diverged: run {r['index']} ({_label({k: r['config'][k] for k in grid})}): "
+                       f"{r['result'].get('stop_message', '')}")
     if best is not None:
         typer.echo(f"best by {metric_key}: run {best['index']} ({_label({k: best['config'][k] for k in grid})}) "
                    f"{metric_key} {best['result'][metric_key]:.4g}")

@@ -25,7 +25,10 @@ from .config import (
     merge,
 )
 
-__all__ = ["register"]
+__all__ = ["register", "EXIT_DIVERGED"]
+
+#: Exit code of a ``descend train`` run that diverged (its run folder is written all the same).
+EXIT_DIVERGED = 3
 
 _F = fields_by_name()
 _GIVEN_SOURCES = ("COMMANDLINE", "ENVIRONMENT", "PROMPT")
@@ -80,6 +83,7 @@ _OPTIONS = {
     "patience": Annotated[int | None, _opt("patience", show_default=False)],
     "tol": Annotated[float | None, _opt("tol", show_default=False)],
     "max_time": Annotated[float | None, _opt("max_time", metavar="SECONDS", show_default=False)],
+    "divergence_factor": Annotated[float, _opt("divergence_factor", metavar="FACTOR")],
     "seed": Annotated[int, _opt("seed")],
     "name": Annotated[str | None, _opt("name", show_default=False)],
     "runs_dir": Annotated[str, _opt("runs_dir", metavar="DIR")],
@@ -153,7 +157,7 @@ def _usage_error(exc: ConfigError, config_path=None) -> typer.BadParameter:
 @_with_options(
     "config", "dataset", "data", "target", "task", "model", "activation", "dropout", "dtype",
     "optimizer", "lr", "momentum", "weight_decay", "batch_size", "epochs", "shuffle", "max_steps",
-    "scheduler", "patience", "tol", "grad_tol", "max_time", "seed", "compile", "threads",
+    "scheduler", "patience", "tol", "grad_tol", "max_time", "divergence_factor", "seed", "compile", "threads",
     "test_size", "val_size", "standardize", "checkpoint_dir", "checkpoint_every", "resume", "name",
     "runs_dir", "progress", "debug",
 )
@@ -172,7 +176,8 @@ def train(ctx: typer.Context, **options) -> None:
     from .job import run_training
 
     try:
-        run = run_training(cfg, echo=typer.echo, config_source=str(config) if config else None)
+        run = run_training(cfg, echo=typer.echo, warn=lambda message: typer.echo(message, err=True),
+                           config_source=str(config) if config else None)
     except ConfigError as exc:
         raise _usage_error(exc) from None
     m = run.metrics
@@ -183,6 +188,8 @@ def train(ctx: typer.Context, **options) -> None:
     typer.echo(f"{summary}   ({m['epochs']} epochs, {m['train_time_s']:.1f} s, stopped: {m['stop_reason']})")
     typer.echo(f"run folder: {run.path}")
     typer.echo(f"report:     {run.path / 'report.html'}")
+    if m["stop_reason"] == "diverged":
+        raise typer.Exit(EXIT_DIVERGED)  # the run is kept, but a script must not take it for a good one
 
 
 @_with_options(

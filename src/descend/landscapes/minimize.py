@@ -5,15 +5,18 @@ from __future__ import annotations
 import numpy as np
 
 from ..tensor import Tensor
+from ..train.guards import DIVERGENCE_FACTOR, LR_FIND_HINT, check_divergence_factor, loss_exploded
 from ._optimizers import make_optimizer
 from .objective import Objective
 from .result import Result
 
 __all__ = ["minimize", "steps_to_reach"]
 
+_HINT = LR_FIND_HINT[0].upper() + LR_FIND_HINT[1:]
+
 
 def minimize(fn, x0, optimizer="sgd", steps: int = 1000, lr=None, tol: float | None = 1e-6, *,
-             jac=None, **hyperparameters) -> Result:
+             jac=None, divergence_factor=DIVERGENCE_FACTOR, **hyperparameters) -> Result:
     """Minimise ``fn`` from ``x0`` with a descend optimizer; record the path it walks.
 
     Each step evaluates f and ∇f at the current point x_k, stops if ‖∇f(x_k)‖ ≤ ``tol``
@@ -39,6 +42,10 @@ def minimize(fn, x0, optimizer="sgd", steps: int = 1000, lr=None, tol: float | N
         (:meth:`Landscape.suggested_lr`), or the optimizer's default for other functions.
     tol : float or None
         Stop when the gradient norm is at most ``tol``; ``None`` always runs ``steps``.
+    divergence_factor : float or None, default 1e4
+        The growth rule of :func:`descend.train.fit`: a value more than ``divergence_factor *
+        max(|f(x_0)|, |f_best|)`` above the lowest value so far ``f_best`` means the walk
+        diverged. None: only inf/nan count.
     **hyperparameters
         Passed to the optimizer (``momentum=0.9``, ``betas=(0.9, 0.99)``, ...).
 
@@ -52,8 +59,10 @@ def minimize(fn, x0, optimizer="sgd", steps: int = 1000, lr=None, tol: float | N
         ``evaluations`` (``nfev`` when each row of the path was evaluated), plus
         ``optimizer`` and ``hyperparameters``.
 
-    A walk whose value or gradient stops being finite has diverged (the learning rate is too
-    large): it stops with ``success=False``; ``x`` and ``path`` end at the last finite point.
+    A walk whose value or gradient stops being finite, or whose value grows past the
+    ``divergence_factor`` rule, has diverged (the learning rate is too large): it stops with
+    ``success=False`` and a message starting with "diverged"; ``x`` and ``path`` end at the
+    last point before.
     Overflow on the way there is expected and raises no NumPy warning.
     """
     objective = Objective(fn, jac=jac)
@@ -61,8 +70,9 @@ def minimize(fn, x0, optimizer="sgd", steps: int = 1000, lr=None, tol: float | N
     steps = _check_steps(steps)
     if tol is not None and not (isinstance(tol, (int, float, np.floating)) and tol >= 0):
         raise ValueError(f"tol must be a non-negative number or None, got {tol!r}")
+    divergence_factor = check_divergence_factor(divergence_factor, "minimize")
     opt, x, name, hp = make_optimizer(optimizer, x0, lr, hyperparameters, objective.landscape)
-    return _walk(objective, opt, x, name, hp, steps, tol)
+    return _walk(objective, opt, x, name, hp, steps, tol, divergence_factor)
 
 
 def _check_x0(x0, objective) -> np.ndarray:
@@ -86,7 +96,7 @@ def _check_steps(steps) -> int:
     return int(steps)
 
 
-def _walk(objective, opt, x, name, hp, steps, tol) -> Result:
+def _walk(objective, opt, x, name, hp, steps, tol, divergence_factor=None) -> Result:
     path, values, gnorms, evals = [], [], [], []
     cache = {}
 
@@ -109,13 +119,20 @@ def _walk(objective, opt, x, name, hp, steps, tol) -> Result:
 
     success, message = False, f"maximum number of steps ({steps}) reached"
     nit = 0
+    best = np.inf
     with np.errstate(over="ignore", invalid="ignore"):
         for k in range(steps + 1):
             v, g = evaluate()
             gn = float(np.sqrt(np.sum(g * g))) if np.all(np.isfinite(g)) else np.inf
             if not (np.isfinite(v) and np.isfinite(gn) and np.all(np.isfinite(x.data))):
-                message = f"diverged: f or its gradient stopped being finite at step {k}"
+                message = f"diverged: f or its gradient stopped being finite at step {k}. {_HINT}"
                 break
+            if values and loss_exploded(v, values[0], best, divergence_factor):
+                message = (f"diverged: f = {v:.6g} at step {k}, more than divergence_factor="
+                           f"{divergence_factor:g} times {max(abs(values[0]), abs(best)):.6g} above the "
+                           f"lowest value so far ({best:.6g}). {_HINT}")
+                break
+            best = min(best, v)
             path.append(cache["point"])
             values.append(v)
             evals.append(objective.nfev)

@@ -14,7 +14,7 @@ pass over the data. The loop itself is :class:`descend.train.Trainer`.
 
 from __future__ import annotations
 
-from .guards import LR_FIND_HINT, DivergenceWarning
+from .guards import DIVERGENCE_FACTOR, LR_FIND_HINT, DivergenceWarning
 from .history import History
 from .metrics import evaluate
 from .trainer import Trainer
@@ -25,7 +25,8 @@ __all__ = ["fit", "evaluate", "DivergenceWarning", "LR_FIND_HINT"]
 def fit(model, train, *, loss, optimizer, batch_size=32, epochs=10, shuffle=True, max_steps=None,
         validation=None, metrics=("loss",), scheduler=None, callbacks=(), tol=None, grad_tol=None,
         patience=None, max_time=None, progress=True, seed=None, checkpoint_dir=None, resume=False,
-        checkpoint_every=None, scheduler_interval="epoch", compile=None) -> History:
+        checkpoint_every=None, scheduler_interval="epoch", compile=None,
+        divergence_factor=DIVERGENCE_FACTOR, divergence_warning=True) -> History:
     """Train ``model`` by gradient descent on ``train``; return the :class:`History`.
 
     Parameters
@@ -91,19 +92,31 @@ def fit(model, train, *, loss, optimizer, batch_size=32, epochs=10, shuffle=True
         step eager. Steps it cannot replay run eagerly. During training the
         parameters live in one contiguous array (``param.data`` are views).
         ``History.replayed_steps`` counts the replayed steps.
+    divergence_factor : float or None, default 1e4
+        The growth rule of the divergence guard: a finite batch loss ``L`` more than
+        ``divergence_factor * max(|L_first|, |L_best|)`` above the lowest loss so far
+        ``L_best`` (``L_first``: the run's first) counts as divergence, and so do
+        parameters whose largest magnitude passes ``100 * divergence_factor`` times their
+        starting scale (at least 1), checked after every epoch. None: only inf/nan count.
+    divergence_warning : bool, default True
+        Emit a :class:`DivergenceWarning` when training diverges (front ends that report
+        ``History.stop_message`` themselves, such as the command line, pass False).
 
     Stopping
     --------
     ``History.stop_reason`` is ``"epochs"``, ``"max_steps"``, ``"max_time"``,
     ``"tol"``, ``"converged"``, ``"early_stopping"``, ``"callback"`` or
-    ``"diverged"``. A non-finite loss or gradient stops training at once:
-    the parameters go back to the last ones with a finite loss, and a
-    :class:`DivergenceWarning` gives the step, the learning rate and a hint.
+    ``"diverged"``. A non-finite loss or gradient, or a loss grown past the
+    ``divergence_factor`` rule, stops training at once: the parameters go back
+    to those of the last accepted step, and a :class:`DivergenceWarning` gives
+    the step, the learning rate and a hint. Parameters of absurd size stop it at
+    the end of an epoch.
     """
     return Trainer(
         model, train, loss=loss, optimizer=optimizer, batch_size=batch_size, epochs=epochs, shuffle=shuffle,
         max_steps=max_steps, validation=validation, metrics=metrics, scheduler=scheduler, callbacks=callbacks,
         tol=tol, grad_tol=grad_tol, patience=patience, max_time=max_time, progress=progress, seed=seed,
         checkpoint_dir=checkpoint_dir, resume=resume, checkpoint_every=checkpoint_every,
-        scheduler_interval=scheduler_interval, compile=compile,
+        scheduler_interval=scheduler_interval, compile=compile, divergence_factor=divergence_factor,
+        divergence_warning=divergence_warning,
     ).run()

@@ -14,16 +14,74 @@ import numbers
 import numpy as np
 
 __all__ = [
-    "DivergenceWarning", "LR_FIND_HINT", "check_positive_int", "check_nonnegative", "check_seed",
+    "DivergenceWarning", "LR_FIND_HINT", "DIVERGENCE_FACTOR", "check_divergence_factor", "loss_exploded",
+    "parameter_scale", "parameter_exploded", "check_positive_int", "check_nonnegative", "check_seed",
     "wants_metric", "finite_grad_norm", "diverged_message", "model_params", "resolve_optimizer",
     "cast_arrays", "check_finite_arrays", "supervised", "training_loader", "validation_arrays",
 ]
 
 LR_FIND_HINT = "learning rate too high? try `descend lr-find`"
 
+#: The default growth factor of the divergence rule (see :func:`loss_exploded`).
+DIVERGENCE_FACTOR = 1e4
+#: Parameters count as diverged when their largest magnitude exceeds this many times the
+#: divergence factor times their starting scale (1e6 by default, see :func:`parameter_exploded`).
+PARAMETER_GROWTH = 100.0
+
 
 class DivergenceWarning(UserWarning):
-    """Training stopped because the loss or the gradient became inf or nan."""
+    """Training stopped because the loss or the gradient became inf or nan, the loss grew
+    without bound, or the parameters reached absurd sizes."""
+
+
+def check_divergence_factor(factor, where="fit"):
+    """``factor`` as a float > 1, or None (the growth rule off); a ValueError otherwise."""
+    if factor is None:
+        return None
+    if isinstance(factor, bool) or not isinstance(factor, numbers.Real) or not factor > 1 \
+            or not math.isfinite(factor):
+        raise ValueError(f"{where}: divergence_factor must be a finite number > 1 or None, got {factor!r}")
+    return float(factor)
+
+
+def loss_exploded(value: float, first: float, best: float, factor: float | None) -> bool:
+    """Whether a finite ``value`` has grown without bound: ``value - best > factor * scale``.
+
+    ``first`` is the first value of the run, ``best`` the lowest so far and ``scale =
+    max(|first|, |best|)`` (a loss that starts at 100 and diverges must pass ``best + 1e6``
+    at the default factor 1e4; a loss that dips near 0 by chance does not make ordinary
+    noise look like divergence). Off when ``factor`` is None or the scale is 0.
+    """
+    if factor is None:
+        return False
+    scale = max(abs(first), abs(best))
+    return scale > 0 and value - best > factor * scale
+
+
+def parameter_scale(params) -> float:
+    """The largest magnitude among ``params`` (arrays or Tensors), at least 1 (the reference
+    of :func:`parameter_exploded`: parameters drawn at scale 0.1 or zeros start from 1)."""
+    return max([1.0] + [float(np.abs(_array(p)).max()) for p in params if _array(p).size])
+
+
+def parameter_exploded(named_params, scale0: float, factor: float | None):
+    """``(name, largest magnitude)`` of the first parameter beyond ``PARAMETER_GROWTH * factor
+    * scale0`` (or non-finite), else None: a run can diverge where its loss cannot show it
+    (a saturated softmax has loss 0 whatever the size of its weights)."""
+    if factor is None:
+        return None
+    limit = PARAMETER_GROWTH * factor * scale0
+    for name, p in named_params:
+        a = _array(p)
+        if a.size:
+            top = float(np.abs(a).max())
+            if not top <= limit:  # nan too
+                return name, top
+    return None
+
+
+def _array(p):
+    return getattr(p, "data", p)
 
 
 def check_positive_int(v, name, allow_none=True):
@@ -73,18 +131,21 @@ def finite_grad_norm(params) -> float:
     return math.sqrt(total)
 
 
-def diverged_message(what, value, step, epoch, lr, history, restored) -> str:
-    """The warning of a run stopped because its ``what`` ("loss" or "gradient norm") is ``value``."""
+def diverged_message(what, value, step, epoch, lr, history, restored, detail="") -> str:
+    """The warning of a run stopped because its ``what`` ("loss", "gradient norm" or
+    "parameter ...") is ``value``; ``detail`` says why a finite value counts (grown too far)."""
     where = f"step {step + 1} (epoch {epoch + 1})"
-    msg = f"training diverged at {where}: the {what} is {value} with learning rate {lr:.3g}; "
+    msg = f"training diverged at {where}: the {what} is {value:.6g}{detail} with learning rate {lr:.3g}; "
     if what == "loss":
         if restored:
-            msg += (f"stopped and restored the parameters that gave the last finite loss "
+            msg += (f"stopped and restored the parameters that gave the last accepted loss "
                     f"({history.step_loss[-1]:.6g}, step {step})")
         elif step == 0:
             msg += "stopped before any update (check the inputs and targets for inf/nan)"
         else:
             msg += "stopped"
+    elif "parameter" in what:
+        msg += "stopped (the parameters are unusable)"
     else:
         msg += "stopped before applying it (the parameters are those of the last finite loss)"
     return msg + f". {LR_FIND_HINT[0].upper() + LR_FIND_HINT[1:]}"

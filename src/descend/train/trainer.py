@@ -35,7 +35,19 @@ from ..data.dataset import _array_backed
 from ..random import manual_seed
 from .callbacks import Callback, EarlyStopping, TrainState
 from .checkpoint import checkpoint_path, read_checkpoint, rng_state, set_rng_state, write_checkpoint
-from .guards import DivergenceWarning, check_seed, model_params, resolve_optimizer, training_loader
+from .guards import (
+    DIVERGENCE_FACTOR,
+    PARAMETER_GROWTH,
+    DivergenceWarning,
+    check_divergence_factor,
+    check_seed,
+    loss_exploded,
+    model_params,
+    parameter_exploded,
+    parameter_scale,
+    resolve_optimizer,
+    training_loader,
+)
 from .guards import check_nonnegative as _nonneg
 from .guards import check_positive_int as _pos_int
 from .guards import diverged_message as _diverged_message
@@ -84,7 +96,7 @@ class Trainer:
                  max_steps=None, validation=None, metrics=("loss",), scheduler=None, callbacks=(),
                  tol=None, grad_tol=None, patience=None, max_time=None, progress=True, seed=None,
                  checkpoint_dir=None, resume=False, checkpoint_every=None, scheduler_interval="epoch",
-                 compile=None, step=None):
+                 compile=None, step=None, divergence_factor=DIVERGENCE_FACTOR, divergence_warning=True):
         where = "fit"
         # ---- validate everything before any state changes -------------------------------
         params = model_params(model, where)
@@ -98,6 +110,7 @@ class Trainer:
         grad_tol = _nonneg(grad_tol, "grad_tol")
         max_time = _nonneg(max_time, "max_time", positive=True)
         seed = check_seed(seed, where)
+        divergence_factor = check_divergence_factor(divergence_factor, where)
         if compile not in (None, True, False):
             raise ValueError(f"fit: compile must be None, True or False, got {compile!r}")
         if step is not None:
@@ -157,6 +170,8 @@ class Trainer:
         self.checkpoint_dir, self.checkpoint_every = checkpoint_dir, checkpoint_every
         self._ckpt_file, self._ckpt, self._seed = ckpt_file, ckpt, seed
         self._dtype = dtype
+        self._divergence_factor = divergence_factor
+        self._divergence_warning = bool(divergence_warning)
         self._val = val
         self._metric_names = metric_names
         self._track = [(m, METRICS[m]) for m in metric_names]
@@ -202,6 +217,11 @@ class Trainer:
         self._info = None         # (epoch, batch, loss, grad_norm, lr) of the last iteration's step
         self._last_record = None  # the epoch record the last iteration made
         self._stop_event = threading.Event()
+        # the divergence rule's references: the first and the lowest accepted step loss, and
+        # the parameters' starting scale (from the history and the checkpoint on resume)
+        self._first_loss = None
+        self._best_loss = math.inf
+        self._param_scale0 = None
 
     # ------------------------------------------------------------------------- public
     @property
@@ -357,6 +377,9 @@ class Trainer:
             elapsed0 = float(loop["elapsed"])
             self._sums = dict(loop["sums"])
             self._finished = loop.get("finished")
+            self._param_scale0 = loop.get("param_scale0")
+            if history.step_loss:
+                self._first_loss, self._best_loss = history.step_loss[0], min(history.step_loss)
             # The checkpointed history ends with a record of the unfinished epoch: it is
             # replaced when that epoch is recorded again.
             self._replace_partial = bool(loop.get("partial_record"))
@@ -366,6 +389,8 @@ class Trainer:
                     cb.load_state_dict(saved["state"])
             state.resumed = True
             self._ckpt = None
+        if self._param_scale0 is None:
+            self._param_scale0 = parameter_scale(model.parameters())
         state.epoch, state.batch, state.step = self.current_epoch, self._batch, self.global_step
         if self._finished in _TERMINAL:  # a finished run: nothing more to do
             self._stop, self._stop_msg = self._finished, history.stop_message
@@ -419,6 +444,15 @@ class Trainer:
             restored = impl.restore_previous()
             self._stop, self._stop_msg = "diverged", _diverged_message(
                 "loss", lv, step, epoch, lr, history, restored)
+        elif self._first_loss is not None and loss_exploded(lv, self._first_loss, self._best_loss,
+                                                             self._divergence_factor):
+            # finite but grown without bound: the same stop, long before it overflows
+            restored = impl.restore_previous()
+            self._stop, self._stop_msg = "diverged", _diverged_message(
+                "loss", lv, step, epoch, lr, history, restored,
+                detail=(f", more than divergence_factor={self._divergence_factor:g} times "
+                        f"{max(abs(self._first_loss), abs(self._best_loss)):.6g} above the best "
+                        f"loss so far ({self._best_loss:.6g})"))
         else:
             gnorm = impl.update()  # applies the update only when the norm is finite
             if impl.replayed:
@@ -431,6 +465,10 @@ class Trainer:
             batch = self._batch = self._batch + 1
             self.global_step = step
             history.step_loss.append(lv)
+            if self._first_loss is None:
+                self._first_loss = lv
+            if lv < self._best_loss:
+                self._best_loss = lv
             history.step_lr.append(lr)
             history.step_grad_norm.append(gnorm)
             sums = self._sums
@@ -510,6 +548,8 @@ class Trainer:
             elif self.grad_tol is not None and record["grad_norm"] < self.grad_tol:
                 self._stop, self._stop_msg = "converged", (
                     f"gradient norm {record['grad_norm']:.3g} < grad_tol={self.grad_tol:g}")
+            else:
+                self._check_parameter_sizes()
         self._display.epoch_end(record)
         if complete:
             self.current_epoch += 1
@@ -519,6 +559,20 @@ class Trainer:
                 self._checkpoint()
         else:
             self._partial_record = True
+
+    def _check_parameter_sizes(self) -> None:
+        """Once an epoch: parameters of absurd size are divergence too (where the loss cannot show it)."""
+        named = (self.model.named_parameters() if hasattr(self.model, "named_parameters")
+                 else enumerate(self.model.parameters()))
+        bad = parameter_exploded(named, self._param_scale0, self._divergence_factor)
+        if bad is not None:
+            name, top = bad
+            limit = PARAMETER_GROWTH * self._divergence_factor * self._param_scale0
+            self._stop, self._stop_msg = "diverged", _diverged_message(
+                f"largest magnitude of parameter {name!r}", top, self.global_step - 1, self.current_epoch,
+                float(self.optimizer.param_groups[0]["lr"]), self.history, False,
+                detail=(f", beyond {limit:.3g} ({PARAMETER_GROWTH:g} x divergence_factor x its "
+                        f"starting scale {self._param_scale0:.3g})"))
 
     def _finish(self) -> None:
         """Training stopped: record why, final checkpoint, on_train_end."""
@@ -540,7 +594,7 @@ class Trainer:
                 cb.on_train_end(state)
 
     def _warn_if_diverged(self) -> None:
-        if self.history.stop_reason == "diverged" and self._finished != "diverged":
+        if self.history.stop_reason == "diverged" and self._finished != "diverged" and self._divergence_warning:
             warnings.warn(self.history.stop_message, DivergenceWarning, stacklevel=_caller_level())
 
     def _checkpoint(self, finished_reason=None, partial=False) -> None:
@@ -556,7 +610,8 @@ class Trainer:
             "loop": {"epoch": self.current_epoch, "batch": self._batch, "step": self.global_step,
                      "elapsed": time.perf_counter() - self._t0, "sums": dict(self._sums),
                      "n_train": self._n_train, "n_batches": self._n_batches,
-                     "finished": finished_reason, "partial_record": partial},
+                     "finished": finished_reason, "partial_record": partial,
+                     "param_scale0": self._param_scale0},
             "history": self.history.state_dict(),
             "callbacks": [{"class": type(cb).__name__, "state": cb.state_dict()} for cb in stateful],
         })
