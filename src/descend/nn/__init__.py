@@ -16,7 +16,7 @@ clipping, parameter vectors).
 
 from . import functional, init, utils  # noqa: F401
 from .activations import ELU, GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Softplus, Tanh
-from .conv import AdaptiveAvgPool2d, AvgPool2d, BatchNorm2d, Conv2d, Dropout2d, MaxPool2d
+from .conv import AdaptiveAvgPool2d, AvgPool2d, BatchNorm2d, Conv2d, Dropout2d, LeNet, MaxPool2d
 from .layers import MLP, BatchNorm1d, Dropout, Flatten, Identity, Linear
 from .losses import (
     BCELoss,
@@ -32,7 +32,7 @@ from .module import Module, ModuleList, Parameter, Sequential
 __all__ = [
     "Module", "Parameter", "Sequential", "ModuleList",
     "Linear", "Dropout", "BatchNorm1d", "Identity", "Flatten", "MLP",
-    "Conv2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "BatchNorm2d", "Dropout2d",
+    "Conv2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "BatchNorm2d", "Dropout2d", "LeNet",
     "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "GELU", "Softplus", "ELU", "Softmax", "LogSoftmax",
     "MSELoss", "L1Loss", "HuberLoss", "CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss",
     "functional", "init", "utils",

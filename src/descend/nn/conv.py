@@ -15,13 +15,15 @@ import numpy as np
 
 from ..ops.conv import _pair
 from ..ops.elementwise import astype
+from ..ops.shape import reshape
 from ..tensor import Tensor, as_tensor
 from . import functional as F
 from . import init
-from .layers import BatchNorm1d, _float_dtype, _positive_int
-from .module import Module, Parameter
+from .activations import ACTIVATIONS, activation_module
+from .layers import BatchNorm1d, Dropout, Flatten, Linear, _float_dtype, _positive_int
+from .module import Module, Parameter, Sequential
 
-__all__ = ["Conv2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "BatchNorm2d", "Dropout2d"]
+__all__ = ["Conv2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "BatchNorm2d", "Dropout2d", "LeNet"]
 
 
 def _images(x, layer: str) -> Tensor:
@@ -210,3 +212,73 @@ class Dropout2d(Module):
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
+
+
+class LeNet(Sequential):
+    """A LeNet-5-style network for images of shape ``in_shape`` = (C, H, W).
+
+    Two stages of Conv2d → activation → MaxPool2d(2), then Flatten and fully
+    connected layers ``hidden`` with the activation between them, ending in
+    ``num_classes`` logits. On 28×28 images with the defaults it is LeNet-5
+    (ReLU and max pooling in place of the original's tanh and subsampling):
+    conv 5×5 (padding 2) → 6×28×28 → pool → 6×14×14 → conv 5×5 → 16×10×10 →
+    pool → 16×5×5 → 400-120-84-10. Small images get 3×3 kernels (below 16
+    pixels a side) and padded second convolutions (when the kernel would
+    shrink the maps below its size), so any image of at least 2×2 fits.
+
+    Input: (N, C, H, W) images, or (N, C·H·W) rows of pixels (a data table's
+    rows, reshaped in the first step). ``dropout`` > 0 adds a Dropout after each
+    hidden fully connected layer.
+    """
+
+    def __init__(self, in_shape, num_classes: int, channels=(6, 16), hidden=(120, 84), kernel_size=None,
+                 activation: str = "relu", dropout: float = 0.0, dtype=None):
+        shape = tuple(in_shape) if isinstance(in_shape, (tuple, list)) else ()
+        if len(shape) != 3 or not all(isinstance(n, (int, np.integer)) and n >= 1 for n in shape):
+            raise ValueError(f"LeNet: in_shape must be (channels, height, width) of positive integers, got {in_shape!r}")
+        C, H, W = (int(n) for n in shape)
+        if min(H, W) < 2:
+            raise ValueError(f"LeNet: images must be at least 2x2 pixels, got {H}x{W}")
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"LeNet: activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+        if not 0 <= dropout < 1:
+            raise ValueError(f"LeNet: dropout must be in [0, 1), got {dropout!r}")
+        k = _positive_int(kernel_size, "kernel_size", "LeNet") if kernel_size is not None \
+            else (5 if min(H, W) >= 16 else 3)
+        layers: list = []
+        c_in, h, w = C, H, W
+        for i, c_out in enumerate(channels):
+            c_out = _positive_int(c_out, f"channels[{i}]", "LeNet")
+            # the first convolution keeps the image size (LeNet-5 pads its 28x28 input to 32x32);
+            # a later one pads only when an unpadded kernel would leave maps smaller than itself
+            pad = k // 2 if i == 0 or min(h, w) - k + 1 < k else 0
+            layers += [Conv2d(c_in, c_out, k, padding=pad, dtype=dtype), activation_module(activation)]
+            h, w = h + 2 * pad - k + 1, w + 2 * pad - k + 1
+            if min(h, w) >= 2:
+                layers.append(MaxPool2d(2))
+                h, w = h // 2, w // 2
+            c_in = c_out
+        layers.append(Flatten())
+        widths = [c_in * h * w, *(_positive_int(n, "hidden size", "LeNet") for n in hidden)]
+        for a, b in zip(widths[:-1], widths[1:], strict=True):
+            layers += [Linear(a, b, dtype=dtype), activation_module(activation)]
+            if dropout > 0:
+                layers.append(Dropout(dropout))
+        layers.append(Linear(widths[-1], _positive_int(num_classes, "num_classes", "LeNet"), dtype=dtype))
+        super().__init__(*layers)
+        self.in_shape = (C, H, W)
+
+    def forward(self, x) -> Tensor:
+        x = as_tensor(x)
+        shape = x.data.shape
+        C, H, W = self.in_shape
+        if len(shape) == 2 and shape[1] == C * H * W:
+            x = reshape(x, (shape[0], C, H, W))
+        elif len(shape) != 4 or shape[1:] != self.in_shape:
+            raise ValueError(
+                f"LeNet(in_shape={self.in_shape}): input has shape {shape}, expected (N, {C}, {H}, {W}) "
+                f"images or (N, {C * H * W}) rows of pixels"
+            )
+        for m in self._modules.values():
+            x = m(x)
+        return x
