@@ -83,7 +83,9 @@ FIELDS: tuple[Field, ...] = (
     Field("standardize", "bool", True, "Standardise features with the training set's mean and std."),
     # model
     Field("model", "model", [256],
-          "Hidden layer sizes, comma separated (e.g. 64,32; empty for a linear model)."),
+          "Hidden layer sizes, comma separated (e.g. 64,32; empty for a linear model), or conv: a "
+          "LeNet-style convolutional network for images (square, 1 or 3 channels; pixels are not "
+          "standardised one by one)."),
     Field("activation", "str", "relu", "Hidden-layer activation.", choices=ACTIVATIONS),
     Field("dropout", "float", 0.0, "Dropout probability after each hidden layer."),
     Field("dtype", "str", "float32", "Floating-point type of the parameters and data.", choices=DTYPES),
@@ -145,8 +147,10 @@ def valid_keys() -> list[str]:
 
 # --------------------------------------------------------------------------- parsing helpers
 
-def parse_model(value, *, key: str = "model", source: str | None = None) -> list[int]:
-    """``"64,32"``, ``[64, 32]``, ``64`` or ``""`` -> ``[64, 32]`` / ``[64]`` / ``[]``."""
+def parse_model(value, *, key: str = "model", source: str | None = None) -> list[int] | str:
+    """``"64,32"``, ``[64, 32]``, ``64`` or ``""`` -> ``[64, 32]`` / ``[64]`` / ``[]``; ``"conv"`` -> ``"conv"``."""
+    if isinstance(value, str) and value.strip().lower() == "conv":
+        return "conv"  # the convolutional network (job.build_model)
     if isinstance(value, bool):
         raise ConfigError(key, f"expected hidden layer sizes like 64,32, got {value!r}", source)
     if isinstance(value, int):
@@ -174,7 +178,7 @@ def parse_model(value, *, key: str = "model", source: str | None = None) -> list
 
 
 def format_model(sizes) -> str:
-    return ",".join(str(s) for s in sizes)
+    return sizes if isinstance(sizes, str) else ",".join(str(s) for s in sizes)
 
 
 def parse_batch_size(value, *, key: str = "batch_size", source: str | None = None) -> int | None:
@@ -374,7 +378,7 @@ def to_jsonable(cfg: dict[str, Any]) -> dict[str, Any]:
     out = {}
     for f in FIELDS:
         value = cfg.get(f.name)
-        out[f.name] = list(value) if f.kind == "model" else value
+        out[f.name] = list(value) if f.kind == "model" and not isinstance(value, str) else value
     return out
 
 
