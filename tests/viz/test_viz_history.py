@@ -101,3 +101,9 @@ def test_a_one_epoch_run_is_not_drawn_on_a_hair_thin_axis():
     # one lr per epoch over several epochs is constant, and its line is drawn
     fig = viz.plot_history({"train_loss": [0.3, 0.2], "lr": [1e-3, 1e-3]}, panels=["lr"])
     assert [t.get_text() for t in fig.axes[0].texts] == ["constant: 0.001"]
+    # two one-epoch accuracies (train, validation) are drawn on the accuracy's own range
+    fig = viz.plot_history({"train_accuracy": [0.28], "val_accuracy": [0.33], "train_loss": [1.1],
+                            "val_loss": [1.0]})
+    loss, acc = fig.axes
+    assert acc.get_ylim() == pytest.approx((0.0, 1.0)) and [t.get_text() for t in acc.texts] == ["one value each"]
+    assert loss.get_ylim() == pytest.approx((0.0, 1.21))

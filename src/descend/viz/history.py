@@ -139,29 +139,38 @@ def _constant_value(values) -> float | None:
 
 
 def _settle_constant_axis(ax, values, log: bool = False, span=None) -> bool:
-    """Give a constant series a y range that shows it as constant, and say so on the axes.
+    """Give series with nothing to show over time a y range that shows so, and say so on the axes.
 
     Left alone, matplotlib spreads a constant value ``v`` over ``v ± 4%`` (a learning rate of
-    0.001 drawn from 0.00096 to 0.00104), which reads as a change. The range becomes ``span``
-    when given (``(0, 1)`` for accuracies), else ``[0, 2v]`` (``[v/10, 10v]`` on a log axis),
-    and a note gives the value ("one value" when there is a single point). Returns whether the
-    series was constant.
+    0.001 drawn from 0.00096 to 0.00104), which reads as a change, and zooms onto a few single
+    points (two one-epoch accuracies fill the height between 0.28 and 0.33). A constant series
+    gets ``span`` when given (``(0, 1)`` for accuracies), else ``[0, 2v]`` (``[v/10, 10v]`` on a
+    log axis), and a note with its value; series of one point each get ``span`` or a range from
+    zero (a decade either side on a log axis) and a note. Returns whether the range was set.
     """
     value = _constant_value(list(values))
-    if value is None:
+    counts = [int(np.isfinite(np.ravel(v)).sum()) for v in values]
+    if value is None and not (counts and max(counts) == 1):
         return False
-    if span is not None and span[0] <= value <= span[1]:
+    finite = np.concatenate([np.ravel(v)[np.isfinite(np.ravel(v))] for v in values])
+    lo, hi = float(finite.min()), float(finite.max())
+    if span is not None and span[0] <= lo and hi <= span[1]:
         ax.set_ylim(*span)
-    elif log and value > 0:
-        ax.set_ylim(value / 10, value * 10)
-    elif value != 0:
-        ax.set_ylim(*sorted((0.0, 2.0 * value)))
-    else:
+    elif log and lo > 0:
+        ax.set_ylim(lo / 10, hi * 10)
+    elif lo == hi == 0:
         ax.set_ylim(-1.0, 1.0)
-    n_points = sum(int(np.isfinite(np.ravel(v)).sum()) for v in values)
-    note = "one value" if n_points == 1 else "constant"
-    ax.text(0.02, 0.94, f"{note}: {value:.4g}", transform=ax.transAxes, va="top", fontsize=8,
-            color="0.3")
+    elif lo == hi:
+        ax.set_ylim(*sorted((0.0, 2.0 * lo)))
+    else:  # from zero to the points, with a margin on the side away from zero
+        bottom, top = min(0.0, lo), max(0.0, hi)
+        margin = 0.1 * (top - bottom)
+        ax.set_ylim(bottom - (margin if bottom < 0 else 0.0), top + (margin if top > 0 else 0.0))
+    if value is not None:
+        note = f"{'one value' if sum(counts) == 1 else 'constant'}: {value:.4g}"
+    else:
+        note = "one value each"
+    ax.text(0.02, 0.94, note, transform=ax.transAxes, va="top", fontsize=8, color="0.3")
     return True
 
 
