@@ -1,0 +1,86 @@
+"""``descend train --model conv``: the LeNet-style network on the bundled digits and on IDX images."""
+
+import json
+import struct
+
+import numpy as np
+import pytest
+
+pytest.importorskip("typer")
+pytest.importorskip("matplotlib")
+
+from typer.testing import CliRunner
+
+import descend
+from descend.cli import app, job
+
+runner = CliRunner()
+
+
+def _run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def _only_run(runs_dir):
+    (run,) = list(runs_dir.iterdir())
+    return run
+
+
+def _idx_bytes(arr: np.ndarray, code: int) -> bytes:
+    header = bytes([0, 0, code, arr.ndim]) + struct.pack(">" + "I" * arr.ndim, *arr.shape)
+    return header + arr.astype(arr.dtype.newbyteorder(">")).tobytes()
+
+
+def test_default_conv_run_on_the_digits_reaches_0985(tmp_path):
+    """The issue's target: the default conv model on the 8x8 digits, with every other default."""
+    result = _run("train", "--model", "conv", "--runs-dir", tmp_path / "runs", "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert "conv (LeNet-style, 1x8x8 images -> 10)" in result.output
+    run = _only_run(tmp_path / "runs")
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["test_accuracy"] >= 0.985
+    assert json.loads((run / "config.json").read_text())["config"]["model"] == "conv"
+    assert 'model = "conv"' in (run / "config.toml").read_text()
+
+    # the saved run rebuilds the same network: evaluate gives the same test accuracy
+    evaluated = _run("evaluate", run, "--json")
+    assert evaluated.exit_code == 0, evaluated.output
+    assert json.loads(evaluated.output)["metrics"]["accuracy"] == pytest.approx(metrics["test_accuracy"])
+    loaded = job.load_run(run)
+    assert isinstance(loaded.model, descend.nn.LeNet)
+    predicted = _run("predict", run)
+    assert predicted.exit_code == 0 and predicted.output.startswith("prediction,target")
+
+
+def test_conv_run_on_idx_images(tmp_path):
+    """IDX image and label files (MNIST's format): the image shape comes from the data."""
+    rng = np.random.default_rng(0)
+    labels = np.arange(120, dtype=np.uint8) % 3
+    images = rng.integers(0, 60, size=(120, 12, 12)).astype(np.uint8)
+    for k in range(3):  # a bright bar whose place says the class
+        images[labels == k, 4 * k:4 * k + 3, :] = 250
+    ip, lp = tmp_path / "train-images-idx3-ubyte", tmp_path / "train-labels-idx1-ubyte"
+    ip.write_bytes(_idx_bytes(images, 0x08))
+    lp.write_bytes(_idx_bytes(labels, 0x08))
+    result = _run("train", "--data", f"{ip},{lp}", "--model", "conv", "--epochs", "8",
+                  "--runs-dir", tmp_path / "runs", "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert "1x12x12 images -> 3" in result.output
+    run = _only_run(tmp_path / "runs")
+    assert json.loads((run / "metrics.json").read_text())["test_accuracy"] >= 0.9
+
+
+def test_conv_on_data_that_are_no_images_is_one_clear_error(tmp_path):
+    result = _run("train", "--dataset", "breast_cancer", "--model", "conv", "--runs-dir", tmp_path / "runs",
+                  "--no-progress")
+    assert result.exit_code != 0
+    assert "conv needs images: 30 features per example" in result.output
+    assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").iterdir())
+
+
+def test_conv_image_shape_from_the_number_of_pixels():
+    assert job.conv_image_shape(64) == (1, 8, 8)
+    assert job.conv_image_shape(784) == (1, 28, 28)
+    assert job.conv_image_shape(3 * 32 * 32) == (3, 32, 32)
+    with pytest.raises(ValueError, match="not the pixels of square images"):
+        job.conv_image_shape(30)
