@@ -133,10 +133,14 @@ def main() -> None:
     parser.add_argument("--clicks", type=int, default=10)
     parser.add_argument("--server-only", action="store_true")
     parser.add_argument("--threads", type=int, default=1, help="BLAS threads (threadpoolctl)")
+    parser.add_argument("--hidden", default="8,8",
+                        help="hidden layer sizes (e.g. 32,32,32,32,32,32 for the largest the issue "
+                             "asks to stay responsive)")
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
     from threadpoolctl import threadpool_info, threadpool_limits
 
+    SETUP["hidden"] = [int(h) for h in args.hidden.split(",") if h]
     config.check({**SETUP, "steps_per_frame": args.steps})
     figures = {"setup": {**SETUP, "steps_per_frame": args.steps}}
     with threadpool_limits(limits=args.threads, user_api="blas"):

@@ -26,6 +26,8 @@ def client():
 def receive(ws, kind, where=None, limit=500):
     for _ in range(limit):
         message = ws.receive_json()
+        if message["type"] == "frame":
+            ws.send_json({"type": "drawn"})  # as the page does once a frame is on screen
         if message["type"] == kind and (where is None or where(message)):
             return message
         if message["type"] == "error" and kind != "error":

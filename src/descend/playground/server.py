@@ -5,8 +5,9 @@ installed package (no CDN, nothing built at install time). ``/ws`` carries JSON 
 ways: on connect the server sends ``hello`` (every choice the page offers); the page sends
 requests (see :class:`~descend.playground.session.NetworkSession` and
 :func:`~descend.playground.landscape.handle`) and gets ``ready``, ``frame``, ``status``,
-``export``, ``uploaded``, ``landscape`` or ``error`` messages back. A malformed request is
-answered with an ``error`` and the connection goes on.
+``export``, ``uploaded``, ``landscape`` or ``error`` messages back. The page answers each
+``frame`` with ``drawn`` once it is on screen; the next frame waits for it. A malformed request
+is answered with an ``error`` and the connection goes on.
 """
 
 from __future__ import annotations
@@ -75,8 +76,6 @@ async def _connection(websocket: WebSocket) -> None:
         while True:
             message = await outbox.get()
             await websocket.send_text(json.dumps(message, allow_nan=False))
-            if message.get("type") == "frame":
-                session.frame_sent()
 
     async def answer_landscape(request: dict) -> None:
         async with landscape_lock:  # one at a time per tab; the Network tab keeps training
@@ -103,7 +102,11 @@ async def _connection(websocket: WebSocket) -> None:
             if not isinstance(message, dict) or not isinstance(message.get("type"), str):
                 send({"type": "error", "message": "a message must be an object with a 'type'"})
                 continue
-            if message["type"] == "landscape":
+            if message["type"] == "drawn":
+                # The page drew the last frame: only now is the next one computed, so frames
+                # never queue up in front of the answer to a click.
+                session.frame_sent()
+            elif message["type"] == "landscape":
                 task = asyncio.create_task(answer_landscape(message))
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)

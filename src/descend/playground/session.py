@@ -7,9 +7,9 @@ optimizer or the random generator happens in that thread: descend's default gene
 thread, so a session's initial weights and dropout draws depend on its seed alone, and the
 exported script (run in one thread) repeats them exactly.
 
-Frames go out through ``send(message)``; a new frame is computed only once the page's
-connection took the previous one (:meth:`frame_sent`), so a slow page slows training down
-instead of queueing frames without bound.
+Frames go out through ``send(message)``; a new frame is computed only once the page drew the
+previous one (:meth:`frame_sent`), so a slow page slows training down instead of queueing frames
+without bound, and the answer to a click never waits behind a queue of frames.
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ class NetworkSession:
         self._inbox.put(message)
 
     def frame_sent(self) -> None:
-        """The connection delivered the last frame: the worker may compute the next."""
+        """The page drew the last frame: the worker may compute the next."""
         self._frame_taken.set()
 
     def close(self, wait: bool = True, timeout: float = 5.0) -> None:

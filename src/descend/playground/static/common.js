@@ -83,7 +83,7 @@ function formatNumber(v) {
   if (v === null || v === undefined) return "–";
   if (v === 0) return "0";
   const a = Math.abs(v);
-  return a >= 1e4 || a < 1e-3 ? v.toExponential(3) : v.toPrecision(4);
+  return a >= 1e4 || a < 1e-3 ? v.toExponential(3) : String(Number(v.toPrecision(4)));
 }
 
 function download(message) {

@@ -10,7 +10,11 @@ const Land = {
   shade: document.createElement("canvas"),
   animation: null,
 };
-const COLOURS = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6", "#9a6324"];
+// Strong colours for the racing optimizers, dark ones (dashed) for the gradient-free searches,
+// pale ones for the basins underneath, so the three never share a colour.
+const COLOURS = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#f032e6", "#008080", "#9a6324"];
+const SEARCH_COLOURS = ["#000000", "#555555", "#8b4513", "#2f4f4f"];
+const BASIN_COLOURS = ["#fde0dd", "#d9f0d3", "#dbe9f6", "#fee8c8", "#e7d4e8", "#d0f0f0", "#f6e8c3", "#e0e0e0"];
 const DEFAULT_RACE = ["sgd", "momentum", "adam"];
 
 function toCanvas(point) {
@@ -31,11 +35,15 @@ function drawLandscape() {
   if (Land.basins) drawBasins(ctx, canvas);
   if (Land.search) {
     Land.search.runs.forEach((run, r) => {
-      const colour = COLOURS[(r + 4) % COLOURS.length];
+      const colour = SEARCH_COLOURS[r % SEARCH_COLOURS.length];
       if (run.method === "random search") {
         ctx.fillStyle = colour;
         for (const p of run.path) { const [x, y] = toCanvas(p); ctx.fillRect(x - 1, y - 1, 2, 2); }
-      } else drawPath(ctx, run.path, colour, run.path.length);
+      } else {
+        ctx.setLineDash([4, 3]);
+        drawPath(ctx, run.path, colour, run.path.length);
+        ctx.setLineDash([]);
+      }
     });
   }
   if (Land.race) {
@@ -81,11 +89,11 @@ function drawBasins(ctx, canvas) {
   cell.width = resolution; cell.height = resolution;
   const cctx = cell.getContext("2d"), image = cctx.createImageData(resolution, resolution);
   for (let i = 0; i < values.length; i++) {
-    const label = values[i], colour = label < 0 ? "#000000" : COLOURS[label % COLOURS.length];
+    const label = values[i], colour = label < 0 ? "#000000" : BASIN_COLOURS[label % BASIN_COLOURS.length];
     image.data[4 * i] = parseInt(colour.slice(1, 3), 16);
     image.data[4 * i + 1] = parseInt(colour.slice(3, 5), 16);
     image.data[4 * i + 2] = parseInt(colour.slice(5, 7), 16);
-    image.data[4 * i + 3] = label < 0 ? 90 : 110;
+    image.data[4 * i + 3] = label < 0 ? 90 : 115;
   }
   cctx.putImageData(image, 0, 0);
   ctx.imageSmoothingEnabled = false;
@@ -166,6 +174,9 @@ on("hello", (message) => {
 on("landscape", (message) => {
   if (message.action === "describe") {
     Land.info = message; Land.race = Land.search = Land.basins = null;
+    // keep the function's aspect ratio: one unit is as long across as up
+    const canvas = document.getElementById("land-canvas"), [[x0, x1], [y0, y1]] = message.domain;
+    canvas.height = Math.round(canvas.width * Math.min(1.5, Math.max(0.4, (y1 - y0) / (x1 - x0))));
     Land.start = message.start.length === 2 ? message.start : null;
     document.getElementById("land-start").textContent = Land.start ? Land.start.map(formatNumber).join(", ") : "–";
     document.getElementById("land-formula").textContent = `${message.title}: ${message.formula}`;
@@ -189,7 +200,7 @@ on("landscape", (message) => {
   } else if (message.action === "search") {
     Land.search = message;
     document.querySelector("#search-table tbody").replaceChildren(...message.runs.map((run, r) =>
-      tableRow(COLOURS[(r + 4) % COLOURS.length], [run.method, String(run.nfev), String(run.njev), formatNumber(run.fun)])));
+      tableRow(SEARCH_COLOURS[r % SEARCH_COLOURS.length], [run.method, String(run.nfev), String(run.njev), formatNumber(run.fun)])));
     drawLandscape();
   } else if (message.action === "basins") {
     Land.basins = message;

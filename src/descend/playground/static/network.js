@@ -182,16 +182,29 @@ function drawNetwork() {
     return [10 + layer * gapX, top + i * (box + 3)];
   };
   ctx.clearRect(0, 0, canvas.width, canvas.height);
-  // links: width and colour show each weight's size and sign
+  // links: width and colour show each weight's size and sign. They are sorted into a few
+  // buckets (sign × width) and each bucket is stroked once: thousands of links stay cheap.
+  const LEVELS = 8, buckets = new Map();
   frame.weights.forEach((matrix, layer) => {
     matrix.forEach((row, j) => row.forEach((w, i) => {
-      const [x0, y0] = position(layer, i), [x1, y1] = position(layer + 1, j);
-      const [r, g, b] = divergingColour(Math.tanh(w));
-      ctx.strokeStyle = `rgba(${r},${g},${b},0.85)`;
-      ctx.lineWidth = Math.min(5, 0.3 + Math.abs(w) * 1.5);
-      ctx.beginPath(); ctx.moveTo(x0 + box, y0 + box / 2); ctx.lineTo(x1, y1 + box / 2); ctx.stroke();
+      const level = Math.min(LEVELS - 1, Math.floor(Math.abs(w) * 3));
+      const key = (w < 0 ? -1 : 1) * (level + 1);
+      if (!buckets.has(key)) buckets.set(key, []);
+      buckets.get(key).push(position(layer, i), position(layer + 1, j));
     }));
   });
+  for (const [key, ends] of buckets) {
+    const level = Math.abs(key) - 1, strength = (level + 1) / LEVELS;
+    const [r, g, b] = divergingColour(Math.sign(key) * (0.25 + 0.75 * strength));
+    ctx.strokeStyle = `rgba(${r},${g},${b},0.85)`;
+    ctx.lineWidth = 0.4 + level * 0.6;
+    ctx.beginPath();
+    for (let k = 0; k < ends.length; k += 2) {
+      const [x0, y0] = ends[k], [x1, y1] = ends[k + 1];
+      ctx.moveTo(x0 + box, y0 + box / 2); ctx.lineTo(x1, y1 + box / 2);
+    }
+    ctx.stroke();
+  }
   // each neuron's output over the square as a small heat map
   const pictures = [ready.inputs, ...frame.neurons, [frame.output]];
   let k = 0;
@@ -249,7 +262,10 @@ function showFrame(frame) {
       `${frame.diverged.message} The pictures show the last finite network.`;
   } else banner.hidden = true;
   setPlaying(frame.playing);
-  requestAnimationFrame(() => { drawBoundary(); drawNetwork(); drawLossChart(); });
+  requestAnimationFrame(() => {
+    drawBoundary(); drawNetwork(); drawLossChart();
+    send({ type: "drawn" });  // the server computes the next frame only now
+  });
 }
 
 function setPlaying(playing) {

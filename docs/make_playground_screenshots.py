@@ -1,0 +1,90 @@
+"""Regenerate the screenshots of docs/playground.md into docs/images/.
+
+    python docs/make_playground_screenshots.py
+
+Needs the ``ui`` extra, Playwright and Debian's ``chromium`` (``apt-get install chromium``).
+Runs the playground on a free loopback port, drives it headless, and stores each picture as a
+256-colour PNG (Pillow) to keep the repository small.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import sys
+import threading
+import time
+import warnings
+from pathlib import Path
+
+import uvicorn
+from PIL import Image
+from playwright.sync_api import sync_playwright
+
+from descend.playground import server
+
+OUT = Path(__file__).resolve().parent / "images"
+
+
+def save(page, name, clip=None):
+    png = page.screenshot(clip=clip)
+    image = Image.open(io.BytesIO(png)).convert("RGB").quantize(colors=256)
+    image.save(OUT / f"{name}.png", optimize=True)
+    print(f"wrote docs/images/{name}.png")
+
+
+def main() -> int:
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        print("needs Debian's chromium: apt-get install chromium", file=sys.stderr)
+        return 1
+    sock = server.bind("127.0.0.1", 0)
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}/"
+    uv = uvicorn.Server(uvicorn.Config(server.create_app(), log_level="warning"))
+    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    while not uv.started:
+        time.sleep(0.05)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.goto(url)
+            page.wait_for_function("Net.frame !== null")
+            page.select_option("#preset", "spiral-deep-tanh")
+            page.wait_for_function("Net.config.dataset === 'spiral'")
+            page.click("#play")
+            page.wait_for_function("Net.frame.step >= 3000", timeout=120_000)
+            page.click("#play")
+            page.wait_for_function("!Net.playing")
+            save(page, "playground_network", clip={"x": 0, "y": 0, "width": 1400, "height": 880})
+            page.select_option("#preset", "lr-too-high")
+            page.wait_for_function("Net.config.lr === 2")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                page.click("#play")
+                page.wait_for_selector("#diverged:not([hidden])")
+            save(page, "playground_diverged", clip={"x": 900, "y": 100, "width": 420, "height": 720})
+            page.goto(url + "?tab=landscape&function=six_hump_camel")
+            page.wait_for_function("Land.info !== null")
+            for name in ("nesterov", "rmsprop"):
+                page.check(f"#race-{name}")
+            page.click("#land-canvas", position={"x": 120, "y": 140})
+            page.wait_for_function("Land.race !== null")
+            page.wait_for_timeout(3500)  # the animation
+            page.select_option("#basin-opt", "momentum")
+            page.click("#basins")
+            page.wait_for_function("document.getElementById('basin-share').textContent !== ''")
+            page.click("#search")
+            page.wait_for_function("document.querySelectorAll('#search-table tbody tr').length")
+            save(page, "playground_landscape", clip={"x": 0, "y": 0, "width": 1400, "height": 900})
+            browser.close()
+    finally:
+        uv.should_exit = True
+        thread.join(10)
+        sock.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
