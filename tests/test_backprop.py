@@ -320,3 +320,72 @@ def test_any_architecture_equals_the_engine(widths, batch, act, loss, seed):
     for k, lin in enumerate(model.linears):
         np.testing.assert_allclose(res.weight_grads[k], lin.weight.grad, rtol=1e-10, atol=1e-14)
         np.testing.assert_allclose(res.bias_grads[k], lin.bias.grad, rtol=1e-10, atol=1e-14)
+
+
+# ---------------------------------------------------------------- convolution layers
+@pytest.mark.parametrize("stride1, pad1, k2, stride2, pad2", [
+    (1, 0, 2, 1, 0),
+    (2, 1, 2, 1, 1),
+    (1, 2, 3, 3, 0),  # kernel larger than the input's border, then a stride larger than the kernel
+    (3, 1, 1, 2, 0),
+])
+def test_conv_delta_recursion_equals_the_engine(stride1, pad1, k2, stride2, pad2):
+    """conv → relu → conv → relu → flatten → linear → cross-entropy, by hand and by the engine."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3, 2, 7, 6))
+    y = np.array([0, 2, 1])
+    descend.manual_seed(1)
+    conv1 = nn.Conv2d(2, 4, 3, stride=stride1, padding=pad1, dtype=np.float64)
+    conv2 = nn.Conv2d(4, 5, k2, stride=stride2, padding=pad2, dtype=np.float64)
+    W1, b1, W2, b2 = (p.data for p in (conv1.weight, conv1.bias, conv2.weight, conv2.bias))
+
+    # by hand: forward, then the δs from the loss back to the input
+    z1 = backprop.conv_forward(x, W1, b1, stride1, pad1)
+    a1 = np.maximum(z1, 0)
+    z2 = backprop.conv_forward(a1, W2, b2, stride2, pad2)
+    a2 = np.maximum(z2, 0)
+    flat = a2.reshape(len(x), -1)
+    fc = nn.Linear(flat.shape[1], 3, dtype=np.float64)
+    logits = flat @ fc.weight.data.T + fc.bias.data
+    p = np.exp(logits - logits.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    delta_out = backprop.output_delta(p, logits, y, "identity", "cross_entropy")
+    delta2 = (delta_out @ fc.weight.data).reshape(z2.shape) * (z2 > 0)
+    delta1 = backprop.conv_input_error(delta2, W2, a1.shape, stride2, pad2) * (z1 > 0)
+    dx = backprop.conv_input_error(delta1, W1, x.shape, stride1, pad1)
+
+    # the engine
+    xt = descend.tensor(x, requires_grad=True)
+    out = fc(nn.Flatten()(nn.ReLU()(conv2(nn.ReLU()(conv1(xt))))))
+    F.cross_entropy(out, y).backward()
+
+    assert _rel(z2, conv2(nn.ReLU()(conv1(x))).data) < 1e-12
+    for got, want in [
+        (backprop.conv_weight_gradient(delta2, a1, k2, stride2, pad2), conv2.weight.grad),
+        (backprop.conv_bias_gradient(delta2), conv2.bias.grad),
+        (backprop.conv_weight_gradient(delta1, x, 3, stride1, pad1), conv1.weight.grad),
+        (backprop.conv_bias_gradient(delta1), conv1.bias.grad),
+        (dx, xt.grad),
+    ]:
+        assert got.shape == want.shape
+        assert _rel(got, want) < 1e-10
+
+
+def test_conv_input_error_is_the_full_correlation_with_the_flipped_kernel():
+    """One channel, stride 1, no padding: ∂L/∂a = δ padded by k − 1, correlated with W turned by 180°."""
+    delta = np.array([[[[1.0, 2.0], [3.0, 4.0]]]])
+    kernel = np.array([[[[1.0, 0.0], [0.0, -1.0]]]])
+    # the full correlation written out: each δ pixel stamps the kernel at its place
+    expected = np.zeros((1, 1, 3, 3))
+    for i in range(2):
+        for j in range(2):
+            expected[0, 0, i:i + 2, j:j + 2] += delta[0, 0, i, j] * kernel[0, 0]
+    got = backprop.conv_input_error(delta, kernel, (1, 1, 3, 3))
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_conv_functions_name_bad_input():
+    with pytest.raises(ValueError, match="a_prev must be 4-D"):
+        backprop.conv_forward(np.zeros((2, 3, 4)), np.zeros((1, 3, 2, 2)))
+    with pytest.raises(ValueError, match="a_prev has 3 channels"):
+        backprop.conv_forward(np.zeros((1, 3, 4, 4)), np.zeros((1, 2, 2, 2)))

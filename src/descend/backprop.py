@@ -33,7 +33,8 @@ from .ops.special import erf
 from .tensor import Tensor
 
 __all__ = ["forward_backward", "BackpropResult", "MLP", "LayerStats", "Explanation",
-           "output_delta", "hidden_delta", "weight_gradient", "bias_gradient", "ACTIVATIONS", "LOSSES"]
+           "output_delta", "hidden_delta", "weight_gradient", "bias_gradient", "ACTIVATIONS", "LOSSES",
+           "conv_forward", "conv_input_error", "conv_weight_gradient", "conv_bias_gradient"]
 
 LOSSES = ("half_sse", "mse", "cross_entropy")
 
@@ -519,3 +520,95 @@ class MLP:
     def __repr__(self) -> str:
         sizes = [self.weights[0].shape[1]] + [w.shape[0] for w in self.weights]
         return f"backprop.MLP(sizes={sizes}, activations={self.activations})"
+
+
+# ---------------------------------------------------------------- a convolution layer
+# The same four equations for z⁽ˡ⁾ = W⁽ˡ⁾ ⋆ a⁽ˡ⁻¹⁾ + b⁽ˡ⁾, a 2-D cross-correlation (what deep-learning
+# libraries call convolution) of images (B, C, H, W) with kernels W (K, C, kh, kw), stride s and
+# zero padding p on each side:
+#
+#     z[n, k, i, j] = b_k + Σ_{c, u, v} W[k, c, u, v] · â[n, c, s·i + u, s·j + v]     (â: a padded)
+#
+# Each sum is written as the correlation it is, over kernel offsets (u, v); no im2col and no
+# engine, so that descend.ops.conv can be checked against it.
+def _check_image(a, what: str) -> np.ndarray:
+    a = _array(a, what)
+    if a.ndim != 4:
+        raise ValueError(f"{what} must be 4-D (batch, channels, height, width), got shape {a.shape}")
+    return a
+
+
+def _correlate(a: np.ndarray, kernels: np.ndarray, stride: int = 1) -> np.ndarray:
+    """Valid cross-correlation: out[n, k, i, j] = Σ_{c,u,v} kernels[k, c, u, v] · a[n, c, s·i + u, s·j + v]."""
+    K, C, kh, kw = kernels.shape
+    oh = (a.shape[2] - kh) // stride + 1
+    ow = (a.shape[3] - kw) // stride + 1
+    out = np.zeros((a.shape[0], K, oh, ow), dtype=np.result_type(a, kernels))
+    for u in range(kh):
+        for v in range(kw):
+            window = a[:, :, u: u + stride * (oh - 1) + 1: stride, v: v + stride * (ow - 1) + 1: stride]
+            out += np.einsum("nchw,kc->nkhw", window, kernels[:, :, u, v])
+    return out
+
+
+def _pad(a: np.ndarray, p: int) -> np.ndarray:
+    return np.pad(a, ((0, 0), (0, 0), (p, p), (p, p))) if p else a
+
+
+def conv_forward(a_prev, weight, bias=None, stride: int = 1, padding: int = 0) -> np.ndarray:
+    """z⁽ˡ⁾ = W⁽ˡ⁾ ⋆ a⁽ˡ⁻¹⁾ + b⁽ˡ⁾: every kernel slid over the padded input, ``stride`` pixels a step.
+
+    Shapes: ``a_prev`` (B, C, H, W), ``weight`` (K, C, kh, kw), ``bias`` (K,); output
+    (B, K, (H + 2p − kh)//s + 1, (W + 2p − kw)//s + 1).
+    """
+    a_prev, weight = _check_image(a_prev, "a_prev"), _check_image(weight, "weight")
+    if a_prev.shape[1] != weight.shape[1]:
+        raise ValueError(f"a_prev has {a_prev.shape[1]} channels, weight {weight.shape} expects {weight.shape[1]}")
+    z = _correlate(_pad(a_prev, padding), weight, stride)
+    return z if bias is None else z + _array(bias, "bias")[None, :, None, None]
+
+
+def conv_input_error(delta, weight, input_shape, stride: int = 1, padding: int = 0) -> np.ndarray:
+    """Equation (2) for a convolution: ∂L/∂a⁽ˡ⁻¹⁾, the *full* correlation of δ⁽ˡ⁾ with the flipped kernels.
+
+    Pixel (h, w) of the padded input met kernel offset (u, v) in every output pixel (i, j) with
+    s·i + u = h, s·j + v = w, so ∂L/∂â[n, c, h, w] = Σ_{k,u,v} δ[n, k, (h−u)/s, (w−v)/s] W[k, c, u, v].
+    With δ spread out to stride 1 (s − 1 zeros between its pixels) and padded by kh − 1 and kw − 1
+    zeros, that sum is a valid correlation of δ with the kernels turned by 180° and their in- and
+    output channels swapped. The padding's rows and columns are then cut off. (Multiplied by
+    σ'(z⁽ˡ⁻¹⁾) it is δ⁽ˡ⁻¹⁾, as for a fully connected layer.)
+    """
+    delta, weight = _check_image(delta, "delta"), _check_image(weight, "weight")
+    B, C, H, W = (int(n) for n in input_shape)
+    K, _, kh, kw = weight.shape
+    oh, ow = delta.shape[2:]
+    # δ at stride 1: the output pixel (i, j) sits at (s·i, s·j) of the padded input
+    spread = np.zeros((B, K, H + 2 * padding - kh + 1, W + 2 * padding - kw + 1), dtype=delta.dtype)
+    spread[:, :, : stride * (oh - 1) + 1: stride, : stride * (ow - 1) + 1: stride] = delta
+    full = np.pad(spread, ((0, 0), (0, 0), (kh - 1, kh - 1), (kw - 1, kw - 1)))
+    flipped = weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)  # (C, K, kh, kw), turned by 180°
+    padded_error = _correlate(full, flipped)
+    return padded_error[:, :, padding: padding + H, padding: padding + W]
+
+
+def conv_weight_gradient(delta, a_prev, kernel_size, stride: int = 1, padding: int = 0) -> np.ndarray:
+    """Equation (3) for a convolution: ∂L/∂W[k, c, u, v] = Σ_{n,i,j} δ[n, k, i, j] · â[n, c, s·i + u, s·j + v].
+
+    The correlation of the input with the error, summed over the batch: for every kernel
+    offset, the error times the input pixels that offset met (shapes (K, C, kh, kw)).
+    """
+    delta, a_prev = _check_image(delta, "delta"), _check_image(a_prev, "a_prev")
+    kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
+    padded = _pad(a_prev, padding)
+    oh, ow = delta.shape[2:]
+    grad = np.empty((delta.shape[1], a_prev.shape[1], kh, kw), dtype=np.result_type(delta, a_prev))
+    for u in range(kh):
+        for v in range(kw):
+            window = padded[:, :, u: u + stride * (oh - 1) + 1: stride, v: v + stride * (ow - 1) + 1: stride]
+            grad[:, :, u, v] = np.einsum("nkhw,nchw->kc", delta, window)
+    return grad
+
+
+def conv_bias_gradient(delta) -> np.ndarray:
+    """Equation (4) for a convolution: ∂L/∂b_k = Σ over examples and pixels of δ[:, k]."""
+    return _check_image(delta, "delta").sum(axis=(0, 2, 3))
