@@ -27,7 +27,7 @@ import numpy as np
 
 from .tensor import Tensor
 
-__all__ = ["save", "load", "CheckpointError"]
+__all__ = ["save", "load", "CheckpointError", "check_parameters"]
 
 _MAGIC = "__descend__"
 _FORMAT = 1
@@ -162,6 +162,16 @@ def remove_stale_temps(directory) -> list[str]:
     return removed
 
 
+def check_folder(path) -> str:
+    """The folder that will hold the file ``path``; a FileNotFoundError naming ``path`` and the
+    folder when it does not exist (rather than one naming a temporary file never made)."""
+    directory = os.path.dirname(os.path.abspath(os.fspath(path)))
+    if not os.path.isdir(directory):
+        what = "is not a folder" if os.path.exists(directory) else "does not exist"
+        raise FileNotFoundError(f"cannot write {os.fspath(path)!r}: the folder {directory!r} {what}")
+    return directory
+
+
 def create_temp(directory) -> tuple[int, str]:
     """A new, exclusively created file ``.descend-<host>-<pid>-<random>.tmp`` in ``directory``:
     (descriptor, path).
@@ -204,7 +214,7 @@ def write_atomically(path, write, *, fsync: bool = True) -> None:
     the new one, never part of one. ``fsync``: force the data to disk before the
     rename, so that the new file also survives a power cut.
     """
-    fd, tmp = create_temp(os.path.dirname(os.path.abspath(os.fspath(path))))
+    fd, tmp = create_temp(check_folder(path))
     try:
         with os.fdopen(fd, "wb") as fh:
             write(fh)
@@ -218,6 +228,30 @@ def write_atomically(path, write, *, fsync: bool = True) -> None:
         except FileNotFoundError:
             pass
         raise
+
+
+def check_parameters(state_dict, path) -> None:
+    """Refuse a model's ``state_dict`` whose parameters are not finite floating-point arrays.
+
+    A tampered or corrupted file with nan/inf or integer weights would otherwise give
+    predictions of no meaning without a word; the CheckpointError names ``path`` and the
+    parameter.
+    """
+    if not isinstance(state_dict, dict):
+        raise CheckpointError(f"{os.fspath(path)!r}: the model's parameters are not a dict of arrays")
+    for name, value in state_dict.items():
+        arr = value.data if isinstance(value, Tensor) else value
+        if not isinstance(arr, np.ndarray):
+            raise CheckpointError(f"{os.fspath(path)!r}: parameter {name!r} is a {type(value).__name__}, "
+                                  f"not an array")
+        if arr.dtype.kind != "f":
+            raise CheckpointError(f"{os.fspath(path)!r}: parameter {name!r} has dtype {arr.dtype}; "
+                                  f"parameters are floating-point (float32 or float64)")
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            first = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise CheckpointError(f"{os.fspath(path)!r}: parameter {name!r} holds {int(bad.sum())} non-finite "
+                                  f"value(s) ({arr[first]} at index {first}); the file is damaged")
 
 
 def load(path):

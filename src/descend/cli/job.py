@@ -25,6 +25,8 @@ import numpy as np
 import descend
 from descend import data as ddata
 
+from ..data.preprocessing import check_standardization
+from ..serialization import CheckpointError, check_parameters
 from . import report as rep
 from .config import DEFAULTS, ConfigError, format_batch_size, format_model, to_jsonable
 from .runs import (
@@ -526,6 +528,29 @@ def _surface_section(model, prep: Prepared, run_dir: Path) -> list[tuple[str, li
     return [("What the model learned", [(f"Training and test examples over the learned {what}", png)])]
 
 
+def _conv_section(model, prep: Prepared, run_dir: Path, examples: int = 4) -> list[tuple[str, list]]:
+    """For the conv network: its first layer's kernels (``filters.png``) and the feature maps they
+    make of a few test images (``feature_maps.png``); ``[]`` for other models or without matplotlib."""
+    if not isinstance(model, descend.nn.LeNet):
+        return []
+    try:
+        from descend import viz
+    except ImportError:
+        return []
+    conv, act = model[0], model[1]  # the first convolution and its activation
+    images = prep.X_test[:examples].reshape((-1, *model.in_shape))
+    with descend.no_grad():
+        maps = act(conv(descend.tensor(images))).data
+    filters = rep.figure_png(viz.plot_filters(conv.weight, title="First-layer kernels"))
+    feature_maps = rep.figure_png(viz.plot_feature_maps(images, maps, title="What the first layer sees"))
+    write_bytes(run_dir / "filters.png", filters)
+    write_bytes(run_dir / "feature_maps.png", feature_maps)
+    return [("Inside the convolutional network", [
+        ("The learned kernels of the first convolution layer (red positive, blue negative weights)", filters),
+        ("Test images and the feature maps of the first layer (after its activation)", feature_maps),
+    ])]
+
+
 def _seeded_setup(cfg: dict[str, Any]):
     """Seed, load and split the data, build the model and its optimizer: what every job starts with.
 
@@ -720,7 +745,8 @@ def _finish(cfg, run_dir: Path, run_name: str, model, prep: Prepared, history, d
                   f"· stopped: {history.stop_reason}"),
         config=shown_cfg, metrics=metrics, headline=headline, plots=plots, confusion=confusion,
         misclassified=misclassified, misclassified_shape=shape,
-        history_rows=history.epochs, task=task, sections=_surface_section(model, prep, run_dir),
+        history_rows=history.epochs, task=task,
+        sections=_surface_section(model, prep, run_dir) + _conv_section(model, prep, run_dir),
         plots_note="" if plots else "The plots need matplotlib: pip install 'descend[plot]'.")
     write_text(run_dir / "report.html", html)
     return Run(run_dir, metrics, history, cfg)
@@ -772,6 +798,30 @@ class LoadedRun:
         return ((y - self.preprocessing["y_mean"]) / self.preprocessing["y_scale"]).astype(np.dtype(self.dtype))
 
 
+def _check_preprocessing(pre, task: str, sizes: list[int], model_file) -> None:
+    """Check (and normalise in place) a run's preprocessing against its model's sizes, so that a
+    damaged file is refused naming the entry instead of failing inside NumPy later."""
+    where = repr(str(model_file))
+    if not isinstance(pre, dict):
+        raise ValueError(f"{where}: the preprocessing is not a table of arrays")
+    pre["mean"], pre["scale"] = check_standardization(pre.get("mean"), pre.get("scale"), sizes[0], where)
+    if task == "classification":
+        classes = pre.get("classes")
+        n = None if classes is None else (len(classes) if np.ndim(classes) == 1 else np.shape(classes))
+        if n != sizes[-1]:
+            raise ValueError(f"{where}: the preprocessing 'classes' lists {n} labels; the model has "
+                             f"{sizes[-1]} outputs, one per class")
+        if len(classes) > 1 and not np.all(classes[1:] > classes[:-1]):
+            raise ValueError(f"{where}: the preprocessing 'classes' must be distinct and sorted, got "
+                             f"{classes.tolist()[:10]}")
+    elif task == "regression":
+        pre["y_mean"], pre["y_scale"] = check_standardization(
+            pre.get("y_mean"), pre.get("y_scale"), sizes[-1], where, names=("y_mean", "y_scale"),
+            what="outputs")
+    else:
+        raise ValueError(f"{where}: unknown task {task!r} (classification or regression)")
+
+
 def load_run(run_dir) -> LoadedRun:
     """Rebuild the trained model and its preprocessing from a run folder (or its ``model.npz``)."""
     path = Path(run_dir)
@@ -792,11 +842,18 @@ def load_run(run_dir) -> LoadedRun:
         dtype = str(arch.get("dtype", "float32"))
         model = build_model(sizes[0], "conv" if arch.get("conv") else sizes[1:-1], sizes[-1],
                             str(arch["activation"]), float(arch["dropout"]), dtype)
+        check_parameters(state["state_dict"], model_file)
         model.load_state_dict(state["state_dict"])
         pre = state["preprocessing"]
         task = str(arch["task"])
+    except CheckpointError as exc:
+        raise RunError(str(exc)) from None
     except (KeyError, TypeError, ValueError) as exc:
         raise RunError(f"{str(model_file)!r} is damaged or from another version: {exc}") from None
+    try:
+        _check_preprocessing(pre, task, sizes, model_file)
+    except ValueError as exc:
+        raise RunError(str(exc)) from None
     model.eval()
     config_path = path / "config.json"
     config = read_json(config_path).get("config", {}) if config_path.exists() else {}

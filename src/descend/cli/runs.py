@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from ..serialization import create_temp, process_tag, tag_is_stale, write_atomically
+from ..serialization import check_folder, create_temp, process_tag, tag_is_stale, write_atomically
 
 __all__ = ["RunError", "new_run_dir", "StagedRun", "write_bytes", "write_text", "write_new", "write_json",
            "write_toml", "write_csv", "read_json", "remove_stale_partials", "MODEL_FILE", "RUN_FORMAT"]
@@ -215,7 +215,7 @@ def write_new(path, data: bytes) -> None:
     path = Path(path)
     if os.path.lexists(path):
         raise FileExistsError(f"{str(path)!r} already exists (never overwritten); choose another name")
-    fd, tmp = create_temp(path.parent)
+    fd, tmp = create_temp(check_folder(path))
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)

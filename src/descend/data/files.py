@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import math
 import os
 import zipfile
 
@@ -272,11 +273,13 @@ def read_idx(path) -> np.ndarray:
     if len(raw) < head:
         raise DataFormatError(f"{where}: {name} is truncated inside its header ({len(raw)} bytes)")
     shape = tuple(int(v) for v in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    # Python integers: a product of four 32-bit dimensions overflows int64 (65536**4 wraps to 0)
+    expected = math.prod(shape) * dtype.itemsize
     found = len(raw) - head
     if found < expected:
         raise DataFormatError(
-            f"{where}: {name} is truncated: shape {shape} needs {expected} bytes of data, found {found}"
+            f"{where}: {name} is truncated: shape {shape} needs {expected} bytes of data, found {found} "
+            f"(or the dimensions in its header are wrong)"
         )
     if found > expected:
         raise DataFormatError(

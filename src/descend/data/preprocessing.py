@@ -11,7 +11,7 @@ from ._checks import is_int_at_least
 from .dataset import Dataset, as_arrays
 from .synthetic import _rng
 
-__all__ = ["train_test_split", "StandardScaler", "one_hot"]
+__all__ = ["train_test_split", "StandardScaler", "one_hot", "check_standardization"]
 
 
 def _split_sizes(n: int, test_size, train_size) -> tuple[int, int]:
@@ -233,6 +233,32 @@ class StandardScaler:
 
     def __repr__(self) -> str:
         return f"StandardScaler(with_mean={self.with_mean}, with_std={self.with_std})"
+
+
+def check_standardization(mean, scale, n_features: int, where: str, names=("mean", "scale"),
+                          what="features") -> tuple[np.ndarray, np.ndarray]:
+    """``(mean, scale)`` of a standardisation ``(x - mean) / scale`` of ``n_features`` features,
+    as float64 arrays ``(n_features,)``, checked: a ValueError naming ``where`` and the entry
+    (``names``: how the two are called there) says what is wrong (not numbers, wrong length,
+    not finite, scale <= 0).
+    """
+    out = []
+    for name, value in zip(names, (mean, scale), strict=True):
+        arr = np.asarray(value)
+        if arr.dtype.kind not in "biuf":
+            raise ValueError(f"{where}: the preprocessing {name!r} must hold numbers, got dtype {arr.dtype}")
+        arr = arr.astype(np.float64)
+        if arr.shape != (n_features,):
+            raise ValueError(f"{where}: the preprocessing {name!r} has shape {arr.shape}; the model has "
+                             f"{n_features} {what}, so it must have shape ({n_features},)")
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"{where}: the preprocessing {name!r} holds non-finite values "
+                             f"(at index {int(np.flatnonzero(~np.isfinite(arr))[0])})")
+        out.append(arr)
+    if np.any(out[1] <= 0):
+        raise ValueError(f"{where}: the preprocessing {names[1]!r} must be positive (index "
+                         f"{int(np.flatnonzero(out[1] <= 0)[0])} is {out[1][out[1] <= 0][0]:g})")
+    return out[0], out[1]
 
 
 def one_hot(labels, num_classes=None, dtype=np.float32) -> np.ndarray:
