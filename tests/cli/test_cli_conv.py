@@ -42,6 +42,13 @@ def test_default_conv_run_on_the_digits_reaches_0985(tmp_path):
     assert json.loads((run / "config.json").read_text())["config"]["model"] == "conv"
     assert 'model = "conv"' in (run / "config.toml").read_text()
 
+    # the report shows the learned first-layer kernels and a few feature maps
+    for picture in ("filters.png", "feature_maps.png"):
+        assert (run / picture).read_bytes().startswith(b"\x89PNG")
+    report = (run / "report.html").read_text()
+    assert "Inside the convolutional network" in report
+    assert report.count("data:image/png;base64,") >= 5  # loss, accuracy, lr, kernels, feature maps
+
     # the saved run rebuilds the same network: evaluate gives the same test accuracy
     evaluated = _run("evaluate", run, "--json")
     assert evaluated.exit_code == 0, evaluated.output
