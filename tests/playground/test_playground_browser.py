@@ -171,6 +171,28 @@ def test_export_the_script_and_it_reproduces_the_loss(page, base_url, tmp_path):
     assert train == pytest.approx(page.evaluate("Net.frame.train_loss"), rel=1e-6)
 
 
+def test_upload_a_csv_then_a_bad_one(page, base_url, tmp_path):
+    open_network(page, base_url)
+    good = tmp_path / "rings.csv"
+    good.write_text("x,y,label\n" + "\n".join(
+        f"{(i % 7) - 3},{(i * 3 % 11) - 5},{int(((i % 7) - 3) ** 2 + ((i * 3 % 11) - 5) ** 2 < 9)}"
+        for i in range(60)))
+    page.set_input_files("#csv-file", str(good))
+    wait_js(page, "Net.config.dataset === 'csv' && Net.frame.step === 0")
+    assert "rings.csv" in page.inner_text("#csv-name")
+    assert page.evaluate("Net.ready.train.length") == 42
+    bad = tmp_path / "broken.csv"
+    bad.write_text("x,y\n1,2\n3,4\n5,6\n7,8\n")
+    page.set_input_files("#csv-file", str(bad))
+    page.wait_for_selector("#error:not([hidden])")
+    assert "broken.csv: expected 3 columns" in page.inner_text("#error-text")
+    assert page.evaluate("Net.config.dataset") == "csv"  # the good file is still the data
+    page.reload()  # a new tab holds no upload: it says so and falls back to the defaults
+    page.wait_for_selector("#error:not([hidden])")
+    assert "upload a CSV first" in page.inner_text("#error-text")
+    wait_js(page, "Net.config !== null && Net.config.dataset === 'circle'")
+
+
 def test_landscape_race_search_and_basins(page, base_url):
     page.goto(base_url + "?tab=landscape&function=himmelblau")
     wait_js(page, "Land.info !== null")

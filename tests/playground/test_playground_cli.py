@@ -63,3 +63,24 @@ def test_a_port_in_use_is_a_usage_error():
         result = CliRunner().invoke(app, ["playground", "--no-browser", "--port", str(port)])
     assert result.exit_code == 2
     assert f"cannot listen on 127.0.0.1:{port}" in result.output
+
+
+def test_the_exported_config_trains_with_descend_train(tmp_path):
+    from .helpers import DrivenSession
+
+    driven = DrivenSession()
+    try:
+        driven.configure(hidden=[5, 3], batch_size=16, optimizer="momentum", lr=0.05)
+        for _ in range(30):
+            driven.send({"type": "step"})
+        driven.wait_for("frame", where=lambda f: f["step"] == 30)
+        for what in ("config", "data"):
+            driven.send({"type": "export", "what": what})
+            export = driven.wait_for("export")
+            (tmp_path / export["filename"]).write_text(export["text"])
+    finally:
+        driven.close()
+    result = CliRunner().invoke(app, ["train", "--config", str(tmp_path / "config.toml"),
+                                      "--no-progress", "--runs-dir", str(tmp_path / "runs")])
+    assert result.exit_code == 0, result.output
+    assert "model 2,5,3,2 (tanh), momentum lr=0.05, batch 16" in result.output

@@ -269,6 +269,14 @@ def test_closing_stops_the_worker_thread_and_removes_the_upload_folder():
     assert "descend-playground-session" not in [t.name for t in threading.enumerate()]
 
 
+def test_a_network_without_hidden_layers_is_a_linear_model(driven):
+    ready = driven.configure(hidden=[], features=["x1", "x2", "x1sq", "x2sq"])
+    assert ready["sizes"] == [4, 1]
+    driven.send({"type": "step"})
+    frame = driven.wait_for("frame", where=lambda f: f["step"] == 1)
+    assert frame["neurons"] == [] and np.array(frame["weights"][0]).shape == (1, 4)
+
+
 def test_the_recipe_builds_what_the_script_spells_out():
     run = recipe.build(check({"init": "zeros", "hidden": [3]}))
     assert all(not p.data.any() for p in run.model.parameters())

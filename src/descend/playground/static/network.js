@@ -8,6 +8,7 @@ const Net = {
   curve: [],         // [step, train loss, test loss]
   playing: false,
   framesShown: 0,    // frames received and drawn (benchmarks/playground.py counts them)
+  fellBack: false,   // the URL's settings were refused and the defaults asked for instead
   neuronCanvases: [],
   boundaryCanvas: document.createElement("canvas"),
 };
@@ -300,8 +301,10 @@ on("uploaded", (message) => {
   sendConfig({ ...readControls(), dataset: "csv" });
 });
 on("error", () => {
-  // a refused configuration: put the controls back to the one that runs
+  // a refused configuration: put the controls back to the one that runs; if the link's own
+  // settings were refused (e.g. dataset=csv in a tab without the upload), start from the defaults
   if (Net.config) setControls(Net.config);
+  else if (!Net.fellBack) { Net.fellBack = true; send({ type: "config", config: {} }); }
 });
 
 document.addEventListener("DOMContentLoaded", () => {
