@@ -136,24 +136,49 @@ def load_csv(path, target=-1, *, delimiter: str = ",", header=None, dtype=np.flo
         raise DataFormatError(
             f"{where}: {name} line {first_line + row}: target {ycells[row]!r} is not a finite number"
         )
-    if target_dtype is not None:
-        return X, yv.astype(target_dtype)
-    if np.all(yv == np.round(yv)):
+    # whole numbers are class labels, as int64 while exactly representable (|y| <= 2**53)
+    if target_dtype is None and np.all(yv == np.round(yv)) and np.all(np.abs(yv) <= 2.0**53):
         return X, yv.astype(np.int64)
-    return X, yv.astype(np.float32)
+    out_dtype = np.dtype(np.float32 if target_dtype is None else target_dtype)
+    _check_range(yv, out_dtype, name, first_line, f"target (column {_col(t, names)})")
+    return X, yv.astype(out_dtype)
 
 
 def _col(c: int, names) -> str:
     return f"{c} ({names[c]!r})" if names is not None else str(c)
 
 
+def _check_range(values: np.ndarray, dtype: np.dtype, name: str, first_line: int, what: str,
+                 cols=None, names=None) -> None:
+    """A DataFormatError locating the first finite value too large for ``dtype`` (the cast
+    would make it inf, with a NumPy overflow warning)."""
+    if dtype.kind != "f":
+        if dtype.kind in "iu":
+            info = np.iinfo(dtype)
+            bad = ~np.isfinite(values) | (values < info.min) | (values > info.max) | (values != np.round(values))
+        else:
+            return
+    else:
+        bad = np.isfinite(values) & (np.abs(values) > np.finfo(dtype).max)
+    if bad.any():
+        index = np.argwhere(bad)[0]
+        row = int(index[0])
+        where = what if cols is None else f"{what} {_col(cols[int(index[1])], names)}"
+        raise DataFormatError(
+            f"load_csv: {name} line {first_line + row}, {where}: {float(values[tuple(index)])!r} does not fit "
+            f"{dtype} (pass dtype/target_dtype=np.float64 for larger numbers)")
+
+
 def _to_numbers(cells: np.ndarray, dtype: np.dtype, name: str, first_line: int, cols, names):
     if dtype.kind != "f":
         raise TypeError(f"load_csv: dtype must be a floating-point type, got {dtype}")
     try:
-        return np.char.strip(cells).astype(np.float64).astype(dtype)
+        values = np.char.strip(cells).astype(np.float64)
     except ValueError:
         pass
+    else:
+        _check_range(values, dtype, name, first_line, "column", cols, names)
+        return values.astype(dtype)
     # Find the first offending cell to say exactly where it is.
     for i in range(cells.shape[0]):
         for j in range(cells.shape[1]):
