@@ -159,3 +159,20 @@ def test_steps_to_reach():
     assert L.steps_to_reach(path, [1.0, 0.0], radius=0.5) == 1  # 0.5 away: inside, boundary included
     assert L.steps_to_reach(path, [1.0, 0.0], radius=0.4) == 2
     assert L.steps_to_reach(path, [5.0, 0.0], radius=1e-3) is None
+
+
+def test_callback_sees_every_point_and_can_stop_the_walk():
+    land = L.himmelblau()
+    seen = []
+
+    def below_one(x, value):
+        seen.append((x.copy(), value))
+        return value < 1.0
+
+    r = L.minimize(land, [0.0, 0.0], optimizer="sgd", lr=0.01, steps=500, callback=below_one)
+    assert r.success and "callback" in r.message
+    assert r.fun < 1.0 and np.all(r.values[:-1] >= 1.0)  # stopped at the first point below 1
+    assert len(seen) == len(r.path) == r.nfev
+    np.testing.assert_array_equal(np.array([x for x, _ in seen]), r.path)
+    with pytest.raises(TypeError, match="callback"):
+        L.minimize(land, [0.0, 0.0], callback=3)

@@ -16,7 +16,7 @@ _HINT = LR_FIND_HINT[0].upper() + LR_FIND_HINT[1:]
 
 
 def minimize(fn, x0, optimizer="sgd", steps: int = 1000, lr=None, tol: float | None = 1e-6, *,
-             jac=None, divergence_factor=DIVERGENCE_FACTOR, **hyperparameters) -> Result:
+             jac=None, callback=None, divergence_factor=DIVERGENCE_FACTOR, **hyperparameters) -> Result:
     """Minimise ``fn`` from ``x0`` with a descend optimizer; record the path it walks.
 
     Each step evaluates f and ∇f at the current point x_k, stops if ‖∇f(x_k)‖ ≤ ``tol``
@@ -42,6 +42,11 @@ def minimize(fn, x0, optimizer="sgd", steps: int = 1000, lr=None, tol: float | N
         (:meth:`Landscape.suggested_lr`), or the optimizer's default for other functions.
     tol : float or None
         Stop when the gradient norm is at most ``tol``; ``None`` always runs ``steps``.
+    callback : callable, optional
+        ``callback(x, value)`` after each point of the path is evaluated (``x`` a copy of the
+        point); returning True ends the walk there with ``success=True``. This is how a search
+        stops a descent as soon as it has what it came for (tunnelling stops at the first point
+        below the current minimum).
     divergence_factor : float or None, default 1e4
         The growth rule of :func:`descend.train.fit`: a value more than ``divergence_factor *
         max(|f(x_0)|, |f_best|)`` above the lowest value so far ``f_best`` means the walk
@@ -70,9 +75,11 @@ def minimize(fn, x0, optimizer="sgd", steps: int = 1000, lr=None, tol: float | N
     steps = _check_steps(steps)
     if tol is not None and not (isinstance(tol, (int, float, np.floating)) and tol >= 0):
         raise ValueError(f"tol must be a non-negative number or None, got {tol!r}")
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be callable or None, got {type(callback).__name__}")
     divergence_factor = check_divergence_factor(divergence_factor, "minimize")
     opt, x, name, hp = make_optimizer(optimizer, x0, lr, hyperparameters, objective.landscape)
-    return _walk(objective, opt, x, name, hp, steps, tol, divergence_factor)
+    return _walk(objective, opt, x, name, hp, steps, tol, callback, divergence_factor)
 
 
 def _check_x0(x0, objective) -> np.ndarray:
@@ -96,7 +103,7 @@ def _check_steps(steps) -> int:
     return int(steps)
 
 
-def _walk(objective, opt, x, name, hp, steps, tol, divergence_factor=None) -> Result:
+def _walk(objective, opt, x, name, hp, steps, tol, callback=None, divergence_factor=None) -> Result:
     path, values, gnorms, evals = [], [], [], []
     cache = {}
 
@@ -141,6 +148,10 @@ def _walk(objective, opt, x, name, hp, steps, tol, divergence_factor=None) -> Re
             if tol is not None and gn <= tol:
                 success = True
                 message = f"gradient norm {gn:.3g} <= tol={tol:g} after {k} steps"
+                break
+            if callback is not None and callback(cache["point"].copy(), v):
+                success = True
+                message = f"stopped by the callback after {k} steps"
                 break
             if k == steps:
                 break

@@ -1,5 +1,5 @@
 """The alternatives to gradients: random search, local random search, simulated annealing,
-and gradient descent with restarts (multistart, basin hopping).
+gradient descent with restarts (multistart, basin hopping) and tunnelling.
 
 Every method takes a :class:`~descend.landscapes.Landscape` or a plain Python function of a
 NumPy array, and returns the same :class:`~descend.landscapes.Result` as
@@ -19,8 +19,9 @@ from ..landscapes.result import Result
 from .annealing import simulated_annealing, temperatures
 from .restarts import basin_hopping, multistart
 from .sampling import random_local_search, random_search
+from .tunneling import tunneling, tunneling_function
 
 __all__ = [
     "random_search", "random_local_search", "simulated_annealing", "temperatures",
-    "multistart", "basin_hopping", "Result",
+    "multistart", "basin_hopping", "tunneling", "tunneling_function", "Result",
 ]
