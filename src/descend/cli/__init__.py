@@ -83,7 +83,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-_COMMAND_MODULES = ("train", "landscape", "sweep", "playground")
+_COMMAND_MODULES = ("train", "landscape", "sweep", "batch_modes", "playground")
 
 
 def _register_commands() -> None:

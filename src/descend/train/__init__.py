@@ -15,6 +15,7 @@
 time (``trainer.step()``) and stopped from another thread (``trainer.request_stop()``).
 """
 
+from .batch_modes import BatchModes, ModeRun, batch_modes
 from .callbacks import (
     Callback,
     CSVLogger,
@@ -33,5 +34,6 @@ from .trainer import Trainer
 __all__ = [
     "fit", "Trainer", "EagerStep", "TracedStep", "ClosureStep", "evaluate", "History", "STOP_REASONS", "lr_find", "LRFinderResult", "DivergenceWarning",
     "LR_FIND_HINT", "Callback", "TrainState", "EarlyStopping", "ModelCheckpoint",
-    "LearningRateMonitor", "CSVLogger", "accuracy", "mean_absolute_error",
+    "LearningRateMonitor", "CSVLogger", "accuracy", "mean_absolute_error", "batch_modes", "BatchModes",
+    "ModeRun",
 ]

@@ -15,7 +15,8 @@ viridis fields). Figures are drawn on the Agg canvas, so nothing needs a display
 * :func:`plot_lr_find`: the learning-rate range test;
 * :func:`plot_curve_groups`: many configurations' curves, mean and range over seeds;
 * :func:`plot_decision_surface`: a model's decision regions or regression surface on 2-D data;
-* :func:`plot_filters`, :func:`plot_feature_maps`: a convolution layer's kernels and feature maps.
+* :func:`plot_filters`, :func:`plot_feature_maps`: a convolution layer's kernels and feature maps;
+* :func:`plot_batch_modes`: batch, stochastic and mini-batch descent against updates and examples.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ if ("matplotlib.pyplot" not in sys.modules and not os.environ.get("MPLBACKEND")
         and not os.environ.get("WAYLAND_DISPLAY")):
     matplotlib.use("Agg")
 
+from .batch_modes import plot_batch_modes  # noqa: E402
 from .conv import plot_feature_maps, plot_filters  # noqa: E402
 from .history import plot_curve_groups, plot_history, plot_lr_find, plot_lr_schedule  # noqa: E402
 from .landscape import (  # noqa: E402
@@ -49,5 +51,5 @@ from .surface import plot_decision_surface  # noqa: E402
 __all__ = [
     "plot_landscape", "plot_paths", "animate_paths", "plot_basins", "plot_convergence", "plot_history",
     "plot_lr_schedule", "plot_lr_find", "plot_curve_groups", "plot_decision_surface", "OKABE_ITO", "LINE_COLORS",
-    "plot_filters", "plot_feature_maps",
+    "plot_filters", "plot_feature_maps", "plot_batch_modes",
 ]
