@@ -17,6 +17,7 @@ answer within 100 ms while training runs. Measured three ways, in one run:
     python benchmarks/playground.py                  # all three (the last two need chromium)
     python benchmarks/playground.py --server-only
     python benchmarks/playground.py --steps 10 --seconds 5 --json playground.json
+    python benchmarks/playground.py --soak 120       # memory of a session playing 2 minutes
 
 BLAS runs single-threaded (``--threads 1``), as ``descend playground`` does by default: its
 products are small, and on a 2-core machine a second BLAS thread only contends with the server.
@@ -69,6 +70,45 @@ def server_side(steps: int, seconds: float) -> dict:
     results["frame_over_steps_alone"] = statistics.median(frame_times) / statistics.median(step_times)
     session.close()
     return results
+
+
+def resident_mib() -> float:
+    """This process's resident memory (Linux: /proc/self/statm), in MiB."""
+    import os
+
+    with open("/proc/self/statm") as fh:
+        pages = int(fh.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def soak(seconds: float, steps: int) -> dict:
+    """A session playing for ``seconds`` with every frame taken at once: its memory over time.
+
+    With ``steps`` optimizer steps a frame (default 500 here) two minutes go through as many
+    steps as a tab playing 10 steps a frame at 60 frames per second does in over an hour.
+    """
+    sent = []
+    lock = threading.Lock()
+
+    def take(message):
+        with lock:
+            if message["type"] == "frame":
+                sent.append(message["step"])
+                session.frame_sent()
+
+    session = NetworkSession(take)
+    session.submit({"type": "config", "config": {**SETUP, "steps_per_frame": steps}})
+    session.submit({"type": "play"})
+    samples = []
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        time.sleep(min(10.0, seconds / 12))
+        with lock:
+            step = sent[-1] if sent else 0
+        samples.append((round(time.perf_counter() - start), step, round(resident_mib(), 1)))
+        print(f"  soak: {samples[-1][0]:>4} s  step {step:>8}  resident {samples[-1][2]} MiB")
+    session.close()
+    return {"samples": samples, "steps_per_frame": steps}
 
 
 def in_browser(steps: int, seconds: float, clicks: int) -> dict:
@@ -133,6 +173,8 @@ def main() -> None:
     parser.add_argument("--clicks", type=int, default=10)
     parser.add_argument("--server-only", action="store_true")
     parser.add_argument("--threads", type=int, default=1, help="BLAS threads (threadpoolctl)")
+    parser.add_argument("--soak", type=float, default=0,
+                        help="instead: play one session this many seconds, print its memory")
     parser.add_argument("--hidden", default="8,8",
                         help="hidden layer sizes (e.g. 32,32,32,32,32,32 for the largest the issue "
                              "asks to stay responsive)")
@@ -142,6 +184,13 @@ def main() -> None:
 
     SETUP["hidden"] = [int(h) for h in args.hidden.split(",") if h]
     config.check({**SETUP, "steps_per_frame": args.steps})
+    if args.soak:
+        with threadpool_limits(limits=args.threads, user_api="blas"):
+            figures = soak(args.soak, 500 if args.steps == 10 else args.steps)
+        if args.json:
+            with open(args.json, "w") as fh:
+                json.dump(figures, fh, indent=2)
+        return
     figures = {"setup": {**SETUP, "steps_per_frame": args.steps}}
     with threadpool_limits(limits=args.threads, user_api="blas"):
         blas = [(i["internal_api"], i.get("architecture"), i["num_threads"])

@@ -146,6 +146,26 @@ def test_a_bad_request_changes_nothing_and_the_session_keeps_serving(driven):
     assert driven.wait_for("frame")["step"] == 1
 
 
+def test_an_internal_failure_is_reported_and_the_session_goes_on(driven, monkeypatch):
+    driven.configure()
+    real = session.NetworkSession.frame
+    calls = {"n": 0}
+
+    def failing_once(self):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise ArithmeticError("a frame that cannot be drawn")
+        return real(self)
+
+    monkeypatch.setattr(session.NetworkSession, "frame", failing_once)
+    driven.send({"type": "play"})
+    error = driven.wait_for("error")["message"]
+    assert error == "internal error (ArithmeticError): a frame that cannot be drawn"
+    driven.wait_for("status", where=lambda s: not s["playing"])
+    driven.send({"type": "step"})
+    assert driven.wait_for("frame")["step"] > 0
+
+
 def _run_script(tmp_path, text, *files):
     path = tmp_path / "run.py"
     path.write_text(text)

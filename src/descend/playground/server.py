@@ -75,7 +75,12 @@ async def _connection(websocket: WebSocket) -> None:
     async def pump() -> None:
         while True:
             message = await outbox.get()
-            await websocket.send_text(json.dumps(message, allow_nan=False))
+            try:
+                text = json.dumps(message, allow_nan=False)
+            except ValueError as exc:  # a non-finite number slipped through: say so, go on
+                text = json.dumps({"type": "error", "message": f"internal error: {exc} "
+                                                              f"in a {message.get('type')} message"})
+            await websocket.send_text(text)
 
     async def answer_landscape(request: dict) -> None:
         async with landscape_lock:  # one at a time per tab; the Network tab keeps training
@@ -83,6 +88,9 @@ async def _connection(websocket: WebSocket) -> None:
                 send(await asyncio.to_thread(landscape.handle, request))
             except (ValueError, TypeError) as exc:
                 send({"type": "error", "message": f"landscape: {exc}"})
+            except Exception as exc:  # reported; the connection goes on
+                send({"type": "error",
+                      "message": f"landscape: internal error ({type(exc).__name__}): {exc}"})
 
     pumping = asyncio.create_task(pump())
     tasks = set()

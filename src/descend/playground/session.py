@@ -122,11 +122,23 @@ class NetworkSession:
                     self._handle(message)
                 except (config.ConfigError, ValueError, TypeError, OSError) as exc:
                     self._send({"type": "error", "message": str(exc)})
+                except Exception as exc:  # reported; the tab keeps its session
+                    self._internal_error(exc)
                 continue  # handle every queued request before the next frame
             if self.playing:
-                self._play_one_frame()
+                try:
+                    self._play_one_frame()
+                except Exception as exc:  # reported; the tab keeps its session
+                    self._internal_error(exc)
         self.run = None
         shutil.rmtree(self._tmp, ignore_errors=True)
+
+    def _internal_error(self, exc: Exception) -> None:
+        """A failure that is not the page's fault: stop playing, say what happened, go on."""
+        self.playing = False
+        self._send({"type": "error", "message": f"internal error ({type(exc).__name__}): {exc}"})
+        if self.run is not None:
+            self._status()
 
     def _handle(self, message: dict) -> None:
         kind = message.get("type")

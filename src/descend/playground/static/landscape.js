@@ -49,9 +49,11 @@ function drawLandscape() {
   if (Land.race) {
     Land.race.runs.forEach((run, r) => drawPath(ctx, run.path, COLOURS[r % COLOURS.length], Land.raceShown + 1));
   }
-  for (const m of Land.info.minima) {
+  Land.info.minima.forEach((m, index) => {
     const [x, y] = toCanvas(m.x);
-    ctx.fillStyle = "#fff"; ctx.strokeStyle = "#000"; ctx.lineWidth = 1.5;
+    // with a basin map shown, each minimum wears its basin's colour (the legend's key)
+    ctx.fillStyle = Land.basins ? BASIN_COLOURS[index % BASIN_COLOURS.length] : "#fff";
+    ctx.strokeStyle = "#000"; ctx.lineWidth = 1.5;
     ctx.beginPath();
     if (m.global) {
       for (let k = 0; k < 10; k++) {
@@ -59,8 +61,8 @@ function drawLandscape() {
         ctx.lineTo(x + radius * Math.cos(angle), y + radius * Math.sin(angle));
       }
       ctx.closePath(); ctx.fill(); ctx.stroke();
-    } else { ctx.arc(x, y, 5, 0, 2 * Math.PI); ctx.stroke(); }
-  }
+    } else { ctx.arc(x, y, 5, 0, 2 * Math.PI); if (Land.basins) ctx.fill(); ctx.stroke(); }
+  });
   if (Land.start) {
     const [x, y] = toCanvas(Land.start);
     ctx.fillStyle = "#000"; ctx.beginPath(); ctx.arc(x, y, 4, 0, 2 * Math.PI); ctx.fill();
@@ -204,11 +206,19 @@ on("landscape", (message) => {
     drawLandscape();
   } else if (message.action === "basins") {
     Land.basins = message;
-    const shares = Object.entries(message.shares).filter(([k, v]) => v > 0 && k !== "-1")
-      .map(([k, v]) => `minimum ${Number(k) + 1} (${Land.info.minima[k].global ? "global" : "local"}): ${(100 * v).toFixed(1)}%`);
-    document.getElementById("basin-share").textContent =
-      `${message.optimizer}, η = ${formatNumber(message.lr)}: ${(100 * message.global_share).toFixed(1)}% of the starts reach a global minimum; ` +
-      `${shares.join(", ")}; none / diverged: ${(100 * (message.shares["-1"] || 0)).toFixed(1)}%`;
+    const box = document.getElementById("basin-share");
+    box.textContent = `${message.optimizer}, η = ${formatNumber(message.lr)}: ` +
+      `${(100 * message.global_share).toFixed(1)}% of the starts reach a global minimum. `;
+    Land.info.minima.forEach((m, k) => {
+      const share = message.shares[String(k)] || 0, item = document.createElement("span");
+      const swatch = document.createElement("span");
+      swatch.className = "swatch"; swatch.style.background = BASIN_COLOURS[k % BASIN_COLOURS.length];
+      swatch.style.border = "1px solid #000";
+      item.append(swatch, ` (${m.x.map(formatNumber).join(", ")}) ${m.global ? "global" : "local"}: ` +
+        `${(100 * share).toFixed(1)}%  `);
+      box.appendChild(item);
+    });
+    box.append(`none / diverged: ${(100 * (message.shares["-1"] || 0)).toFixed(1)}%`);
     drawLandscape();
   }
 });
