@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 pytest.importorskip("starlette")
-pytest.importorskip("httpx")
+pytest.importorskip("httpx2")  # what starlette.testclient needs
 from starlette.testclient import TestClient  # noqa: E402
 
 from descend.playground import landscape, server  # noqa: E402
