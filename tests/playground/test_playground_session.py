@@ -118,6 +118,16 @@ def test_configure_step_and_play_send_frames_and_the_loss_falls(driven):
     assert np.array(later["weights"][1]).shape == (8, 8)
 
 
+@pytest.mark.parametrize("name", registry.names())
+def test_every_optimizer_trains_in_the_session(driven, name):
+    ready = driven.configure(optimizer=name, lr=0.01, hidden=[4])
+    assert ready["equation"] == config.update_rule(ready["config"], len(ready["train"]))
+    for _ in range(3):
+        driven.send({"type": "step"})
+    frame = driven.wait_for("frame", where=lambda f: f["step"] == 3)
+    assert frame["train_loss"] is not None and frame["diverged"] is None
+
+
 def test_divergence_shows_the_guards_message_and_the_last_finite_network(driven):
     preset, _ = config.PRESETS["lr-too-high"]
     driven.configure(**preset)
