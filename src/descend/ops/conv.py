@@ -38,7 +38,7 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
+from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
 from ..tensor import Tensor, as_tensor
 from .rule import Rule
@@ -192,18 +192,37 @@ def _blocks(a: np.ndarray, groups: int, rows: int, cols: int) -> np.ndarray:
     return a.reshape(rows, cols) if groups == 1 else a.reshape(groups, rows, cols)
 
 
+def _pixels(a: np.ndarray, lead: int, N: int, geo: _Geometry, pitch: int) -> np.ndarray:
+    """The output pixels (lead, N, OH, OW) of columns laid out (lead, N, L) with pixel (i, j) at i·pitch + j."""
+    n_cols = (geo.oh - 1) * pitch + geo.ow
+    it = a.itemsize
+    return as_strided(a, (lead, N, geo.oh, geo.ow), (N * n_cols * it, n_cols * it, pitch * it, it), writeable=True)
+
+
 def _conv2d_forward(k, xs, attrs):
     x, w, b = xs
     geo, G = _geometry(attrs, x.shape), attrs["groups"]
     N, C = x.shape[:2]
     Co, Cg, kh, kw = w.shape
-    L, K = N * geo.oh * geo.ow, Cg * kh * kw
     xp = _pad_kernel(k, x, ((0, 0), (0, 0), (geo.ph, geo.ph), (geo.pw, geo.pw)), 0.0)
-    # im2col: rows (c, i, j), columns (n, a, b); channel-major, so a group is a block of rows
-    cols = k.empty((C, kh, kw, N, geo.oh, geo.ow), x.dtype)
-    k.copyto(cols, geo.windows(xp).transpose(1, 4, 5, 0, 2, 3))
+    # im2col: rows (c, i, j), columns (n, pixel); channel-major, so a group is a block of rows.
+    # With stride 1 the columns of one example are "wide": output pixel (a, b) sits at column
+    # a·Wp + b, where Wp is the padded width, so that every row (c, i, j) of an example is one
+    # contiguous run of the padded input (a fast copy, and a fast col2im); the columns between
+    # two rows of output pixels (b ≥ OW) are computed and thrown away.
+    Wp = xp.shape[3]
+    wide = geo.sh == geo.sw == 1 and geo.ow < Wp and x.size > 0 and xp.flags.c_contiguous
+    pitch = Wp if wide else geo.ow
+    n_cols = (geo.oh - 1) * pitch + geo.ow
+    cols = k.empty((C, kh, kw, N, n_cols), x.dtype)
+    if wide:
+        sN, sC, sH, sW = xp.strides
+        k.copyto(cols, as_strided(xp, cols.shape, (sC, geo.dh * sH, geo.dw * sW, sN, sW)))
+    else:
+        k.copyto(cols.reshape(C, kh, kw, N, geo.oh, geo.ow), geo.windows(xp).transpose(1, 4, 5, 0, 2, 3))
+    K, L = Cg * kh * kw, N * n_cols
     prod = k.matmul(_blocks(w, G, Co // G, K), _blocks(cols, G, K, L), out=k.buffer((G, Co // G, L)[G == 1:], x.dtype))
-    rows = prod.reshape(Co, N, geo.oh, geo.ow).transpose(1, 0, 2, 3)  # (N, Co, OH, OW), a view
+    rows = _pixels(prod, Co, N, geo, pitch).transpose(1, 0, 2, 3)  # (N, Co, OH, OW), a view
     y = k.empty((N, Co, geo.oh, geo.ow), x.dtype)
     if b is None:
         k.copyto(y, rows)
@@ -218,10 +237,15 @@ def _conv2d_vjp(k, i, xs, y, cols, attrs, g, out=None):
         return k.add.reduce(g, (0, 2, 3), None, out)
     geo, G = _geometry(attrs, x.shape), attrs["groups"]
     N, Co = g.shape[:2]
-    C, kh, kw = cols.shape[:3]
-    L, K = N * geo.oh * geo.ow, (C // G) * kh * kw
-    g_rows = k.empty((Co, N, geo.oh, geo.ow), g.dtype)  # g with the channel axis first
-    k.copyto(g_rows, g.transpose(1, 0, 2, 3))
+    C, kh, kw, _, n_cols = cols.shape
+    Wp = x.shape[3] + 2 * geo.pw
+    wide = n_cols != geo.oh * geo.ow  # the forward's column layout (see there)
+    pitch = Wp if wide else geo.ow
+    K, L = (C // G) * kh * kw, N * n_cols
+    g_rows = k.empty((Co, N, n_cols), g.dtype)  # g with the channel axis first, in the columns' layout
+    if wide:
+        k.copyto(g_rows, np.zeros((), g.dtype))  # no output pixel between the rows: nothing flows back
+    k.copyto(_pixels(g_rows, Co, N, geo, pitch), g.transpose(1, 0, 2, 3))
     g_rows = _blocks(g_rows, G, Co // G, L)
     if i == 1:  # dL/dW = g_rows colsᵀ
         dw = k.matmul(g_rows, _blocks(cols, G, K, L).swapaxes(-1, -2),
@@ -229,8 +253,23 @@ def _conv2d_vjp(k, i, xs, y, cols, attrs, g, out=None):
         return out if out is not None else dw.reshape(w.shape)
     # dL/dx: dcols = Wᵀ g_rows, then col2im
     dcols = k.matmul(_blocks(w, G, Co // G, K).swapaxes(-1, -2), g_rows, out=k.buffer((G, K, L)[G == 1:], g.dtype))
-    dcols = dcols.reshape(C, kh, kw, N, geo.oh, geo.ow)
-    return _col2im(k, lambda a, c: dcols[:, a, c].transpose(1, 0, 2, 3), x.shape, geo, g.dtype, out)
+    dcols = dcols.reshape(C, kh, kw, N, n_cols)
+    if not wide:
+        dcols = dcols.reshape(C, kh, kw, N, geo.oh, geo.ow)
+        return _col2im(k, lambda a, c: dcols[:, a, c].transpose(1, 0, 2, 3), x.shape, geo, g.dtype, out)
+    # col2im of wide columns: row (c, i, j) of an example goes back as one contiguous run
+    H, W = x.shape[2:]
+    padded = bool(geo.ph or geo.pw)
+    dxp = k.empty((N, C, H + 2 * geo.ph, Wp), g.dtype) if padded or out is None else out
+    k.copyto(dxp, np.zeros((), g.dtype))
+    flat = dxp.reshape(-1)
+    sN, sC = dxp.strides[:2]
+    for a in range(kh):
+        for c in range(kw):
+            run = as_strided(flat[a * geo.dh * Wp + c * geo.dw:], (C, N, n_cols), (sC, sN, dxp.itemsize),
+                             writeable=True)
+            k.add(run, dcols[:, a, c], out=run)
+    return dxp[:, :, geo.ph: geo.ph + H, geo.pw: geo.pw + W] if padded else dxp
 
 
 _CONV2D = Rule("conv2d", _conv2d_forward, _conv2d_vjp)
