@@ -136,3 +136,13 @@ def test_the_table_says_how_far_from_the_global_minimum_a_run_ended(tmp_path):
     row = json.loads((tmp_path / "c" / "results.json").read_text())["rows"][0]
     assert not row["nearest_is_global"] and row["distance_to_global"] > row["distance"]
     assert "local minimum" in r.output and "from the global" in r.output
+
+
+def test_search_tunnel_leaves_rastrigins_dimple_within_the_budget(tmp_path):
+    out = tmp_path / "tunnel"
+    r = _run("search", "rastrigin", "--start", "3.1,-2.2", "--method", "gd,tunnel", "--budget", "4000",
+             "--out", str(out))
+    assert r.exit_code == 0, r.output
+    rows = {row["method"]: row for row in json.loads((out / "results.json").read_text())["rows"]}
+    assert rows["gd"]["fun"] == pytest.approx(12.93, abs=0.01)  # one descent stays in the dimple
+    assert rows["tunnel"]["fun"] < 1e-8 and rows["tunnel"]["nfev"] <= 4000

@@ -171,3 +171,13 @@ def test_bad_arguments_are_named():
         S.multistart(land, n_starts=2, starts=[[0, 0]])
     with pytest.raises(ValueError, match="temperature"):
         S.basin_hopping(land, [0, 0], temperature=0)
+
+
+def test_basin_hopping_defaults_reach_rastrigins_origin():
+    # the default jump (a tenth of the domain, 1.024) leaves a unit-spaced dimple; 50 hops suffice
+    land = L.rastrigin()
+    for seed in range(3):
+        r = S.basin_hopping(land, [3.1, -2.2], seed=seed)
+        assert r.fun < 1e-8 and r.nfev < 1000
+    with pytest.raises(ValueError, match="step_size"):
+        S.basin_hopping(land, [3.1, -2.2], step_size=0)

@@ -25,7 +25,7 @@ import typer
 
 __all__ = ["register"]
 
-METHODS = ("random", "local", "annealing", "multistart", "hopping", "gd")
+METHODS = ("random", "local", "annealing", "multistart", "hopping", "tunnel", "gd")
 DEFAULT_METHODS = "random,local,annealing,multistart,gd"
 
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the full traceback on failure.")]
@@ -485,10 +485,11 @@ def search_command(
     budget: Annotated[int, typer.Option("--budget", min=2, help="Function evaluations each method may spend.")] = 1000,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Seed for the random methods.")] = 0,
     start: StartOpt = None,
-    optimizer: Annotated[str, typer.Option("--optimizer", help="Optimizer for gd, multistart and hopping.")] = "sgd",
+    optimizer: Annotated[str, typer.Option("--optimizer", help="Optimizer for gd, multistart, hopping and tunnel.")] = "sgd",
     lr: LrOpt = None,
     step_size: Annotated[float | None, typer.Option(
-        "--step-size", help="Proposal scale for local, annealing and hopping (default: 5% of the domain's width).",
+        "--step-size", help="Proposal scale for local, annealing and hopping, start radius of tunnel's walks "
+        "(default: 5% of the domain's width).",
         show_default=False)] = None,
     t0: Annotated[float, typer.Option("--t0", help="Starting temperature for annealing (scale of f's barriers).")] = 1.0,
     starts: Annotated[int, typer.Option("--starts", min=1, help="Random starts for multistart.")] = 10,
@@ -548,6 +549,11 @@ def search_command(
             res = search.basin_hopping(land, x0, n_iter=hops, step_size=sigma * 4, temperature=t0,
                                        optimizer=opt, seed=seed, steps=local, lr=lr, bounds=land.domain, **hp)
             settings = f"{hops} hops × {local} steps {opt}"
+        elif m == "tunnel":
+            # each tunnelling walk starts --step-size away from the minimum; the budget caps them all
+            res = search.tunneling(land, x0, n_cycles=budget, radius=sigma, optimizer=opt, seed=seed, lr=lr,
+                                   max_evaluations=budget, **hp)
+            settings = f"radius {sigma:g}: {res.cycles} tunnels to lower basins, {opt} descents"
         else:  # gd
             res = minimize(land, x0, optimizer=opt, steps=budget - 1, lr=lr, **hp)
             res["method"] = "gd"

@@ -95,7 +95,7 @@ def _minimize_each(starts, fn, optimizer, steps, lr, tol, jac, hyperparameters) 
             for p in starts]
 
 
-def basin_hopping(f, x0, n_iter: int = 20, step_size=0.5, temperature: float = 1.0,
+def basin_hopping(f, x0, n_iter: int = 50, step_size=None, temperature: float = 1.0,
                   optimizer="sgd", seed=None, bounds=None, *, steps: int = 100, lr=None,
                   tol: float | None = 1e-6, jac=None, **hyperparameters) -> Result:
     """Hop between local minima: perturb, descend, accept by the Metropolis rule.
@@ -111,8 +111,11 @@ def basin_hopping(f, x0, n_iter: int = 20, step_size=0.5, temperature: float = 1
     x0 : array-like, shape (d,)
     n_iter : int
         Hops (each one a full local descent).
-    step_size : float or array of shape (d,)
-        s, the half-width of the jump.
+    step_size : float or array of shape (d,), optional
+        s, the half-width of the jump: it must carry the walk out of the current basin, so
+        it must be about a basin's width or more. Default: a tenth of the domain's width on
+        each coordinate (of ``bounds``, else of the landscape's domain; 1.0 for a plain
+        function without bounds), 1.024 for Rastrigin, whose dimples are 1 apart.
     temperature : float
         T, on the scale of the differences between minima.
     optimizer, steps, lr, tol, jac, **hyperparameters
@@ -132,10 +135,13 @@ def basin_hopping(f, x0, n_iter: int = 20, step_size=0.5, temperature: float = 1
     objective = Objective(f)
     x = check_point(x0, objective)
     n = check_count(n_iter, "n_iter", least=0)
-    s = check_positive(step_size, "step_size")
     if not temperature > 0:
         raise ValueError(f"temperature must be positive, got {temperature!r}")
     b = check_bounds(bounds, objective, dim=x.size, required=False) if bounds is not None else None
+    if step_size is None:
+        box = b if b is not None else check_bounds(None, objective, required=False)
+        step_size = 1.0 if box is None else 0.1 * (box[:, 1] - box[:, 0])
+    s = check_positive(step_size, "step_size")
     rng = rng_from(seed)
     fn = objective.landscape if objective.landscape is not None else f
 
