@@ -425,6 +425,15 @@ class Trainer:
                     self._finish()
                     return
             self._t_epoch = time.perf_counter() - self._sums["time"]
+            if self._batch >= self._n_batches:
+                # resumed from a checkpoint written after the epoch's last step but before the
+                # epoch ended (killed in between): end that epoch now, then go on as the loop would
+                self._end_epoch()
+                if self._stop is not None or (self.epochs is not None and self.current_epoch >= self.epochs):
+                    self._finish()
+                    return
+                self._advance()
+                return
             batches = self._batches = self.loader.batches(self._epoch0 + epoch, start=self._batch)
         xb, yb = next(batches)
         if self._convert:
