@@ -3,8 +3,8 @@
     python docs/make_playground_screenshots.py
 
 Needs the ``ui`` extra, Playwright and Debian's ``chromium`` (``apt-get install chromium``).
-Runs the playground on a free loopback port, drives it headless, and stores each picture as a
-256-colour PNG (Pillow) to keep the repository small.
+Runs the playground on a free loopback port, drives it headless, and stores the pictures as
+PNG (Pillow; 256-colour palettes where that loses nothing that matters, to keep them small).
 """
 
 from __future__ import annotations
@@ -26,9 +26,12 @@ from descend.playground import server
 OUT = Path(__file__).resolve().parent / "images"
 
 
-def save(page, name, clip=None):
+def save(page, name, clip=None, colours=256):
+    """A screenshot as PNG; with ``colours`` a palette image (smaller), None keeps full colour."""
     png = page.screenshot(clip=clip)
-    image = Image.open(io.BytesIO(png)).convert("RGB").quantize(colors=256)
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    if colours:
+        image = image.quantize(colors=colours)
     image.save(OUT / f"{name}.png", optimize=True)
     print(f"wrote docs/images/{name}.png")
 
@@ -77,7 +80,9 @@ def main() -> int:
             page.wait_for_function("document.getElementById('basin-share').textContent !== ''")
             page.click("#search")
             page.wait_for_function("document.querySelectorAll('#search-table tbody tr').length")
-            save(page, "playground_landscape", clip={"x": 0, "y": 0, "width": 1400, "height": 900})
+            # full colour: a palette would merge the racers' colours
+            save(page, "playground_landscape", clip={"x": 0, "y": 0, "width": 1400, "height": 900},
+                 colours=None)
             browser.close()
     finally:
         uv.should_exit = True

@@ -210,15 +210,17 @@ on("landscape", (message) => {
     box.textContent = `${message.optimizer}, η = ${formatNumber(message.lr)}: ` +
       `${(100 * message.global_share).toFixed(1)}% of the starts reach a global minimum. `;
     Land.info.minima.forEach((m, k) => {
-      const share = message.shares[String(k)] || 0, item = document.createElement("span");
+      const share = message.shares[String(k)] || 0, item = document.createElement("div");
       const swatch = document.createElement("span");
       swatch.className = "swatch"; swatch.style.background = BASIN_COLOURS[k % BASIN_COLOURS.length];
       swatch.style.border = "1px solid #000";
       item.append(swatch, ` (${m.x.map(formatNumber).join(", ")}) ${m.global ? "global" : "local"}: ` +
-        `${(100 * share).toFixed(1)}%  `);
+        `${(100 * share).toFixed(1)}%`);
       box.appendChild(item);
     });
-    box.append(`none / diverged: ${(100 * (message.shares["-1"] || 0)).toFixed(1)}%`);
+    const rest = document.createElement("div");
+    rest.textContent = `none / diverged: ${(100 * (message.shares["-1"] || 0)).toFixed(1)}%`;
+    box.appendChild(rest);
     drawLandscape();
   }
 });
