@@ -311,3 +311,30 @@ def test_the_recipe_builds_what_the_script_spells_out():
     run = recipe.build(check({"init": "zeros", "hidden": [3]}))
     assert all(not p.data.any() for p in run.model.parameters())
     assert run.trainer.max_steps == recipe.MAX_STEPS
+
+
+def _train(preset: str, steps: int):
+    run = recipe.build(check(config.PRESETS[preset][0]))
+    losses = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", descend.train.DivergenceWarning)
+        for _ in range(steps):
+            info = run.trainer.step()
+            losses.append(info["loss"])
+            if info["stop_reason"]:
+                break
+    return run, np.array(losses)
+
+
+def test_the_presets_do_what_their_sentences_say():
+    run, _ = _train("spiral-deep-tanh", 1500)
+    assert run.losses()[1] < 0.3  # the spiral is learnt (chance: 0.69)
+    run, _ = _train("lr-too-high", 50)
+    assert run.trainer.stop_reason == "diverged"
+    sgd, _ = _train("xor-sgd", 300)
+    adam, _ = _train("xor-adam", 300)
+    assert adam.losses()[0] < sgd.losses()[0] - 0.1
+    _, batch = _train("batch-smooth", 200)
+    _, stochastic = _train("stochastic-noisy", 200)
+    # full-batch steps follow the true gradient: the loss falls smoothly; one example a step jitters
+    assert np.abs(np.diff(stochastic)).mean() > 10 * np.abs(np.diff(batch)).mean()
