@@ -287,6 +287,31 @@ def test_bad_input_names_the_argument():
         fb(x, y, [], [])
 
 
+def test_the_articles_one_neuron_network_with_plain_numbers():
+    # the worked example of docs/backprop.md, written as the article writes it
+    matrices = backprop.forward_backward(np.array([[1.5]]), np.array([[0.1]]), [np.array([[0.8]]),
+                                         np.array([[-1.2]])], [np.array([-0.4]), np.array([0.3])])
+    for x, y, weights, biases in ((1.5, 0.1, [0.8, -1.2], [-0.4, 0.3]),
+                                  (np.array([1.5]), np.array([0.1]), np.array([0.8, -1.2]), np.array([-0.4, 0.3])),
+                                  ([1.5], 0.1, [np.array([0.8]), np.array(-1.2)], [np.float64(-0.4), 0.3])):
+        res = backprop.forward_backward(x, y, weights, biases)
+        assert res.loss == matrices.loss == pytest.approx(0.0367180, abs=1e-7)
+        for got, want in zip(res.weight_grads + res.bias_grads + res.deltas,
+                             matrices.weight_grads + matrices.bias_grads + matrices.deltas, strict=True):
+            np.testing.assert_array_equal(got, want)
+    # a 1-D weight is one neuron's row of input weights; a 1-D x with one input is a batch
+    row = backprop.forward_backward(np.array([[1.5, 2.0]]), 0.1, [np.array([0.8, 0.1]), -1.2], [-0.4, 0.3])
+    full = backprop.forward_backward(np.array([[1.5, 2.0]]), np.array([[0.1]]), [np.array([[0.8, 0.1]]),
+                                     np.array([[-1.2]])], [np.array([-0.4]), np.array([0.3])])
+    np.testing.assert_array_equal(row.weight_grads[0], full.weight_grads[0])
+    batch = backprop.forward_backward(np.array([1.5, 0.5]), np.array([0.1, 0.2]), [0.8, -1.2], [-0.4, 0.3])
+    assert batch.activations[0].shape == (2, 1) and batch.output.shape == (2, 1)
+    with pytest.raises(ValueError, match=r"weights must be a list with one entry per layer.*\(2, 2\)"):
+        backprop.forward_backward(1.5, 0.1, np.eye(2), None)
+    with pytest.raises(ValueError, match=r"biases must be a list with one entry per layer \(2\)"):
+        backprop.forward_backward(1.5, 0.1, [0.8, -1.2], [0.1])
+
+
 def test_single_output_accepts_flat_targets():
     rng = np.random.default_rng(0)
     Ws, bs = [rng.standard_normal((1, 2))], [np.zeros(1)]

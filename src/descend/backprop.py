@@ -123,13 +123,31 @@ def _array(value, what: str) -> np.ndarray:
     return arr.astype(np.float64, copy=False)
 
 
+def _one_per_layer(values, what: str):
+    """A 1-D array of numbers is one number per layer (the one-neuron-per-layer network)."""
+    if isinstance(values, np.ndarray):
+        if values.ndim != 1:
+            raise ValueError(f"{what} must be a list with one entry per layer, or a 1-D array of one "
+                             f"number per layer (one neuron each), got an array of shape {values.shape}")
+        return list(values)
+    return values
+
+
+def _neuron_rows(w: np.ndarray) -> np.ndarray:
+    """A number is the 1×1 weight of a neuron with one input; a 1-D array the weights of one
+    neuron (a row): the one-neuron-per-layer network written with plain numbers."""
+    return w.reshape(1, -1) if w.ndim <= 1 else w
+
+
 def _parameters(weights, biases):
-    if isinstance(weights, np.ndarray) or not hasattr(weights, "__len__") or len(weights) == 0:
+    weights = _one_per_layer(weights, "weights")
+    if not hasattr(weights, "__len__") or len(weights) == 0:
         raise ValueError("weights must be a non-empty list of 2-D arrays, weights[l] of shape (out, in)")
-    Ws = [_array(w, f"weights[{i}]") for i, w in enumerate(weights)]
+    Ws = [_neuron_rows(_array(w, f"weights[{i}]")) for i, w in enumerate(weights)]
     if biases is None:
         biases = [None] * len(Ws)
-    if isinstance(biases, np.ndarray) or len(biases) != len(Ws):
+    biases = _one_per_layer(biases, "biases")
+    if not hasattr(biases, "__len__") or len(biases) != len(Ws):
         raise ValueError(f"biases must be a list with one entry per layer ({len(Ws)}), or None")
     bs = []
     for i, (w, b) in enumerate(zip(Ws, biases, strict=True)):
@@ -142,6 +160,8 @@ def _parameters(weights, biases):
             )
         if b is not None:
             b = _array(b, f"biases[{i}]")
+            if b.ndim == 0:  # the bias of a one-neuron layer, as a number
+                b = b.reshape(1)
             if b.shape != (w.shape[0],):
                 raise ValueError(f"biases[{i}] must have shape ({w.shape[0]},) to match weights[{i}], got {b.shape}")
         bs.append(b)
@@ -150,6 +170,8 @@ def _parameters(weights, biases):
 
 def _inputs(x, y, n_in: int, n_out: int, loss: str):
     X = _array(x, "x")
+    if n_in == 1 and X.ndim <= 1:  # one input: a number is one example, a 1-D array a batch
+        X = X.reshape(-1, 1)
     if X.ndim != 2 or X.shape[1] != n_in:
         raise ValueError(f"x must have shape (batch, {n_in}), got {X.shape} (a single example: x[None, :])")
     B = X.shape[0]
@@ -166,8 +188,8 @@ def _inputs(x, y, n_in: int, n_out: int, loss: str):
             raise ValueError(f"y contains label {int(bad)}, but the network has {n_out} outputs (labels 0..{n_out - 1})")
         return X, Y
     Y = _array(y, "y")
-    if Y.shape == (B,) and n_out == 1:
-        Y = Y[:, None]
+    if n_out == 1 and (Y.shape == (B,) or (B == 1 and Y.ndim == 0)):
+        Y = Y.reshape(B, 1)
     if Y.shape != (B, n_out):
         raise ValueError(f"y must have shape ({B}, {n_out}) for loss={loss!r}, got {Y.shape}")
     return X, Y
@@ -285,14 +307,19 @@ def forward_backward(x, y, weights, biases, activation: str = "sigmoid", output_
     Parameters
     ----------
     x : array (B, n_0)
-        A batch of inputs, one per row.
+        A batch of inputs, one per row. With one input (n_0 = 1), a number is one example
+        and a 1-D array a batch of them.
     y : array
         Targets: (B, n_L) for ``half_sse`` and ``mse`` ((B,) is accepted when
         n_L = 1); integer class labels (B,) in 0..n_L−1 for ``cross_entropy``.
     weights : list of arrays
-        ``weights[l-1]`` is W⁽ˡ⁾ with shape (n_l, n_{l−1}), as in ``nn.Linear``.
+        ``weights[l-1]`` is W⁽ˡ⁾ with shape (n_l, n_{l−1}), as in ``nn.Linear``. A layer of
+        one neuron may be given as a number (one input) or a 1-D array (its n_{l−1} input
+        weights), and a network of one neuron per layer as a 1-D array of one number per
+        layer; gradients come back as (n_l, n_{l−1}) arrays all the same.
     biases : list of arrays (or None entries / None for no biases)
-        ``biases[l-1]`` is b⁽ˡ⁾ with shape (n_l,).
+        ``biases[l-1]`` is b⁽ˡ⁾ with shape (n_l,); a one-neuron layer's may be a number, and
+        a one-neuron-per-layer network's a 1-D array of one number per layer.
     activation : str
         σ of the hidden layers: sigmoid, tanh, relu, identity (also leaky_relu,
         elu, softplus, gelu with descend.nn's default parameters).

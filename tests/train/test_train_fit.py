@@ -208,3 +208,40 @@ def test_history_is_returned_and_model_trained_in_place(blobs):
     assert h.epochs[-1]["train_loss"] < h.epochs[0]["train_loss"] / 2
     assert np.mean(m(X).data.argmax(1) == y) > 0.9
     assert math.isfinite(h.best_epoch["train_loss"])
+
+
+def test_the_first_articles_one_dimensional_target():
+    # y = 2x given as plain lists, alpha = 0.01, 1000 iterations of batch gradient descent
+    X = np.array([[1.0], [2.0], [3.0], [4.0], [5.0]], dtype=np.float32)
+    y = np.array([2.0, 4.0, 6.0, 8.0, 10.0], dtype=np.float32)
+    descend.manual_seed(0)
+    model = nn.Linear(1, 1)
+    fit(model, (X, y), loss="mse", optimizer=optim.SGD(model.parameters(), lr=0.01), batch_size=None,
+        epochs=1000, progress=False)
+    assert float(model.weight.data[0, 0]) == pytest.approx(2.0, abs=1e-3)
+    assert evaluate(model, (X, y), loss="mse", metrics=("loss",))["loss"] < 1e-6
+
+
+def test_a_one_dimensional_target_trains_exactly_like_a_column():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3)).astype(np.float32)
+    y = X @ np.array([1.0, -2.0, 0.5], dtype=np.float32)
+    runs = []
+    for target in (y, y[:, None]):  # with dropout: the shape probe must draw no random number
+        model = small_mlp(1, sizes=(3, 8, 1), dropout=0.2)
+        history = fit(model, (X, target), loss="mse", optimizer="sgd", epochs=3, batch_size=8, seed=2,
+                      validation=(X[:10], target[:10]), progress=False)
+        runs.append((params_of(model), history.epochs[-1]["val_loss"], model.training))
+    assert_same_params(runs[0][0], runs[1][0])
+    assert runs[0][1] == runs[1][1] and runs[0][2] and runs[1][2]
+
+
+def test_targets_that_are_not_one_column_are_left_alone():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 2)).astype(np.float32)
+    labels = (X[:, 0] > 0).astype(np.int64)  # class labels stay 1-D for cross-entropy
+    fit(small_mlp(0, sizes=(2, 4, 2)), (X, labels), loss="cross_entropy", optimizer="sgd", epochs=1,
+        progress=False)
+    with pytest.raises(ValueError, match=r"target has shape \(8,\) but input has shape \(8, 2\)"):
+        fit(small_mlp(0, sizes=(2, 4, 2)), (X, X[:, 0]), loss="mse", optimizer="sgd", epochs=1,
+            batch_size=8, progress=False)  # two outputs: a 1-D target is ambiguous, still an error

@@ -225,7 +225,7 @@ def batch_modes(model, train, *, loss, lr: float, epochs: int = 10, modes=None, 
     if isinstance(train, DataLoader):
         raise TypeError(f"{where}: train must be a Dataset or a tuple (X, y), not a DataLoader "
                         "(batch_modes chooses the batch sizes itself)")
-    X, y = training_loader(train, None, True, seed, params[0].data.dtype).dataset.arrays
+    X, y = training_loader(train, None, True, seed, params[0].data.dtype, model=model).dataset.arrays
     n = len(X)
     runs = {}
     for name, size in modes.items():

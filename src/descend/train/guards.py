@@ -209,8 +209,39 @@ def supervised(arrays, what):
     return arrays
 
 
-def training_loader(train, batch_size, shuffle, seed, dtype):
-    """``train`` as a DataLoader: itself, or one over its arrays cast to ``dtype`` and checked."""
+def column_targets(model, arrays):
+    """scikit-learn's convention for one output: ``(X, y)`` with float ``y`` of shape ``(n,)``
+    becomes ``(X, y[:, None])`` when ``model`` gives one column, ``(1, 1)`` for one example.
+
+    The losses refuse ``(n,)`` against ``(n, 1)`` rather than broadcast them to ``(n, n)``;
+    a 1-D target for a single-output regression (``y = 2x`` as a list of numbers) is still
+    what a user means, so the arrays are reshaped once, before training. The model is asked
+    in eval mode without recording (no dropout draw, no statistics updated); a model whose
+    output is ``(n,)``, integer labels and 2-D targets are left as they are.
+    """
+    X, y = arrays
+    if model is None or y.ndim != 1 or y.dtype.kind != "f" or len(X) == 0:
+        return arrays
+    from ..autograd import no_grad
+    from ..tensor import Tensor
+
+    was_training = getattr(model, "training", False)
+    if was_training and hasattr(model, "eval"):
+        model.eval()
+    try:
+        with no_grad():
+            shape = tuple(getattr(model(Tensor._wrap(X[:1])), "shape", ()))
+    except Exception:  # noqa: BLE001 - a model that cannot take this batch fails in the loop, with its own message
+        shape = ()
+    finally:
+        if was_training and hasattr(model, "train"):
+            model.train()
+    return (X, y[:, None]) if shape == (1, 1) else arrays
+
+
+def training_loader(train, batch_size, shuffle, seed, dtype, model=None):
+    """``train`` as a DataLoader: itself, or one over its arrays cast to ``dtype`` and checked
+    (with ``model``, a 1-D float target of a single-output model as a column: :func:`column_targets`)."""
     from ..data.dataset import Dataset, as_arrays
     from ..data.loader import DataLoader
 
@@ -220,13 +251,14 @@ def training_loader(train, batch_size, shuffle, seed, dtype):
         arrays = check_finite_arrays(supervised(cast_arrays(as_arrays(train, "train"), dtype), "train"), "training")
     except TypeError as exc:
         raise TypeError(f"fit: train must be a Dataset, a tuple (X, y) or a DataLoader ({exc})") from None
-    return DataLoader(Dataset(*arrays), batch_size=batch_size, shuffle=shuffle, seed=seed)
+    return DataLoader(Dataset(*column_targets(model, arrays)), batch_size=batch_size, shuffle=shuffle, seed=seed)
 
 
-def validation_arrays(data, dtype, what="validation"):
-    """``(X, y)`` of a Dataset, tuple or DataLoader, cast to ``dtype``; finite values checked."""
+def validation_arrays(data, dtype, what="validation", model=None):
+    """``(X, y)`` of a Dataset, tuple or DataLoader, cast to ``dtype``; finite values checked;
+    with ``model``, :func:`column_targets`."""
     from ..data.dataset import as_arrays
     from ..data.loader import DataLoader
 
     src = data.dataset if isinstance(data, DataLoader) else data
-    return check_finite_arrays(supervised(cast_arrays(as_arrays(src, what), dtype), what), what)
+    return column_targets(model, check_finite_arrays(supervised(cast_arrays(as_arrays(src, what), dtype), what), what))

@@ -137,7 +137,7 @@ def lr_find(model, train, loss, optimizer, start_lr: float = 1e-7, end_lr: float
     try:
         if seed is not None:
             manual_seed(int(seed))
-        loader = _make_loader(train, batch_size, True, seed, dtype)
+        loader = _make_loader(train, batch_size, True, seed, dtype, model=model)
         if hasattr(model, "train"):
             model.train()
         ratio = float(end_lr) / float(start_lr)

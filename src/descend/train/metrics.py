@@ -167,12 +167,12 @@ def evaluate(model, data, *, loss, metrics=("loss", "accuracy"), batch_size: int
     """
     from ..data.dataset import as_arrays
     from ..data.loader import DataLoader
-    from .guards import cast_arrays, check_positive_int, model_params, supervised
+    from .guards import cast_arrays, check_positive_int, column_targets, model_params, supervised
 
     params = model_params(model, "evaluate")
     names = check_metrics(metrics)
     loss_fn = resolve_loss(loss, "evaluate")
-    X, y = supervised(cast_arrays(as_arrays(data.dataset if isinstance(data, DataLoader) else data,
-                                            "evaluate"), params[0].data.dtype), "data")
+    X, y = column_targets(model, supervised(cast_arrays(as_arrays(
+        data.dataset if isinstance(data, DataLoader) else data, "evaluate"), params[0].data.dtype), "data"))
     return evaluate_arrays(model, X, y, loss_fn, names, binary_threshold(loss),
                            check_positive_int(batch_size, "batch_size"))

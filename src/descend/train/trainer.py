@@ -142,12 +142,12 @@ class Trainer:
         if epochs is None and max_steps is None and max_time is None and tol is None and grad_tol is None \
                 and patience is None and not callbacks:
             raise ValueError("fit: epochs=None needs another stopping rule (max_steps, max_time, tol, grad_tol, patience)")
-        val = None if validation is None else _validation_arrays(validation, dtype)
+        val = None if validation is None else _validation_arrays(validation, dtype, model=model)
         sched_step = scheduler is not None and scheduler_interval == "step"
         if sched_step and _is_plateau(scheduler):
             raise ValueError("fit: ReduceLROnPlateau needs scheduler_interval='epoch' (it steps on a metric)")
         display = make_progress(progress)
-        loader = training_loader(train, batch_size, shuffle, seed, dtype)
+        loader = training_loader(train, batch_size, shuffle, seed, dtype, model=model)
         n_batches = len(loader)
         n_train = len(loader.dataset)
         ckpt_file = ckpt = None
