@@ -43,7 +43,7 @@ MAX_MESSAGE_CHARS = 2 * MAX_UPLOAD_BYTES + 10_000
 
 
 def hello() -> dict:
-    return {"type": "hello", "schema": config.schema(),
+    return {"type": "hello", "schema": config.schema(), "upload_limit": MAX_UPLOAD_BYTES,
             "landscapes": [n for n in landscapes.names() if landscapes.get(n).dim == 2]}
 
 

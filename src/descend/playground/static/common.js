@@ -112,6 +112,7 @@ function option(select, value, label) {
 on("hello", (message) => {
   Playground.schema = message.schema;
   Playground.landscapes = message.landscapes;
+  Playground.uploadLimit = message.upload_limit;
 });
 
 // ---- tabs --------------------------------------------------------------------------------

@@ -16,8 +16,6 @@ const Net = {
 const SIMPLE_FIELDS = ["dataset", "n_samples", "noise", "test_fraction", "seed", "activation",
   "dropout", "init", "regularization", "reg_rate", "batch_mode", "batch_size", "optimizer", "lr",
   "schedule", "schedule_gamma", "schedule_period", "steps_per_frame"];
-const NUMERIC = new Set(["n_samples", "noise", "test_fraction", "seed", "dropout", "reg_rate",
-  "batch_size", "lr", "schedule_gamma", "schedule_period", "steps_per_frame"]);
 
 // ---- the configuration: controls <-> object <-> URL ---------------------------------------
 function configFromUrl() {
@@ -42,7 +40,7 @@ function readControls() {
   const config = {};
   for (const key of SIMPLE_FIELDS) {
     const value = document.getElementById(key).value;
-    config[key] = NUMERIC.has(key) ? Number(value) : value;
+    config[key] = key in Playground.schema.limits ? Number(value) : value;  // the numeric ones
   }
   config.features = [...document.querySelectorAll("#features input:checked")].map((i) => i.value);
   config.hidden = [...document.querySelectorAll("#layer-sizes input")].map((i) => Number(i.value));
@@ -334,7 +332,10 @@ document.addEventListener("DOMContentLoaded", () => {
   document.getElementById("csv-file").addEventListener("change", (event) => {
     const file = event.target.files[0];
     if (!file) return;
-    if (file.size > 1000000) { showError(`${file.name} is larger than the limit of 1000 kB`); return; }
+    if (file.size > Playground.uploadLimit) {
+      showError(`${file.name} is larger than the limit of ${Playground.uploadLimit / 1000} kB`);
+      return;
+    }
     file.text().then((text) => send({ type: "upload", name: file.name, text }));
     event.target.value = "";
   });
