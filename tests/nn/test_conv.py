@@ -44,6 +44,11 @@ def test_same_and_valid_padding():
     assert nn.Conv2d(2, 3, 3, padding="same")(_images(1, 2, 7, 6)).shape == (1, 3, 7, 6)
     with pytest.raises(ValueError, match="same"):
         nn.Conv2d(1, 1, 4, padding="same")
+    x, w = _images(2, 3, 6, 7), np.ones((4, 3, 3, 5), np.float32)
+    assert F.conv2d(x, w, padding="same").shape == (2, 4, 6, 7)
+    assert F.conv2d(x, w, padding="valid").shape == (2, 4, 4, 3)
+    with pytest.raises(ValueError, match="padding='same' needs stride 1"):
+        F.conv2d(x, w, stride=2, padding="same")
 
 
 def test_pooling_layers_shapes():

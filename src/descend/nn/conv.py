@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from ..ops.conv import _pair
+from ..ops.conv import _conv_padding, _pair
 from ..ops.elementwise import astype
 from ..ops.shape import reshape
 from ..tensor import Tensor, as_tensor
@@ -65,7 +65,7 @@ class Conv2d(Module):
         self.kernel_size = _pair(kernel_size, "kernel_size", name, 1)
         self.stride = _pair(stride, "stride", name, 1)
         self.dilation = _pair(dilation, "dilation", name, 1)
-        self.padding = self._padding(padding)
+        self.padding = _conv_padding(padding, self.kernel_size, self.stride, self.dilation, name)
         dt = _float_dtype(dtype, name)
         shape = (self.out_channels, self.in_channels // self.groups) + self.kernel_size
         self.weight = Parameter(np.empty(shape, dtype=dt))
@@ -74,20 +74,6 @@ class Conv2d(Module):
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()
-
-    def _padding(self, padding) -> tuple[int, int]:
-        if padding == "valid":
-            return (0, 0)
-        if padding == "same":
-            spans = [d * (k - 1) for k, d in zip(self.kernel_size, self.dilation, strict=True)]
-            if self.stride != (1, 1) or any(s % 2 for s in spans):
-                raise ValueError(
-                    "Conv2d: padding='same' needs stride 1 and an odd dilated kernel (equal padding on "
-                    f"both sides), got kernel_size={self.kernel_size}, stride={self.stride}, "
-                    f"dilation={self.dilation}"
-                )
-            return (spans[0] // 2, spans[1] // 2)
-        return _pair(padding, "padding", "Conv2d", 0)
 
     def reset_parameters(self) -> None:
         """Redraw W and b with PyTorch's default initialisation."""

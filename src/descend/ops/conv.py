@@ -8,25 +8,30 @@ and dilation (dh, dw) computes, for output pixel (a, b),
 where ``xp`` is the input padded by (ph, pw) zeros on each side. Its output has
 OH = ⌊(H + 2ph − dh(kh − 1) − 1)/sh⌋ + 1 rows (OW likewise). *im2col* lays the
 receptive fields out as the columns of a matrix: ``cols[(c, i, j), (n, a, b)]``
-is a strided view of ``xp`` (``numpy.lib.stride_tricks.sliding_window_view``)
-copied once, so the sum above is one matrix product ``W (Co, C·kh·kw) @ cols``
-(per group: with ``groups = G`` the channels split into G independent blocks,
-a batch of G products). The backward pass is two more products,
+is a strided view of ``xp`` (``numpy.lib.stride_tricks``) copied once, so the
+sum above is one matrix product ``W (Co, C·kh·kw) @ cols`` (per group: with
+``groups = G`` the channels split into G independent blocks, a batch of G
+products). The backward pass is two more products,
 
-    dL/dW    = gᵀ-rows @ colsᵀ                  (Co, C·kh·kw)
-    dL/dcols = Wᵀ @ gᵀ-rows                      (C·kh·kw, N·OH·OW)
+    dL/dW    = g_rows @ colsᵀ  (computed as (cols @ g_rowsᵀ)ᵀ)    (Co, C·kh·kw)
+    dL/dcols = Wᵀ @ g_rows                                        (C·kh·kw, N·OH·OW)
 
-and *col2im* sends dL/dcols back to the pixels it was copied from: for each
-kernel offset (i, j) the slab ``dcols[(c, i, j)]`` is added to the strided
-slice of ``dxp`` it was read from. That loop runs kh·kw times (over kernel
-offsets, never over pixels or examples); the additions overlap when the stride
-is smaller than the kernel, which is why they cannot be one vectorised write.
+(``g_rows``: dL/dy with the channel axis first), and *col2im* sends dL/dcols
+back to the pixels it was copied from: for each kernel offset (i, j) the slab
+``dcols[(c, i, j)]`` is added to the strided slice of ``dxp`` it was read
+from. That loop runs kh·kw times (over kernel offsets, never over pixels or
+examples); the additions overlap when the stride is smaller than the kernel,
+which is why they cannot be one vectorised write. With stride 1 the columns of
+an example are laid out *wide*, output pixel (a, b) at column a·Wp + b (Wp the
+padded width): each row of ``cols`` is then one contiguous run of ``xp``, and
+im2col and col2im copy and add long runs instead of rows of OW pixels.
 
-Pooling uses the same windows: max pooling keeps a one-hot mask of each
-window's first maximum (the gradient flows to that element only, PyTorch's
-convention for ties), average pooling divides each window's sum by its size
-(with ``count_include_pad=False`` the number of input pixels in it), and
-adaptive average pooling is two products with fixed averaging matrices,
+Pooling reads the same windows one kernel offset at a time (a pass over the
+whole output per offset): max pooling keeps a one-hot mask of each window's
+first maximum (the gradient flows to that element only, PyTorch's convention
+for ties), average pooling divides each window's sum by its size (with
+``count_include_pad=False`` the number of input pixels in it), and adaptive
+average pooling is two products with fixed averaging matrices,
 ``y = P_h x P_wᵀ`` (PyTorch's bins: rows ⌊i·H/OH⌋ to ⌈(i+1)·H/OH⌉).
 
 Every operation is a :class:`~descend.ops.rule.Rule` (forward and vjp kernels),
@@ -56,6 +61,25 @@ def _pair(value, what: str, fn: str, minimum: int) -> tuple[int, int]:
         kind = "positive" if minimum == 1 else "non-negative"
         raise ValueError(f"{fn}: {what} must be a {kind} integer or a pair of them, got {value!r}")
     return int(pair[0]), int(pair[1])
+
+
+def _conv_padding(padding, kernel: tuple, stride: tuple, dilation: tuple, fn: str) -> tuple[int, int]:
+    """``padding`` as a (height, width) pair: an int, a pair, ``"valid"`` (none) or ``"same"``.
+
+    ``"same"`` keeps the input's size: stride 1 and (dilation·(k − 1)) / 2 zeros on each side,
+    which must be whole (an odd dilated kernel; PyTorch pads the right side one more otherwise).
+    """
+    if padding == "valid":
+        return (0, 0)
+    if padding == "same":
+        spans = [d * (k - 1) for k, d in zip(kernel, dilation, strict=True)]
+        if tuple(stride) != (1, 1) or any(span % 2 for span in spans):
+            raise ValueError(
+                f"{fn}: padding='same' needs stride 1 and an odd dilated kernel (equal padding on both "
+                f"sides), got kernel {tuple(kernel)}, stride {tuple(stride)}, dilation {tuple(dilation)}"
+            )
+        return (spans[0] // 2, spans[1] // 2)
+    return _pair(padding, "padding", fn, 0)
 
 
 def _image(x, fn: str, name: str = "input") -> Tensor:
@@ -284,7 +308,8 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
     (Co,) or None; output (N, Co, OH, OW) with
     OH = ⌊(H + 2·padding − dilation·(kh − 1) − 1)/stride⌋ + 1 (OW likewise).
     ``stride``, ``padding`` (zeros) and ``dilation`` are ints or (height, width)
-    pairs; ``groups`` splits the channels into independent convolutions.
+    pairs (``padding`` also ``"valid"``, none, or ``"same"``, the input's size
+    kept); ``groups`` splits the channels into independent convolutions.
 
     y[n, o] = b_o + Σ_c w[o, c] ⋆ xp[n, c]; backward (g = dL/dy):
     dL/dW[o, c] = Σ_n g[n, o] ⋆ xp[n, c], dL/db = Σ g,
@@ -314,10 +339,10 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
         b = bias if isinstance(bias, Tensor) else as_tensor(bias)
         if b.data.shape != (Co,) or b.data.dtype != Wt.dtype:
             raise ValueError(f"{fn}: bias must have shape ({Co},) and dtype {Wt.dtype}, got {b.data.shape} {b.data.dtype}")
+    stride, dilation = _pair(stride, "stride", fn, 1), _pair(dilation, "dilation", fn, 1)
     attrs = {
-        "kernel": Wt.shape[2:], "stride": _pair(stride, "stride", fn, 1),
-        "padding": _pair(padding, "padding", fn, 0), "dilation": _pair(dilation, "dilation", fn, 1),
-        "groups": int(groups),
+        "kernel": Wt.shape[2:], "stride": stride, "dilation": dilation, "groups": int(groups),
+        "padding": _conv_padding(padding, Wt.shape[2:], stride, dilation, fn),
     }
     _Geometry(fn, X.shape, attrs["kernel"], attrs["stride"], attrs["padding"], attrs["dilation"])
     return _CONV2D((x, w, b), attrs)
