@@ -18,6 +18,7 @@ import ipaddress
 import json
 import os
 import socket
+import threading
 import webbrowser
 from urllib.parse import urlsplit
 
@@ -193,8 +194,8 @@ def serve(host: str = "127.0.0.1", port: int = 0, open_browser: bool = True, ann
 
     def started():
         announce(url)
-        if open_browser:
-            webbrowser.open(url)
+        if open_browser:  # in a thread: starting a browser may take a while; serving may not wait
+            threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()
 
     server = uvicorn.Server(uvicorn.Config(create_app(on_start=started), log_level="warning",
                                            ws_max_size=MAX_MESSAGE_CHARS * 4))
