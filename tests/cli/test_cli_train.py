@@ -418,3 +418,16 @@ def test_python_dash_m_is_the_same_command(tmp_path):
     b = subprocess.run([*cmd, "--help"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert a.returncode == 0 and b.returncode == 0
     assert a.stdout == b.stdout and "train" in a.stdout and "lr-find" in a.stdout
+
+
+def test_a_dead_single_hidden_unit_is_reported_and_the_linear_model_named(tmp_path):
+    # `--model 1` is one ReLU unit, not y = Wx + b; here it dies and the model predicts a constant
+    dead = _run("train", "--dataset", "linear", "--model", "1", "--epochs", "3", "--no-progress",
+                "--runs-dir", tmp_path)
+    assert dead.exit_code == 0, dead.output
+    assert "hidden layer 1 (1 relu unit) is dead" in dead.output and "--model ''" in dead.output
+    linear = _run("train", "--dataset", "linear", "--model", "", "--epochs", "3", "--no-progress",
+                  "--runs-dir", tmp_path)
+    assert linear.exit_code == 0, linear.output
+    assert "is dead" not in linear.output
+    assert "linear model y = Wx + b" in C.fields_by_name()["model"].help  # what --help shows

@@ -83,7 +83,8 @@ FIELDS: tuple[Field, ...] = (
     Field("standardize", "bool", True, "Standardise features with the training set's mean and std."),
     # model
     Field("model", "model", [256],
-          "Hidden layer sizes, comma separated (e.g. 64,32; empty for a linear model), or conv: a "
+          "Hidden layer sizes, comma separated (e.g. 64,32), or empty for a linear model y = Wx + b "
+          "(--model '': no hidden layer; --model 1 is one hidden unit, which a ReLU can kill), or conv: a "
           "LeNet-style convolutional network for images (square, 1 or 3 channels; pixels are not "
           "standardised one by one)."),
     Field("activation", "str", "relu", "Hidden-layer activation.", choices=ACTIVATIONS),

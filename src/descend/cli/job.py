@@ -619,6 +619,8 @@ def run_training(cfg: dict[str, Any], *, echo=print, warn=_warn_stderr, config_s
             )
             if history.stop_reason == "diverged":
                 warn(f"warning: {history.stop_message}")
+            for message in dead_layer_warnings(model, prep, cfg):
+                warn(f"warning: {message}")
             train_time = time.perf_counter() - t0
             result = _finish(cfg, staged.path, staged.name, model, prep, history, data_desc, train_time,
                              config_source)
@@ -630,6 +632,28 @@ def run_training(cfg: dict[str, Any], *, echo=print, warn=_warn_stderr, config_s
         staged.discard()  # nothing half-written is ever left in the runs folder
         raise
     return result
+
+
+def dead_layer_warnings(model, prep: Prepared, cfg: dict[str, Any], limit: int = 4096) -> list[str]:
+    """A sentence for each hidden layer whose every unit is dead (its activation's derivative
+    is 0 for every training example looked at, the first ``limit``): the layers above it then
+    see a constant, and so does the loss. One ReLU unit (``--model 1``) dies this way easily,
+    and a reader who wanted the linear model y = Wx + b gets a constant."""
+    if cfg["model"] == "conv" or not cfg["model"]:
+        return []
+    X, y = prep.X_train[:limit], prep.y_train[:limit]
+    loss = "cross_entropy" if prep.task == "classification" else "mse"
+    layers = descend.backprop.MLP.from_module(model).explain(X, y, loss=loss).layers[:-1]
+    messages = []
+    for stats in layers:
+        if stats.dead_fraction == 1.0:
+            units = stats.shape[0]
+            messages.append(
+                f"hidden layer {stats.layer} ({units} {cfg['activation']} unit{'s' if units != 1 else ''}) is "
+                f"dead: its output is 0 for all {len(X)} training examples looked at, so the model predicts "
+                f"a constant. For a linear model use --model '' (no hidden layer); otherwise use wider "
+                f"layers, a smaller --lr or --activation leaky_relu")
+    return messages
 
 
 def _stem(cfg) -> str:
