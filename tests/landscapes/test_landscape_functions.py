@@ -227,3 +227,8 @@ def test_nearest_minimum_and_suggested_lr():
     assert land.suggested_lr("sgd") == land.lr
     assert land.suggested_lr("adam") == land.adaptive_lr
     assert land.suggested_lr("lbfgs") == 1.0
+
+
+def test_repr_names_dim_once():
+    assert repr(L.rastrigin(dim=10)) == "Landscape('rastrigin', dim=10)"
+    assert repr(L.quadratic(condition=5.0)) == "Landscape('quadratic', dim=2, condition=5.0, angle=0.0)"

@@ -191,13 +191,13 @@ class Landscape:
         name = str(optimizer).lower()
         if name in _PLAIN or name == "radam":  # RAdam's first steps are plain momentum steps
             return self.lr
-            return self.lr
         if name in _UNIT_LR:
             return 1.0
         return self.adaptive_lr
 
     def __repr__(self) -> str:
-        opts = "".join(f", {k}={v!r}" for k, v in self.options.items())
+        # dim is shown once, first, whether or not the factory also keeps it among its options
+        opts = "".join(f", {k}={v!r}" for k, v in self.options.items() if k != "dim")
         return f"Landscape({self.name!r}, dim={self.dim}{opts})"
 
 
