@@ -28,8 +28,9 @@ product. Before each update the parameters are copied aside, so that
 them back.
 
 What is replayed: operations written as rules (:func:`replayable_ops`: ``linear``,
-``relu``, ``leaky_relu``, ``sigmoid``, ``tanh``, ``dropout``, ``reshape``,
-``cross_entropy`` with class indices and ``mse_loss``, with their common
+``relu``, ``leaky_relu``, ``sigmoid``, ``tanh``, ``dropout`` (and ``dropout2d``),
+``reshape``, ``cross_entropy`` with class indices and ``mse_loss``, the
+convolution, pooling and padding of :mod:`descend.ops.conv`, with their common
 options). A step that records anything else (another operation, an unusual
 option, a tensor that requires grad but is not a parameter of the model) runs
 eagerly, every time. A plan belongs to one *signature*: the shapes and dtypes of

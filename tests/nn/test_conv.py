@@ -81,6 +81,21 @@ def test_dropout2d_gradient_is_the_same_mask():
     assert np.array_equal(x.grad, y.data)
 
 
+def test_lenet_is_lenet5_on_28x28_and_takes_images_or_rows_of_pixels():
+    model = nn.LeNet((1, 28, 28), 10)
+    convs = [m for m in model if isinstance(m, nn.Conv2d)]
+    assert [c.padding for c in convs] == [(2, 2), (0, 0)]
+    assert [m.in_features for m in model if isinstance(m, nn.Linear)] == [400, 120, 84]
+    x = _images(3)
+    np.testing.assert_array_equal(model(x).data, model(x.reshape(3, -1)).data)
+    small = nn.LeNet((3, 8, 8), 4, channels=(5, 7), hidden=(9,))
+    assert small(_images(2, 3, 8, 8)).shape == (2, 4)
+    with pytest.raises(ValueError, match=r"LeNet\(in_shape=\(3, 8, 8\)\): input has shape \(2, 100\)"):
+        small(np.zeros((2, 100), np.float32))
+    with pytest.raises(ValueError, match="in_shape"):
+        nn.LeNet((28, 28), 10)
+
+
 # ----------------------------------------------------------------------------- errors
 def test_wrong_number_of_dimensions_is_one_clear_error():
     with pytest.raises(ValueError, match=r"Conv2d\(in_channels=1\).*4-D.*\(28, 28\)"):
