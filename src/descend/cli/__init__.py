@@ -5,7 +5,8 @@ Each command group lives in its own module and registers itself on ``app``:
 (landscape, basins, search) and ``sweep.py`` (sweep, extra ``distributed``).
 
 Exit codes: 0 success; 2 usage error (bad flag, bad value, bad config file);
-1 failure, reported as one line ``error: ...`` on stderr; 3 ``descend train`` whose
+1 failure, reported as one line ``error: ...`` on stderr (a reader that closes the pipe early,
+as ``| head`` does, is no failure: exit 0); 3 ``descend train`` whose
 training diverged (the run folder is written, with ``"diverged": true`` in metrics.json,
 and one ``warning: ...`` line says where and why); 130 interrupted (Ctrl-C). ``--debug`` (anywhere
 on the command line, or ``DESCEND_DEBUG=1``) shows the full traceback instead.
@@ -13,6 +14,7 @@ on the command line, or ``DESCEND_DEBUG=1``) shows the full traceback instead.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import sys
@@ -55,11 +57,23 @@ class DescendGroup(TyperGroup):
             args = [a for a in args[:cut] if a != _DEBUG_FLAG] + args[cut:]
         else:
             _state["debug"] = False
-        return super().parse_args(ctx, args)
+        with _closed_pipe_is_not_a_failure():  # `descend --help | head -2`
+            return super().parse_args(ctx, args)
+
+    def get_command(self, ctx, cmd_name):
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            _plain_flags(command, ctx)
+        return command
+
+    def format_help(self, ctx, formatter):
+        _plain_flags(self, ctx)
+        return super().format_help(ctx, formatter)
 
     def invoke(self, ctx):
         try:
-            return super().invoke(ctx)
+            with _closed_pipe_is_not_a_failure():  # `descend train --help | head -2`
+                return super().invoke(ctx)
         except (typer.Exit, typer.Abort, KeyboardInterrupt, EOFError):
             raise
         except Exception as exc:
@@ -67,6 +81,46 @@ class DescendGroup(TyperGroup):
                 raise  # usage errors print themselves (exit 2); --debug shows the traceback
             typer.echo(f"error: {_one_line(exc)}", err=True)
             raise typer.Exit(1) from None
+
+
+@contextlib.contextmanager
+def _closed_pipe_is_not_a_failure():
+    """The program reading our output closed the pipe (``| head``): it has all it wanted, so the
+    command ends quietly with exit 0 instead of 1. Rich meets a closed pipe by pointing standard
+    output at the null device and exiting 1; plain writes raise BrokenPipeError, after which
+    standard output is pointed there too, or the interpreter's final flush would fail again."""
+    was_null = _stdout_is_null()
+    try:
+        yield
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, sys.stdout.fileno())
+        finally:
+            os.close(devnull)
+        raise typer.Exit(0) from None
+    except SystemExit as exc:
+        if exc.code == 1 and not was_null and _stdout_is_null():  # rich's way of leaving
+            raise typer.Exit(0) from None
+        raise
+
+
+def _stdout_is_null() -> bool:
+    try:
+        out, null = os.fstat(sys.stdout.fileno()), os.stat(os.devnull)
+    except (OSError, ValueError, AttributeError):  # a captured stream (tests) has no descriptor
+        return False
+    return (out.st_dev, out.st_ino) == (null.st_dev, null.st_ino)
+
+
+def _plain_flags(command, ctx) -> None:
+    """No type column for on/off flags: typer's help shows ``<bool>`` beside every ``--x/--no-x``
+    and ``--help``, which takes no value. An empty metavar leaves the column blank."""
+    params = list(getattr(command, "params", ()))
+    help_option = command.get_help_option(ctx) if hasattr(command, "get_help_option") else None
+    for param in [*params, help_option]:
+        if getattr(param, "is_flag", False) and getattr(param, "metavar", "") is None:
+            param.metavar = ""
 
 
 def _is_click_exception(exc: BaseException) -> bool:
@@ -97,9 +151,19 @@ def _register_commands() -> None:
         module.register(app)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from .. import __version__
+
+        typer.echo(f"descend {__version__}")
+        raise typer.Exit(0)
+
+
 @app.callback()
 def _main_options(
     debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on failure (also DESCEND_DEBUG=1)."),
+    version: bool = typer.Option(False, "--version", help="Print descend's version and exit.", is_eager=True,
+                                 callback=_print_version),
 ) -> None:
     """Gradient descent and backpropagation from first principles: train, explore, compare.
 
