@@ -98,14 +98,14 @@ def test_minimize_reports_a_growing_value_as_diverged(lr):
     assert off.nit > r.nit
 
 
-def _train(tmp_path, *args):
-    return runner.invoke(app, ["train", "--runs-dir", str(tmp_path / "runs"), "--no-progress", "--name", "r",
-                               *args])
+def _train(tmp_path, *args, progress="--no-progress"):
+    return runner.invoke(app, ["train", "--runs-dir", str(tmp_path / "runs"), progress, "--name", "r", *args])
 
 
-def test_a_diverged_train_run_exits_3_with_one_warning_and_consistent_files(tmp_path):
+@pytest.mark.parametrize("progress", ["--no-progress", "--progress"])
+def test_a_diverged_train_run_exits_3_with_one_warning_and_consistent_files(tmp_path, progress):
     r = _train(tmp_path, "--dataset", "iris", "--optimizer", "sgd", "--lr", "100", "--epochs", "3",
-               "--batch-size", "full", "--val-size", "0")
+               "--batch-size", "full", "--val-size", "0", progress=progress)
     assert r.exit_code == 3, r.output
     warnings_printed = [line for line in r.output.splitlines() if "diverged at" in line]
     assert len(warnings_printed) == 1 and warnings_printed[0].startswith("warning: training diverged")

@@ -112,7 +112,9 @@ class PlainProgress(SilentProgress):
         if history.stop_reason is None:  # interrupted by an exception
             return
         msg = f"stopped: {history.stop_reason}"
-        if history.stop_message:
+        # a divergence's message is reported once, by its DivergenceWarning (or the command's
+        # warning line), not repeated here
+        if history.stop_message and history.stop_reason != "diverged":
             msg += f" - {history.stop_message}"
         self._emit(msg)
 
@@ -193,7 +195,9 @@ class RichProgress(SilentProgress):
         if history.stop_reason is None:
             return
         msg = f"stopped: {history.stop_reason}"
-        if history.stop_message:
+        # a divergence's message is reported once, by its DivergenceWarning (or the command's
+        # warning line), not repeated here
+        if history.stop_message and history.stop_reason != "diverged":
             msg += f" - {history.stop_message}"
         self.console.print(msg)
 
