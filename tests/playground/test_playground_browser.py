@@ -202,8 +202,15 @@ def test_landscape_race_search_and_basins(page, base_url):
     steps = page.locator("#race-table .race-step").all_inner_texts()
     assert all(int(s) > 0 for s in steps)
     page.click("#search")
-    page.wait_for_function("document.querySelectorAll('#search-table tbody tr').length === 4")
-    assert page.locator("#search-table tbody tr").first.inner_text().count("500") >= 1
+    # the searches are animated on one clock, the evaluations spent: caught half way, every
+    # method has spent the same part of the budget and drawn only that part of its path
+    halfway = page.wait_for_function("""() => Land.search !== null && Land.searchShown >= 100
+        && Land.searchShown < 400 && [Land.searchShown, [...document.querySelectorAll(
+            '#search-table .search-evaluations')].map((c) => +c.textContent)]""").json_value()
+    assert len(halfway[1]) == 4 and all(0 < n <= halfway[0] < 500 for n in halfway[1])
+    wait_js(page, "Land.searchShown === 500")
+    counts = page.locator("#search-table .search-evaluations").all_inner_texts()
+    assert counts == ["500"] * 4
     page.click("#basins")
     page.wait_for_function("document.getElementById('basin-share').textContent.includes('%')")
     assert "reach a global minimum" in page.inner_text("#basin-share")

@@ -5,11 +5,14 @@ const Land = {
   info: null,        // the "describe" answer: domain, shade, minima, suggested lrs
   start: null,
   race: null, raceShown: 0,   // the race answer and how many steps the animation has drawn
-  search: null,
+  search: null, searchShown: 0,  // the search answer and how many evaluations are drawn
   basins: null,
   shade: document.createElement("canvas"),
-  animation: null,
+  animation: null,          // the race's requestAnimationFrame handle
+  searchAnimation: null,    // the searches' (both may run at once)
 };
+// An animation lasts about three seconds (180 frames at 60 frames per second).
+const ANIMATION_FRAMES = 180;
 // Strong colours for the racing optimizers, dark ones (dashed) for the gradient-free searches,
 // pale ones for the basins underneath, so the three never share a colour.
 const COLOURS = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#f032e6", "#008080", "#9a6324"];
@@ -36,12 +39,16 @@ function drawLandscape() {
   if (Land.search) {
     Land.search.runs.forEach((run, r) => {
       const colour = SEARCH_COLOURS[r % SEARCH_COLOURS.length];
+      const shown = searchIndex(run, Land.searchShown) + 1;  // path points evaluated so far
       if (run.method === "random search") {
         ctx.fillStyle = colour;
-        for (const p of run.path) { const [x, y] = toCanvas(p); ctx.fillRect(x - 1, y - 1, 2, 2); }
+        for (const p of run.path.slice(0, shown)) {
+          if (p[0] === null || p[1] === null) continue;
+          const [x, y] = toCanvas(p); ctx.fillRect(x - 1, y - 1, 2, 2);
+        }
       } else {
         ctx.setLineDash([4, 3]);
-        drawPath(ctx, run.path, colour, run.path.length);
+        drawPath(ctx, run.path, colour, shown);
         ctx.setLineDash([]);
       }
     });
@@ -118,7 +125,7 @@ function startRace() {
 }
 
 // A table row of cells: a colour swatch, then the texts (set as text, never as HTML).
-function tableRow(colour, cells, stepCell) {
+function tableRow(colour, cells, liveCell, liveClass = "race-step") {
   const row = document.createElement("tr"), first = document.createElement("td");
   const swatch = document.createElement("span");
   swatch.className = "swatch"; swatch.style.background = colour;
@@ -127,7 +134,7 @@ function tableRow(colour, cells, stepCell) {
   cells.forEach((text, i) => {
     const cell = document.createElement("td");
     cell.textContent = text;
-    if (i === stepCell) cell.className = "race-step";
+    if (i === liveCell) cell.className = liveClass;  // the counter the animation advances
     row.appendChild(cell);
   });
   return row;
@@ -142,7 +149,7 @@ function raceRow(run, r, k) {
 function animateRace() {
   cancelAnimationFrame(Land.animation);
   const longest = Math.max(...Land.race.runs.map((run) => run.path.length));
-  const perFrame = Math.max(1, Math.ceil(longest / 180));  // about three seconds
+  const perFrame = Math.max(1, Math.ceil(longest / ANIMATION_FRAMES));
   Land.raceShown = 0;
   const tick = () => {
     Land.raceShown = Math.min(longest, Land.raceShown + perFrame);
@@ -150,6 +157,43 @@ function animateRace() {
     body.replaceChildren(...Land.race.runs.map((run, r) => raceRow(run, r, Land.raceShown)));
     drawLandscape();
     if (Land.raceShown < longest) Land.animation = requestAnimationFrame(tick);
+  };
+  tick();
+}
+
+// The last point of a search's path that had been evaluated once `evaluations` were spent.
+// The searches share one clock, the evaluations, so at every moment of the animation each
+// has spent the same budget: that is the comparison the table makes.
+function searchIndex(run, evaluations) {
+  let lo = 0, hi = run.evaluations.length - 1;
+  if (hi < 0 || run.evaluations[0] > evaluations) return -1;
+  while (lo < hi) {  // the largest i with run.evaluations[i] <= evaluations
+    const mid = (lo + hi + 1) >> 1;
+    if (run.evaluations[mid] <= evaluations) lo = mid; else hi = mid - 1;
+  }
+  return lo;
+}
+
+function searchRow(run, r, evaluations) {
+  const i = searchIndex(run, evaluations);
+  const spent = i < 0 ? 0 : run.evaluations[i];
+  // a gradient-based method took one gradient with each evaluation (njev of nfev in all)
+  const gradients = run.nfev ? Math.round(run.njev * spent / run.nfev) : 0;
+  return tableRow(SEARCH_COLOURS[r % SEARCH_COLOURS.length],
+    [run.method, String(spent), String(gradients), i < 0 ? "–" : formatNumber(run.best[i])], 1, "search-evaluations");
+}
+
+function animateSearch() {
+  cancelAnimationFrame(Land.searchAnimation);
+  const total = Math.max(...Land.search.runs.map((run) => run.nfev));
+  const perFrame = Math.max(1, Math.ceil(total / ANIMATION_FRAMES));
+  Land.searchShown = 0;
+  const tick = () => {
+    Land.searchShown = Math.min(total, Land.searchShown + perFrame);
+    document.querySelector("#search-table tbody").replaceChildren(
+      ...Land.search.runs.map((run, r) => searchRow(run, r, Land.searchShown)));
+    drawLandscape();
+    if (Land.searchShown < total) Land.searchAnimation = requestAnimationFrame(tick);
   };
   tick();
 }
@@ -175,6 +219,7 @@ on("hello", (message) => {
 
 on("landscape", (message) => {
   if (message.action === "describe") {
+    cancelAnimationFrame(Land.animation); cancelAnimationFrame(Land.searchAnimation);
     Land.info = message; Land.race = Land.search = Land.basins = null;
     // keep the function's aspect ratio: one unit is as long across as up
     const canvas = document.getElementById("land-canvas"), [[x0, x1], [y0, y1]] = message.domain;
@@ -201,9 +246,7 @@ on("landscape", (message) => {
     animateRace();
   } else if (message.action === "search") {
     Land.search = message;
-    document.querySelector("#search-table tbody").replaceChildren(...message.runs.map((run, r) =>
-      tableRow(SEARCH_COLOURS[r % SEARCH_COLOURS.length], [run.method, String(run.nfev), String(run.njev), formatNumber(run.fun)])));
-    drawLandscape();
+    animateSearch();
   } else if (message.action === "basins") {
     Land.basins = message;
     const box = document.getElementById("basin-share");
@@ -238,7 +281,9 @@ document.addEventListener("DOMContentLoaded", () => {
     const scale = event.target.width / rect.width;
     Land.start = fromCanvas((event.clientX - rect.left) * scale, (event.clientY - rect.top) * scale);
     document.getElementById("land-start").textContent = Land.start.map(formatNumber).join(", ");
+    cancelAnimationFrame(Land.searchAnimation);
     Land.search = null;
+    document.querySelector("#search-table tbody").textContent = "";
     startRace();
   });
   document.getElementById("race").addEventListener("click", startRace);
