@@ -29,7 +29,9 @@ pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SI
 
 ROOT = Path(__file__).resolve().parents[2]
 KILLS = int(os.environ.get("DESCEND_FAULT_KILLS", "8"))
-EPOCHS = 10 + 2 * KILLS  # enough work that no kill comes after the end (about 0.15 s an epoch)
+# A kill comes within a few steps of a checkpoint write (15 steps an epoch), so this is always
+# more work than the kills let the run do
+EPOCHS = 10 + KILLS
 
 CHILD = textwrap.dedent("""\
     import os, sys, time
@@ -40,20 +42,21 @@ CHILD = textwrap.dedent("""\
 
     checkpoint_dir, out, pause_in_write = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
     epochs = int(sys.argv[4])
-    if pause_in_write:
-        # stop inside the next checkpoint write, its temporary file complete but not renamed,
-        # and say so: the parent kills the process there
-        write_atomically = serialization.write_atomically
+    # Say when a checkpoint's temporary file is complete (not yet renamed): the parent counts
+    # the writes and kills the process a random moment after one of them; with pause_in_write,
+    # the first write waits there to be killed.
+    write_atomically = serialization.write_atomically
 
-        def paused(path, write, *, fsync=True):
-            def write_then_pause(fh):
-                write(fh)
-                fh.flush()
-                print("IN-WRITE", flush=True)
+    def announced(path, write, *, fsync=True):
+        def write_and_announce(fh):
+            write(fh)
+            fh.flush()
+            print("IN-WRITE", flush=True)
+            if pause_in_write:
                 time.sleep(30)
-            return write_atomically(path, write_then_pause, fsync=fsync)
+        return write_atomically(path, write_and_announce, fsync=fsync)
 
-        serialization.write_atomically = paused
+    serialization.write_atomically = announced
     rng = np.random.default_rng(0)
     X = rng.normal(size=(240, 6))
     y = (X[:, 0] * X[:, 1] + X[:, 2] > 0).astype(np.int64)
@@ -106,9 +109,9 @@ def test_killed_runs_resume_bit_for_bit(tmp_path):
         assert _wait_for(proc, "STARTED")
         if in_write:
             reached = _wait_for(proc, "IN-WRITE")
-        else:
-            time.sleep(chooser.uniform(0.0, 0.4))
-            reached = True
+        else:  # a random moment: a random delay after a random checkpoint write
+            reached = all(_wait_for(proc, "IN-WRITE") for _ in range(chooser.randint(1, 8)))
+            time.sleep(chooser.uniform(0.0, 0.05))
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             kills += 1
