@@ -29,7 +29,8 @@ them back.
 
 What is replayed: operations written as rules (:func:`replayable_ops`: ``linear``,
 ``relu``, ``leaky_relu``, ``sigmoid``, ``tanh``, ``dropout`` (and ``dropout2d``),
-``reshape``, ``cross_entropy`` with class indices and ``mse_loss``, the
+``reshape``, ``cross_entropy`` with class indices and ``mse_loss``, ``batch_norm``
+(whose running statistics a replay updates in place, once per step), the
 convolution, pooling and padding of :mod:`descend.ops.conv`, with their common
 options). A step that records anything else (another operation, an unusual
 option, a tensor that requires grad but is not a parameter of the model) runs
@@ -302,7 +303,7 @@ class Graph:
 class Plan:
     """One signature's bound calls: checks, forward, backward, over buffers made once."""
 
-    __slots__ = ("checks", "fwd", "bwd", "x", "y", "loss", "output", "uses_rng")
+    __slots__ = ("checks", "fwd", "bwd", "x", "y", "loss", "output", "uses_rng", "state")
 
     def __init__(self, graph: Graph, param_values: list, grad_views: dict):
         """``param_values``: every parameter's array; ``grad_views``: param index -> its gradient array."""
@@ -326,6 +327,10 @@ class Plan:
         self.fwd = tuple(rec.take_calls())
         self.checks = tuple(rec.checks)
         self.uses_rng = any(rule.uses_rng for rule, *_ in done)
+        # arrays the forward changes in place (running statistics): kept and put back around a
+        # replay that ends up running the step eagerly, so that they change once
+        self.state = tuple(attrs[name] for rule, attrs, *_ in done for name in rule.updates
+                           if attrs[name] is not None)
         # Backward: gradients from the loss (seed 1) back, each node's vjps into buffers. A
         # gradient's first contribution is written where the gradient lives (a parameter's
         # view of the gradient array), later ones are added to it.
@@ -356,6 +361,14 @@ class Plan:
         self.bwd = tuple(rec.take_calls())
         self.loss = values[id(graph.loss)]
         self.output = values[id(graph.output)]
+
+    def keep_state(self) -> list | None:
+        """Copies of the arrays the forward changes in place (None when there are none)."""
+        return [a.copy() for a in self.state] if self.state else None
+
+    def put_back_state(self, kept: list | None) -> None:
+        for a, k in zip(self.state, kept or (), strict=False):
+            np.copyto(a, k)
 
     def run(self, x: np.ndarray, y: np.ndarray):
         """Forward and backward on (x, y); the loss as a float, or None to run this step eagerly."""
@@ -443,7 +456,7 @@ def _module_list(model) -> list:
 _PURE_MODULES = {
     "Linear", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "GELU", "Softplus", "ELU", "Softmax", "LogSoftmax",
     "Dropout", "Identity", "Flatten", "MLP", "Sequential",
-    "Conv2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "Dropout2d", "LeNet",
+    "Conv2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "Dropout2d", "LeNet", "BatchNorm1d", "BatchNorm2d",
     "MSELoss", "L1Loss", "HuberLoss", "CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss",
 }
 
@@ -543,10 +556,12 @@ class TrainStep:
         if not entry.verified:
             return self._verify(entry, plan, x, y)
         state = _random.generator().bit_generator.state if plan.uses_rng else None
+        kept = plan.keep_state() if plan.state else None
         loss = plan.run(x, y)
         if loss is None:
             if state is not None:
                 _random.generator().bit_generator.state = state
+            plan.put_back_state(kept)
             self.reason = "this batch needs the eager step (label, target or loss value)"
             return self._eager(x, y, into_arena=True)
         self._replayed(plan)
@@ -655,14 +670,17 @@ class TrainStep:
         """
         gen = _random.generator()
         state = gen.bit_generator.state if plan.uses_rng else None
+        before = plan.keep_state()
         loss_r = plan.run(x, y)
         if loss_r is None:  # nothing to compare on this batch: run it eagerly
             if state is not None:
                 gen.bit_generator.state = state
+            plan.put_back_state(before)
             return self._eager(x, y, into_arena=True)
         if state is not None:
             _random.generator().bit_generator.state = state
-        with _no_grad():
+        after = plan.keep_state()
+        with _no_grad():  # (it changes the running statistics once more: put back below)
             out = self.model(Tensor._wrap(x))
             loss = self.loss_fn(out, Tensor._wrap(y))
         out_e = out.data if isinstance(out, Tensor) else np.asarray(out)
@@ -676,7 +694,9 @@ class TrainStep:
             self.reason = entry.failed
             if state is not None:
                 _random.generator().bit_generator.state = state
+            plan.put_back_state(before)
             return self._eager(x, y)
+        plan.put_back_state(after)
         entry.verified = True
         self.reason = "replayed"
         self._replayed(plan)

@@ -263,3 +263,55 @@ def test_the_traced_step_replays_a_conv_net_and_ends_where_the_eager_loop_does()
         runs.append([p.data.copy() for p in model.parameters()])
     for a, b in zip(*runs, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("momentum", [0.1, None])
+def test_the_traced_step_replays_batch_norm_running_statistics_included(momentum):
+    """Conv → BatchNorm2d → ReLU → pool → Linear → BatchNorm1d: parameters, running statistics and
+    batch counters after traced steps equal the eager loop's (each batch counted once)."""
+    x = _images(40, 2, 6, 6, dtype=np.float64)
+    y = np.arange(40) % 3
+    states = []
+    for traced in (False, True):
+        descend.manual_seed(0)
+        model = nn.Sequential(
+            nn.Conv2d(2, 4, 3, padding=1, dtype=np.float64), nn.BatchNorm2d(4, momentum=momentum, dtype=np.float64),
+            nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(36, 5, dtype=np.float64),
+            nn.BatchNorm1d(5, momentum=momentum, dtype=np.float64), nn.Linear(5, 3, dtype=np.float64),
+        )
+        opt = optim.SGD(model.parameters(), lr=0.1)
+        loss_fn = nn.CrossEntropyLoss()
+        step = TrainStep(model, loss_fn, opt) if traced else None
+        for _epoch in range(3):
+            for i in range(0, 40, 10):
+                if traced:
+                    step(x[i:i + 10], y[i:i + 10])
+                else:
+                    opt.zero_grad()
+                    loss_fn(model(x[i:i + 10]), descend.tensor(y[i:i + 10])).backward()
+                    opt.step()
+        if traced:
+            assert step.replayed, step.reason
+        model.eval()
+        states.append((model.state_dict(), model(x[:5]).data))
+    (eager, out_eager), (fast, out_fast) = states
+    assert int(fast["1.num_batches_tracked"]) == int(fast["6.num_batches_tracked"]) == 12
+    for key in eager:
+        np.testing.assert_allclose(fast[key], eager[key], rtol=1e-12, atol=1e-14, err_msg=key)
+    np.testing.assert_allclose(out_fast, out_eager, rtol=1e-12, atol=1e-14)
+
+
+def test_a_replay_that_falls_back_to_the_eager_step_counts_the_batch_once():
+    descend.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 2, 3, dtype=np.float64), nn.BatchNorm2d(2, dtype=np.float64),
+                          nn.Flatten(), nn.Linear(8, 2, dtype=np.float64))
+    step = TrainStep(model, nn.MSELoss(), None)
+    x = _images(4, 1, 4, 4, dtype=np.float64)
+    y = np.zeros((4, 2))
+    for _ in range(3):
+        step.forward_backward(x, y)
+    assert step.replayed
+    with np.errstate(over="ignore"):  # an infinite loss: the replay hands the step to the eager path
+        step.forward_backward(x, np.full((4, 2), 1e300))
+    assert not step.replayed
+    assert int(model[1].num_batches_tracked.data) == 4

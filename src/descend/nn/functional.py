@@ -223,79 +223,149 @@ def _check_p(p, name: str) -> None:
         raise ValueError(f"{name}: p must be a probability in [0, 1], got {p!r}")
 
 
+def _batch_norm_forward(k, xs, attrs):
+    x, gamma, beta = xs
+    C = x.shape[1]
+    axes = (0,) + tuple(range(2, x.ndim))  # every axis but the channels
+    bshape = (1, C) + (1,) * (x.ndim - 2)
+    m = x.size // C
+    dt = x.dtype
+    rm, rv = attrs["running_mean"], attrs["running_var"]
+    if attrs["training"]:
+        mean = k.add.reduce(x, axes, None, k.buffer(bshape, dt), True)
+        mean = k.multiply(mean, dt.type(1 / m), out=mean)
+        centred = k.subtract(x, mean, out=k.buffer(x.shape, dt))
+        var = k.add.reduce(k.multiply(centred, centred, out=k.buffer(x.shape, dt)), axes, None,
+                           k.buffer(bshape, dt), True)
+        var = k.multiply(var, dt.type(1 / m), out=var)  # the biased variance normalises
+        if rm is not None or rv is not None:
+            _update_running(k, attrs, mean.reshape(C), var.reshape(C), m)
+    else:
+        mean, var = k.empty(bshape, dt), k.empty(bshape, dt)
+        k.copyto(mean, rm.reshape(bshape), casting="unsafe")
+        k.copyto(var, rv.reshape(bshape), casting="unsafe")
+        centred = k.subtract(x, mean, out=k.buffer(x.shape, dt))
+    inv_std = k.add(var, dt.type(attrs["eps"]), out=k.buffer(bshape, dt))
+    inv_std = k.divide(dt.type(1), k.sqrt(inv_std, out=inv_std), out=inv_std)
+    xhat = k.multiply(centred, inv_std, out=centred)
+    out_dt = np.result_type(dt, *(a.dtype for a in (gamma, beta) if a is not None))
+    y = xhat
+    if gamma is not None:
+        y = k.multiply(xhat, gamma.reshape(bshape), out=k.buffer(x.shape, out_dt))
+    if beta is not None:
+        y = k.add(y, beta.reshape(bshape), out=k.buffer(x.shape, out_dt) if y is xhat else y)
+    if y is xhat:  # no affine part: the output is a buffer of its own, not the saved x̂
+        y = k.multiply(xhat, dt.type(1), out=k.buffer(x.shape, dt))
+    return y, (xhat, inv_std)
+
+
+def _update_running(k, attrs, mean, var, m: int) -> None:
+    """running ← (1 − f)·running + f·batch statistic (the unbiased variance), in place.
+
+    f is ``momentum``, or with ``momentum=None`` 1/n after the n-th batch (a cumulative
+    average), n the ``num_batches_tracked`` counter this step increments.
+    """
+    rm, rv, count = attrs["running_mean"], attrs["running_var"], attrs["num_batches_tracked"]
+    if count is not None:
+        k.add(count, np.ones((), count.dtype), out=count)
+    unbiased = m / (m - 1)
+    if attrs["momentum"] is None:  # f = 1/n, read from the counter when the step runs
+        f = k.divide(1.0, count, out=k.empty((), np.float64))
+        keep = k.subtract(1.0, f, out=k.empty((), np.float64))
+        f_var = k.multiply(f, unbiased, out=k.empty((), np.float64))
+    else:
+        f = attrs["momentum"]
+        keep, f_var = 1.0 - f, f * unbiased
+    for running, stat, factor in ((rm, mean, f), (rv, var, f_var)):
+        if running is not None:
+            k.multiply(running, keep, out=running, casting="unsafe")
+            step = k.multiply(stat, factor, out=k.buffer(stat.shape, np.result_type(stat.dtype, running.dtype)))
+            k.add(running, step, out=running, casting="unsafe")
+
+
+def _batch_norm_vjp(k, i, xs, y, saved, attrs, g, out=None):
+    x, gamma, _ = xs
+    xhat, inv_std = saved
+    C = x.shape[1]
+    axes = (0,) + tuple(range(2, x.ndim))
+    bshape = (1, C) + (1,) * (x.ndim - 2)
+    if i == 2:  # dL/dβ = Σ g
+        return k.add.reduce(g, axes, None, out)
+    gx = k.multiply(g, xhat, out=k.buffer(g.shape, g.dtype))
+    if i == 1:  # dL/dγ = Σ g x̂
+        return k.add.reduce(gx, axes, None, out)
+    scale = inv_std if gamma is None else k.multiply(inv_std, gamma.reshape(bshape), out=k.buffer(bshape, g.dtype))
+    if not attrs["training"]:  # the statistics are constants: dL/dx = g γ/√(σ²+ε)
+        return k.multiply(g, scale, out=out)
+    # dL/dx = γ/(m √(σ²+ε)) · (m g − Σ g − x̂ Σ g x̂)
+    m = x.size // C
+    sum_gx = k.add.reduce(gx, axes, None, k.buffer(bshape, g.dtype), True)
+    sum_g = k.add.reduce(g, axes, None, k.buffer(bshape, g.dtype), True)
+    t = k.multiply(xhat, sum_gx, out=gx)
+    t = k.add(t, sum_g, out=t)
+    t = k.subtract(k.multiply(g, g.dtype.type(m), out=k.buffer(g.shape, g.dtype)), t, out=t)
+    per = k.multiply(scale, g.dtype.type(1 / m), out=k.buffer(bshape, g.dtype))
+    return k.multiply(t, per, out=out)
+
+
+_BATCH_NORM = Rule("batch_norm", _batch_norm_forward, _batch_norm_vjp,
+                   updates=("running_mean", "running_var", "num_batches_tracked"))
+
+
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training: bool = False,
-               momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+               momentum: float | None = 0.1, eps: float = 1e-5, *, num_batches_tracked=None) -> Tensor:
     """Batch normalisation over every axis but the channels of ``input`` (N, C), (N, C, L) or (N, C, H, W).
 
     Training: x̂ = (x − μ_B)/√(σ²_B + ε) with the batch mean and biased
     variance per channel; the running statistics (if given, arrays or tensors
     of shape (C,)) are updated in place as
     ``running = (1 − momentum)·running + momentum·batch_stat`` using the
-    *unbiased* batch variance (:class:`~descend.nn.BatchNorm1d` passes
-    1/num_batches for its cumulative average, ``momentum=None``).
+    *unbiased* batch variance. ``num_batches_tracked`` (a 0-d integer array,
+    descend's addition: the layers pass theirs) is incremented in place, and
+    ``momentum=None`` then keeps a cumulative average (momentum 1/n at the n-th batch).
     Evaluation: x̂ = (x − running_mean)/√(running_var + ε).
     Output y = γ x̂ + β (``weight`` γ, ``bias`` β, shape (C,), optional).
 
     Backward in training mode, m values per channel:
     dL/dβ = Σ g,  dL/dγ = Σ g x̂,
     dL/dx = γ/(m √(σ²+ε)) · (m g − Σ g − x̂ Σ g x̂).
+    One operation (a :class:`~descend.ops.rule.Rule`, so the traced step replays it, running
+    statistics included).
     """
     x = _float_tensor(input, "input", "batch_norm")
     X = x.data
     if X.ndim not in (2, 3, 4):
         raise ValueError(f"batch_norm: expected (N, C), (N, C, L) or (N, C, H, W) input, got shape {X.shape}")
     C = X.shape[1]
-    axes = (0,) + tuple(range(2, X.ndim))  # every axis but the channels
-    bshape = (1, C) + (1,) * (X.ndim - 2)
     m = X.size // C if C else 0
     rm = running_mean.data if isinstance(running_mean, Tensor) else running_mean
     rv = running_var.data if isinstance(running_var, Tensor) else running_var
+    count = num_batches_tracked.data if isinstance(num_batches_tracked, Tensor) else num_batches_tracked
     gamma = as_tensor(weight) if weight is not None else None
     beta = as_tensor(bias) if bias is not None else None
     for arr, name in ((rm, "running_mean"), (rv, "running_var"),
                       (None if gamma is None else gamma.data, "weight"), (None if beta is None else beta.data, "bias")):
         if arr is not None and np.shape(arr) != (C,):
             raise ValueError(f"batch_norm: {name} must have shape ({C},), got {np.shape(arr)}")
+    for arr, name in ((rm, "running_mean"), (rv, "running_var")):
+        if arr is not None and not (isinstance(arr, np.ndarray) and arr.dtype.kind == "f" and arr.flags.writeable):
+            raise TypeError(f"batch_norm: {name} must be a writeable floating-point array (updated in place)")
+    if count is not None and not (isinstance(count, np.ndarray) and count.shape == () and count.dtype.kind == "i"):
+        raise TypeError("batch_norm: num_batches_tracked must be a 0-d integer array (incremented in place)")
+    if momentum is None and training and (rm is not None or rv is not None) and count is None:
+        raise ValueError("batch_norm: momentum=None (a cumulative average) needs num_batches_tracked")
+    if momentum is not None and not 0 <= momentum <= 1:
+        raise ValueError(f"batch_norm: momentum must be in [0, 1] or None, got {momentum!r}")
     if training:
         if m <= 1:
             raise ValueError(
                 f"batch_norm: expected more than 1 value per channel when training, got input shape {X.shape}"
             )
-        mean = X.mean(axis=axes)
-        centred = X - mean.reshape(bshape)
-        var = np.square(centred).mean(axis=axes)
-        if rm is not None:
-            rm *= 1 - momentum
-            rm += momentum * mean
-        if rv is not None:
-            rv *= 1 - momentum
-            rv += momentum * var * (m / (m - 1))
-    else:
-        if rm is None or rv is None:
-            raise ValueError("batch_norm: running_mean and running_var are needed when training=False")
-        mean = np.asarray(rm, dtype=X.dtype)
-        var = np.asarray(rv, dtype=X.dtype)
-        centred = X - mean.reshape(bshape)
-    inv_std = (1.0 / np.sqrt(var + eps)).astype(X.dtype, copy=False)
-    xhat = centred * inv_std.reshape(bshape)
-    out = xhat * gamma.data.reshape(bshape) if gamma is not None else xhat
-    if beta is not None:
-        out = out + beta.data.reshape(bshape)
-    scale = inv_std if gamma is None else gamma.data * inv_std
-
-    def d_input(g):
-        if not training:
-            return g * scale.reshape(bshape)
-        sg = g.sum(axis=axes, keepdims=True)
-        sgx = (g * xhat).sum(axis=axes, keepdims=True)
-        return (scale.reshape(bshape) / m) * (m * g - sg - xhat * sgx)
-
-    edges = [(x, d_input)]
-    if gamma is not None:
-        edges.append((gamma, lambda g: (g * xhat).sum(axis=axes)))
-    if beta is not None:
-        edges.append((beta, lambda g: g.sum(axis=axes)))
-    return record(out, "batch_norm", *edges)
+    elif rm is None or rv is None:
+        raise ValueError("batch_norm: running_mean and running_var are needed when training=False")
+    attrs = {"training": bool(training), "momentum": momentum, "eps": float(eps), "running_mean": rm,
+             "running_var": rv, "num_batches_tracked": count if training else None}
+    return _BATCH_NORM((x, gamma, beta), attrs)
 
 
 # ============================================================================ losses

@@ -168,21 +168,16 @@ class BatchNorm1d(Module):
                 f"{type(self).__name__}(num_features={self.num_features}): expected input of shape "
                 f"{self._input_shape.format(C=self.num_features)}, got {shape}"
             )
-        factor = 0.0
-        if self.training and self.track_running_stats:
-            n = int(self.num_batches_tracked.data) + 1
-            factor = 1.0 / n if self.momentum is None else self.momentum
         ref = self.weight if self.affine else self.running_mean
         if ref is not None and x.data.dtype != ref.data.dtype:
             x = astype(x, ref.data.dtype) if x.requires_grad else Tensor._wrap(x.data.astype(ref.data.dtype))
-        # Batch statistics while training, and always when no running estimates are kept.
-        out = F.batch_norm(
+        # Batch statistics while training, and always when no running estimates are kept; the
+        # operation updates the running estimates and the batch counter (so a replay does too).
+        return F.batch_norm(
             x, self.running_mean, self.running_var, self.weight, self.bias,
-            training=self.training or not self.track_running_stats, momentum=factor, eps=self.eps,
+            training=self.training or not self.track_running_stats, momentum=self.momentum, eps=self.eps,
+            num_batches_tracked=self.num_batches_tracked if self.training else None,
         )
-        if self.training and self.track_running_stats:
-            self.num_batches_tracked.data[...] += 1
-        return out
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "

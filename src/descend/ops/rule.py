@@ -91,17 +91,20 @@ class Rule:
     and options made it.
     """
 
-    __slots__ = ("name", "forward", "vjp", "uses_rng")
+    __slots__ = ("name", "forward", "vjp", "uses_rng", "updates")
 
     #: Every rule by name: the operations :mod:`descend.compile` can replay.
     registry: dict = {}
 
-    def __init__(self, name: str, forward, vjp, *, uses_rng: bool = False):
+    def __init__(self, name: str, forward, vjp, *, uses_rng: bool = False, updates: tuple = ()):
         """``uses_rng``: the forward draws from the thread's random generator (dropout), so a
-        replay that falls back to the eager step must rewind it first."""
+        replay that falls back to the eager step must rewind it first. ``updates``: the options
+        holding arrays the forward changes in place (batch norm's running statistics), which
+        such a replay puts back first too."""
         if name in Rule.registry:
             raise ValueError(f"Rule: an operation named {name!r} is already defined")
         self.name, self.forward, self.vjp, self.uses_rng = name, forward, vjp, bool(uses_rng)
+        self.updates = tuple(updates)
         Rule.registry[name] = self
 
     def __repr__(self) -> str:
