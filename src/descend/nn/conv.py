@@ -1,4 +1,5 @@
-"""Layers for images (N, C, H, W): ``Conv2d``, the pooling layers, ``BatchNorm2d``, ``Dropout2d``.
+"""Layers for images (N, C, H, W): ``Conv2d``, the pooling layers, ``BatchNorm2d``, ``Dropout2d``,
+and ``LeNet``, a small convolutional network built from them.
 
 Names, arguments, parameter shapes and default initialisation follow PyTorch,
 so a ``state_dict`` moves between the two unchanged (``Conv2d.weight`` is
