@@ -117,7 +117,7 @@ def tag_is_stale(tag: str) -> bool:
     if m is None or m["host"] != _host_tag():
         return False  # another machine's: its process may still be writing
     pid = int(m["pid"])
-    if pid == os.getpid():
+    if pid == os.getpid() or os.name == "nt":  # Windows' os.kill terminates: never ask there
         return False
     try:
         os.kill(pid, 0)  # signal 0: only asks whether the process exists
