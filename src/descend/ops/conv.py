@@ -286,7 +286,10 @@ def _conv2d_vjp(k, i, xs, y, cols, attrs, g, out=None):
     # col2im of wide columns: row (c, i, j) of an example goes back as one contiguous run
     H, W = x.shape[2:]
     padded = bool(geo.ph or geo.pw)
-    dxp = k.empty((N, C, H + 2 * geo.ph, Wp), g.dtype) if padded or out is None else out
+    # (the runs are cut from the flat array: written in place only into a contiguous ``out``;
+    # anything else gets its own buffer, which the caller copies)
+    in_place = out is not None and not padded and out.flags.c_contiguous
+    dxp = out if in_place else k.empty((N, C, H + 2 * geo.ph, Wp), g.dtype)
     k.copyto(dxp, np.zeros((), g.dtype))
     flat = dxp.reshape(-1)
     sN, sC = dxp.strides[:2]
