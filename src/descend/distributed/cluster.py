@@ -167,12 +167,16 @@ def check_main_guard(where: str) -> None:
     Dask spawns its workers; each re-imports the main script (as ``__mp_main__``). A script
     that starts a cluster at its top level, outside ``if __name__ == "__main__":``, would then
     start one in every worker, and the parent would wait for workers that never come. Raises
-    :class:`ClusterStartError` (with the fix) when this process is such a re-import, or when the
-    call comes from a top-level statement of the main script that is not under the guard.
+    :class:`ClusterStartError` (with the fix) when the call comes from a top-level statement of
+    the main script that is not under the guard; a process that is such a re-import (a spawned
+    worker) exits with the same advice in one line.
     """
     if _importing_main_in_child():
-        raise ClusterStartError(
-            f"{where}: called while a spawned worker process imports the main script; {_GUARD_HINT}")
+        # A worker still bootstrapping can do nothing useful: it ends with one line (SystemExit
+        # prints its message) instead of a traceback per worker; the parent, whose workers
+        # failed to start, raises ClusterStartError.
+        raise SystemExit(
+            f"error: {where}: called while a spawned worker process imports the main script; {_GUARD_HINT}")
     line = _main_toplevel_line()
     if line is None:
         return
