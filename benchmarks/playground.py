@@ -138,9 +138,9 @@ def in_browser(steps: int, seconds: float, clicks: int) -> dict:
             page.click("#play")
             page.wait_for_function("Net.playing")
             time.sleep(1.0)  # warm up
-            f0, s0, t0 = page.evaluate("[Net.framesShown, Net.frame.step, performance.now()]")
+            f0, s0, t0 = page.evaluate("[Net.framesDrawn, Net.frame.step, performance.now()]")
             time.sleep(seconds)
-            f1, s1, t1 = page.evaluate("[Net.framesShown, Net.frame.step, performance.now()]")
+            f1, s1, t1 = page.evaluate("[Net.framesDrawn, Net.frame.step, performance.now()]")
             out["page_frames_per_second"] = (f1 - f0) / ((t1 - t0) / 1000)
             out["page_steps_per_frame"] = (s1 - s0) / max(f1 - f0, 1)
             latencies = []

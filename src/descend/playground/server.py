@@ -6,7 +6,8 @@ ways: on connect the server sends ``hello`` (every choice the page offers); the 
 requests (see :class:`~descend.playground.session.NetworkSession` and
 :func:`~descend.playground.landscape.handle`) and gets ``ready``, ``frame``, ``status``,
 ``export``, ``uploaded``, ``landscape`` or ``error`` messages back. The page answers each
-``frame`` with ``drawn`` once it is on screen; the next frame waits for it. A malformed request
+``frame`` with ``drawn`` once it is on screen (or replaced by a newer one before it was drawn);
+the server keeps at most two frames unanswered. A malformed request
 is answered with an ``error`` and the connection goes on.
 """
 
@@ -64,9 +65,16 @@ async def _connection(websocket: WebSocket) -> None:
     loop = asyncio.get_running_loop()
     outbox: asyncio.Queue = asyncio.Queue()
 
-    def send(message: dict) -> None:  # called from the session's thread
+    def send(message: dict) -> None:
+        # Called from the session's thread, which also writes the JSON: a frame's text costs
+        # milliseconds, which the event loop then spends answering the page instead.
+        try:
+            text = json.dumps(message, allow_nan=False)
+        except ValueError as exc:  # a non-finite number slipped through: say so, go on
+            text = json.dumps({"type": "error", "message": f"internal error: {exc} "
+                                                          f"in a {message.get('type')} message"})
         with contextlib.suppress(RuntimeError):  # the loop is gone: the tab closed
-            loop.call_soon_threadsafe(outbox.put_nowait, message)
+            loop.call_soon_threadsafe(outbox.put_nowait, text)
 
     session = NetworkSession(send)
     sessions = websocket.app.state.sessions
@@ -75,13 +83,7 @@ async def _connection(websocket: WebSocket) -> None:
 
     async def pump() -> None:
         while True:
-            message = await outbox.get()
-            try:
-                text = json.dumps(message, allow_nan=False)
-            except ValueError as exc:  # a non-finite number slipped through: say so, go on
-                text = json.dumps({"type": "error", "message": f"internal error: {exc} "
-                                                              f"in a {message.get('type')} message"})
-            await websocket.send_text(text)
+            await websocket.send_text(await outbox.get())
 
     async def answer_landscape(request: dict) -> None:
         async with landscape_lock:  # one at a time per tab; the Network tab keeps training

@@ -7,9 +7,12 @@ optimizer or the random generator happens in that thread: descend's default gene
 thread, so a session's initial weights and dropout draws depend on its seed alone, and the
 exported script (run in one thread) repeats them exactly.
 
-Frames go out through ``send(message)``; a new frame is computed only once the page drew the
-previous one (:meth:`frame_sent`), so a slow page slows training down instead of queueing frames
-without bound, and the answer to a click never waits behind a queue of frames.
+Frames go out through ``send(message)``. At most :data:`FRAMES_AHEAD` frames are on their way
+or being drawn at once (the page acknowledges each, :meth:`frame_sent`): the server computes the
+next frame while the page draws the last one, so the frame rate is set by the slower of the two,
+not by their sum; and a slow page still slows training down instead of queueing frames without
+bound, so the answer to a click never waits behind more than one frame. A request from the page
+also cuts the current frame's steps short: it is handled after the step in progress.
 """
 
 from __future__ import annotations
@@ -41,12 +44,28 @@ _CURVE_POINTS = 2000
 #: The Trainer keeps a history of every step; a tab left playing trims it to stay bounded.
 _HISTORY_STEPS = 10_000
 _MIN_FRAME_SECONDS = 1 / 60
+#: Frames sent and not yet drawn by the page: one drawn while the next is computed.
+FRAMES_AHEAD = 2
+
+
+def _quantize(values) -> np.ndarray:
+    """Values in [-1, 1] (clipped; NaN as 0) as int8 ``round(127·v)``."""
+    q = np.clip(np.nan_to_num(np.asarray(values, dtype=np.float64)), -1.0, 1.0) * 127.0
+    return np.rint(q).astype(np.int8)
 
 
 def encode_unit(values) -> str:
     """Values in [-1, 1] (clipped) as base64 of int8 ``round(127·v)``, row-major."""
-    q = np.clip(np.nan_to_num(np.asarray(values, dtype=np.float64)), -1.0, 1.0) * 127.0
-    return base64.b64encode(np.rint(q).astype(np.int8).tobytes()).decode("ascii")
+    return base64.b64encode(_quantize(values).tobytes()).decode("ascii")
+
+
+def encode_columns(matrix) -> list[str]:
+    """Each column of ``matrix`` (shape ``(pixels, units)``) as :func:`encode_unit` writes it.
+
+    One quantisation for the whole layer: a 32-neuron layer costs one array operation, not 32.
+    """
+    columns = np.ascontiguousarray(_quantize(matrix).T)
+    return [base64.b64encode(column.tobytes()).decode("ascii") for column in columns]
 
 
 def grid_points(resolution: int) -> np.ndarray:
@@ -70,8 +89,8 @@ class NetworkSession:
     def __init__(self, send):
         self._send = send
         self._inbox: queue.Queue = queue.Queue()
-        self._frame_taken = threading.Event()
-        self._frame_taken.set()
+        self._frames_unseen = 0  # frames sent that the page has not yet said it drew
+        self._frame_drawn = threading.Condition()
         self._closed = threading.Event()
         self._tmp = tempfile.mkdtemp(prefix="descend-playground-")
         self._csv_path = None
@@ -80,6 +99,7 @@ class NetworkSession:
         self.playing = False
         self.diverged = None
         self.curve: list[list[float]] = []
+        self._framed_step = None  # the step the last frame showed
         self._thread = threading.Thread(target=self._work, name="descend-playground-session",
                                         daemon=True)
         self._thread.start()
@@ -90,8 +110,10 @@ class NetworkSession:
         self._inbox.put(message)
 
     def frame_sent(self) -> None:
-        """The page drew the last frame: the worker may compute the next."""
-        self._frame_taken.set()
+        """The page drew a frame (or skipped it for a newer one): the worker may compute more."""
+        with self._frame_drawn:
+            self._frames_unseen = max(0, self._frames_unseen - 1)
+            self._frame_drawn.notify()
 
     def close(self, wait: bool = True, timeout: float = 5.0) -> None:
         """Stop the worker (the Trainer is asked to stop); it frees the model and the upload.
@@ -104,7 +126,8 @@ class NetworkSession:
         if run is not None:
             run.trainer.request_stop()
         self._inbox.put({"type": "_close"})
-        self._frame_taken.set()
+        with self._frame_drawn:
+            self._frame_drawn.notify()
         if wait and threading.current_thread() is not self._thread:
             self._thread.join(timeout)
 
@@ -157,6 +180,8 @@ class NetworkSession:
         elif kind == "pause":
             self.playing = False
             self._status()
+            if self.run.trainer.global_step != self._framed_step:
+                self._frame()  # the steps done since the last frame, so the page shows the end
         elif kind == "step":
             self.playing = False
             if self.run.trainer.stopped:
@@ -237,9 +262,12 @@ class NetworkSession:
         values = y[:, 0] if self.run.split.task == "classification" else y[:, 0] / self._target_scale
         return np.round(np.column_stack([points, values]).astype(np.float64), 4).tolist()
 
-    def _advance(self, n: int) -> None:
+    def _advance(self, n: int, interruptible: bool = False) -> None:
+        """``n`` optimizer steps; ``interruptible``: fewer if a request from the page arrives."""
         trainer = self.run.trainer
         for _ in range(n):
+            if interruptible and not self._inbox.empty():
+                break  # a click is answered after this step, not after the whole frame
             info = trainer.step()
             if info["stop_reason"] is not None:
                 self.playing = False
@@ -255,12 +283,17 @@ class NetworkSession:
             del history.epochs[:-keep]
 
     def _play_one_frame(self) -> None:
-        # Back-pressure: wait until the page took the last frame (or the tab is gone).
-        while not self._frame_taken.wait(0.05):
-            if self._closed.is_set() or not self._inbox.empty():
-                return
+        # Back-pressure: wait until the page drew all but FRAMES_AHEAD - 1 frames (or the tab is
+        # gone, or a request came: it goes first).
+        with self._frame_drawn:
+            while self._frames_unseen >= FRAMES_AHEAD:
+                self._frame_drawn.wait(0.05)
+                if self._closed.is_set() or not self._inbox.empty():
+                    return
         started = time.perf_counter()
-        self._advance(self.run.cfg["steps_per_frame"])
+        self._advance(self.run.cfg["steps_per_frame"], interruptible=True)
+        if self.playing and not self._inbox.empty():
+            return  # the request first; its answer (or the next frame) shows these steps
         self._frame()
         if not self.playing:
             self._status()
@@ -289,8 +322,7 @@ class NetworkSession:
         else:
             shown = output / self._target_scale
         pick = self._neuron_pixels
-        neurons = [[encode_unit(np.tanh(layer[pick, j])) for j in range(layer.shape[1])]
-                   for layer in layers[:-1]]
+        neurons = [encode_columns(np.tanh(layer[pick])) for layer in layers[:-1]]
         lr = float(run.trainer.optimizer.param_groups[0]["lr"])
         return {
             "type": "frame", "step": trainer.global_step, "epoch": trainer.current_epoch + 1,
@@ -305,8 +337,11 @@ class NetworkSession:
         }
 
     def _frame(self) -> None:
-        self._frame_taken.clear()
-        self._send(self.frame())
+        frame = self.frame()
+        self._framed_step = frame["step"]
+        with self._frame_drawn:
+            self._frames_unseen += 1
+        self._send(frame)
 
     def _forward_grid(self) -> list[np.ndarray]:
         """Each hidden layer's activations and the output on the grid, in eval mode."""

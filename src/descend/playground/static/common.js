@@ -64,17 +64,32 @@ function decodeBytes(b64, signed) {
   return out;
 }
 
-// An offscreen canvas holding a size×size picture of int8 values (127 = +1) in the diverging
-// scale; drawn scaled with drawImage, so every picture costs one small putImageData.
-function heatmapCanvas(b64, size, canvas) {
-  const values = decodeBytes(b64, true);
-  canvas = canvas || document.createElement("canvas");
-  canvas.width = size; canvas.height = size;
-  const ctx = canvas.getContext("2d"), image = ctx.createImageData(size, size);
-  for (let i = 0; i < values.length; i++) {
-    const [r, g, b] = divergingColour(values[i] / 127);
-    image.data[4 * i] = r; image.data[4 * i + 1] = g; image.data[4 * i + 2] = b; image.data[4 * i + 3] = 255;
+// The diverging scale for every int8 value v (127 = +1) as RGBA at 4·(v + 128): a picture's
+// pixels are looked up, not computed (a 6 × 32 network has 200 pictures a frame).
+const DIVERGING_RGBA = new Uint8ClampedArray(256 * 4);
+for (let v = -128; v < 128; v++) {
+  DIVERGING_RGBA.set([...divergingColour(v / 127), 255], 4 * (v + 128));
+}
+
+// Writes the int8 picture `b64` (size × size, rows from the top) into `image` (ImageData) with
+// its top-left corner at column `left`.
+function paintHeatmap(image, b64, size, left = 0) {
+  const raw = atob(b64), data = image.data, width = image.width;
+  for (let i = 0; i < raw.length; i++) {
+    const byte = raw.charCodeAt(i), lut = 4 * (byte < 128 ? byte + 128 : byte - 128);
+    const at = 4 * ((i / size | 0) * width + left + i % size);
+    data[at] = DIVERGING_RGBA[lut]; data[at + 1] = DIVERGING_RGBA[lut + 1];
+    data[at + 2] = DIVERGING_RGBA[lut + 2]; data[at + 3] = 255;
   }
+}
+
+// An offscreen canvas holding a size×size picture of int8 values in the diverging scale; drawn
+// scaled with drawImage, so a picture costs one small putImageData.
+function heatmapCanvas(b64, size, canvas) {
+  canvas = canvas || document.createElement("canvas");
+  if (canvas.width !== size || canvas.height !== size) { canvas.width = size; canvas.height = size; }
+  const ctx = canvas.getContext("2d"), image = ctx.createImageData(size, size);
+  paintHeatmap(image, b64, size);
   ctx.putImageData(image, 0, 0);
   return canvas;
 }

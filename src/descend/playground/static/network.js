@@ -7,9 +7,12 @@ const Net = {
   frame: null,       // the last frame
   curve: [],         // [step, train loss, test loss]
   playing: false,
-  framesShown: 0,    // frames received and drawn (benchmarks/playground.py counts them)
+  framesShown: 0,    // frames received
+  framesDrawn: 0,    // frames drawn (benchmarks/playground.py counts them)
+  unanswered: 0,     // frames received since the last drawing (each is answered "drawn")
+  drawing: false,    // a drawing is scheduled for the next animation frame
   fellBack: false,   // the URL's settings were refused and the defaults asked for instead
-  neuronCanvases: [],
+  neuronAtlas: document.createElement("canvas"),  // every neuron's picture side by side
   boundaryCanvas: document.createElement("canvas"),
 };
 
@@ -204,16 +207,28 @@ function drawNetwork() {
     }
     ctx.stroke();
   }
-  // each neuron's output over the square as a small heat map
+  // each neuron's output over the square as a small heat map: all of them painted side by side
+  // into one atlas (one putImageData), then each drawn from its part of the atlas, scaled
   const pictures = [ready.inputs, ...frame.neurons, [frame.output]];
+  const size = ready.neuron_grid, count = pictures.reduce((n, layer) => n + layer.length, 0);
+  const atlas = Net.neuronAtlas;
+  if (atlas.width !== size * count || atlas.height !== size) {
+    atlas.width = size * count; atlas.height = size;
+  }
+  const atlasCtx = atlas.getContext("2d"), image = atlasCtx.createImageData(size * count, size);
   let k = 0;
-  pictures.forEach((layer, l) => layer.forEach((b64, i) => {
-    const picture = Net.neuronCanvases[k] = heatmapCanvas(b64, ready.neuron_grid, Net.neuronCanvases[k]);
-    k += 1;
+  pictures.forEach((layer) => layer.forEach((b64) => { paintHeatmap(image, b64, size, size * k); k += 1; }));
+  atlasCtx.putImageData(image, 0, 0);
+  k = 0;
+  ctx.strokeStyle = "#999"; ctx.lineWidth = 1;
+  ctx.beginPath();
+  pictures.forEach((layer, l) => layer.forEach((_, i) => {
     const [x, y] = position(l, i);
-    ctx.drawImage(picture, x, y, box, box);
-    ctx.strokeStyle = "#999"; ctx.lineWidth = 1; ctx.strokeRect(x, y, box, box);
+    ctx.drawImage(atlas, size * k, 0, size, size, x, y, box, box);
+    ctx.rect(x, y, box, box);
+    k += 1;
   }));
+  ctx.stroke();
   ctx.fillStyle = "#555"; ctx.font = "11px system-ui, sans-serif";
   ready.config.features.forEach((name, i) => {
     const [x, y] = position(0, i);
@@ -244,6 +259,7 @@ function drawLossChart() {
 function showFrame(frame) {
   Net.frame = frame;
   Net.framesShown += 1;
+  Net.unanswered += 1;
   document.getElementById("step-count").textContent = frame.step;
   document.getElementById("epoch-count").textContent = frame.epoch;
   document.getElementById("lr-now").textContent = formatNumber(frame.lr);
@@ -261,9 +277,15 @@ function showFrame(frame) {
       `${frame.diverged.message} The pictures show the last finite network.`;
   } else banner.hidden = true;
   setPlaying(frame.playing);
+  if (Net.drawing) return;  // the drawing already scheduled will show this newer frame
+  Net.drawing = true;
   requestAnimationFrame(() => {
+    Net.drawing = false;
     drawBoundary(); drawNetwork(); drawLossChart();
-    send({ type: "drawn" });  // the server computes the next frame only now
+    Net.framesDrawn += 1;
+    // every frame received is answered, drawn or replaced by a newer one: the server keeps
+    // at most two frames unanswered, so it computes the next while this one is drawn
+    for (; Net.unanswered > 0; Net.unanswered--) send({ type: "drawn" });
   });
 }
 
