@@ -32,8 +32,8 @@ def _env():
 
 def test_two_runs_with_the_same_name_both_keep_their_results(tmp_path):
     runs = tmp_path / "RC"
-    # 600 epochs (about two seconds of training) so that both check the name before either publishes
-    cmd = [sys.executable, "-m", "descend", "train", "--dataset", "iris", "--epochs", "600", "--no-progress",
+    # 400 epochs (one to two seconds of training) so that both check the name before either publishes
+    cmd = [sys.executable, "-m", "descend", "train", "--dataset", "iris", "--epochs", "400", "--no-progress",
            "--runs-dir", str(runs), "--name", "same"]
     procs = [subprocess.Popen(cmd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for _ in range(2)]
