@@ -35,6 +35,7 @@ def test_classification_data_set_and_hidden_layer(tmp_path):
                             "0.1", "--out", str(out)])
     assert r.exit_code == 0, r.output
     assert json.loads((out / "results.json").read_text())["loss"] == "cross_entropy"
+    assert "1 epoch each" in r.output
 
 
 def test_bad_values_are_usage_errors(tmp_path):

@@ -126,7 +126,7 @@ def test_flag_errors_name_the_flag():
     ({"checkpoint_every": 10}, "checkpoint_every", "needs --checkpoint-dir"),
     ({"max_time": 0.0}, "max_time", "positive"),
     ({"grad_tol": -1.0}, "grad_tol", "non-negative"),
-    ({"num_iter": 1}, "num_iter", "at least 2"),
+    ({"steps": 1}, "steps", "at least 2"),
     ({"threads": 0}, "threads", "at least 1"),
     ({"name": ".hidden"}, "name", "not starting with '.'"),
     ({"patience": 3, "val_size": 0.0}, "patience", "val_size > 0"),
@@ -148,3 +148,13 @@ def test_every_fit_option_has_a_key():
                 "divergence_warning"}  # the command reports a divergence itself
     names = set(inspect.signature(fit).parameters) - internal
     assert names <= set(C.DEFAULTS), names - set(C.DEFAULTS)
+
+
+def test_lr_find_keys_are_the_apis_names_and_defaults():
+    import inspect
+
+    from descend.train import lr_find
+
+    api = inspect.signature(lr_find).parameters
+    for key in C.LR_FIND_KEYS:
+        assert C.DEFAULTS[key] == api[key].default, key

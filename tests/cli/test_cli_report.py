@@ -182,3 +182,14 @@ def test_other_data_has_no_surface(tmp_path):
     assert r.exit_code == 0, r.output
     assert not (tmp_path / "iris" / "surface.png").exists()
     assert "What the model learned" not in (tmp_path / "iris" / "report.html").read_text()
+
+
+def test_the_report_names_the_data_file_not_the_default_dataset(tmp_path):
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(60, 3))
+    path = tmp_path / "mine.csv"
+    np.savetxt(path, np.column_stack([X, (X[:, 0] > 0).astype(int)]), delimiter=",", fmt="%g")
+    r = _train("--data", path, "--model", "4", "--epochs", "1", "--runs-dir", tmp_path, "--name", "mine")
+    assert r.exit_code == 0, r.output
+    page = (tmp_path / "mine" / "report.html").read_text()
+    assert "<td>dataset</td>" not in page and "digits" not in page and "mine.csv" in page

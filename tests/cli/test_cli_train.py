@@ -156,6 +156,12 @@ def test_evaluate_and_predict_with_a_data_file(default_run, tmp_path):
     before = out.read_text()
     r = _run("predict", run, "--data", path, "--output", out)
     assert r.exit_code == 1 and "already exists" in r.output and out.read_text() == before
+    assert "--force" in r.output
+    r = _run("predict", run, "--data", tmp_path / "x.csv", "--output", out, "--force")  # replaced whole
+    assert r.exit_code == 0, r.output
+    assert out.read_text().splitlines()[1:] == [row["prediction"] for row in rows[:5]]
+    r = _run("predict", run, "--data", path, "--force")
+    assert r.exit_code == 2 and "--output" in r.output
     # wrong number of features: one clear line
     np.savetxt(tmp_path / "bad.csv", np.ones((3, 5)), delimiter=",")
     r = _run("evaluate", run, "--data", tmp_path / "bad.csv")
@@ -174,7 +180,7 @@ def test_help_shows_defaults_for_every_command():
     for cmd in ("lr-find", "evaluate", "predict"):
         r = _run(cmd, "--help")
         assert r.exit_code == 0 and "Usage" in r.output
-    assert "[default: 1e-06]" in " ".join(_run("lr-find", "--help").output.split())
+    assert "[default: 1e-07]" in " ".join(_run("lr-find", "--help").output.split())  # lr_find's own
 
 
 def test_config_file_and_flags(tmp_path):
@@ -196,6 +202,24 @@ def test_config_file_and_flags(tmp_path):
     assert r.exit_code == 0, r.output
     again = json.loads((tmp_path / "out" / "b" / "metrics.json").read_text())
     assert again["test_loss"] == metrics["test_loss"] and again["train_loss"] == metrics["train_loss"]
+
+
+def test_a_copied_runs_config_writes_beside_the_copy(tmp_path, monkeypatch):
+    r = _run("train", "--dataset", "iris", "--model", "4", "--epochs", "1", "--no-progress", "--name", "a",
+             "--runs-dir", tmp_path / "first")
+    assert r.exit_code == 0, r.output
+    saved = tomllib.loads((tmp_path / "first" / "a" / "config.toml").read_text())
+    assert saved["runs_dir"] == ".."  # the folder holding the run, whatever it is called
+    assert not {"start_lr", "end_lr", "steps"} & set(saved)  # lr-find's keys are not train's
+    assert not {"start_lr", "end_lr", "steps"} & set(json.loads((tmp_path / "first" / "a" / "config.json").read_text()))
+    shutil.copytree(tmp_path / "first", tmp_path / "copy")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    r = _run("train", "--config", tmp_path / "copy" / "a" / "config.toml", "--name", "b")
+    assert r.exit_code == 0, r.output
+    assert _visible(tmp_path / "copy") == ["a", "b"] and _visible(tmp_path / "first") == ["a"]
+    assert not (elsewhere / "runs").exists()
 
 
 def test_unknown_config_key_is_a_usage_error_listing_valid_keys(tmp_path):
@@ -395,15 +419,16 @@ def test_small_models_use_one_blas_thread():
 
 def test_lr_find_prints_a_suggestion_and_writes_the_plot(tmp_path):
     out = tmp_path / "lr.png"
-    r = _run("lr-find", "--model", "16", "--num-iter", "30", "--output", out)
+    r = _run("lr-find", "--model", "16", "--steps", "30", "--output", out)
     assert r.exit_code == 0, r.output
     lr = float(re.search(r"suggested learning rate: (\S+)", r.output).group(1))
     assert 1e-6 <= lr <= 1.0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert f"descend train --optimizer adam --lr {lr:.3g}" in r.output
-    r = _run("lr-find", "--model", "16", "--num-iter", "30", "--output", out)
+    assert "a tenth of the rate at its lowest point" in r.output and "from 1e-07 to 10" in r.output
+    r = _run("lr-find", "--model", "16", "--steps", "30", "--output", out)
     assert r.exit_code == 1 and "already exists" in r.output
-    r = _run("lr-find", "--model", "16", "--num-iter", "20", "--runs-dir", tmp_path / "runs")
+    r = _run("lr-find", "--model", "16", "--steps", "20", "--runs-dir", tmp_path / "runs")
     assert r.exit_code == 0, r.output
     (plot,) = (tmp_path / "runs").iterdir()
     assert plot.name.startswith("lr-find-digits-") and plot.suffix == ".png"

@@ -55,7 +55,7 @@ def test_landscape_per_optimizer_lrs_and_lbfgs(tmp_path):
 
 @pytest.mark.parametrize("args,message", [
     (["landscape", "nope"], "unknown landscape"),
-    (["landscape"], "missing landscape name"),
+    (["basins"], "missing landscape name"),
     (["landscape", "himmelblau", "--start", "1"], "needs 2 coordinates"),
     (["landscape", "himmelblau", "--start", "a,b"], "expected numbers"),
     (["landscape", "himmelblau", "--optimizers", "sgd,bogus"], "unknown optimizer"),
@@ -69,6 +69,12 @@ def test_usage_errors_exit_2(args, message):
     r = _run(*args)
     assert r.exit_code == 2
     assert message in r.output
+
+
+def test_landscape_without_a_name_lists_them():
+    r = _run("landscape")  # its usage shows NAME as optional: without one, the choices
+    assert r.exit_code == 0, r.output
+    assert r.output == _run("landscape", "--list").output and "rastrigin" in r.output
 
 
 def test_failure_is_one_line_exit_1(tmp_path):

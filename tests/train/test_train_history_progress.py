@@ -115,6 +115,26 @@ def test_rich_bar_in_a_terminal(blobs, monkeypatch):
     fit(m, (X, y), loss="cross_entropy", optimizer="sgd", epochs=2, progress=display, seed=0)
     text = buf.getvalue()
     assert "stopped: epochs" in text and "epoch 1" in text
+    assert "loss nan" not in text  # before the first step the bar says it has no loss yet
+
+
+def test_rich_bar_before_the_first_step_has_no_nan_loss(monkeypatch):
+    pytest.importorskip("rich")
+
+    class TTY(io.StringIO):
+        def isatty(self):
+            return True
+
+    buf = TTY()
+    monkeypatch.setattr(sys, "stdout", buf)
+    display = make_progress(True)
+    display.start(epochs=3, steps_per_epoch=4, total_steps=12)
+    display._bar.refresh()
+    first = buf.getvalue()
+    display.step(0, 1, 1, 0.5)
+    display._bar.refresh()
+    assert "loss —" in first and "nan" not in first
+    assert "loss 0.5" in buf.getvalue()
 
 
 def test_make_progress_choices():
@@ -143,3 +163,9 @@ def test_metric_functions():
     assert mean_absolute_error(np.array([[1.0, 2.0], [3.0, 5.0]]), np.array([[1.0, 0.0], [3.0, 4.0]])) == 0.75
     with pytest.raises(ValueError, match="outputs"):
         accuracy(logits, np.array([0, 1]))
+
+
+def test_one_epoch_is_singular(blobs):
+    X, y = blobs
+    history = fit(small_mlp(0), (X, y), loss="cross_entropy", optimizer="sgd", epochs=1, progress=False)
+    assert history.stop_message == "ran 1 epoch"

@@ -54,6 +54,7 @@ def batch_modes_command(
     from .. import optim
     from ..random import manual_seed
     from ..train import batch_modes
+    from ..train.guards import counted
     from .config import DEFAULTS, ConfigError, parse_model
     from .job import build_model, load_data, prepare
 
@@ -85,17 +86,13 @@ def batch_modes_command(
     result = batch_modes(net, (prep.X_train, prep.y_train), loss=loss, lr=lr, epochs=epochs, modes=modes,
                          optimizer=optimizer, seed=seed)
     rows = result.table()
-    _print_table(rows, f"{desc}: {n} training examples, {optimizer} at lr {lr:g}, {_epochs(epochs)} each")
+    _print_table(rows, f"{desc}: {n} training examples, {optimizer} at lr {lr:g}, {counted(epochs, 'epoch')} each")
     command = " ".join(["descend", "batch-modes", *(f"{flag} {shlex.quote(str(v))}" for flag, v in (
         ("--data", data) if data else ("--dataset", dataset), ("--target", target), ("--model", model),
         ("--lr", f"{lr:g}"), ("--epochs", epochs), ("--batch-size", batch_size), ("--optimizer", optimizer),
         ("--seed", seed)) if v is not None and (flag != "--model" or v))])
     written = _write_outputs(out_dir, result, rows, desc, loss, command)
     typer.echo(f"wrote {', '.join(p.name for p in written)} to {out_dir}")
-
-
-def _epochs(n: int) -> str:
-    return f"{n} epoch" if n == 1 else f"{n} epochs"
 
 
 def _out_dir(out: Path | None, runs_dir: Path, stem: str) -> Path:
@@ -128,6 +125,7 @@ def _print_table(rows, title: str) -> None:
 
 def _write_outputs(out_dir: Path, result, rows, desc: str, loss: str, command: str) -> list[Path]:
     from .. import viz
+    from ..train.guards import counted
     from .report import data_uri, figure_png, render
     from .runs import write_bytes, write_json, write_text
 
@@ -157,7 +155,7 @@ def _write_outputs(out_dir: Path, result, rows, desc: str, loss: str, command: s
     table_rows = [[r[0], r[1], r[2], r[3], r[4], r[5], f"{r[6]:.0%}", r[7]] for r in rows]
     page = render("batch_modes.html.j2", title="Batch, stochastic and mini-batch gradient descent",
                   subtitle=f"{desc}, {result.n_examples} training examples; {result.optimizer} at "
-                           f"lr {result.lr:g} for {_epochs(result.epochs)} each ({loss} loss)",
+                           f"lr {result.lr:g} for {counted(result.epochs, 'epoch')} each ({loss} loss)",
                   head=head, rows=table_rows, images=images, command=command)
     write_text(out_dir / "report.html", page)
     written.append(out_dir / "report.html")

@@ -31,6 +31,8 @@ SCHEDULERS = ("none", "cosine", "step", "exponential", "onecycle", "plateau")
 TASKS = ("auto", "classification", "regression")
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu", "leaky_relu", "elu", "softplus")
 DTYPES = ("float32", "float64")
+#: The keys only ``descend lr-find`` reads: a train run's stored configuration leaves them out.
+LR_FIND_KEYS = ("start_lr", "end_lr", "steps")
 #: The range of an integer value: a TOML integer is a signed 64-bit number.
 INT_MIN, INT_MAX = -(2**63), 2**63 - 1
 
@@ -127,9 +129,10 @@ FIELDS: tuple[Field, ...] = (
           optional=True),
     Field("resume", "bool", False, "Continue from the checkpoint in --checkpoint-dir, if there is one."),
     # lr-find
-    Field("start_lr", "float", 1e-6, "lr-find: smallest learning rate tried."),
-    Field("end_lr", "float", 1.0, "lr-find: largest learning rate tried."),
-    Field("num_iter", "int", 100, "lr-find: number of steps (learning rates) tried."),
+    # the names and defaults of descend.train.lr_find (tests/cli/test_cli_config.py checks them)
+    Field("start_lr", "float", 1e-7, "lr-find: smallest learning rate tried."),
+    Field("end_lr", "float", 10.0, "lr-find: largest learning rate tried."),
+    Field("steps", "int", 100, "lr-find: number of steps (learning rates) tried."),
     # output
     Field("name", "str", None,
           "Run name: the run folder is RUNS_DIR/NAME, never overwritten (default: dataset-timestamp).",
@@ -345,7 +348,7 @@ def check(cfg: dict[str, Any], sources: dict[str, str] | None = None) -> None:
         bad("weight_decay", f"must be non-negative, got {cfg['weight_decay']}")
     if cfg["epochs"] < 1:
         bad("epochs", f"must be at least 1, got {cfg['epochs']}")
-    for key in ("max_steps", "patience", "num_iter", "checkpoint_every", "threads"):
+    for key in ("max_steps", "patience", "steps", "checkpoint_every", "threads"):
         if cfg[key] is not None and cfg[key] < 1:
             bad(key, f"must be at least 1, got {cfg[key]}")
     for key in ("tol", "grad_tol"):
@@ -359,8 +362,8 @@ def check(cfg: dict[str, Any], sources: dict[str, str] | None = None) -> None:
         bad("seed", f"must be a non-negative integer, got {cfg['seed']}")
     if not (0 < cfg["start_lr"] < cfg["end_lr"]):
         bad("start_lr", f"need 0 < start_lr < end_lr, got {cfg['start_lr']} and {cfg['end_lr']}")
-    if cfg["num_iter"] < 2:
-        bad("num_iter", f"must be at least 2, got {cfg['num_iter']}")
+    if cfg["steps"] < 2:
+        bad("steps", f"must be at least 2, got {cfg['steps']}")
     if cfg["checkpoint_dir"] is None:
         if cfg["resume"]:
             bad("resume", "needs --checkpoint-dir (the folder holding the checkpoint to resume from)")

@@ -27,8 +27,16 @@ from descend import data as ddata
 
 from ..data.preprocessing import check_standardization
 from ..serialization import CheckpointError, check_parameters
+from ..train.guards import counted
 from . import report as rep
-from .config import DEFAULTS, ConfigError, format_batch_size, format_model, to_jsonable
+from .config import (
+    DEFAULTS,
+    LR_FIND_KEYS,
+    ConfigError,
+    format_batch_size,
+    format_model,
+    to_jsonable,
+)
 from .runs import (
     MODEL_FILE,
     RUN_FORMAT,
@@ -604,7 +612,7 @@ def run_training(cfg: dict[str, Any], *, echo=print, warn=_warn_stderr, config_s
             echo(f"descend train: {data_desc}, {prep.task}, {n_train} train / "
                  f"{0 if prep.X_val is None else len(prep.X_val)} validation / {len(prep.X_test)} test examples")
             echo(f"model {describe_model(cfg['model'], prep.n_features, prep.n_outputs)} ({cfg['activation']}), "
-                 f"{cfg['optimizer']} lr={cfg['lr']:g}, batch {format_batch_size(batch)}, {cfg['epochs']} epochs"
+                 f"{cfg['optimizer']} lr={cfg['lr']:g}, batch {format_batch_size(batch)}, {counted(cfg['epochs'], 'epoch')}"
                  f" -> {staged.final_path}")
             history = descend.train.fit(
                 model, (prep.X_train, prep.y_train), loss=loss, optimizer=optimizer,
@@ -664,12 +672,20 @@ def _stem(cfg) -> str:
 
 
 def _toml_config(cfg) -> dict:
-    out = to_jsonable(cfg)
+    """The run's config.toml: ``descend train --config RUN/config.toml`` repeats the run.
+
+    ``runs_dir`` is ``".."``, the folder that holds the run (relative paths in a config file are
+    taken from the file's folder), so a re-run lands beside the run it repeats, and beside a
+    copied run folder rather than in the original's folder. ``data`` and ``checkpoint_dir`` stay
+    absolute: they name things outside the run folder. lr-find's keys are not train's.
+    """
+    out = {k: v for k, v in to_jsonable(cfg).items() if k not in LR_FIND_KEYS}
     out["batch_size"] = format_batch_size(cfg["batch_size"]) if cfg["batch_size"] is None else cfg["batch_size"]
     out.pop("name", None)  # a re-run gets its own folder
-    for key in ("data", "runs_dir", "checkpoint_dir"):
+    for key in ("data", "checkpoint_dir"):
         if out.get(key):
             out[key] = _abs_data(out[key]) if key == "data" else os.path.abspath(out[key])
+    out["runs_dir"] = ".."  # the run folder is RUNS_DIR/NAME
     out["resume"] = False  # a re-run starts afresh unless asked again
     return out
 
@@ -682,8 +698,9 @@ def _abs_data(path: str) -> str:
 
 
 def _stored_config(cfg) -> dict:
-    """The configuration as config.json stores it: paths absolute, so the run's data can be found later."""
-    out = to_jsonable(cfg)
+    """The configuration as config.json stores it: paths absolute, so the run's data can be found
+    later; lr-find's keys are not train's."""
+    out = {k: v for k, v in to_jsonable(cfg).items() if k not in LR_FIND_KEYS}
     for key in ("data", "runs_dir", "checkpoint_dir"):
         if out.get(key):
             out[key] = _abs_data(out[key]) if key == "data" else os.path.abspath(out[key])
@@ -762,7 +779,8 @@ def _finish(cfg, run_dir: Path, run_name: str, model, prep: Prepared, history, d
     headline["epochs"] = metrics["epochs"]
     headline["train time (s)"] = metrics["train_time_s"]
     shown_cfg = {k: (format_model(v) if k == "model" else format_batch_size(v) if k == "batch_size" else v)
-                 for k, v in to_jsonable(cfg).items() if k not in ("start_lr", "end_lr", "num_iter", "progress")}
+                 for k, v in to_jsonable(cfg).items() if k not in (*LR_FIND_KEYS, "progress")
+                 and not (k == "dataset" and cfg.get("data"))}  # --data replaces --dataset: show the one used
     html = rep.render_report(
         title=f"descend run {run_name}",
         subtitle=(f"{data_desc} · {task} · model {describe_model(cfg['model'], prep.n_features, prep.n_outputs)} "
@@ -980,7 +998,7 @@ def predict_job(run_dir, data: str | None, target: str | None, proba: bool) -> s
 def lr_find_job(cfg: dict[str, Any], output=None) -> dict:
     """The learning-rate range test (:func:`descend.train.lr_find`) on the configured data and model.
 
-    Trains ``num_iter`` mini-batches while the learning rate grows
+    Trains ``steps`` mini-batches while the learning rate grows
     exponentially from ``start_lr`` to ``end_lr`` and suggests the rate where
     the smoothed loss falls fastest. Writes the plot to ``output`` (default
     ``RUNS_DIR/lr-find-<data>-<time>.png``; an existing file is never
@@ -992,7 +1010,7 @@ def lr_find_job(cfg: dict[str, Any], output=None) -> dict:
     sizes = layer_widths(cfg["model"], prep.n_features, prep.n_outputs)
     with blas_threads(cfg, sizes, cfg["batch_size"] or len(prep.X_train)):
         result = descend.train.lr_find(model, (prep.X_train, prep.y_train), loss, optimizer,
-                                       start_lr=cfg["start_lr"], end_lr=cfg["end_lr"], steps=cfg["num_iter"],
+                                       start_lr=cfg["start_lr"], end_lr=cfg["end_lr"], steps=cfg["steps"],
                                        seed=cfg["seed"], batch_size=cfg["batch_size"])
     if result.suggestion is None:
         raise RuntimeError(f"lr-find: the loss was not finite even at start_lr={cfg['start_lr']:g}; "

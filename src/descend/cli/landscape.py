@@ -302,7 +302,8 @@ def _list_landscapes() -> None:
 
 
 def landscape_command(
-    name: Annotated[str | None, typer.Argument(help="Landscape name (see --list).", show_default=False)] = None,
+    name: Annotated[str | None, typer.Argument(
+        help="Landscape name; without one, the list of landscapes.", show_default=False)] = None,
     list_: Annotated[bool, typer.Option("--list", help="List the landscapes and their known minima.")] = False,
     optimizers: Annotated[str, typer.Option("--optimizers", help="Comma-separated optimizer names.")] = "sgd,momentum,nesterov,adam",
     lr: Annotated[str | None, typer.Option(
@@ -318,8 +319,11 @@ def landscape_command(
     frames: Annotated[int, typer.Option("--frames", min=1, help="Frames in paths.gif.")] = 100,
     debug: DebugOpt = False,
 ) -> None:
-    """Walk several optimizers downhill from one start; compare where they end and what it cost."""
-    if list_:
+    """Walk several optimizers downhill from one start; compare where they end and what it cost.
+
+    Without a NAME (or with --list): the landscapes to choose from, with their known minima.
+    """
+    if list_ or name is None:
         _list_landscapes()
         return
     from ..landscapes import minimize

@@ -90,7 +90,7 @@ _OPTIONS = {
     "progress": Annotated[bool, _opt("progress", "--progress/--no-progress")],
     "start_lr": Annotated[float, _opt("start_lr")],
     "end_lr": Annotated[float, _opt("end_lr")],
-    "num_iter": Annotated[int, _opt("num_iter")],
+    "steps": Annotated[int, _opt("steps")],
     # lr-find's alone: where its plot goes (not a config key)
     "output": Annotated[Path | None, typer.Option(
         "--output", "-o", help="Where to write the plot (PNG). Default: RUNS_DIR/lr-find-<dataset>-<time>.png.",
@@ -185,7 +185,9 @@ def train(ctx: typer.Context, **options) -> None:
         summary = f"test accuracy {m['test_accuracy']:.4f}   test loss {m['test_loss']:.4f}"
     else:
         summary = f"test R² {m['test_r2']:.4f}   test MSE {m['test_mse']:.4g}"
-    typer.echo(f"{summary}   ({m['epochs']} epochs, {m['train_time_s']:.1f} s, stopped: {m['stop_reason']})")
+    from ..train.guards import counted
+
+    typer.echo(f"{summary}   ({counted(m['epochs'], 'epoch')}, {m['train_time_s']:.1f} s, stopped: {m['stop_reason']})")
     typer.echo(f"run folder: {run.path}")
     typer.echo(f"report:     {run.path / 'report.html'}")
     if m["stop_reason"] == "diverged":
@@ -194,7 +196,7 @@ def train(ctx: typer.Context, **options) -> None:
 
 @_with_options(
     "config", "dataset", "data", "target", "task", "model", "activation", "dropout", "dtype",
-    "optimizer", "momentum", "weight_decay", "batch_size", "start_lr", "end_lr", "num_iter", "seed",
+    "optimizer", "momentum", "weight_decay", "batch_size", "start_lr", "end_lr", "steps", "seed",
     "threads", "test_size", "val_size", "standardize", "runs_dir", "output", "debug",
 )
 def lr_find(ctx: typer.Context, **options) -> None:
@@ -213,8 +215,8 @@ def lr_find(ctx: typer.Context, **options) -> None:
         raise _usage_error(exc) from None
     typer.echo(f"lr-find: {result['data']}, {result['steps']} steps from {cfg['start_lr']:g} to "
                f"{cfg['end_lr']:g} ({'stopped early: the loss blew up' if result['stop_reason'] == 'diverged' else 'all steps'})")
-    typer.echo(f"suggested learning rate: {result['suggestion']:.3g}   (steepest fall of the smoothed loss; "
-               f"the minimum-loss rule gives {result['lr_min_loss']:.3g})")
+    typer.echo(f"suggested learning rate: {result['suggestion']:.3g}   (where the smoothed loss falls fastest; "
+               f"a tenth of the rate at its lowest point, a more cautious rule, is {result['lr_min_loss']:.3g})")
     if result.get("plot"):
         typer.echo(f"plot: {result['plot']}")
     else:
@@ -257,21 +259,29 @@ def predict(
         show_default=False)] = None,
     target: TargetOpt = None,
     output: Annotated[Path | None, typer.Option(
-        "--output", "-o", help="CSV file to write (default: standard output). Never overwrites.",
-        dir_okay=False, show_default=False)] = None,
+        "--output", "-o", help="CSV file to write (default: standard output). An existing file is kept "
+        "unless --force is given.", dir_okay=False, show_default=False)] = None,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Replace an existing --output file (atomically: the old one stays whole until the new "
+        "one is complete).")] = False,
     proba: Annotated[bool, typer.Option("--proba", help="Add one probability column per class.")] = False,
     debug: DebugOpt = False,
 ) -> None:
     """Predict with a trained run: one CSV row per example (prediction, optionally probabilities)."""
     from .job import predict_job
 
+    if force and output is None:
+        raise typer.BadParameter("--force replaces an --output file; give -o FILE", param_hint="--force")
     text = predict_job(run_dir, data, target, proba)
     if output is None:
         sys.stdout.write(text)
         return
-    from .runs import write_new
+    from .runs import write_bytes, write_new
 
-    write_new(output, text.encode("utf-8"))
+    try:
+        (write_bytes if force else write_new)(output, text.encode("utf-8"))
+    except FileExistsError as exc:
+        raise FileExistsError(f"{exc}, or pass --force to replace it") from None
     typer.echo(f"wrote {text.count(chr(10)) - 1} predictions to {output}", err=True)
 
 

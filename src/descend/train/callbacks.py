@@ -26,6 +26,8 @@ import os
 
 import numpy as np
 
+from .guards import counted
+
 __all__ = [
     "Callback", "TrainState", "EarlyStopping", "ModelCheckpoint", "LearningRateMonitor",
     "CSVLogger",
@@ -154,7 +156,7 @@ class EarlyStopping(Callback):
             if self.wait >= self.patience:
                 state.request_stop(
                     "early_stopping",
-                    f"{self.monitor} did not improve for {self.patience} epochs; best "
+                    f"{self.monitor} did not improve for {counted(self.patience, 'epoch')}; best "
                     f"{self.monitor}={self.best:.6g} at epoch {self.best_epoch}"
                     if self.best is not None else f"{self.monitor} was never finite",
                 )

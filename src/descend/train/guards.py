@@ -84,6 +84,11 @@ def _array(p):
     return getattr(p, "data", p)
 
 
+def counted(n: int, noun: str) -> str:
+    """``n`` and ``noun``, plural unless n is 1: "1 epoch", "30 epochs"."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def check_positive_int(v, name, allow_none=True):
     """``v`` as an int >= 1 (or None when allowed); a ValueError naming ``name`` otherwise."""
     if v is None and allow_none:

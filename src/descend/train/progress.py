@@ -138,7 +138,7 @@ class RichProgress(SilentProgress):
             TextColumn("[bold]{task.fields[epoch_str]}"),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("loss {task.fields[loss]:.4g}"),
+            TextColumn("{task.fields[loss]}"),
             TimeElapsedColumn(),
             TextColumn("ETA"),
             TimeRemainingColumn(),
@@ -158,22 +158,23 @@ class RichProgress(SilentProgress):
     def start(self, *, epochs, steps_per_epoch, total_steps, start_step=0, start_time=0.0):
         self.epochs = epochs
         self._bar.start()
+        # no step has a loss yet: the column says so rather than showing `loss nan`
         self._task = self._bar.add_task("train", total=total_steps or None, completed=start_step,
-                                        epoch_str=self._epoch_str(0), loss=float("nan"))
+                                        epoch_str=self._epoch_str(0), loss="loss —")
 
     def step(self, epoch, batch, step, loss):
         now = time.perf_counter()
         if now - self._last < self._dt:
             return
         self._last = now
-        self._bar.update(self._task, completed=step, loss=loss, epoch_str=self._epoch_str(epoch))
+        self._bar.update(self._task, completed=step, loss=f"loss {loss:.4g}", epoch_str=self._epoch_str(epoch))
         self._bar.refresh()
 
     def epoch_end(self, record):
         now = time.perf_counter()
         # the step updates are throttled, so the label and loss may lag: show the finished epoch
         self._bar.update(self._task, completed=record["step"], epoch_str=self._epoch_str(record["epoch"] - 1),
-                         loss=record.get("train_loss", float("nan")))
+                         loss=f"loss {record.get('train_loss', float('nan')):.4g}")
         if now - self._last_line >= self._line_dt or record["epoch"] == 1:
             self._last_line = now
             self._print_record(record)

@@ -41,6 +41,7 @@ from .guards import (
     DivergenceWarning,
     check_divergence_factor,
     check_seed,
+    counted,
     loss_exploded,
     model_params,
     parameter_exploded,
@@ -587,7 +588,7 @@ class Trainer:
         """Training stopped: record why, final checkpoint, on_train_end."""
         stop, msg = self._stop, self._stop_msg
         if stop is None:
-            stop, msg = "epochs", f"ran {self.epochs} epochs"
+            stop, msg = "epochs", f"ran {counted(self.epochs, 'epoch')}"
             self._stop, self._stop_msg = stop, msg
         epoch, batch = self.current_epoch, self._batch
         self.loader.epoch = self._epoch0 + epoch + (1 if batch else 0)  # a reused loader moves on to new orders
