@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import base64
 import os
+import queue
 import subprocess
 import sys
 import threading
+import time
 import warnings
 
 import numpy as np
@@ -286,6 +288,43 @@ def test_history_and_curves_stay_bounded(driven, monkeypatch):
     history = driven.session.run.trainer.history
     assert len(history.step_loss) <= 200 and len(history.epochs) <= 200
     assert len(driven.session.curve) <= 50
+
+
+def test_frames_wait_for_the_page_and_a_pause_shows_where_training_stopped():
+    """At most FRAMES_AHEAD frames are unanswered (one drawn while the next is computed); a
+    pause is answered while frames wait, and a frame shows the steps done since the last one."""
+    inbox: queue.Queue = queue.Queue()
+    s = session.NetworkSession(inbox.put)
+
+    def frames(wait):
+        out, deadline = [], time.monotonic() + wait
+        while time.monotonic() < deadline:
+            try:
+                message = inbox.get(timeout=0.02)
+            except queue.Empty:
+                continue
+            if message["type"] == "frame":
+                out.append(message)
+            if message["type"] == "status" and not message["playing"]:
+                out.append(message)
+        return out
+
+    try:
+        s.submit({"type": "config", "config": {"steps_per_frame": 3}})
+        s.submit({"type": "play"})
+        assert [f["step"] for f in frames(0.6)] == [0, 3][:session.FRAMES_AHEAD]
+        s.frame_sent()  # the page drew one: exactly one more comes
+        assert [f["step"] for f in frames(0.4)] == [6]
+        s.frame_sent()
+        s.submit({"type": "pause"})
+        answers = frames(0.6)
+        paused = next(i for i, m in enumerate(answers) if m["type"] == "status")
+        shown = [m["step"] for m in answers if m["type"] == "frame"]
+        # the last frame (after the pause's status, if steps were done since) shows the end
+        assert (shown[-1] if shown else 6) == s.run.trainer.global_step
+        assert all(m["type"] == "frame" for m in answers[paused + 1:])
+    finally:
+        s.close()
 
 
 def test_closing_stops_the_worker_thread_and_removes_the_upload_folder():
