@@ -115,3 +115,11 @@ def test_a_dataloader_is_refused():
 
     with pytest.raises(TypeError, match="not a DataLoader"):
         train.batch_modes(_model(), DataLoader(Dataset(*_line(20)), batch_size=4), loss="mse", lr=0.1)
+
+
+def test_probes_are_dense_where_stochastic_descent_moves_fast(line_result):
+    sgd, mini = line_result.runs["stochastic"], line_result.runs["mini-batch 32"]
+    # every n / 10 = 20 examples, and at 1, 2, 4, 8, 16 before that
+    np.testing.assert_array_equal(sgd.examples[:8], [0, 1, 2, 4, 8, 16, 20, 40])
+    assert list(mini.examples[:3]) == [0, 32, 64]  # measured after the update that passes a point
+    assert np.all(np.diff(sgd.examples) > 0) and np.all(np.diff(mini.examples) > 0)

@@ -132,7 +132,11 @@ def _last_epoch_spread(history) -> float:
 
 class _FullLossProbe(Callback):
     """Evaluates the full training loss whenever the examples seen pass the next probe point,
-    and keeps the time it spends out of the run's wall time."""
+    and keeps the time it spends out of the run's wall time.
+
+    The probe points are every ``every`` examples, and before the first of them at 1, 2, 4, 8,
+    ... examples: stochastic descent makes most of its progress in the first few dozen
+    updates, which evenly spaced probes would step over."""
 
     def __init__(self, X, y, loss_fn, threshold, n, batch_size, every):
         self.X, self.y, self.loss_fn, self.threshold = X, y, loss_fn, threshold
@@ -146,7 +150,8 @@ class _FullLossProbe(Callback):
         self.losses.append(evaluate_arrays(model, self.X, self.y, self.loss_fn, (), self.threshold)["loss"])
         self.examples.append(seen)
         self.updates.append(updates)
-        self.next_mark = (seen // self.every + 1) * self.every
+        early = 1 << seen.bit_length()  # the next power of two above seen
+        self.next_mark = early if early < self.every else (seen // self.every + 1) * self.every
         self.probe_seconds += time.perf_counter() - t0
 
     def on_train_begin(self, state):
@@ -187,7 +192,8 @@ def batch_modes(model, train, *, loss, lr: float, epochs: int = 10, modes=None, 
         Data order and the generator (dropout) of every run: one seed reproduces them all.
     probes_per_epoch : int
         How often the full training loss is measured: every ``n / probes_per_epoch`` examples
-        seen (batch descent, which sees n at a time, is measured after each update).
+        seen, and at 1, 2, 4, ... examples before that (a mode is measured after the first
+        update that passes a point: batch descent, which sees n at a time, after each update).
     progress : bool
         Show each run's progress bar.
     **fit_options

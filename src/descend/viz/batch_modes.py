@@ -18,7 +18,8 @@ def plot_batch_modes(result, title=None, path=None, log_loss: bool | None = None
     result : descend.train.BatchModes
         What :func:`descend.train.batch_modes` returned.
     log_loss : bool, optional
-        Log scale for the loss (default: when it falls by more than 100×).
+        Log scale for the loss (default: when it falls by more than 10×, so that the noise
+        of stochastic descent around its floor stays visible).
 
     Left: against optimizer updates (log scale, as batch descent makes a few hundred times
     fewer than stochastic descent); right: against training examples seen, the budget all
@@ -33,7 +34,7 @@ def plot_batch_modes(result, title=None, path=None, log_loss: bool | None = None
     losses = np.concatenate([r.full_loss for r in runs.values()])
     finite = losses[np.isfinite(losses) & (losses > 0)]
     if log_loss is None:
-        log_loss = finite.size > 0 and finite.max() / finite.min() > 100
+        log_loss = finite.size > 0 and finite.max() / finite.min() > 10
     fig = new_figure((11.0, 4.2))
     by_updates, by_examples = fig.subplots(1, 2)
     for i, (name, run) in enumerate(runs.items()):
