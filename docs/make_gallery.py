@@ -1,4 +1,5 @@
-"""Regenerate the pictures of docs/landscapes.md into docs/images/.
+"""Regenerate the pictures of docs/landscapes.md (and the batch-modes one of docs/optimizers.md)
+into docs/images/.
 
     python docs/make_gallery.py
 
@@ -85,13 +86,17 @@ def restarts():
     multi = S.multistart(land, n_starts=20, optimizer="sgd", lr=0.002, steps=400, seed=0)
     hop = S.basin_hopping(land, start, n_iter=30, step_size=1.0, temperature=2.0, optimizer="sgd",
                           lr=0.002, steps=400, seed=0)
+    tunnel = S.tunneling(land, start, seed=0)
     print(f"  rastrigin: single descent f={single.fun:.3g} ({single.nfev} evals); multistart best "
-          f"f={multi.fun:.3g} ({multi.nfev} evals); basin hopping f={hop.fun:.3g} ({hop.nfev} evals)")
+          f"f={multi.fun:.3g} ({multi.nfev} evals); basin hopping f={hop.fun:.3g} ({hop.nfev} evals); "
+          f"tunnelling f={tunnel.fun:.3g} ({tunnel.nfev} evals, minima {np.round(tunnel.values, 3).tolist()})")
     fig, axes = panels(2, width=5.6)
     viz.plot_paths(land, {"one descent": single, "best of 20 restarts": multi,
-                          "basin hopping (minima visited)": hop.path},
-                   ax=axes[0], resolution=200, levels=12, title="Rastrigin: stuck, restarted, hopping")
-    viz.plot_convergence({"one descent": single, "multistart (20)": multi, "basin hopping": hop}, land,
+                          "basin hopping (minima visited)": hop.path,
+                          "tunnelling (minima, each lower)": tunnel.path},
+                   ax=axes[0], resolution=200, levels=12, title="Rastrigin: stuck, restarted, hopping, tunnelling")
+    viz.plot_convergence({"one descent": single, "multistart (20)": multi, "basin hopping": hop,
+                          "tunnelling": tunnel}, land,
                          ax=axes[1], log_x=True)
     save(fig, "restarts_rastrigin.png")
 
@@ -163,9 +168,26 @@ def animation():
     print(f"  wrote images/paths.gif ({(OUT / 'paths.gif').stat().st_size // 1024} KiB)")
 
 
+def batch_modes():
+    """Batch, stochastic and mini-batch descent on y = 2x: one lr, one budget of examples."""
+    import descend
+    from descend import nn, train
+    from descend.data import make_linear
+
+    X, y = make_linear(n_samples=800, noise=0.1, seed=0)
+    descend.manual_seed(0)
+    result = train.batch_modes(nn.Linear(1, 1), (X, y), loss="mse", lr=0.05, epochs=10, seed=0)
+    for name, run in result.runs.items():
+        print(f"  {name}: {int(run.updates[-1])} updates, final loss {run.final_loss:.4g}, noise "
+              f"{run.noise:.3g}, loss rose in {run.rises:.0%} of the intervals")
+    save(viz.plot_batch_modes(result, title="y = 2x + noise, 800 examples, SGD at lr 0.05 for 10 epochs"),
+         "batch_modes.png")
+
+
 def main() -> int:
     OUT.mkdir(parents=True, exist_ok=True)
-    for step in (landscapes_overview, learning_rates, basins, restarts, momentum, adaptive, budgets, animation):
+    for step in (landscapes_overview, learning_rates, basins, restarts, momentum, adaptive, budgets, animation,
+                 batch_modes):
         print(step.__name__)
         step()
     total = sum(p.stat().st_size for p in OUT.iterdir())
