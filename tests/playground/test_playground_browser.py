@@ -142,6 +142,8 @@ def test_divergence_shows_the_guard_message_not_nan(page, base_url):
     banner = page.inner_text("#diverged")
     assert "training diverged" in banner and "last finite network" in banner
     assert "NaN" not in page.inner_text("#output-panel")
+    # the page's curve has the climb step by step, up to the step the guard kept
+    assert page.evaluate("Net.curve.map((p) => p[0])") == list(range(page.evaluate("Net.frame.step") + 1))
     shot(page, "network-diverged")
 
 

@@ -141,6 +141,13 @@ def test_divergence_shows_the_guards_message_and_the_last_finite_network(driven)
     assert frame["diverged"]["lr"] == 2.0 and frame["diverged"]["step"] == frame["step"] + 1
     assert frame["train_loss"] is not None  # the restored network's loss is finite
     assert all(np.isfinite(np.array(w)).all() for w in frame["weights"])
+    # the curves have a point each step of the climb (not a line from step 0 to the end), and
+    # end beyond the kept network's loss, which the numbers show
+    curve = np.array(driven.session.curve)
+    assert curve[:, 0].tolist() == list(range(frame["step"] + 1))
+    assert np.all(np.diff(curve[:, 1]) > 0) and curve[-1, 1] > 100 * curve[0, 1]
+    assert curve[0, 1] < frame["train_loss"] < curve[-1, 1]
+    assert frame["epoch"] == frame["step"]  # batch mode: one step is one epoch
     driven.send({"type": "play"})
     assert "reset" in driven.wait_for("error")["message"]
 

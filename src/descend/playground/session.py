@@ -40,6 +40,9 @@ GRID = 100
 NEURON_GRID = 25
 MAX_UPLOAD_BYTES = 1_000_000
 #: Points of the loss curves kept per session; beyond it every other point is dropped.
+#: The first steps put a point on the curves each (later ones, one a frame): a run that
+#: diverges, or falls fast, in a few steps is drawn as it went, not as a line from step 0.
+_DENSE_CURVE_STEPS = 100
 _CURVE_POINTS = 2000
 #: The Trainer keeps a history of every step; a tab left playing trims it to stay bounded.
 _HISTORY_STEPS = 10_000
@@ -98,7 +101,8 @@ class NetworkSession:
         self.run: recipe.Run | None = None
         self.playing = False
         self.diverged = None
-        self.curve: list[list[float]] = []
+        self.curve: list[list[float]] = []  # [step, train loss, test loss], finite ones only
+        self._curve_new: list[list[float]] = []  # points not yet sent to the page
         self._framed_step = None  # the step the last frame showed
         self._thread = threading.Thread(target=self._work, name="descend-playground-session",
                                         daemon=True)
@@ -233,6 +237,9 @@ class NetworkSession:
             self.run.trainer.request_stop()
         playing = self.playing and keep_playing
         self.run, self.playing, self.diverged, self.curve = run, playing, None, []
+        self._curve_new = []
+        n_train = len(run.X_train)
+        self._steps_per_epoch = math.ceil(n_train / config.batch_size_of(cfg, n_train))
         self._grid = grid_points(GRID)
         self._grid_features = datasets.features(self._grid, cfg["features"])
         every = GRID // NEURON_GRID
@@ -269,6 +276,8 @@ class NetworkSession:
             if interruptible and not self._inbox.empty():
                 break  # a click is answered after this step, not after the whole frame
             info = trainer.step()
+            if trainer.global_step <= _DENSE_CURVE_STEPS and info["stop_reason"] != "diverged":
+                self._curve_point(*self.run.losses())
             if info["stop_reason"] is not None:
                 self.playing = False
                 if info["stop_reason"] == "diverged":
@@ -310,10 +319,11 @@ class NetworkSession:
         run = self.run
         model, trainer = run.model, run.trainer
         train_loss, test_loss = run.losses()
-        if math.isfinite(train_loss) and math.isfinite(test_loss):
-            self.curve.append([trainer.global_step, train_loss, test_loss])
-            if len(self.curve) > _CURVE_POINTS:
-                self.curve = self.curve[::2]
+        if not self.curve or self.curve[-1][0] < trainer.global_step:
+            self._curve_point(train_loss, test_loss)
+        # After a divergence the guard put back the parameters of the last accepted loss: the
+        # numbers are theirs, while the curves end where training went (the climb included).
+        new_points, self._curve_new = self._curve_new, []
         layers = self._forward_grid()
         output = layers[-1][:, 0]
         if run.split.task == "classification":
@@ -325,7 +335,10 @@ class NetworkSession:
         neurons = [encode_columns(np.tanh(layer[pick])) for layer in layers[:-1]]
         lr = float(run.trainer.optimizer.param_groups[0]["lr"])
         return {
-            "type": "frame", "step": trainer.global_step, "epoch": trainer.current_epoch + 1,
+            "type": "frame", "step": trainer.global_step,
+            # epochs done (passes over the training set), e.g. 0.29 after 10 of 35 mini-batches
+            "epoch": round(trainer.global_step / self._steps_per_epoch, 2),
+            "curve": new_points,
             "lr": lr, "train_loss": _finite_or_none(train_loss),
             "test_loss": _finite_or_none(test_loss), "boundary": encode_unit(shown),
             "neurons": neurons, "output": encode_unit(np.tanh(output[pick])),
@@ -335,6 +348,16 @@ class NetworkSession:
                        for lin in model.linears],
             "diverged": self.diverged, "playing": self.playing,
         }
+
+    def _curve_point(self, train_loss: float, test_loss: float) -> None:
+        """Adds the losses after the current step to the curves (finite ones only), bounded."""
+        if not (math.isfinite(train_loss) and math.isfinite(test_loss)):
+            return
+        point = [self.run.trainer.global_step, train_loss, test_loss]
+        self.curve.append(point)
+        self._curve_new.append(point)
+        if len(self.curve) > _CURVE_POINTS:
+            self.curve = self.curve[::2]  # the page thins its own copy the same way
 
     def _frame(self) -> None:
         frame = self.frame()

@@ -154,7 +154,12 @@ function drawBoundary() {
   if (!ready || !frame) return;
   heatmapCanvas(frame.boundary, ready.grid, Net.boundaryCanvas);
   ctx.imageSmoothingEnabled = true;
+  // the surface a shade paler than the points (as TensorFlow Playground draws it): a point on
+  // its own class's side still stands out from it, not only by its rim
+  ctx.fillStyle = "#fff"; ctx.fillRect(0, 0, canvas.width, canvas.height);
+  ctx.globalAlpha = 0.7;
   ctx.drawImage(Net.boundaryCanvas, 0, 0, canvas.width, canvas.height);
+  ctx.globalAlpha = 1;
   const scale = canvas.width / (2 * ready.domain);
   const classification = ready.task === "classification";
   const dot = (points, stroke) => {
@@ -236,24 +241,40 @@ function drawNetwork() {
   });
 }
 
+// Training (grey) and test (blue) loss against the step. The vertical scale is logarithmic
+// when the losses span more than three decades (a divergence's climb), so that the start is
+// not flattened into the floor; the scale's ends are written at its top and bottom.
 function drawLossChart() {
   const canvas = document.getElementById("loss-chart"), ctx = canvas.getContext("2d");
   ctx.clearRect(0, 0, canvas.width, canvas.height);
-  const curve = Net.curve;
+  const curve = Net.curve, diverged = Net.frame && Net.frame.diverged;
   if (curve.length < 2) return;
-  const lastStep = curve[curve.length - 1][0] || 1;
-  let top = 0;
-  for (const [, a, b] of curve) top = Math.max(top, a, b);
-  top = top || 1;
-  const x = (s) => 4 + (canvas.width - 8) * s / lastStep;
-  const y = (v) => canvas.height - 4 - (canvas.height - 8) * Math.min(v, top) / top;
+  const lastStep = Math.max(curve[curve.length - 1][0], diverged ? diverged.step : 0) || 1;
+  let top = -Infinity, bottom = Infinity;
+  for (const [, a, b] of curve) { top = Math.max(top, a, b); bottom = Math.min(bottom, a, b); }
+  const log = bottom > 0 && top / bottom > 1000;
+  if (!log) { bottom = Math.min(0, bottom); if (top === bottom) top = bottom + 1; }
+  const scale = log ? Math.log : (v) => v, lo = scale(bottom), hi = scale(top);
+  const left = 4, right = canvas.width - 4, upper = 12, lower = canvas.height - 12;
+  const x = (s) => left + (right - left) * s / lastStep;
+  const y = (v) => lower - (lower - upper) * (scale(v) - lo) / (hi - lo);
   for (const [index, colour] of [[1, "#555"], [2, "#0877bd"]]) {
     ctx.beginPath();
     curve.forEach((p, i) => (i ? ctx.lineTo(x(p[0]), y(p[index])) : ctx.moveTo(x(p[0]), y(p[index]))));
     ctx.strokeStyle = colour; ctx.lineWidth = 1.5; ctx.stroke();
   }
   ctx.fillStyle = "#777"; ctx.font = "10px system-ui, sans-serif";
-  ctx.fillText(formatNumber(top), 4, 10);
+  ctx.fillText(formatNumber(top) + (log ? "  (log scale)" : ""), left, upper - 2);
+  ctx.fillText(formatNumber(bottom), left, canvas.height - 2);
+  ctx.textAlign = "right";
+  ctx.fillText(`step ${lastStep}`, right, canvas.height - 2);
+  if (diverged) {  // where the guard stopped the run
+    const at = x(diverged.step);
+    ctx.strokeStyle = "#c0392b"; ctx.setLineDash([3, 3]); ctx.lineWidth = 1;
+    ctx.beginPath(); ctx.moveTo(at, upper); ctx.lineTo(at, lower); ctx.stroke(); ctx.setLineDash([]);
+    ctx.fillStyle = "#c0392b"; ctx.fillText("diverged", at - 3, upper + 10);
+  }
+  ctx.textAlign = "left";
 }
 
 function showFrame(frame) {
@@ -261,20 +282,20 @@ function showFrame(frame) {
   Net.framesShown += 1;
   Net.unanswered += 1;
   document.getElementById("step-count").textContent = frame.step;
-  document.getElementById("epoch-count").textContent = frame.epoch;
+  document.getElementById("epoch-count").textContent = formatNumber(frame.epoch);
   document.getElementById("lr-now").textContent = formatNumber(frame.lr);
   document.getElementById("train-loss").textContent = formatNumber(frame.train_loss);
   document.getElementById("test-loss").textContent = formatNumber(frame.test_loss);
-  const last = Net.curve[Net.curve.length - 1];
-  if (frame.train_loss !== null && (!last || last[0] !== frame.step)) {
-    Net.curve.push([frame.step, frame.train_loss, frame.test_loss]);
+  for (const point of frame.curve) {  // the points the server added since the last frame
+    Net.curve.push(point);
     if (Net.curve.length > 2000) Net.curve = Net.curve.filter((_, i) => i % 2 === 0);
   }
   const banner = document.getElementById("diverged");
   if (frame.diverged) {
     banner.hidden = false;
     banner.textContent = `Step ${frame.diverged.step}, η = ${formatNumber(frame.diverged.lr)}: ` +
-      `${frame.diverged.message} The pictures show the last finite network.`;
+      `${frame.diverged.message} The pictures and the losses beside them are the last finite network, ` +
+      "the one the guard kept; the curves go on to where training went.";
   } else banner.hidden = true;
   setPlaying(frame.playing);
   if (Net.drawing) return;  // the drawing already scheduled will show this newer frame
