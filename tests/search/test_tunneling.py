@@ -95,3 +95,14 @@ def test_bad_arguments_are_named():
         S.tunneling(land, [1, 1], max_evaluations=1)
     with pytest.raises(ValueError, match="x0 has 3 coordinates"):
         S.tunneling(land, [1, 1, 1])
+
+
+def test_directions_point_every_way():
+    from descend.search.tunneling import _spread_directions
+
+    d = _spread_directions(np.random.default_rng(0), 3, 8)
+    assert d.shape == (8, 3)
+    np.testing.assert_allclose(np.linalg.norm(d, axis=1), 1.0)
+    first = d[:6]  # one rotation: its three axes, each both ways
+    np.testing.assert_allclose(first[0::2] @ first[0::2].T, np.eye(3), atol=1e-12)
+    np.testing.assert_allclose(first[0::2], -first[1::2])

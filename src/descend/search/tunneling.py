@@ -59,12 +59,13 @@ def tunneling(f, x0, n_cycles: int = 20, n_tries: int = 12, radius=0.5, pole_str
        x* with value f* (the descent of :func:`~descend.landscapes.minimize`).
     2. **Tunnelling phase.** Descend the tunnelling function
        T(x) = (f(x) − f*) / ‖x − x*‖^(2λ) (:func:`tunneling_function`) from a point at
-       distance ``radius`` from x* in a random direction; its pole at x* pushes the walk out
+       distance ``radius`` from x*, each try in another direction (the ± axes of a random
+       rotation, then of the next: every side is tried); its pole at x* pushes the walk out
        of x*'s basin, and the phase stops at the first point where T < 0, that is f(x) < f*:
        a point in a strictly lower basin, whatever barrier lay between. A try that ends
        without reaching T < 0 (stuck in a local minimum of T beside a basin no lower than
        x*'s) leaves a *mobile pole* at its end point for the rest of the phase, and the next
-       try starts in another random direction. If ``n_tries`` tries fail, x* is taken as the
+       try starts in the next direction. If ``n_tries`` tries fail, x* is taken as the
        global minimum and the search ends.
 
     The values found decrease strictly from cycle to cycle, so no basin is visited twice.
@@ -76,7 +77,7 @@ def tunneling(f, x0, n_cycles: int = 20, n_tries: int = 12, radius=0.5, pole_str
     n_cycles : int
         The most tunnelling phases (each followed by a descent).
     n_tries : int
-        Random directions a tunnelling phase tries before giving up.
+        Directions a tunnelling phase tries before giving up.
     radius : float or array of shape (d,)
         How far from x* each try starts: about half a basin's width (0.5 suits Rastrigin's
         unit-spaced dimples).
@@ -95,11 +96,12 @@ def tunneling(f, x0, n_cycles: int = 20, n_tries: int = 12, radius=0.5, pole_str
         Stop once this many evaluations of f are spent (each walk is cut to what is left), so
         that tunnelling compares with other methods at an equal budget.
     seed : int, numpy Generator or None
-        Draws the tunnelling directions (``None``: descend's generator).
+        Draws the rotations the tunnelling directions come from (``None``: descend's generator).
 
     On Rastrigin's function from (3.1, −2.2), where one descent stops in the dimple at
     f = 12.93, ``tunneling(rastrigin(), [3.1, -2.2], seed=0)`` tunnels down through lower
-    dimples to the global minimum f = 0 at the origin.
+    dimples to the global minimum f = 0 at the origin (from 47 of 50 seeds; the others stop in a
+    dimple next to it, f = 0.995).
 
     Returns
     -------
@@ -159,12 +161,12 @@ def tunneling(f, x0, n_cycles: int = 20, n_tries: int = 12, radius=0.5, pole_str
         n_cycles, message = 0, f"the first descent diverged ({first.message}); lower lr"
     for _ in range(n_cycles):
         lower, mobile_poles = None, []
-        for _ in range(n_tries):
+        directions = _spread_directions(rng, x_star.size, n_tries)
+        for direction in directions:
             if allowed(tunnel_steps) == 0:
                 break
             tunnel = tunneling_function(fn, x_star, f_star, pole_strength, mobile_poles)
-            direction = rng.normal(size=x_star.size)
-            start = x_star + r0 * direction / np.linalg.norm(direction)
+            start = x_star + r0 * direction
             t = minimize(tunnel, start, optimizer=tunnel_optimizer, steps=allowed(tunnel_steps), lr=tunnel_lr,
                          tol=None, callback=below_zero, jac=tunnel_jac)
             runs.append(_as_f_walk(t, x_star, f_star, pole_strength, mobile_poles))
@@ -198,6 +200,24 @@ def tunneling(f, x0, n_cycles: int = 20, n_tries: int = 12, radius=0.5, pole_str
         path=np.array(path), values=np.array(values), runs=runs, descents=descents, cycles=cycles,
         method="tunneling", optimizer=first.optimizer, hyperparameters=first.hyperparameters,
     )
+
+
+def _spread_directions(rng, dim: int, count: int) -> np.ndarray:
+    """``count`` unit directions that cover every side: the ± axes of random rotations, in turn.
+
+    Independent random directions bunch up (two of twelve in 2-D often lie within a few
+    degrees), and a lower basin on the one side left out is never found. The 2d directions
+    ±q₁ … ±q_d of a random orthonormal frame Q (the QR factor of a Gaussian matrix, signs
+    fixed so that Q is uniformly distributed) point every way; the next frame is another
+    rotation, filling the gaps between the first one's directions.
+    """
+    out = []
+    while len(out) < count:
+        q, r = np.linalg.qr(rng.normal(size=(dim, dim)))
+        q = q * np.sign(np.diag(r))
+        for axis in q.T:
+            out.extend((axis, -axis))
+    return np.array(out[:count])
 
 
 def _as_f_walk(walk: Result, x_star, f_star: float, pole_strength: float, mobile_poles) -> Result:
