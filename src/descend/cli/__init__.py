@@ -2,7 +2,8 @@
 
 Each command group lives in its own module and registers itself on ``app``:
 ``train.py`` (train, lr-find, evaluate, predict) and ``landscape.py``
-(landscape, basins, search) and ``sweep.py`` (sweep, extra ``distributed``).
+(landscape, basins, search) and ``sweep.py`` (sweep, extra ``distributed``) and
+``batch_modes.py`` (batch-modes).
 
 Exit codes: 0 success; 2 usage error (bad flag, bad value, bad config file);
 1 failure, reported as one line ``error: ...`` on stderr (a reader that closes the pipe early,
