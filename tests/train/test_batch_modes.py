@@ -123,3 +123,11 @@ def test_probes_are_dense_where_stochastic_descent_moves_fast(line_result):
     np.testing.assert_array_equal(sgd.examples[:8], [0, 1, 2, 4, 8, 16, 20, 40])
     assert list(mini.examples[:3]) == [0, 32, 64]  # measured after the update that passes a point
     assert np.all(np.diff(sgd.examples) > 0) and np.all(np.diff(mini.examples) > 0)
+
+
+def test_the_last_measurement_is_at_the_end_of_the_budget():
+    # n = 97 is no multiple of the probe spacing (9): the end of the budget is measured all the same
+    X, y = _line(97)
+    r = train.batch_modes(_model(), (X, y), loss="mse", lr=0.05, epochs=3, seed=0)
+    for run in r.runs.values():
+        assert run.examples[-1] == 3 * 97 and run.updates[-1] == run.history.steps

@@ -144,6 +144,7 @@ class _FullLossProbe(Callback):
         self.examples, self.updates, self.losses = [], [], []
         self.probe_seconds = 0.0
         self.next_mark = 0
+        self.seen = self.steps = 0
 
     def _probe(self, model, seen, updates):
         t0 = time.perf_counter()
@@ -158,9 +159,14 @@ class _FullLossProbe(Callback):
         self._probe(state.model, 0, 0)
 
     def on_step_end(self, state):
-        seen = state.epoch * self.n + min(state.batch * self.batch_size, self.n)
-        if seen >= self.next_mark:
-            self._probe(state.model, seen, state.step)
+        self.seen = state.epoch * self.n + min(state.batch * self.batch_size, self.n)
+        self.steps = state.step
+        if self.seen >= self.next_mark:
+            self._probe(state.model, self.seen, state.step)
+
+    def on_train_end(self, state):
+        if self.examples[-1] != self.seen:  # the budget's end, wherever the last probe point was
+            self._probe(state.model, self.seen, self.steps)
 
 
 def batch_modes(model, train, *, loss, lr: float, epochs: int = 10, modes=None, optimizer: str = "sgd",
