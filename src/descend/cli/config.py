@@ -29,7 +29,7 @@ __all__ = [
 #: (each maps onto a scheduler of ``descend.optim.lr_scheduler``; see ``cli/train.py``).
 SCHEDULERS = ("none", "cosine", "step", "exponential", "onecycle", "plateau")
 TASKS = ("auto", "classification", "regression")
-ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu", "leaky_relu", "elu", "softplus")
+ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu", "leaky_relu", "elu", "softplus", "linear")
 DTYPES = ("float32", "float64")
 #: The keys only ``descend lr-find`` reads: a train run's stored configuration leaves them out.
 LR_FIND_KEYS = ("start_lr", "end_lr", "steps")
@@ -74,6 +74,9 @@ FIELDS: tuple[Field, ...] = (
           "ignored when --data is given."),
     Field("data", "path", None, "Your own data: a .csv, .npz or IDX file (overrides --dataset).",
           optional=True),
+    Field("test_data", "path", None,
+          "A held-out test set in a file of its own (the same columns as --data): the data is then "
+          "all training data, in its own order, and --test-size is not used.", optional=True),
     Field("target", "str", None,
           "Target column of a CSV file, or target array of an .npz file (default: last column / 'y').",
           optional=True),
@@ -98,6 +101,9 @@ FIELDS: tuple[Field, ...] = (
     Field("momentum", "float", None, "Momentum (optimizers that take one, e.g. sgd, rmsprop).",
           optional=True),
     Field("weight_decay", "float", 0.0, "L2 weight decay."),
+    Field("l1", "float", 0.0,
+          "L1 penalty: the training loss gets l1 times the sum of |w| over the layers' weights "
+          "(not their biases) added."),
     Field("batch_size", "batch", 32, "Mini-batch size: k, 1 (SGD) or 'full' (full-batch gradient descent)."),
     Field("epochs", "int", 30, "Number of passes over the training set."),
     Field("shuffle", "bool", True, "New example order every epoch (reproducible from --seed)."),
@@ -346,6 +352,8 @@ def check(cfg: dict[str, Any], sources: dict[str, str] | None = None) -> None:
         bad("momentum", f"must be in [0, 1), got {cfg['momentum']}")
     if cfg["weight_decay"] < 0:
         bad("weight_decay", f"must be non-negative, got {cfg['weight_decay']}")
+    if cfg.get("l1", 0.0) < 0:
+        bad("l1", f"must be non-negative, got {cfg['l1']}")
     if cfg["epochs"] < 1:
         bad("epochs", f"must be at least 1, got {cfg['epochs']}")
     for key in ("max_steps", "patience", "steps", "checkpoint_every", "threads"):

@@ -143,6 +143,14 @@ def load_data(cfg: dict[str, Any]):
     return X, np.asarray(y), desc
 
 
+def load_test_data(cfg: dict[str, Any]):
+    """``(X_test, y_test)`` from ``--test-data`` (the same target column as ``--data``), or None."""
+    if not cfg.get("test_data"):
+        return None
+    X, y = load_file(cfg["test_data"], cfg.get("target"))
+    return np.asarray(X), np.asarray(y)
+
+
 def infer_task(y: np.ndarray, task: str) -> str:
     if task != "auto":
         return task
@@ -188,17 +196,22 @@ def apply_scaling(X: np.ndarray, mean: np.ndarray, scale: np.ndarray, dtype=np.f
     return ((np.asarray(X, dtype=np.float64) - mean) / scale).astype(dtype)
 
 
-def prepare(cfg: dict[str, Any], X: np.ndarray, y: np.ndarray) -> Prepared:
+def prepare(cfg: dict[str, Any], X: np.ndarray, y: np.ndarray, test=None) -> Prepared:
     """Split into train/validation/test (stratified for classes) and standardise with training statistics.
 
     Features become ``(x - mean) / std`` with the training split's statistics
     (a constant feature keeps std 1), in ``cfg["dtype"]``; regression targets
-    are standardised the same way (predictions are mapped back).
+    are standardised the same way (predictions are mapped back). ``test``: a
+    held-out ``(X_test, y_test)`` (``--test-data``); ``X, y`` are then the
+    training data, kept in their order, and only the validation part is split off.
     """
     task = infer_task(y, cfg["task"])
     dtype = np.dtype(cfg.get("dtype", "float32"))
     seed = cfg["seed"]
     classes = None
+    if test is not None and np.asarray(test[0]).shape[1:] != np.asarray(X).shape[1:]:
+        raise ValueError(f"test_data: {np.asarray(test[0]).shape[1:]} features per example, but the "
+                         f"data has {np.asarray(X).shape[1:]}")
     if task == "classification":
         y = y.reshape(-1)
         if y.dtype.kind == "f":
@@ -209,6 +222,13 @@ def prepare(cfg: dict[str, Any], X: np.ndarray, y: np.ndarray) -> Prepared:
             raise ValueError(f"data: classification needs at least 2 classes, found {len(classes)}")
         y = y_ids.astype(np.int64)
         stratify = y
+        if test is not None:
+            y_test = np.asarray(test[1]).reshape(-1)
+            unknown = np.setdiff1d(y_test, classes)
+            if len(unknown):
+                raise ValueError(f"test_data: labels {unknown[:5].tolist()} are not among the training "
+                                 f"data's classes {classes[:10].tolist()}")
+            test = (test[0], np.searchsorted(classes, y_test).astype(np.int64))
     else:
         y = np.asarray(y, dtype=np.float64)
         if y.ndim == 1:
@@ -221,8 +241,18 @@ def prepare(cfg: dict[str, Any], X: np.ndarray, y: np.ndarray) -> Prepared:
     counts = np.bincount(y) if stratify is not None else None
     if counts is not None and counts.min() < 2:
         stratify = None  # a class with one example cannot be on both sides
-    X_tr, X_te, y_tr, y_te = ddata.train_test_split(X, y, test_size=cfg["test_size"], stratify=stratify,
-                                                    seed=seed)
+    if test is None:
+        X_tr, X_te, y_tr, y_te = ddata.train_test_split(X, y, test_size=cfg["test_size"],
+                                                        stratify=stratify, seed=seed)
+    else:
+        X_te, y_te = np.asarray(test[0]), np.asarray(test[1])
+        if task == "regression":
+            y_te = np.asarray(y_te, dtype=np.float64).reshape(len(y_te), -1)
+        if task == "regression" and y_te.shape[1:] != y.shape[1:]:
+            raise ValueError(f"test_data: {y_te.shape[1]} target columns, but the data has {y.shape[1]}")
+        if not (np.all(np.isfinite(X_te)) and np.all(np.isfinite(y_te))):
+            raise ValueError("test_data: the features or targets contain NaN or infinite values")
+        X_tr, y_tr = X, y
     X_val = y_val = None
     if cfg["val_size"] > 0:
         strat = y_tr if stratify is not None and np.bincount(y_tr).min() >= 2 else None
@@ -314,6 +344,7 @@ def build_model(n_features: int, hidden: list[int] | str, n_outputs: int, activa
     for ``hidden="conv"`` an ``nn.LeNet`` over the rows' pixels as square images (16 and 32 channels
     and one hidden layer of 64: 0.987 test accuracy on the 8x8 digits over 5 seeds, LeNet-5's 6 and
     16 channels 0.96)."""
+    activation = "identity" if activation == "linear" else activation  # nn's name for it
     if hidden == "conv":
         return descend.nn.LeNet(conv_image_shape(n_features), n_outputs, channels=(16, 32), hidden=(64,),
                                 activation=activation, dropout=dropout, dtype=np.dtype(dtype))
@@ -566,10 +597,22 @@ def _seeded_setup(cfg: dict[str, Any]):
     """
     descend.manual_seed(cfg["seed"])
     X, y, data_desc = load_data(cfg)
-    prep = prepare(cfg, X, y)
+    prep = prepare(cfg, X, y, load_test_data(cfg))
     model = build_model(prep.n_features, cfg["model"], prep.n_outputs, cfg["activation"], cfg["dropout"],
                         cfg["dtype"])
     return data_desc, prep, model, make_optimizer(cfg, model.parameters())
+
+
+def l1_penalized(loss, model, rate: float):
+    """``loss(output, target) + rate·Σ|w|`` over the weights of the model's layers (a parameter
+    named ``weight``), not their biases: the penalty ``--l1`` trains with. The reported losses
+    (history, metrics.json) include it during training; the evaluations after it do not."""
+    weights = [p for name, p in model.named_parameters() if name.rsplit(".", 1)[-1] == "weight"]
+
+    def penalized(output, target):
+        return loss(output, target) + rate * sum(w.abs().sum() for w in weights)
+
+    return penalized
 
 
 def _warn_stderr(message: str) -> None:
@@ -592,6 +635,8 @@ def run_training(cfg: dict[str, Any], *, echo=print, warn=_warn_stderr, config_s
     steps_per_epoch = 1 if batch is None else -(-n_train // batch)
     scheduler, interval = make_scheduler(cfg, optimizer, steps_per_epoch)
     loss = descend.nn.CrossEntropyLoss() if prep.task == "classification" else descend.nn.MSELoss()
+    if cfg.get("l1"):
+        loss = l1_penalized(loss, model, cfg["l1"])
     metrics = ("loss", "accuracy") if prep.task == "classification" else ("loss",)
     validation = (prep.X_val, prep.y_val) if prep.X_val is not None else None
     if cfg["patience"] is not None and validation is None:
@@ -682,7 +727,7 @@ def _toml_config(cfg) -> dict:
     out = {k: v for k, v in to_jsonable(cfg).items() if k not in LR_FIND_KEYS}
     out["batch_size"] = format_batch_size(cfg["batch_size"]) if cfg["batch_size"] is None else cfg["batch_size"]
     out.pop("name", None)  # a re-run gets its own folder
-    for key in ("data", "checkpoint_dir"):
+    for key in ("data", "test_data", "checkpoint_dir"):
         if out.get(key):
             out[key] = _abs_data(out[key]) if key == "data" else os.path.abspath(out[key])
     out["runs_dir"] = ".."  # the run folder is RUNS_DIR/NAME
@@ -701,7 +746,7 @@ def _stored_config(cfg) -> dict:
     """The configuration as config.json stores it: paths absolute, so the run's data can be found
     later; lr-find's keys are not train's."""
     out = {k: v for k, v in to_jsonable(cfg).items() if k not in LR_FIND_KEYS}
-    for key in ("data", "runs_dir", "checkpoint_dir"):
+    for key in ("data", "test_data", "runs_dir", "checkpoint_dir"):
         if out.get(key):
             out[key] = _abs_data(out[key]) if key == "data" else os.path.abspath(out[key])
     return out
@@ -939,7 +984,7 @@ def _own_test_split(run: LoadedRun):
     cfg.update(run.config)
     cfg["model"] = cfg["model"] if isinstance(cfg["model"], str) else list(cfg["model"])
     X, y, desc = load_data(cfg)
-    prep = prepare(cfg, X, y)
+    prep = prepare(cfg, X, y, load_test_data(cfg))
     return prep.X_test_raw, prep.y_test_raw, f"{desc}, the run's test split"
 
 

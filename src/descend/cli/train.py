@@ -56,6 +56,7 @@ _OPTIONS = {
         dir_okay=False, show_default=False)],
     "dataset": Annotated[str, _opt("dataset")],
     "data": Annotated[str | None, _opt("data", metavar="PATH", show_default=False)],
+    "test_data": Annotated[str | None, _opt("test_data", metavar="PATH", show_default=False)],
     "target": TargetOpt,
     "task": Annotated[str, _opt("task")],
     "test_size": Annotated[float, _opt("test_size")],
@@ -76,6 +77,7 @@ _OPTIONS = {
     "lr": Annotated[float, _opt("lr")],
     "momentum": Annotated[float | None, _opt("momentum", show_default=False)],
     "weight_decay": Annotated[float, _opt("weight_decay")],
+    "l1": Annotated[float, _opt("l1")],
     "batch_size": Annotated[str, _opt("batch_size", metavar="K|full")],
     "epochs": Annotated[int, _opt("epochs")],
     "max_steps": Annotated[int | None, _opt("max_steps", show_default=False)],
@@ -155,8 +157,9 @@ def _usage_error(exc: ConfigError, config_path=None) -> typer.BadParameter:
 
 
 @_with_options(
-    "config", "dataset", "data", "target", "task", "model", "activation", "dropout", "dtype",
-    "optimizer", "lr", "momentum", "weight_decay", "batch_size", "epochs", "shuffle", "max_steps",
+    "config", "dataset", "data", "test_data", "target", "task", "model", "activation", "dropout",
+    "dtype", "optimizer", "lr", "momentum", "weight_decay", "l1", "batch_size", "epochs", "shuffle",
+    "max_steps",
     "scheduler", "patience", "tol", "grad_tol", "max_time", "divergence_factor", "seed", "compile", "threads",
     "test_size", "val_size", "standardize", "checkpoint_dir", "checkpoint_every", "resume", "name",
     "runs_dir", "progress", "debug",
