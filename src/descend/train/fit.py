@@ -34,7 +34,9 @@ def fit(model, train, *, loss, optimizer, batch_size=32, epochs=10, shuffle=True
     model : descend.nn.Module
         Trained in place: ``model(x)`` gives outputs for a batch ``x``.
     train : Dataset, tuple ``(X, y)`` or DataLoader
-        Float arrays are converted once to the parameters' dtype. A DataLoader
+        Float arrays are converted once to the parameters' dtype. A 1-D float
+        target ``(n,)`` for a model with one output is taken as its column
+        ``(n, 1)``, as scikit-learn does (``y = 2x`` as a list of numbers). A DataLoader
         brings its own ``batch_size``, ``shuffle`` and ``seed`` (fit's are unused).
     loss : callable or str
         ``loss(output, target) -> scalar Tensor`` (e.g. ``nn.CrossEntropyLoss()``)
