@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import io
+import json
 import os
 import re
 import signal
@@ -9,6 +12,7 @@ import socket
 import subprocess
 import sys
 import urllib.request
+import zipfile
 
 import pytest
 
@@ -74,13 +78,48 @@ def test_the_exported_config_trains_with_descend_train(tmp_path):
         for _ in range(30):
             driven.send({"type": "step"})
         driven.wait_for("frame", where=lambda f: f["step"] == 30)
-        for what in ("config", "data"):
-            driven.send({"type": "export", "what": what})
-            export = driven.wait_for("export")
-            (tmp_path / export["filename"]).write_text(export["text"])
+        driven.send({"type": "export", "what": "config"})
+        export = driven.wait_for("export")
+        zipfile.ZipFile(io.BytesIO(base64.b64decode(export["base64"]))).extractall(tmp_path)
     finally:
         driven.close()
+    # classification: descend train's softmax over two logits is not the page's one logit
+    assert "Not the same run" in (tmp_path / "config.toml").read_text()
     result = CliRunner().invoke(app, ["train", "--config", str(tmp_path / "config.toml"),
                                       "--no-progress", "--runs-dir", str(tmp_path / "runs")])
     assert result.exit_code == 0, result.output
     assert "model 2,5,3,2 (tanh), momentum lr=0.05, batch 16" in result.output
+    assert "350 train / 0 validation / 150 test" in result.output  # the page's split
+
+
+def test_descend_train_repeats_the_exported_run(tmp_path, monkeypatch):
+    """Regression with a linear activation, L1, dropout, Adam and mini-batches: the exported
+    config run by ``descend train`` ends at the page's train and test loss."""
+    from .helpers import DrivenSession
+
+    driven = DrivenSession()
+    try:
+        driven.configure(dataset="plane", hidden=[6, 5], activation="linear", regularization="l1",
+                         reg_rate=0.003, optimizer="adam", lr=0.02, batch_mode="minibatch",
+                         batch_size=16, dropout=0.1, steps_per_frame=23)
+        driven.send({"type": "play"})
+        driven.wait_for("frame", where=lambda f: f["step"] >= 40)
+        driven.send({"type": "pause"})
+        driven.wait_for("status", where=lambda s: not s["playing"])
+        now = driven.session.frame()
+        driven.send({"type": "export", "what": "config"})
+        export = driven.wait_for("export")
+    finally:
+        driven.close()
+    zipfile.ZipFile(io.BytesIO(base64.b64decode(export["base64"]))).extractall(tmp_path)
+    text = (tmp_path / "config.toml").read_text()
+    assert "Not the same run" not in text and "l1 = 0.003" in text
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["train", "--config", "config.toml", "--no-progress",
+                                      "--runs-dir", "runs"])
+    assert result.exit_code == 0, result.output
+    (run,) = list((tmp_path / "runs").iterdir())
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["steps"] == now["step"]
+    assert metrics["train_loss"] == pytest.approx(now["train_loss"], rel=1e-6)
+    assert metrics["test_loss"] == pytest.approx(now["test_loss"], rel=1e-6)

@@ -4,6 +4,7 @@ what comes back (frames, divergence, exports, uploads, bad requests)."""
 from __future__ import annotations
 
 import base64
+import io
 import os
 import queue
 import subprocess
@@ -11,6 +12,7 @@ import sys
 import threading
 import time
 import warnings
+import zipfile
 
 import numpy as np
 import pytest
@@ -231,11 +233,16 @@ def test_exports_config_model_and_data(driven, tmp_path):
         got[what] = driven.wait_for("export")
     import tomllib
 
-    toml = tomllib.loads(got["config"]["text"])
+    bundle = zipfile.ZipFile(io.BytesIO(base64.b64decode(got["config"]["base64"])))
+    text = bundle.read("config.toml").decode()
+    toml = tomllib.loads(text)
     assert toml["model"] == [5] and toml["batch_size"] == "full" and toml["weight_decay"] == 0.02
-    assert toml["data"] == got["data"]["filename"]
+    assert "decays the biases too" in text and "binary cross-entropy" in text  # said plainly
+    train = bundle.read(toml["data"]).decode().splitlines()
+    test = bundle.read(toml["test_data"]).decode().splitlines()
     lines = got["data"]["text"].splitlines()
-    assert lines[0] == "x1,x2,label" and len(lines) == 501
+    assert lines[0] == train[0] == test[0] == "x1,x2,label" and len(lines) == 501
+    assert lines == train + test[1:]  # the data export: the training rows, then the test rows
     path = tmp_path / "model.npz"
     path.write_bytes(base64.b64decode(got["model"]["base64"]))
     state = descend.load(path)

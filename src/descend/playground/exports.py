@@ -1,5 +1,6 @@
 """What the Network tab downloads: a script that reproduces the run, a config for
-``descend train``, the trained model and the data.
+``descend train`` (zipped with the training and test rows it reads), the trained model and the
+data.
 
 The script is written from the same configuration :func:`descend.playground.recipe.build`
 trains, spelt out with descend's public API, and stops after the same number of steps, so it
@@ -14,12 +15,18 @@ import io
 import math
 import os
 import tempfile
+import zipfile
 
 from .. import serialization
-from .config import ACTIVATION_NAMES, batch_size_of, optimizer_hyperparameters
+from .config import (
+    ACTIVATION_NAMES,
+    batch_size_of,
+    hyperparameter_schema,
+    optimizer_hyperparameters,
+)
 from .recipe import loss_name
 
-__all__ = ["export", "script", "train_config", "model_npz", "data_csv", "EXPORTS"]
+__all__ = ["export", "script", "train_config", "train_bundle", "model_npz", "data_csv", "EXPORTS"]
 
 EXPORTS = ("script", "config", "model", "data")
 
@@ -120,37 +127,83 @@ def script(cfg: dict, steps: int, task: str, csv_name: str | None = None) -> str
     return "\n".join(lines)
 
 
-def train_config(cfg: dict, steps: int, n_train: int, data_file: str) -> str:
+def train_config(cfg: dict, steps: int, n_train: int, task: str, train_file: str,
+                 test_file: str) -> str:
     """A ``config.toml`` for ``descend train --config`` with the run's settings.
 
-    ``descend train`` reads ``data_file`` (the Data export: the features and the label) and
-    splits and standardises it itself, so its losses are close to, not equal to, the page's.
+    ``train_file`` and ``test_file`` are the run's training and test rows (features and label,
+    :func:`data_csv`), beside the file; ``descend train`` reads them as they are (no split, no
+    scaling), seeds the same generator, builds the same network and takes the same batches for
+    ``steps`` steps. Where the playground has a setting ``descend train`` cannot state, the
+    file's first lines say which, and that its losses are then close to, not equal to, the page's.
     """
     import tomli_w
 
     hp = optimizer_hyperparameters(cfg)
     batches = max(1, math.ceil(n_train / batch_size_of(cfg, n_train)))
     values = {
-        "data": data_file, "task": "auto", "test_size": cfg["test_fraction"], "val_size": 0.0,
-        "standardize": False, "model": cfg["hidden"],
-        "activation": cfg["activation"] if cfg["activation"] != "linear" else "relu",
+        "data": train_file, "test_data": test_file, "task": task, "val_size": 0.0,
+        "standardize": False, "model": cfg["hidden"], "activation": cfg["activation"],
         "dropout": cfg["dropout"], "optimizer": cfg["optimizer"], "lr": cfg["lr"],
         "batch_size": "full" if cfg["batch_mode"] == "batch" else batch_size_of(cfg, n_train),
         "epochs": max(1, math.ceil(steps / batches)), "seed": cfg["seed"],
     }
-    if "momentum" in hp:
-        values["momentum"] = hp["momentum"]
-    if cfg["regularization"] == "l2":
-        values["weight_decay"] = 2 * cfg["reg_rate"]  # d/dw of rate·w² is 2·rate·w
-    notes = ["# descend train --config config.toml  (put the Data export beside this file)",
-             "# From a descend playground run; descend train splits and scales the data itself."]
-    if cfg["activation"] == "linear":
-        notes.append("# descend train has no linear activation; relu stands in for it.")
-    if cfg["regularization"] == "l1":
-        notes.append("# descend train has no L1 penalty; it is left out.")
-    if cfg["schedule"] != "none":
-        notes.append(f"# The playground's {cfg['schedule']} schedule per step is left out.")
+    if steps > 0:
+        values["max_steps"] = steps
+    differs = _not_representable(cfg, steps, task)
+    for key in ("momentum", "weight_decay"):
+        if key in hp:
+            values[key] = hp[key]
+    if cfg["regularization"] == "l1" and cfg["reg_rate"] > 0:
+        values["l1"] = cfg["reg_rate"]
+    if cfg["regularization"] == "l2" and cfg["reg_rate"] > 0:
+        # the nearest descend train has: d/dw of rate·w² is 2·rate·w, but on the biases too
+        values["weight_decay"] = values.get("weight_decay", 0.0) + 2 * cfg["reg_rate"]
+    notes = ["# descend train --config config.toml  (in the folder of this file and its data)"]
+    if differs:
+        notes.append("# Not the same run as the playground's, so the losses differ a little:")
+        notes += [f"#  - {reason}" for reason in differs]
+    else:
+        notes.append("# The playground's run: same data, initial weights, batches and steps; the "
+                     "final train and test loss agree to float rounding.")
     return "\n".join(notes) + "\n" + tomli_w.dumps(values)
+
+
+def _not_representable(cfg: dict, steps: int, task: str) -> list[str]:
+    """Why ``descend train`` cannot repeat the run exactly (empty when it can)."""
+    reasons = []
+    if task == "classification":
+        reasons.append("descend train gives each class a logit of its own (softmax cross-entropy); "
+                       "the playground has one logit (binary cross-entropy)")
+    if cfg["init"] == "zeros":
+        reasons.append("descend train has no zero initialisation; it keeps the default one")
+    if cfg["schedule"] != "none":
+        reasons.append(f"the playground's {cfg['schedule']} schedule per step is left out "
+                       "(descend train's schedules are fixed shapes over its epochs)")
+    if cfg["regularization"] == "l2" and cfg["reg_rate"] > 0:
+        reasons.append("L2 stands as weight_decay = 2 x rate, which decays the biases too")
+    presets = {h["name"]: h["default"] for h in hyperparameter_schema(cfg["optimizer"])}
+    for name, value in cfg["hyper"].items():
+        if name not in ("momentum", "weight_decay") and value != presets.get(name):
+            reasons.append(f"descend train has no key for {cfg['optimizer']}'s {name} "
+                           f"({value!r}); it keeps {presets.get(name)!r}")
+    if steps == 0:
+        reasons.append("the playground has taken no step yet; descend train takes one epoch")
+    return reasons
+
+
+def train_bundle(run, steps: int) -> bytes:
+    """A zip of ``config.toml`` and the training and test rows it names (:func:`train_config`)."""
+    stem = _stem(run.cfg)
+    names = {"train": f"{stem}-train.csv", "test": f"{stem}-test.csv"}
+    text = train_config(run.cfg, steps, len(run.X_train), run.split.task, names["train"],
+                        names["test"])
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as bundle:
+        bundle.writestr("config.toml", text)
+        for part, name in names.items():
+            bundle.writestr(name, data_csv(run, part))
+    return out.getvalue()
 
 
 def model_npz(run) -> bytes:
@@ -167,12 +220,14 @@ def model_npz(run) -> bytes:
             return fh.read()
 
 
-def data_csv(run) -> str:
-    """The features and the label of every point (training part first) as CSV with a header."""
+def data_csv(run, part: str = "all") -> str:
+    """The features and the label of every point as CSV with a header: ``part`` "train", "test"
+    or "all" (the training rows first), in the run's order."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow([*run.cfg["features"], "label"])
-    for X, y in ((run.X_train, run.split.y_train), (run.X_test, run.split.y_test)):
+    parts = {"train": [(run.X_train, run.split.y_train)], "test": [(run.X_test, run.split.y_test)]}
+    for X, y in parts.get(part, parts["train"] + parts["test"]):
         for row, target in zip(X.tolist(), y[:, 0].tolist(), strict=True):
             label = int(target) if run.split.task == "classification" else repr(target)
             writer.writerow([repr(v) for v in row] + [label])
@@ -190,8 +245,9 @@ def export(session, what) -> dict:
         return {"what": what, "filename": f"{stem}.py", "mime": "text/x-python",
                 "text": script(run.cfg, steps, run.split.task, session.csv_name)}
     if what == "config":
-        return {"what": what, "filename": "config.toml", "mime": "application/toml",
-                "text": train_config(run.cfg, steps, len(run.X_train), f"{stem}-data.csv")}
+        payload = base64.b64encode(train_bundle(run, steps)).decode("ascii")
+        return {"what": what, "filename": f"{stem}-descend-train.zip", "mime": "application/zip",
+                "base64": payload}
     if what == "data":
         return {"what": what, "filename": f"{stem}-data.csv", "mime": "text/csv",
                 "text": data_csv(run)}
