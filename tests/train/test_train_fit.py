@@ -211,9 +211,9 @@ def test_history_is_returned_and_model_trained_in_place(blobs):
 
 
 def test_the_first_articles_one_dimensional_target():
-    # y = 2x given as plain lists, alpha = 0.01, 1000 iterations of batch gradient descent
-    X = np.array([[1.0], [2.0], [3.0], [4.0], [5.0]], dtype=np.float32)
-    y = np.array([2.0, 4.0, 6.0, 8.0, 10.0], dtype=np.float32)
+    # its arrays as written (integers, y 1-D), alpha = 0.01, 1000 iterations of batch gradient descent
+    X = np.array([1, 2, 3, 4, 5]).reshape(-1, 1)
+    y = np.array([2, 4, 6, 8, 10])
     descend.manual_seed(0)
     model = nn.Linear(1, 1)
     fit(model, (X, y), loss="mse", optimizer=optim.SGD(model.parameters(), lr=0.01), batch_size=None,
@@ -242,6 +242,10 @@ def test_targets_that_are_not_one_column_are_left_alone():
     labels = (X[:, 0] > 0).astype(np.int64)  # class labels stay 1-D for cross-entropy
     fit(small_mlp(0, sizes=(2, 4, 2)), (X, labels), loss="cross_entropy", optimizer="sgd", epochs=1,
         progress=False)
+    # one logit for two classes: 0/1 labels (n,) are that logit's column, accuracy and all
+    history = fit(small_mlp(0, sizes=(2, 4, 1)), (X, labels), loss="bce_with_logits", optimizer="sgd",
+                  epochs=1, metrics=("loss", "accuracy"), progress=False)
+    assert 0 <= history.epochs[-1]["train_accuracy"] <= 1
     with pytest.raises(ValueError, match=r"target has shape \(8,\) but input has shape \(8, 2\)"):
         fit(small_mlp(0, sizes=(2, 4, 2)), (X, X[:, 0]), loss="mse", optimizer="sgd", epochs=1,
             batch_size=8, progress=False)  # two outputs: a 1-D target is ambiguous, still an error

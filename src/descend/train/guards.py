@@ -215,17 +215,18 @@ def supervised(arrays, what):
 
 
 def column_targets(model, arrays):
-    """scikit-learn's convention for one output: ``(X, y)`` with float ``y`` of shape ``(n,)``
-    becomes ``(X, y[:, None])`` when ``model`` gives one column, ``(1, 1)`` for one example.
+    """scikit-learn's convention for one output: ``(X, y)`` with ``y`` of shape ``(n,)`` becomes
+    ``(X, y[:, None])`` when ``model`` gives one column, ``(1, 1)`` for one example.
 
     The losses refuse ``(n,)`` against ``(n, 1)`` rather than broadcast them to ``(n, n)``;
     a 1-D target for a single-output regression (``y = 2x`` as a list of numbers) is still
-    what a user means, so the arrays are reshaped once, before training. The model is asked
-    in eval mode without recording (no dropout draw, no statistics updated); a model whose
-    output is ``(n,)``, integer labels and 2-D targets are left as they are.
+    what a user means (the first article's ``y = np.array([2, 4, 6, 8, 10])`` is even integer),
+    so the arrays are reshaped once, before training. The model is asked in eval mode without
+    recording (no dropout draw, no statistics updated); a model whose output is ``(n,)`` or has
+    several columns (class scores, whose labels stay ``(n,)``) and 2-D targets are left as they are.
     """
     X, y = arrays
-    if model is None or y.ndim != 1 or y.dtype.kind != "f" or len(X) == 0:
+    if model is None or y.ndim != 1 or len(X) == 0:
         return arrays
     from ..autograd import no_grad
     from ..tensor import Tensor
