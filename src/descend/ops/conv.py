@@ -255,14 +255,16 @@ def _conv2d_forward(k, xs, attrs):
     # calls BLAS for each, and these small products keep their operands in cache (2-3x faster
     # than one product over the batch's columns); the result is laid out (N, Co, L) already.
     K = Cg * kh * kw
-    prod = k.matmul(w.reshape(G, Co // G, K), cols.reshape(N, G, K, n_cols),
-                    out=k.buffer((N, G, Co // G, n_cols), x.dtype))
-    rows = _pixels(prod.reshape(N, Co, n_cols), geo, pitch)  # (N, Co, OH, OW), a view
     y = k.empty((N, Co, geo.oh, geo.ow), x.dtype)
-    if b is None:
-        k.copyto(y, rows)
+    products = (w.reshape(G, Co // G, K), cols.reshape(N, G, K, n_cols))
+    if wide:  # the output pixels cut out of the wide columns
+        prod = k.matmul(*products, out=k.buffer((N, G, Co // G, n_cols), x.dtype))
+        k.copyto(y, _pixels(prod.reshape(N, Co, n_cols), geo, pitch))
     else:
-        k.add(rows, b.reshape(1, Co, 1, 1), out=y)
+        k.matmul(*products, out=y.reshape(N, G, Co // G, n_cols))
+    if b is not None:  # (added to the contiguous output: over strided rows it cost twice the copy)
+        flat = y.reshape(N, Co, geo.oh * geo.ow)
+        k.add(flat, b.reshape(1, Co, 1), out=flat)
     return y, cols
 
 
@@ -388,21 +390,20 @@ def _max_pool_forward(k, xs, attrs):
     kk = geo.kh * geo.kw
     out_shape = x.shape[:2] + (geo.oh, geo.ow)
     xp = _pad_kernel(k, x, ((0, 0), (0, 0), (geo.ph, geo.ph), (geo.pw, geo.pw)), -np.inf)
-    # One pass per kernel offset over (N, C, OH, OW) (a reduction over a window's few elements
-    # along a short last axis is several times slower): the running maximum, and which offset
-    # holds it (strictly greater: a tie stays with the first, PyTorch's choice).
-    offsets = [geo.target(xp, i, j) for i in range(geo.kh) for j in range(geo.kw)]
-    y = k.empty(out_shape, x.dtype)
-    k.copyto(y, offsets[0])
-    for t in range(1, kk):
-        k.maximum(y, offsets[t], out=y)  # (a NaN propagates)
+    # The windows' elements gathered offset first, (kh·kw, N, C, OH, OW), in one copy: every pass
+    # after it reads contiguous memory (reading the strided offsets of the input four times over
+    # cost more than the copy), and the maximum is a reduction over the leading axis, that is
+    # kh·kw − 1 elementwise passes (a NaN propagates).
+    stack = k.empty((geo.kh, geo.kw) + out_shape, x.dtype)
+    k.copyto(stack, geo.windows(xp).transpose(4, 5, 0, 1, 2, 3))
+    stack = stack.reshape((kk,) + out_shape)
+    y = k.maximum.reduce(stack, 0, None, k.buffer(out_shape, x.dtype))
     # One-hot masks, offset first: mask[t] marks the windows whose first maximum is offset t
     # (equal to the maximum and no earlier offset was), so a tie goes to the first, as in PyTorch.
-    mask = k.empty((kk,) + out_shape, bool)
+    mask = k.equal(stack, y, out=k.empty((kk,) + out_shape, bool))
     free = k.empty(out_shape, bool)  # no earlier offset held the maximum
     k.copyto(free, np.ones((), bool))
     for t in range(kk):
-        k.equal(offsets[t], y, out=mask[t])
         k.logical_and(mask[t], free, out=mask[t])
         if t < kk - 1:
             k.logical_xor(free, mask[t], out=free)  # (mask[t] lies inside free: this removes it)
