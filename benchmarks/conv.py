@@ -159,9 +159,9 @@ def _kind(call) -> str:
     fn = call.func
     name = getattr(fn, "__name__", type(fn).__name__)
     if name == "matmul":
-        shapes = [a.shape for a in call.args if isinstance(a, np.ndarray)]
-        big = max((s[-1] for s in shapes if len(s) >= 2), default=0)
-        return "matmul (conv)" if big >= 1000 else "matmul (dense)"  # im2col columns: N·OH·OW
+        # the convolutions' products are stacked, one per example (operands of 3 or more axes)
+        stacked = any(isinstance(a, np.ndarray) and a.ndim >= 3 for a in call.args)
+        return "matmul (conv)" if stacked else "matmul (dense)"
     return name
 
 

@@ -295,12 +295,16 @@ def _conv2d_vjp(k, i, xs, y, cols, attrs, g, out=None):
             return dw_t.swapaxes(-1, -2).reshape(w.shape)
         k.copyto(out.reshape(G, Co // G, K), dw_t.swapaxes(-1, -2))
         return out
-    # dL/dx: dcols[n] = Wᵀ g[n] (one product per example), then col2im
-    dcols = k.matmul(w.reshape(G, Co // G, K).swapaxes(-1, -2), g_cols, out=k.buffer((N, G, K, n_cols), g.dtype))
-    dcols = dcols.reshape(N, C, kh, kw, n_cols)
+    # dL/dx: dcols[n] = Wᵀ g[n] (one product per example), then col2im. The products are written
+    # rows first, (C, kh, kw, N, L): col2im then reads each kernel offset's rows as one contiguous
+    # slab (N·L per channel), not as N·C short runs far apart (which cost more than the product
+    # gains from writing contiguously).
+    dcols = k.empty((G, K, N, n_cols), g.dtype)
+    k.matmul(w.reshape(G, Co // G, K).swapaxes(-1, -2), g_cols, out=dcols.transpose(2, 0, 1, 3))
+    dcols = dcols.reshape(C, kh, kw, N, n_cols)
     if not wide:
-        dcols = dcols.reshape(N, C, kh, kw, geo.oh, geo.ow)
-        return _col2im(k, lambda a, c: dcols[:, :, a, c], x.shape, geo, g.dtype, out)
+        dcols = dcols.reshape(C, kh, kw, N, geo.oh, geo.ow)
+        return _col2im(k, lambda a, c: dcols[:, a, c].transpose(1, 0, 2, 3), x.shape, geo, g.dtype, out)
     # col2im of wide columns: row (c, i, j) of an example goes back as one contiguous run
     H, W = x.shape[2:]
     Wp = pitch
@@ -316,7 +320,7 @@ def _conv2d_vjp(k, i, xs, y, cols, attrs, g, out=None):
         for c in range(kw):
             run = as_strided(flat[a * geo.dh * Wp + c * geo.dw:], (N, C, n_cols), (sN, sC, dxp.itemsize),
                              writeable=True)
-            k.add(run, dcols[:, :, a, c], out=run)
+            k.add(run, dcols[:, a, c].transpose(1, 0, 2), out=run)
     return dxp[:, :, geo.ph: geo.ph + H, geo.pw: geo.pw + W] if padded else dxp
 
 
