@@ -79,7 +79,8 @@ def main() -> int:
             page.click("#basins")
             page.wait_for_function("document.getElementById('basin-share').textContent !== ''")
             page.click("#search")
-            page.wait_for_function("document.querySelectorAll('#search-table tbody tr').length")
+            # the searches are animated: wait until each has spent the whole budget
+            page.wait_for_function("Land.search !== null && Land.searchShown === Land.search.budget")
             # full colour: a palette would merge the racers' colours
             save(page, "playground_landscape", clip={"x": 0, "y": 0, "width": 1400, "height": 900},
                  colours=None)
