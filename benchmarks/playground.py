@@ -8,9 +8,10 @@ answer within 100 ms while training runs. Measured three ways, in one run:
   the boundary and every neuron on the grid, the weights, train and test loss, and the JSON
   text the WebSocket carries; against its peer in the same run, the same ``steps`` optimizer
   steps alone (so the ratio is the price of drawing).
-* **page** — frames the page received and drew per second in headless Chromium (Debian's
-  ``chromium``, driven by Playwright), with training playing (the session caps itself at 60
-  frames per second).
+* **page** — frames the page drew per second in headless Chromium (Debian's ``chromium``,
+  driven by Playwright), with training playing (the session caps itself at 60 frames per
+  second; a frame that arrives before the last was drawn is replaced, not drawn, so the steps
+  between drawn frames can exceed ``--steps``).
 * **control** — from a click on pause to the page showing "paused" while training runs
   (median and worst of ``--clicks`` clicks).
 
