@@ -33,3 +33,15 @@ def test_a_reader_that_closes_the_pipe_early_is_no_failure(args):
     err = proc.stderr.read()
     proc.stderr.close()
     assert proc.wait(timeout=120) == 0 and err == b""
+
+
+@pytest.mark.parametrize("args", [["predict"], ["train", "--no-such-flag"]])
+def test_a_usage_error_cut_short_by_the_reader_keeps_its_exit_code(args):
+    # `descend predict 2>&1 | head -2`: rich meets the closed pipe while typer prints the usage
+    # error and exits 1; the command still failed to parse, so the exit stays 2
+    proc = subprocess.Popen([sys.executable, "-m", "descend", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+    proc.stdout.close()
+    assert proc.wait(timeout=120) == 2
+    assert subprocess.run([sys.executable, "-m", "descend", *args], capture_output=True,
+                          timeout=120).returncode == 2

@@ -61,6 +61,15 @@ class DescendGroup(TyperGroup):
         with _closed_pipe_is_not_a_failure():  # `descend --help | head -2`
             return super().parse_args(ctx, args)
 
+    def main(self, *args, **kwargs):
+        try:
+            return super().main(*args, **kwargs)
+        except SystemExit as exc:
+            usage_error = _usage_error_cut_short(exc)
+            if usage_error is not None:  # `descend predict 2>&1 | head -2`
+                raise SystemExit(usage_error.exit_code) from None
+            raise
+
     def get_command(self, ctx, cmd_name):
         command = super().get_command(ctx, cmd_name)
         if command is not None:
@@ -104,6 +113,24 @@ def _closed_pipe_is_not_a_failure():
         if exc.code == 1 and not was_null and _stdout_is_null():  # rich's way of leaving
             raise typer.Exit(0) from None
         raise
+
+
+def _usage_error_cut_short(exc: SystemExit):
+    """The usage error whose message met a closed pipe, if that is why ``exc`` ends the command.
+
+    typer prints a usage error with rich inside its handler; rich meets the closed pipe by exiting
+    1, which would turn a usage error (2) into a failure. The usage error is still what happened,
+    so its own exit code stands. Found through the exceptions' context: rich's exit was raised while
+    handling the BrokenPipeError, which was raised while handling the usage error."""
+    if exc.code != 1:
+        return None
+    context, seen_broken_pipe = exc.__context__, False
+    while context is not None:
+        seen_broken_pipe = seen_broken_pipe or isinstance(context, BrokenPipeError)
+        if seen_broken_pipe and _is_click_exception(context):
+            return context
+        context = context.__context__
+    return None
 
 
 def _stdout_is_null() -> bool:
