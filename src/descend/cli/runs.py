@@ -19,7 +19,10 @@ hidden sibling (``runs/.<name>.<host>-<pid>.<random>.partial``) and publishes it
 with one ``rename`` at the end, which also never replaces an existing run. A
 run that fails or is interrupted leaves nothing behind. A killed process can
 leave its hidden ``.partial`` folder, which no command reads; the next run
-started in the same runs folder deletes it (only when that process has ended).
+started in the same runs folder deletes it (only when that process has ended). Staging folders
+of older versions, named without the process (``.<name>.<random>.partial``), are left alone: no
+process can be known to have ended, and their age says nothing (a run trains into one for as
+long as it runs); the README tells the user to delete them by hand.
 """
 
 from __future__ import annotations
