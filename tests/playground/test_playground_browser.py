@@ -217,3 +217,15 @@ def test_landscape_race_search_and_basins(page, base_url):
     page.wait_for_function("document.getElementById('basin-share').textContent.includes('%')")
     assert "reach a global minimum" in page.inner_text("#basin-share")
     shot(page, "landscape")
+
+
+def test_a_diverging_racer_says_so(page, base_url):
+    page.goto(base_url + "?tab=landscape&function=rastrigin")
+    wait_js(page, "Land.info !== null")
+    page.fill("#race-opts input[data-optimizer=sgd]", "5")
+    page.click("#land-canvas", position={"x": 300, "y": 200})
+    wait_js(page, "Land.race !== null && Land.raceShown >= "
+                  "Math.max(...Land.race.runs.map((run) => run.path.length)) - 1")
+    rows = page.locator("#race-table tbody tr").all_inner_texts()
+    assert "diverged" in rows[0] and all("diverged" not in row for row in rows[1:])
+    assert page.locator("#race-table .diverged-cell").get_attribute("title").startswith("diverged: f =")

@@ -248,9 +248,9 @@ def update_rule(cfg: dict, n_train: int) -> list[str]:
     optimizer's update of each parameter θ with gradient g, with the hyperparameters' values.
     """
     k = batch_size_of(cfg, n_train)
-    mode = {"batch": "batch: all", "stochastic": "stochastic: one",
-            "minibatch": "mini-batch: k ="}[cfg["batch_mode"]]
-    how = f"{mode} {k}" if cfg["batch_mode"] == "minibatch" else f"{mode} {k} example(s)"
+    how = {"batch": f"batch: all {k} examples" if k > 1 else "batch: the 1 example",
+           "stochastic": "stochastic: one example", "minibatch": f"mini-batch: k = {k}"}[
+        cfg["batch_mode"]]
     reg = {"none": "", "l1": f" + {cfg['reg_rate']:g}·Σ|w|",
            "l2": f" + {cfg['reg_rate']:g}·Σw²"}[cfg["regularization"]]
     lines = [f"g = ∇θ [ (1/|B|) Σ_(i∈B) ℓ(f(xᵢ; θ), yᵢ){reg} ],  |B| = {k}  ({how})"]

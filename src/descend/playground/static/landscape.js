@@ -140,10 +140,23 @@ function tableRow(colour, cells, liveCell, liveClass = "race-step") {
   return row;
 }
 
+// Why a run ended, in a word or two (the whole message is the cell's tooltip): a run that
+// diverged must not look like one that merely stopped early.
+function stopReason(run) {
+  if (run.message.startsWith("diverged")) return "diverged";
+  if (run.message.startsWith("maximum number")) return "step limit";
+  if (run.message.startsWith("gradient norm")) return "converged";
+  return run.message.split(" ")[0];
+}
+
 function raceRow(run, r, k) {
-  const i = Math.min(k, run.path.length - 1);
-  return tableRow(COLOURS[r % COLOURS.length],
-    [run.optimizer, formatNumber(run.lr), String(i), String(run.evaluations[i]), formatNumber(run.values[i])], 2);
+  const i = Math.min(k, run.path.length - 1), done = k >= run.path.length - 1;
+  const row = tableRow(COLOURS[r % COLOURS.length],
+    [run.optimizer, formatNumber(run.lr), String(i), String(run.evaluations[i]), formatNumber(run.values[i]),
+      done ? stopReason(run) : "…"], 2);
+  row.lastChild.title = run.message;
+  if (done && run.message.startsWith("diverged")) row.lastChild.className = "diverged-cell";
+  return row;
 }
 
 function animateRace() {
