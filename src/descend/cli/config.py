@@ -90,8 +90,9 @@ FIELDS: tuple[Field, ...] = (
     Field("model", "model", [256],
           "Hidden layer sizes, comma separated (e.g. 64,32), or empty for a linear model y = Wx + b "
           "(--model '': no hidden layer; --model 1 is one hidden unit, which a ReLU can kill), or conv: a "
-          "LeNet-style convolutional network for images (square, 1 or 3 channels; pixels are not "
-          "standardised one by one)."),
+          "LeNet-style convolutional network for images (their shape from IDX files, image arrays in "
+          ".npz files and the digits, else square with 1 or 3 channels; pixels are not standardised "
+          "one by one)."),
     Field("activation", "str", "relu", "Hidden-layer activation.", choices=ACTIVATIONS),
     Field("dropout", "float", 0.0, "Dropout probability after each hidden layer."),
     Field("dtype", "str", "float32", "Floating-point type of the parameters and data.", choices=DTYPES),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import math
 import os
 import platform
 import sys
@@ -25,6 +26,7 @@ import numpy as np
 import descend
 from descend import data as ddata
 
+from ..data.builtin import IMAGE_SHAPES
 from ..data.preprocessing import check_standardization
 from ..serialization import CheckpointError, check_parameters
 from ..train.guards import counted
@@ -75,7 +77,10 @@ def dataset_names() -> list[str]:
 def _load_dataset(name: str, seed: int):
     loader = getattr(ddata, f"load_{name}", None) if f"load_{name}" not in _FILE_LOADERS else None
     if loader is not None:
-        return loader(), f"bundled data set {name!r}"
+        X, y = loader()
+        if name in IMAGE_SHAPES:  # rows of pixels: handed on as the images they are
+            X = X.reshape(len(X), *IMAGE_SHAPES[name])
+        return (X, y), f"bundled data set {name!r}"
     maker = getattr(ddata, f"make_{name}", None)
     if maker is None:
         raise ConfigError("dataset", f"unknown data set {name!r}; choose from: {', '.join(dataset_names())}")
@@ -85,17 +90,18 @@ def _load_dataset(name: str, seed: int):
     return maker(**kwargs), f"synthetic data set {name!r} ({_SYNTHETIC_SIZE} examples, noise 0.1)"
 
 
-def load_file(path: str, target: str | None, *, need_target: bool = True):
+def load_file(path: str, target: str | None, *, need_target: bool = True, images: bool = False):
     """Read ``(X, y)`` from a ``.csv``, ``.npz`` or IDX file (``IMAGES,LABELS`` for IDX pairs).
 
     A CSV ``target`` is a column name or position (default: the last column);
     for ``.npz`` it names the target array. With ``need_target=False`` a file
-    may hold features only (``y`` is then None).
+    may hold features only (``y`` is then None). ``X`` is a table
+    (n_examples, n_features), images flattened to rows of pixels, unless
+    ``images``: then images are returned as stored, (n, H, W) or (n, C, H, W).
     """
     if "," in path and not os.path.exists(path):
-        images, labels = path.split(",", 1)
-        X, y = ddata.load_idx(images, labels, flatten=True)
-        return X, y
+        image_file, labels = path.split(",", 1)
+        return ddata.load_idx(image_file, labels, flatten=not images)
     if not os.path.exists(path):
         raise FileNotFoundError(f"data file {path!r} does not exist")
     lower = path.lower()
@@ -127,16 +133,19 @@ def load_file(path: str, target: str | None, *, need_target: bool = True):
 
 
 def load_data(cfg: dict[str, Any]):
-    """``(X, y, description)`` for the configuration's ``data`` file or ``dataset`` name."""
+    """``(X, y, description)`` for the configuration's ``data`` file or ``dataset`` name.
+
+    ``X`` is a table (n_examples, n_features) or, for image data (IDX files,
+    image arrays in ``.npz`` files, the bundled digits), the images
+    (n, H, W) or (n, C, H, W): :func:`prepare` flattens them and keeps their shape.
+    """
     if cfg.get("data"):
-        X, y = load_file(cfg["data"], cfg.get("target"))
+        X, y = load_file(cfg["data"], cfg.get("target"), images=True)
         desc = f"file {os.path.basename(cfg['data'])}"
     else:
         (X, y), desc = _load_dataset(cfg["dataset"], cfg["seed"])
     X = np.asarray(X)
-    if X.ndim > 2:
-        X = X.reshape(len(X), -1)  # images -> one row of pixels each
-    if X.ndim != 2:
+    if X.ndim < 2:
         raise ValueError(f"data: features must be a table (n_examples, n_features), got shape {X.shape}")
     if y is None:
         raise ValueError("data: no target column/array found")
@@ -147,7 +156,7 @@ def load_test_data(cfg: dict[str, Any]):
     """``(X_test, y_test)`` from ``--test-data`` (the same target column as ``--data``), or None."""
     if not cfg.get("test_data"):
         return None
-    X, y = load_file(cfg["test_data"], cfg.get("target"))
+    X, y = load_file(cfg["test_data"], cfg.get("target"), images=True)
     return np.asarray(X), np.asarray(y)
 
 
@@ -172,6 +181,7 @@ class Prepared:
     y_test_raw: np.ndarray
     classes: np.ndarray | None  # original labels, index = class id
     preprocessing: dict = field(default_factory=dict)
+    image_shape: tuple[int, int, int] | None = None  # (C, H, W) of image data (rows are its pixels)
 
     @property
     def n_features(self) -> int:
@@ -192,6 +202,14 @@ def _standardizer(X_train, enabled: bool):
     return {"mean": sc.mean_, "scale": sc.scale_}
 
 
+def stored_image_shape(X: np.ndarray) -> tuple[int, int, int] | None:
+    """(C, H, W) of images stored as (n, H, W) (one channel) or (n, C, H, W); None for a table."""
+    shape = tuple(int(n) for n in np.shape(X)[1:])
+    if len(shape) == 2:
+        return (1, *shape)
+    return shape if len(shape) == 3 else None
+
+
 def apply_scaling(X: np.ndarray, mean: np.ndarray, scale: np.ndarray, dtype=np.float32) -> np.ndarray:
     return ((np.asarray(X, dtype=np.float64) - mean) / scale).astype(dtype)
 
@@ -209,9 +227,16 @@ def prepare(cfg: dict[str, Any], X: np.ndarray, y: np.ndarray, test=None) -> Pre
     dtype = np.dtype(cfg.get("dtype", "float32"))
     seed = cfg["seed"]
     classes = None
-    if test is not None and np.asarray(test[0]).shape[1:] != np.asarray(X).shape[1:]:
+    X = np.asarray(X)
+    if test is not None and np.asarray(test[0]).shape[1:] != X.shape[1:]:
         raise ValueError(f"test_data: {np.asarray(test[0]).shape[1:]} features per example, but the "
-                         f"data has {np.asarray(X).shape[1:]}")
+                         f"data has {X.shape[1:]}")
+    # images become rows of pixels; their shape is kept for a convolutional network
+    image_shape = stored_image_shape(X)
+    if X.ndim > 2:
+        X = X.reshape(len(X), -1)
+    if test is not None and np.ndim(test[0]) > 2:
+        test = (np.asarray(test[0]).reshape(len(test[0]), -1), test[1])
     if task == "classification":
         y = y.reshape(-1)
         if y.dtype.kind == "f":
@@ -282,19 +307,31 @@ def prepare(cfg: dict[str, Any], X: np.ndarray, y: np.ndarray, test=None) -> Pre
 
     y_te_raw = classes[y_te] if task == "classification" else y_te
     return Prepared(task, sx(X_tr), sy(y_tr), sx(X_val), sy(y_val), sx(X_te), sy(y_te),
-                    np.asarray(X_te), y_te_raw, classes, pre)
+                    np.asarray(X_te), y_te_raw, classes, pre, image_shape)
 
 
 # --------------------------------------------------------------------------- model
 
-def conv_image_shape(n_features: int) -> tuple[int, int, int]:
-    """(channels, side, side) of images stored as rows of ``n_features`` pixels: 1 channel, else 3."""
+def conv_image_shape(n_features: int, image_shape=None) -> tuple[int, int, int]:
+    """(C, H, W) of the images whose pixels are rows of ``n_features``.
+
+    ``image_shape``: the shape the data recorded (IDX files, image arrays in ``.npz``
+    files, the bundled digits), which must hold ``n_features`` pixels. Without one
+    it is guessed: square images with 1 channel, else 3.
+    """
+    if image_shape is not None:
+        shape = tuple(int(n) for n in image_shape)
+        if len(shape) != 3 or min(shape) < 1 or math.prod(shape) != n_features:
+            raise ConfigError("model", f"conv: the data's image shape {shape} does not hold its {n_features} "
+                                       "features per example")
+        return shape  # type: ignore[return-value]
     for channels in (1, 3):
         side = rep.image_shape(n_features // channels) if n_features % channels == 0 else None
         if side is not None:
             return (channels, *side)
     raise ConfigError("model", f"conv needs images: {n_features} features per example are not the "
-                               "pixels of square images with 1 or 3 channels")
+                               "pixels of square images with 1 or 3 channels, and the data records no image "
+                               "shape (IDX files, image arrays in .npz files and the bundled digits do)")
 
 
 def layer_widths(hidden, n_features: int, n_outputs: int) -> list[int]:
@@ -302,9 +339,9 @@ def layer_widths(hidden, n_features: int, n_outputs: int) -> list[int]:
     return [n_features, *([] if hidden == "conv" else hidden), n_outputs]
 
 
-def describe_model(hidden, n_features: int, n_outputs: int) -> str:
+def describe_model(hidden, n_features: int, n_outputs: int, image_shape=None) -> str:
     if hidden == "conv":
-        c, h, w = conv_image_shape(n_features)
+        c, h, w = conv_image_shape(n_features, image_shape)
         return f"conv (LeNet-style, {c}x{h}x{w} images -> {n_outputs})"
     return format_model(layer_widths(hidden, n_features, n_outputs))
 
@@ -339,14 +376,14 @@ def check_model_size(sizes: list[int], dtype: str = "float32") -> None:
 
 
 def build_model(n_features: int, hidden: list[int] | str, n_outputs: int, activation: str, dropout: float,
-                dtype: str = "float32"):
+                dtype: str = "float32", image_shape=None):
     """``nn.MLP([n_features, *hidden, n_outputs])``: logits (classification) or values (regression);
-    for ``hidden="conv"`` an ``nn.LeNet`` over the rows' pixels as square images (16 and 32 channels
-    and one hidden layer of 64: 0.987 test accuracy on the 8x8 digits over 5 seeds, LeNet-5's 6 and
-    16 channels 0.96)."""
+    for ``hidden="conv"`` an ``nn.LeNet`` over the rows' pixels as images of ``image_shape`` (C, H, W)
+    (see :func:`conv_image_shape`; 16 and 32 channels and one hidden layer of 64: 0.987 test accuracy
+    on the 8x8 digits over 5 seeds, LeNet-5's 6 and 16 channels 0.96)."""
     activation = "identity" if activation == "linear" else activation  # nn's name for it
     if hidden == "conv":
-        return descend.nn.LeNet(conv_image_shape(n_features), n_outputs, channels=(16, 32), hidden=(64,),
+        return descend.nn.LeNet(conv_image_shape(n_features, image_shape), n_outputs, channels=(16, 32), hidden=(64,),
                                 activation=activation, dropout=dropout, dtype=np.dtype(dtype))
     check_model_size([n_features, *hidden, n_outputs], dtype)
     return descend.nn.MLP([n_features, *hidden, n_outputs], activation=activation, dropout=dropout,
@@ -599,7 +636,7 @@ def _seeded_setup(cfg: dict[str, Any]):
     X, y, data_desc = load_data(cfg)
     prep = prepare(cfg, X, y, load_test_data(cfg))
     model = build_model(prep.n_features, cfg["model"], prep.n_outputs, cfg["activation"], cfg["dropout"],
-                        cfg["dtype"])
+                        cfg["dtype"], prep.image_shape)
     return data_desc, prep, model, make_optimizer(cfg, model.parameters())
 
 
@@ -656,7 +693,7 @@ def run_training(cfg: dict[str, Any], *, echo=print, warn=_warn_stderr, config_s
                        header=f"descend train configuration ({stamp}); re-run with: descend train --config config.toml")
             echo(f"descend train: {data_desc}, {prep.task}, {n_train} train / "
                  f"{0 if prep.X_val is None else len(prep.X_val)} validation / {len(prep.X_test)} test examples")
-            echo(f"model {describe_model(cfg['model'], prep.n_features, prep.n_outputs)} ({cfg['activation']}), "
+            echo(f"model {describe_model(cfg['model'], prep.n_features, prep.n_outputs, prep.image_shape)} ({cfg['activation']}), "
                  f"{cfg['optimizer']} lr={cfg['lr']:g}, batch {format_batch_size(batch)}, {counted(cfg['epochs'], 'epoch')}"
                  f" -> {staged.final_path}")
             history = descend.train.fit(
@@ -778,6 +815,8 @@ def _finish(cfg, run_dir: Path, run_name: str, model, prep: Prepared, history, d
     # model.npz: everything needed to rebuild the network and preprocess new data
     arch = {"sizes": layer_widths(cfg["model"], prep.n_features, prep.n_outputs), "activation": cfg["activation"],
             "dropout": cfg["dropout"], "task": task, "dtype": cfg["dtype"], "conv": cfg["model"] == "conv"}
+    if isinstance(model, descend.nn.LeNet):
+        arch["image_shape"] = list(model.in_shape)
     pre = dict(prep.preprocessing)
     if prep.classes is not None:
         pre["classes"] = prep.classes
@@ -813,6 +852,8 @@ def _finish(cfg, run_dir: Path, run_name: str, model, prep: Prepared, history, d
         misclassified = [{"x": prep.X_test_raw[i], "true": labels[prep.y_test[i]], "pred": labels[pred[i]],
                           "confidence": float(proba[i, pred[i]])} for i in wrong]
         shape = rep.image_shape(prep.n_features)
+        if prep.image_shape is not None and prep.image_shape[0] == 1:
+            shape = prep.image_shape[1:]  # (a one-channel image need not be square)
     headline = {}
     if task == "classification":
         headline["test accuracy"] = metrics["test_accuracy"]
@@ -828,7 +869,7 @@ def _finish(cfg, run_dir: Path, run_name: str, model, prep: Prepared, history, d
                  and not (k == "dataset" and cfg.get("data"))}  # --data replaces --dataset: show the one used
     html = rep.render_report(
         title=f"descend run {run_name}",
-        subtitle=(f"{data_desc} · {task} · model {describe_model(cfg['model'], prep.n_features, prep.n_outputs)} "
+        subtitle=(f"{data_desc} · {task} · model {describe_model(cfg['model'], prep.n_features, prep.n_outputs, prep.image_shape)} "
                   f"· stopped: {history.stop_reason}"),
         config=shown_cfg, metrics=metrics, headline=headline, plots=plots, confusion=confusion,
         misclassified=misclassified, misclassified_shape=shape,
@@ -928,7 +969,7 @@ def load_run(run_dir) -> LoadedRun:
         sizes = [int(s) for s in arch["sizes"]]
         dtype = str(arch.get("dtype", "float32"))
         model = build_model(sizes[0], "conv" if arch.get("conv") else sizes[1:-1], sizes[-1],
-                            str(arch["activation"]), float(arch["dropout"]), dtype)
+                            str(arch["activation"]), float(arch["dropout"]), dtype, arch.get("image_shape"))
         check_parameters(state["state_dict"], model_file)
         model.load_state_dict(state["state_dict"])
         pre = state["preprocessing"]
@@ -1066,7 +1107,7 @@ def lr_find_job(cfg: dict[str, Any], output=None) -> dict:
     except ImportError:
         viz = None
     if viz is not None:
-        title = (f"lr-find: {data_desc}, model {describe_model(cfg['model'], prep.n_features, prep.n_outputs)}, "
+        title = (f"lr-find: {data_desc}, model {describe_model(cfg['model'], prep.n_features, prep.n_outputs, prep.image_shape)}, "
                  f"{cfg['optimizer']}")
         png = rep.figure_png(viz.plot_lr_find(result.lrs, result.smoothed_losses, result.suggestion, title=title))
         if output is None:

@@ -23,7 +23,11 @@ import importlib
 
 import numpy as np
 
-__all__ = ["load_digits", "load_iris", "load_breast_cancer", "load_diabetes"]
+__all__ = ["load_digits", "load_iris", "load_breast_cancer", "load_diabetes", "IMAGE_SHAPES"]
+
+#: The image shape (channels, height, width) of the bundled data sets whose rows are images
+#: (the pixels row by row): ``X.reshape(-1, *IMAGE_SHAPES["digits"])`` are the digits' images.
+IMAGE_SHAPES: dict[str, tuple[int, int, int]] = {"digits": (1, 8, 8)}
 
 
 def _sklearn_datasets():
