@@ -424,7 +424,7 @@ def test_lr_find_prints_a_suggestion_and_writes_the_plot(tmp_path):
     lr = float(re.search(r"suggested learning rate: (\S+)", r.output).group(1))
     assert 1e-6 <= lr <= 1.0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert f"descend train --optimizer adam --lr {lr:.3g}" in r.output
+    assert f"next: descend train --model 16 --optimizer adam --lr {lr:.3g}" in r.output
     assert "a tenth of the rate at its lowest point" in r.output and "from 1e-07 to 10" in r.output
     r = _run("lr-find", "--model", "16", "--steps", "30", "--output", out)
     assert r.exit_code == 1 and "already exists" in r.output
@@ -434,6 +434,10 @@ def test_lr_find_prints_a_suggestion_and_writes_the_plot(tmp_path):
     assert plot.name.startswith("lr-find-digits-") and plot.suffix == ".png"
     r = _run("lr-find", "--start-lr", "1", "--end-lr", "0.1")
     assert r.exit_code == 2 and "start_lr" in r.output
+    # the hint names the model the rate was found for: a linear model as '' (quoted for the shell)
+    r = _run("lr-find", "--model", "", "--steps", "20", "--output", tmp_path / "linear.png")
+    assert r.exit_code == 0, r.output
+    assert "next: descend train --model '' --optimizer adam --lr " in r.output
 
 
 def test_python_dash_m_is_the_same_command(tmp_path):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import shlex
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -224,7 +225,9 @@ def lr_find(ctx: typer.Context, **options) -> None:
         typer.echo(f"plot: {result['plot']}")
     else:
         typer.echo("no plot: install the 'plot' extra (pip install 'descend[plot]') to draw it")
-    typer.echo(f"next: descend train --optimizer {cfg['optimizer']} --lr {result['suggestion']:.3g}")
+    # (the rate suits this model: the hint names it, quoted for the shell; '' is a linear model)
+    model = shlex.quote(format_model(cfg["model"]))
+    typer.echo(f"next: descend train --model {model} --optimizer {cfg['optimizer']} --lr {result['suggestion']:.3g}")
 
 
 RunDirArg = Annotated[Path, typer.Argument(help="A run folder written by `descend train` (or its model.npz).",
