@@ -248,20 +248,22 @@ function drawLossChart() {
   const canvas = document.getElementById("loss-chart"), ctx = canvas.getContext("2d");
   ctx.clearRect(0, 0, canvas.width, canvas.height);
   const curve = Net.curve, diverged = Net.frame && Net.frame.diverged;
-  if (curve.length < 2) return;
-  const lastStep = Math.max(curve[curve.length - 1][0], diverged ? diverged.step : 0) || 1;
+  if (!curve.length) return;
+  const lastStep = Math.max(curve[curve.length - 1][0], diverged ? diverged.step : 0);
   let top = -Infinity, bottom = Infinity;
   for (const [, a, b] of curve) { top = Math.max(top, a, b); bottom = Math.min(bottom, a, b); }
   const log = bottom > 0 && top / bottom > 1000;
   if (!log) { bottom = Math.min(0, bottom); if (top === bottom) top = bottom + 1; }
   const scale = log ? Math.log : (v) => v, lo = scale(bottom), hi = scale(top);
   const left = 4, right = canvas.width - 4, upper = 12, lower = canvas.height - 12;
-  const x = (s) => left + (right - left) * s / lastStep;
+  const x = (s) => left + (right - left) * s / (lastStep || 1);
   const y = (v) => lower - (lower - upper) * (scale(v) - lo) / (hi - lo);
   for (const [index, colour] of [[1, "#555"], [2, "#0877bd"]]) {
     ctx.beginPath();
     curve.forEach((p, i) => (i ? ctx.lineTo(x(p[0]), y(p[index])) : ctx.moveTo(x(p[0]), y(p[index]))));
     ctx.strokeStyle = colour; ctx.lineWidth = 1.5; ctx.stroke();
+    const last = curve[curve.length - 1];  // the value now (at step 0, the only one)
+    ctx.fillStyle = colour; ctx.beginPath(); ctx.arc(x(last[0]), y(last[index]), 2.5, 0, 2 * Math.PI); ctx.fill();
   }
   ctx.fillStyle = "#777"; ctx.font = "10px system-ui, sans-serif";
   ctx.fillText(formatNumber(top) + (log ? "  (log scale)" : ""), left, upper - 2);
