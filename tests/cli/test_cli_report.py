@@ -193,3 +193,23 @@ def test_the_report_names_the_data_file_not_the_default_dataset(tmp_path):
     assert r.exit_code == 0, r.output
     page = (tmp_path / "mine" / "report.html").read_text()
     assert "<td>dataset</td>" not in page and "digits" not in page and "mine.csv" in page
+
+
+def test_the_two_train_losses_are_told_apart(tmp_path):
+    # with mini-batches history.csv's last train_loss (the mean of the epoch's step losses) is not
+    # metrics.json's (the saved parameters on the whole training set): the report says which is which
+    import csv
+    import json
+
+    r = _train("--dataset", "iris", "--model", "8", "--epochs", "2", "--batch-size", "16", "--runs-dir", tmp_path,
+               "--name", "two")
+    assert r.exit_code == 0, r.output
+    run = tmp_path / "two"
+    with open(run / "history.csv") as f:
+        last_epoch_mean = float(list(csv.DictReader(f))[-1]["train_loss"])
+    final = json.loads((run / "metrics.json").read_text())["train_loss"]
+    assert abs(last_epoch_mean - final) > 1e-3
+    page = " ".join((run / "report.html").read_text().split())
+    assert "the history&#39;s train_loss (history.csv) is the mean of each epoch&#39;s step losses" in page
+    assert "The final metrics are those of the saved parameters" in page
+    assert "train_loss is the mean of the epoch's step losses" in runs.__doc__

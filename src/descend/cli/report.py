@@ -166,6 +166,15 @@ _MEANINGS = {
 }
 
 
+#: Two quantities share the name ``train_loss``; the report (and runs.py's file list) says which is which.
+TRAIN_LOSS_NOTE = (
+    "The final metrics are those of the saved parameters, evaluated on the whole training, "
+    "validation and test sets; the history's train_loss (history.csv) is the mean of each epoch's "
+    "step losses, each taken on its batch while the parameters moved, so with mini-batches (or "
+    "after a divergence, whose parameters are put back) its last value differs from the final "
+    "train_loss.")
+
+
 def metric_meaning(key: str, task: str | None) -> str:
     """What a metric such as ``test_loss`` or ``val_mse`` measures, or '' for others."""
     split, _, name = key.partition("_")
@@ -193,11 +202,14 @@ def render_report(*, title: str, subtitle: str = "", config: Mapping, metrics: M
     if history_rows:
         keys = list(dict.fromkeys(k for row in history_rows for k in row))
         history = {"head": keys, "rows": [[row.get(k) for k in keys] for row in history_rows]}
-    loss_note = ""
+    notes = []
     if task == "regression" and any(k.endswith("_mse") for k in metrics):
-        loss_note = ("loss is the mean squared error on the standardised target (the target minus its "
+        notes.append("loss is the mean squared error on the standardised target (the target minus its "
                      "training mean, divided by its training standard deviation), which training "
                      "minimised; mse and mae are in the target's own units.")
+    if history_rows and "train_loss" in metrics:
+        notes.append(TRAIN_LOSS_NOTE)
+    loss_note = " ".join(notes)
     return render(
         "run.html.j2", title=title, subtitle=subtitle,
         headline=list((headline or {}).items()),

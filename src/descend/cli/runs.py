@@ -4,9 +4,12 @@ A run folder holds::
 
     config.toml    the resolved configuration (``descend train --config`` re-runs it)
     config.json    the same plus what was learnt about the data (features, classes)
-    history.csv    one row per epoch (train/validation loss and accuracy, lr, time)
+    history.csv    one row per epoch (train/validation loss and accuracy, lr, time); its
+                   train_loss is the mean of the epoch's step losses, each on its batch as
+                   the parameters moved
     steps.csv      one row per optimizer step (loss, lr, gradient norm)
-    metrics.json   final metrics on the train, validation and test sets
+    metrics.json   final metrics of the saved parameters on the whole train, validation and
+                   test sets (so its train_loss is not history.csv's last one)
     model.npz      weights + architecture + preprocessing (``descend.save``, atomic)
     loss.png, accuracy.png, lr.png   plots
     report.html    everything above on one self-contained page
