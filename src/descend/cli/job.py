@@ -1093,6 +1093,8 @@ def lr_find_job(cfg: dict[str, Any], output=None) -> dict:
     """
     data_desc, prep, model, optimizer = _seeded_setup(cfg)
     loss = descend.nn.CrossEntropyLoss() if prep.task == "classification" else descend.nn.MSELoss()
+    if cfg.get("l1"):
+        loss = l1_penalized(loss, model, cfg["l1"])  # the loss train would minimise
     sizes = layer_widths(cfg["model"], prep.n_features, prep.n_outputs)
     with blas_threads(cfg, sizes, cfg["batch_size"] or len(prep.X_train)):
         result = descend.train.lr_find(model, (prep.X_train, prep.y_train), loss, optimizer,

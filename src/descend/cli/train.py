@@ -200,7 +200,7 @@ def train(ctx: typer.Context, **options) -> None:
 
 @_with_options(
     "config", "dataset", "data", "target", "task", "model", "activation", "dropout", "dtype",
-    "optimizer", "momentum", "weight_decay", "batch_size", "start_lr", "end_lr", "steps", "seed",
+    "optimizer", "momentum", "weight_decay", "l1", "batch_size", "start_lr", "end_lr", "steps", "seed",
     "threads", "test_size", "val_size", "standardize", "runs_dir", "output", "debug",
 )
 def lr_find(ctx: typer.Context, **options) -> None:
