@@ -5,6 +5,7 @@ import io
 import json
 import os
 import re
+import shutil
 import signal
 import sys
 import threading
@@ -198,9 +199,17 @@ def test_sweep_command_writes_runs_csv_and_report(cluster, tmp_path):
         assert (ok_dir / f).stat().st_size > 0, f
     assert "momentum" in (bad_dir / "error.txt").read_text()
     assert not (bad_dir / "model.npz").exists()
-    # the run's config.toml re-runs into the sweep folder, not the worker's temporary folder
+    # the run's config.toml re-runs beside the run (runs_dir "..": the sweep folder), not into the
+    # worker's temporary folder, and a copied run re-runs beside the copy, not into the sweep
     saved = tomllib.loads((ok_dir / "config.toml").read_text())
-    assert saved["runs_dir"] == str(sweep_dir) and saved["optimizer"] == "sgd" and saved["momentum"] == 0.5
+    assert saved["runs_dir"] == ".." and saved["optimizer"] == "sgd" and saved["momentum"] == 0.5
+    copied = tmp_path / "elsewhere" / "copied"
+    shutil.copytree(ok_dir, copied)
+    before = sorted(p.name for p in sweep_dir.iterdir())
+    again = runner.invoke(app, ["train", "--config", str(copied / "config.toml"), "--no-progress"])
+    assert again.exit_code == 0, again.output
+    assert sorted(p.name for p in sweep_dir.iterdir()) == before
+    assert len([p for p in copied.parent.iterdir() if p.is_dir()]) == 2  # the copy and its re-run
     rows = list(csv.DictReader(io.StringIO((sweep_dir / "sweep.csv").read_text())))
     assert [row["status"] for row in rows] == ["ok", "error"]
     assert float(rows[0]["test_accuracy"]) == json.loads((ok_dir / "metrics.json").read_text())["test_accuracy"]

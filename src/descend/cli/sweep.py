@@ -26,14 +26,12 @@ the workers at the same path.
 from __future__ import annotations
 
 import difflib
-import itertools
 import json
 import math
 import os
 import re
 import shlex
 import tempfile
-import tomllib
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -212,9 +210,9 @@ def _store_run(record: dict, sweep_dir: Path, names: list[str]) -> None:
     result = record["result"]
     files = result.pop("files", {})
     for fname, data in files.items():
-        if fname == "config.toml":  # point a re-run at this folder's parent, not the worker's temp
-            data = _with_runs_dir(data, sweep_dir)
-        elif fname == "config.json":
+        # config.toml is kept as the worker wrote it: its runs_dir is "..", the folder that holds
+        # the run (here the sweep folder), so a re-run lands beside the run, or beside a copy of it
+        if fname == "config.json":
             info = json.loads(data)
             if isinstance(info.get("config"), dict):
                 info["config"]["runs_dir"] = str(sweep_dir)
@@ -222,15 +220,6 @@ def _store_run(record: dict, sweep_dir: Path, names: list[str]) -> None:
             data = (json.dumps(info, indent=2) + "\n").encode()
         write_bytes(folder / os.path.basename(fname), data)
     result["run_dir"] = folder.name
-
-
-def _with_runs_dir(config_toml: bytes, runs_dir: Path) -> bytes:
-    """A run's ``config.toml`` with ``runs_dir`` replaced, its header comment kept."""
-    text = config_toml.decode("utf-8")
-    header = "".join(itertools.takewhile(lambda line: line.startswith("#"), text.splitlines(keepends=True)))
-    values = tomllib.loads(text)
-    values["runs_dir"] = str(runs_dir)
-    return (header + tomli_w.dumps(values)).encode("utf-8")
 
 
 # --------------------------------------------------------------------------- the report
