@@ -341,6 +341,15 @@ def test_frames_wait_for_the_page_and_a_pause_shows_where_training_stopped():
         s.close()
 
 
+def test_wide_layers_send_smaller_neuron_pictures(driven):
+    ready = driven.configure(hidden=[32, 4])
+    assert ready["neuron_grid"] == 10 and session.GRID % ready["neuron_grid"] == 0
+    frame = driven.session.frame()
+    pictures = [base64.b64decode(b64) for layer in frame["neurons"] for b64 in layer]
+    assert len(pictures) == 36 and {len(p) for p in pictures} == {10 * 10}
+    assert [session.neuron_grid(h) for h in ([], [8], [16, 3], [21])] == [25, 25, 20, 10]
+
+
 def test_closing_stops_the_worker_thread_and_removes_the_upload_folder():
     d = DrivenSession()
     d.configure()
