@@ -100,10 +100,12 @@ def test_lenet_is_lenet5_on_28x28_and_takes_images_or_rows_of_pixels():
 def test_wrong_number_of_dimensions_is_one_clear_error():
     with pytest.raises(ValueError, match=r"Conv2d\(in_channels=1\).*4-D.*\(28, 28\)"):
         nn.Conv2d(1, 2, 3)(np.zeros((28, 28), np.float32))
-    with pytest.raises(ValueError, match=r"MaxPool2d.*4-D"):
-        nn.MaxPool2d(2)(np.zeros((3, 8, 8), np.float32))
-    with pytest.raises(ValueError, match=r"conv2d: input must be 4-D"):
-        descend.conv2d(np.zeros((1, 8, 8)), np.zeros((1, 1, 3, 3)))
+    with pytest.raises(ValueError, match=r"MaxPool2d.*4-D.*or 3-D"):
+        nn.MaxPool2d(2)(np.zeros((2, 3, 8, 8, 1), np.float32))
+    with pytest.raises(ValueError, match=r"conv2d: input must be 4-D \(N, C, H, W\) or 3-D"):
+        descend.conv2d(np.zeros((8, 8)), np.zeros((1, 1, 3, 3)))
+    with pytest.raises(ValueError, match=r"Dropout2d: expected 4-D input"):  # (PyTorch's is 4-D too)
+        nn.Dropout2d(0.5)(np.zeros((3, 8, 8), np.float32))
 
 
 def test_channels_not_matching_in_channels_is_one_clear_error():
@@ -333,3 +335,107 @@ def test_fit_of_a_lenet_is_bit_for_bit_the_same_traced_or_eager_float32():
     assert replayed_eager == 0 and replayed_fast >= 7  # (the first step of each shape is traced)
     for a, b in zip(eager, fast, strict=True):
         assert np.array_equal(a, b)
+
+
+# ----------------------------------------------------------------------------- unbatched images, pooling options
+def test_layers_take_one_unbatched_image_as_pytorch_does():
+    descend.manual_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3, 9, 7))
+    conv = nn.Conv2d(3, 4, 3, padding=1, dtype=np.float64)
+    tconv = torch.nn.Conv2d(3, 4, 3, padding=1, dtype=torch.float64)
+    tconv.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in conv.state_dict().items()})
+    pairs = [(conv, tconv), (nn.MaxPool2d(2, ceil_mode=True), torch.nn.MaxPool2d(2, ceil_mode=True)),
+             (nn.AvgPool2d(3, 2, 1), torch.nn.AvgPool2d(3, 2, 1)),
+             (nn.AdaptiveAvgPool2d((2, 3)), torch.nn.AdaptiveAvgPool2d((2, 3)))]
+    for layer, tlayer in pairs:
+        xt = descend.tensor(x, requires_grad=True)
+        out = layer(xt)
+        tx = torch.tensor(x, requires_grad=True)
+        tout = tlayer(tx)
+        assert out.shape == tuple(tout.shape) and len(out.shape) == 3, type(layer).__name__
+        np.testing.assert_allclose(out.data, tout.detach().numpy(), rtol=1e-12, atol=1e-12)
+        (out * out).sum().backward()
+        (tout * tout).sum().backward()
+        np.testing.assert_allclose(xt.grad, tx.grad.numpy(), rtol=1e-9, atol=1e-12, err_msg=type(layer).__name__)
+        # the same as a batch of one
+        np.testing.assert_array_equal(layer(x[None]).data[0], out.data)
+    with pytest.raises(ValueError, match=r"input has shape \(2, 9, 7\), its 2 channel\(s\) do not match"):
+        conv(x[:2])
+
+
+@pytest.mark.parametrize("kernel, stride, padding, dilation", [
+    (2, 2, 0, 1), (3, 2, 1, 1), (3, 3, 0, 1), (2, 3, 1, 2), ((3, 2), (2, 3), (1, 0), 1)])
+def test_max_pool_ceil_mode_and_indices_match_torch(kernel, stride, padding, dilation):
+    rng = np.random.default_rng(1)
+    x = rng.permutation(2 * 3 * 9 * 8).reshape(2, 3, 9, 8) / 7.0  # distinct values: one maximum each
+    for ceil_mode in (False, True):
+        xt = descend.tensor(x, requires_grad=True)
+        out, idx = descend.max_pool2d(xt, kernel, stride, padding, dilation, ceil_mode=ceil_mode, return_indices=True)
+        tx = torch.tensor(x, requires_grad=True)
+        tout, tidx = torch.nn.functional.max_pool2d(tx, kernel, stride, padding, dilation, ceil_mode=ceil_mode,
+                                                    return_indices=True)
+        np.testing.assert_array_equal(out.data, tout.detach().numpy())
+        assert idx.data.dtype == np.int64
+        np.testing.assert_array_equal(idx.data, tidx.numpy())
+        g = rng.normal(size=out.shape)
+        (out * descend.tensor(g)).sum().backward()
+        tout.backward(torch.from_numpy(g))
+        np.testing.assert_allclose(xt.grad, tx.grad.numpy(), rtol=1e-12, atol=1e-12)
+    layer = nn.MaxPool2d(kernel, stride, padding, dilation, return_indices=True, ceil_mode=True)
+    out, idx = layer(x)
+    tout, tidx = torch.nn.MaxPool2d(kernel, stride, padding, dilation, return_indices=True, ceil_mode=True)(
+        torch.from_numpy(x))
+    np.testing.assert_array_equal(idx.data, tidx.numpy())
+    out, idx = layer(x[0])  # unbatched: indices without the batch axis too
+    np.testing.assert_array_equal(idx.data, tidx.numpy()[0])
+
+
+@pytest.mark.parametrize("ceil_mode", [False, True])
+@pytest.mark.parametrize("count_include_pad", [False, True])
+@pytest.mark.parametrize("divisor_override", [None, 5])
+def test_avg_pool_ceil_mode_and_divisor_override_match_torch(ceil_mode, count_include_pad, divisor_override):
+    x = np.random.default_rng(2).normal(size=(2, 2, 7, 10))
+    for kernel, stride, padding in ((3, 2, 1), (2, 3, 0), ((3, 2), (2, 2), (1, 1))):
+        layer = nn.AvgPool2d(kernel, stride, padding, ceil_mode, count_include_pad, divisor_override)
+        tlayer = torch.nn.AvgPool2d(kernel, stride, padding, ceil_mode, count_include_pad, divisor_override)
+        xt = descend.tensor(x, requires_grad=True)
+        out = layer(xt)
+        tx = torch.tensor(x, requires_grad=True)
+        tout = tlayer(tx)
+        np.testing.assert_allclose(out.data, tout.detach().numpy(), rtol=1e-12, atol=1e-12)
+        (out * out).sum().backward()
+        (tout * tout).sum().backward()
+        np.testing.assert_allclose(xt.grad, tx.grad.numpy(), rtol=1e-9, atol=1e-12)
+
+
+def test_pooling_options_are_checked():
+    with pytest.raises(ValueError, match="divisor_override must be a positive integer"):
+        nn.AvgPool2d(2, divisor_override=0)
+    with pytest.raises(ValueError, match="divisor_override must be a positive integer"):
+        descend.avg_pool2d(np.zeros((1, 1, 4, 4)), 2, divisor_override=1.5)
+
+
+def test_ceil_mode_pooling_is_replayed_by_the_traced_step():
+    from descend import optim
+    from descend.compile import TrainStep
+
+    def model():
+        descend.manual_seed(3)
+        return nn.Sequential(nn.Conv2d(1, 3, 3, dtype=np.float64), nn.ReLU(), nn.MaxPool2d(2, ceil_mode=True),
+                             nn.AvgPool2d(2, ceil_mode=True, count_include_pad=False), nn.Flatten(),
+                             nn.Linear(3 * 2 * 2, 4, dtype=np.float64))
+
+    x = np.random.default_rng(4).normal(size=(5, 1, 9, 9))
+    y = np.arange(5) % 4
+    fast, eager = model(), model()
+    step = TrainStep(fast, nn.CrossEntropyLoss(), optim.SGD(fast.parameters(), lr=0.1))
+    opt = optim.SGD(eager.parameters(), lr=0.1)
+    for _ in range(4):
+        step(x, y)
+        opt.zero_grad()
+        F.cross_entropy(eager(x), y).backward()
+        opt.step()
+    assert step.replayed, step.reason
+    for (name, a), b in zip(fast.named_parameters(), eager.parameters(), strict=True):
+        np.testing.assert_array_equal(a.data, b.data, err_msg=name)

@@ -672,15 +672,30 @@ def _np_windows(xp, kernel, stride, dilation, out_hw):
     return xp[:, :, rows[:, None, :, None], cols[None, :, None, :]]
 
 
-def _out_hw(hw, kernel, stride, padding, dilation):
-    return tuple((n + 2 * p - d * (k - 1) - 1) // s + 1
-                 for n, k, s, p, d in zip(hw, kernel, stride, padding, dilation, strict=True))
+def _out_hw(hw, kernel, stride, padding, dilation, ceil_mode=False):
+    out = []
+    for n, k, s, p, d in zip(hw, kernel, stride, padding, dilation, strict=True):
+        span = n + 2 * p - d * (k - 1) - 1
+        o = (-(-span // s) if ceil_mode else span // s) + 1
+        if ceil_mode and (o - 1) * s >= n + p:  # (PyTorch: a last window must start inside)
+            o -= 1
+        out.append(o)
+    return tuple(out)
+
+
+def _unbatched_too(ref):
+    """A batched reference that also takes one unbatched image (C, H, W)."""
+    def wrapped(x, *args, **kwargs):
+        x = np.asarray(x)
+        return ref(x[None], *args, **kwargs)[0] if x.ndim == 3 else ref(x, *args, **kwargs)
+    return wrapped
 
 
 def _two(v):
     return (v, v) if isinstance(v, int) else tuple(v)
 
 
+@_unbatched_too
 def _np_conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
     stride, padding, dilation = _two(stride), _two(padding), _two(dilation)
     xp = np.pad(x, ((0, 0), (0, 0), (padding[0],) * 2, (padding[1],) * 2))
@@ -693,26 +708,41 @@ def _np_conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
     return y if b is None else y + b[None, :, None, None]
 
 
-def _np_max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1):
+def _pool_widths(padding, kernel, dilation):
+    """Padding (before, after) per axis, with room after for a ceil_mode window running past the end."""
+    return ((0, 0), (0, 0)) + tuple((p, p + d * k) for p, k, d in zip(padding, kernel, dilation, strict=True))
+
+
+@_unbatched_too
+def _np_max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
     kernel = _two(kernel_size)
     stride, padding, dilation = _two(stride or kernel), _two(padding), _two(dilation)
-    xp = np.pad(x, ((0, 0), (0, 0), (padding[0],) * 2, (padding[1],) * 2), constant_values=-np.inf)
-    out_hw = _out_hw(x.shape[2:], kernel, stride, padding, dilation)
+    xp = np.pad(x, _pool_widths(padding, kernel, dilation), constant_values=-np.inf)
+    out_hw = _out_hw(x.shape[2:], kernel, stride, padding, dilation, ceil_mode)
     return _np_windows(xp, kernel, stride, dilation, out_hw).max(axis=(4, 5))
 
 
-def _np_avg_pool2d(x, kernel_size, stride=None, padding=0, count_include_pad=True):
+@_unbatched_too
+def _np_avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+                   divisor_override=None):
     kernel = _two(kernel_size)
     stride, padding = _two(stride or kernel), _two(padding)
-    widths = ((0, 0), (0, 0), (padding[0],) * 2, (padding[1],) * 2)
-    out_hw = _out_hw(x.shape[2:], kernel, stride, padding, (1, 1))
+    widths = _pool_widths(padding, kernel, (1, 1))
+    out_hw = _out_hw(x.shape[2:], kernel, stride, padding, (1, 1), ceil_mode)
     total = _np_windows(np.pad(x, widths), kernel, stride, (1, 1), out_hw).sum(axis=(4, 5))
+    if divisor_override is not None:
+        return total / divisor_override
+    # the divisor counts the window's pixels inside the padded input (count_include_pad) or the input
+    inside = np.ones((1, 1) + x.shape[2:])
     if count_include_pad:
-        return total / (kernel[0] * kernel[1])
-    ones = np.pad(np.ones((1, 1) + x.shape[2:]), widths)
-    return total / _np_windows(ones, kernel, stride, (1, 1), out_hw).sum(axis=(4, 5))
+        inside = np.pad(inside, ((0, 0), (0, 0), (padding[0],) * 2, (padding[1],) * 2), constant_values=1.0)
+        extra = ((0, 0), (0, 0)) + tuple((0, k) for k in kernel)
+    else:
+        extra = widths
+    return total / _np_windows(np.pad(inside, extra), kernel, stride, (1, 1), out_hw).sum(axis=(4, 5))
 
 
+@_unbatched_too
 def _np_adaptive_avg_pool2d(x, output_size):
     oh, ow = _two(output_size)
     H, W = x.shape[2:]
@@ -762,8 +792,8 @@ def conv2d_samples(draw):
     hw, kernel, stride, padding, dilation = draw(_window_geometry())
     groups = draw(st.integers(1, 3))
     cg, og = draw(st.integers(1, 2)), draw(st.integers(1, 2))
-    n = draw(st.integers(1, 2))
-    x = draw(arrays((n, groups * cg) + hw, floats(-2, 2)))
+    n = draw(st.sampled_from([(), (1,), (2,)]))  # () : one unbatched image (C, H, W)
+    x = draw(arrays(n + (groups * cg,) + hw, floats(-2, 2)))
     w = draw(arrays((groups * og, cg) + kernel, floats(-2, 2)))
     args = (x, w) + ((draw(arrays((groups * og,), floats(-2, 2))),) if draw(st.booleans()) else ())
     kwargs = {"stride": _flat(stride), "padding": _flat(padding), "dilation": _flat(dilation), "groups": groups}
@@ -773,26 +803,28 @@ def conv2d_samples(draw):
 @st.composite
 def max_pool2d_samples(draw):
     hw, kernel, stride, padding, dilation = draw(_window_geometry(max_pad_half_kernel=True))
-    shape = (draw(st.integers(1, 2)), draw(st.integers(1, 2))) + hw
+    shape = draw(st.sampled_from([(), (1,), (2,)])) + (draw(st.integers(1, 2)),) + hw  # (): unbatched
     # distinct values on a grid: no ties inside a window (finite differences would split them)
     x = draw(arrays(shape, grid(-8, 8, step=1 / 16, offset=1 / 32), unique=True))
     kwargs = {"kernel_size": _flat(kernel), "stride": draw(st.sampled_from([None, _flat(stride)])),
-              "padding": _flat(padding), "dilation": _flat(dilation)}
+              "padding": _flat(padding), "dilation": _flat(dilation), "ceil_mode": draw(st.booleans())}
     return Sample((x,), kwargs)
 
 
 @st.composite
 def avg_pool2d_samples(draw):
     hw, kernel, stride, padding, _ = draw(_window_geometry(max_pad_half_kernel=True, dilation=False))
-    shape = (draw(st.integers(1, 2)), draw(st.integers(1, 2))) + hw
+    shape = draw(st.sampled_from([(), (1,), (2,)])) + (draw(st.integers(1, 2)),) + hw  # (): unbatched
     kwargs = {"kernel_size": _flat(kernel), "stride": draw(st.sampled_from([None, _flat(stride)])),
-              "padding": _flat(padding), "count_include_pad": draw(st.booleans())}
+              "padding": _flat(padding), "ceil_mode": draw(st.booleans()),
+              "count_include_pad": draw(st.booleans()), "divisor_override": draw(st.sampled_from([None, None, 3]))}
     return Sample((draw(arrays(shape, floats(-3, 3))),), kwargs)
 
 
 @st.composite
 def adaptive_avg_pool2d_samples(draw):
-    shape = (draw(st.integers(1, 2)), draw(st.integers(1, 2)), draw(st.integers(1, 7)), draw(st.integers(1, 7)))
+    shape = draw(st.sampled_from([(), (1,), (2,)])) + (draw(st.integers(1, 2)), draw(st.integers(1, 7)),
+                                                      draw(st.integers(1, 7)))  # (): unbatched
     size = draw(st.one_of(st.integers(1, 4), st.tuples(st.integers(1, 8), st.integers(1, 8))))
     return Sample((draw(arrays(shape, floats(-3, 3))),), {"output_size": size})
 
@@ -836,6 +868,10 @@ _add(OpInfo(
         S(np.arange(36.0).reshape(1, 1, 6, 6) % 7, kernel_size=3, stride=2, padding=1,
           kink=True, note="overlapping windows share a maximum: gradients add up"),
         S(np.arange(24.0).reshape(1, 2, 3, 4) / 3, kernel_size=2, stride=3, note="stride larger than the kernel"),
+        S(np.arange(35.0).reshape(1, 5, 7) / 5, kernel_size=2, ceil_mode=True,
+          note="ceil_mode: the last windows run past the input; one unbatched image (C, H, W)"),
+        S(np.arange(30.0).reshape(1, 1, 6, 5) % 7, kernel_size=3, stride=2, padding=1, ceil_mode=True,
+          kink=True, note="ceil_mode with padding: a window starting in the padding is dropped"),
     ),
 ))
 _add(OpInfo(
@@ -846,6 +882,10 @@ _add(OpInfo(
         S(np.arange(25.0).reshape(1, 1, 5, 5) / 5, kernel_size=3, stride=1, padding=1, count_include_pad=False,
           note="padding left out of the mean"),
         S(np.arange(16.0).reshape(1, 1, 4, 4), kernel_size=(1, 2), stride=(3, 1)),
+        S(np.arange(35.0).reshape(1, 1, 5, 7) / 5, kernel_size=3, stride=2, padding=1, ceil_mode=True,
+          note="ceil_mode: the last window's divisor counts what it covers of the padded input"),
+        S(np.arange(24.0).reshape(2, 3, 4) / 4, kernel_size=2, stride=1, divisor_override=3,
+          note="divisor_override; one unbatched image (C, H, W)"),
     ),
 ))
 _add(OpInfo(

@@ -27,10 +27,13 @@ from .module import Module, Parameter, Sequential
 __all__ = ["Conv2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "BatchNorm2d", "Dropout2d", "LeNet"]
 
 
-def _images(x, layer: str) -> Tensor:
+def _images(x, layer: str, unbatched: bool = True) -> Tensor:
+    """``x`` as a tensor of images (N, C, H, W), or one unbatched image (C, H, W) where PyTorch's
+    layer takes one too (``unbatched``)."""
     x = as_tensor(x)
-    if x.data.ndim != 4:
-        raise ValueError(f"{layer}: expected 4-D input (N, C, H, W), got shape {x.data.shape}")
+    if x.data.ndim != 4 and not (unbatched and x.data.ndim == 3):
+        expected = "4-D input (N, C, H, W) or 3-D (C, H, W)" if unbatched else "4-D input (N, C, H, W)"
+        raise ValueError(f"{layer}: expected {expected}, got shape {x.data.shape}")
     return x
 
 
@@ -39,7 +42,8 @@ class Conv2d(Module):
 
     ``weight`` (out_channels, in_channels/groups, kh, kw) and ``bias``
     (out_channels,); input (N, in_channels, H, W) -> output (N, out_channels,
-    OH, OW), OH = ⌊(H + 2·padding − dilation·(kh − 1) − 1)/stride⌋ + 1.
+    OH, OW), OH = ⌊(H + 2·padding − dilation·(kh − 1) − 1)/stride⌋ + 1; one
+    unbatched image (in_channels, H, W) -> (out_channels, OH, OW).
     ``padding`` is an int, a pair, ``"valid"`` (0) or ``"same"`` (stride 1 and an
     odd dilated kernel: the output keeps H and W); zeros are padded.
 
@@ -87,9 +91,10 @@ class Conv2d(Module):
     def forward(self, x) -> Tensor:
         x = _images(x, f"Conv2d(in_channels={self.in_channels})")
         shape = x.data.shape
-        if shape[1] != self.in_channels:
+        channels = shape[-3]
+        if channels != self.in_channels:
             raise ValueError(
-                f"Conv2d(in_channels={self.in_channels}): input has shape {shape}, its {shape[1]} "
+                f"Conv2d(in_channels={self.in_channels}): input has shape {shape}, its {channels} "
                 f"channel(s) do not match in_channels={self.in_channels}"
             )
         w = self.weight
@@ -111,40 +116,62 @@ class Conv2d(Module):
 class MaxPool2d(Module):
     """The maximum of each ``kernel_size`` window (see :func:`descend.nn.functional.max_pool2d`).
 
-    ``stride`` defaults to ``kernel_size`` (windows side by side).
+    ``stride`` defaults to ``kernel_size`` (windows side by side); ``ceil_mode``
+    keeps a last window that runs past the input; ``return_indices``: the layer
+    returns ``(output, indices)``, each maximum's index in its flattened H·W plane.
     """
 
-    def __init__(self, kernel_size, stride=None, padding=0, dilation=1):
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices: bool = False,
+                 ceil_mode: bool = False):
         super().__init__()
         self.kernel_size = _pair(kernel_size, "kernel_size", "MaxPool2d", 1)
         self.stride = self.kernel_size if stride is None else _pair(stride, "stride", "MaxPool2d", 1)
         self.padding = _pair(padding, "padding", "MaxPool2d", 0)
         self.dilation = _pair(dilation, "dilation", "MaxPool2d", 1)
+        self.return_indices, self.ceil_mode = bool(return_indices), bool(ceil_mode)
 
-    def forward(self, x) -> Tensor:
-        return F.max_pool2d(_images(x, "MaxPool2d"), self.kernel_size, self.stride, self.padding, self.dilation)
+    def forward(self, x):
+        return F.max_pool2d(_images(x, "MaxPool2d"), self.kernel_size, self.stride, self.padding, self.dilation,
+                            ceil_mode=self.ceil_mode, return_indices=self.return_indices)
 
     def extra_repr(self) -> str:
         return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
-                f"dilation={self.dilation}")
+                f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
 
 
 class AvgPool2d(Module):
-    """The mean of each ``kernel_size`` window (see :func:`descend.nn.functional.avg_pool2d`)."""
+    """The mean of each ``kernel_size`` window (see :func:`descend.nn.functional.avg_pool2d`).
 
-    def __init__(self, kernel_size, stride=None, padding=0, count_include_pad: bool = True):
+    PyTorch's arguments, in its order: ``ceil_mode`` keeps a last window that runs
+    past the input, ``count_include_pad`` counts the zero padding in the mean,
+    ``divisor_override`` divides every window's sum by that number instead.
+    """
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+                 count_include_pad: bool = True, divisor_override=None):
         super().__init__()
         self.kernel_size = _pair(kernel_size, "kernel_size", "AvgPool2d", 1)
         self.stride = self.kernel_size if stride is None else _pair(stride, "stride", "AvgPool2d", 1)
         self.padding = _pair(padding, "padding", "AvgPool2d", 0)
-        self.count_include_pad = bool(count_include_pad)
+        self.ceil_mode, self.count_include_pad = bool(ceil_mode), bool(count_include_pad)
+        if divisor_override is not None and (isinstance(divisor_override, bool) or not isinstance(
+                divisor_override, (int, np.integer)) or divisor_override < 1):
+            raise ValueError(f"AvgPool2d: divisor_override must be a positive integer or None, got "
+                             f"{divisor_override!r}")
+        self.divisor_override = None if divisor_override is None else int(divisor_override)
 
     def forward(self, x) -> Tensor:
         return F.avg_pool2d(_images(x, "AvgPool2d"), self.kernel_size, self.stride, self.padding,
-                            self.count_include_pad)
+                            ceil_mode=self.ceil_mode, count_include_pad=self.count_include_pad,
+                            divisor_override=self.divisor_override)
 
     def extra_repr(self) -> str:
-        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+        s = f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+        if self.ceil_mode:
+            s += ", ceil_mode=True"
+        if not self.count_include_pad:
+            s += ", count_include_pad=False"
+        return s + ("" if self.divisor_override is None else f", divisor_override={self.divisor_override}")
 
 
 class AdaptiveAvgPool2d(Module):
@@ -177,7 +204,7 @@ class BatchNorm2d(BatchNorm1d):
     """
 
     _input_ndims = (4,)
-    _input_shape = "(N, {C}, H, W)"
+    _input_shape = "(N, {C}, H, W)"  # (4-D only, as PyTorch's)
 
 
 class Dropout2d(Module):
@@ -192,7 +219,7 @@ class Dropout2d(Module):
         self.p = float(p)
 
     def forward(self, x) -> Tensor:
-        x = _images(x, "Dropout2d")
+        x = _images(x, "Dropout2d", unbatched=False)
         if not self.training or self.p == 0.0:
             return x
         return F.dropout2d(x, self.p, True)

@@ -50,7 +50,8 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
 from ..tensor import Tensor, as_tensor
-from .rule import Rule
+from .rule import EAGER, Rule
+from .shape import reshape
 
 __all__ = ["conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "pad"]
 
@@ -86,17 +87,31 @@ def _conv_padding(padding, kernel: tuple, stride: tuple, dilation: tuple, fn: st
     return _pair(padding, "padding", fn, 0)
 
 
-def _image(x, fn: str, name: str = "input") -> Tensor:
+def _image(x, fn: str, name: str = "input") -> tuple[Tensor, bool]:
+    """``x`` as a batch of images (N, C, H, W), and whether it was one unbatched image (C, H, W)
+    (which PyTorch's functions accept too: it is given a batch axis of 1, removed from the result)."""
     x = x if isinstance(x, Tensor) else as_tensor(x)
-    if x.data.ndim != 4:
-        raise ValueError(f"{fn}: {name} must be 4-D (N, C, H, W), got shape {x.data.shape}")
+    if x.data.ndim not in (3, 4):
+        raise ValueError(f"{fn}: {name} must be 4-D (N, C, H, W) or 3-D (C, H, W), got shape {x.data.shape}")
     if x.data.dtype.kind != "f":
         raise TypeError(f"{fn}: {name} must be a floating-point tensor, got dtype {x.data.dtype}")
-    return x
+    if x.data.ndim == 3:
+        return reshape(x, (1, *x.data.shape)), True
+    return x, False
 
 
-def _out_size(fn: str, axis: str, size: int, kernel: int, stride: int, pad: int, dilation: int) -> int:
-    """⌊(size + 2·pad − dilation·(kernel − 1) − 1)/stride⌋ + 1, or an error saying why it is < 1."""
+def _unbatch(y: Tensor, unbatched: bool) -> Tensor:
+    """The result of an unbatched image without its batch axis of 1 (see :func:`_image`)."""
+    return reshape(y, y.data.shape[1:]) if unbatched else y
+
+
+def _out_size(fn: str, axis: str, size: int, kernel: int, stride: int, pad: int, dilation: int,
+              ceil_mode: bool = False) -> int:
+    """⌊(size + 2·pad − dilation·(kernel − 1) − 1)/stride⌋ + 1, or an error saying why it is < 1.
+
+    With ``ceil_mode`` (pooling) ⌈…⌉ + 1: a last window that runs past the padded input
+    counts too, as long as it starts inside the input or its leading padding (PyTorch's rule).
+    """
     span = dilation * (kernel - 1) + 1
     if size + 2 * pad < span:
         dilated = f" (dilated to {span})" if dilation > 1 else ""
@@ -104,20 +119,35 @@ def _out_size(fn: str, axis: str, size: int, kernel: int, stride: int, pad: int,
             f"{fn}: the output {axis} would be zero or negative: the input {axis} {size} padded by "
             f"{pad} on each side ({size + 2 * pad}) is smaller than the kernel {axis} {kernel}{dilated}"
         )
-    return (size + 2 * pad - span) // stride + 1
+    if not ceil_mode:
+        return (size + 2 * pad - span) // stride + 1
+    out = -(-(size + 2 * pad - span) // stride) + 1
+    if (out - 1) * stride >= size + pad:  # a window starting in the trailing padding: dropped
+        out -= 1
+    return out
 
 
 class _Geometry:
-    """Where the windows of a convolution or pooling lie: kernel, stride, padding, dilation."""
+    """Where the windows of a convolution or pooling lie: kernel, stride, padding, dilation.
 
-    __slots__ = ("kh", "kw", "sh", "sw", "ph", "pw", "dh", "dw", "oh", "ow")
+    ``eh``, ``ew``: rows and columns past the padded input that the last windows of
+    ``ceil_mode`` reach (0 otherwise): the input is padded that much more at the end.
+    """
 
-    def __init__(self, fn, shape, kernel, stride, padding, dilation):
+    __slots__ = ("kh", "kw", "sh", "sw", "ph", "pw", "dh", "dw", "oh", "ow", "eh", "ew")
+
+    def __init__(self, fn, shape, kernel, stride, padding, dilation, ceil_mode: bool = False):
         (self.kh, self.kw), (self.sh, self.sw) = kernel, stride
         (self.ph, self.pw), (self.dh, self.dw) = padding, dilation
         H, W = shape[2], shape[3]
-        self.oh = _out_size(fn, "height", H, self.kh, self.sh, self.ph, self.dh)
-        self.ow = _out_size(fn, "width", W, self.kw, self.sw, self.pw, self.dw)
+        self.oh = _out_size(fn, "height", H, self.kh, self.sh, self.ph, self.dh, ceil_mode)
+        self.ow = _out_size(fn, "width", W, self.kw, self.sw, self.pw, self.dw, ceil_mode)
+        self.eh = max(0, (self.oh - 1) * self.sh + self.dh * (self.kh - 1) + 1 - (H + 2 * self.ph))
+        self.ew = max(0, (self.ow - 1) * self.sw + self.dw * (self.kw - 1) + 1 - (W + 2 * self.pw))
+
+    def pad_widths(self) -> tuple:
+        """The padding of an (N, C, H, W) input: (before, after) per axis."""
+        return ((0, 0), (0, 0), (self.ph, self.ph + self.eh), (self.pw, self.pw + self.ew))
 
     def windows(self, xp: np.ndarray) -> np.ndarray:
         """The receptive fields of the padded input, a view (N, C, OH, OW, kh, kw)."""
@@ -132,7 +162,8 @@ class _Geometry:
 
 
 def _geometry(attrs, shape) -> _Geometry:
-    return _Geometry("", shape, attrs["kernel"], attrs["stride"], attrs["padding"], attrs["dilation"])
+    return _Geometry("", shape, attrs["kernel"], attrs["stride"], attrs["padding"], attrs["dilation"],
+                     attrs.get("ceil_mode", False))
 
 
 # ============================================================================ shared kernels
@@ -169,8 +200,8 @@ def _col2im(k, part, shape: tuple, geo: _Geometry, dtype, out, write=None):
     """
     N, C, H, W = shape
     ph, pw = geo.ph, geo.pw
-    padded = bool(ph or pw)
-    dxp = k.empty((N, C, H + 2 * ph, W + 2 * pw), dtype) if padded or out is None else out
+    padded = bool(ph or pw or geo.eh or geo.ew)
+    dxp = k.empty((N, C, H + 2 * ph + geo.eh, W + 2 * pw + geo.ew), dtype) if padded or out is None else out
     disjoint = _disjoint(geo)
     covered = disjoint and geo.sh == geo.kh and geo.sw == geo.kw \
         and geo.oh * geo.sh == dxp.shape[2] and geo.ow * geo.sw == dxp.shape[3]
@@ -330,8 +361,9 @@ _CONV2D = Rule("conv2d", _conv2d_forward, _conv2d_vjp)
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: int = 1) -> Tensor:
     """2-D convolution (cross-correlation, as in every deep-learning library), PyTorch's ``F.conv2d``.
 
-    Shapes: ``input`` (N, C, H, W), ``weight`` (Co, C/groups, kh, kw), ``bias``
-    (Co,) or None; output (N, Co, OH, OW) with
+    Shapes: ``input`` (N, C, H, W) (or one unbatched image (C, H, W), giving
+    (Co, OH, OW)), ``weight`` (Co, C/groups, kh, kw), ``bias`` (Co,) or None;
+    output (N, Co, OH, OW) with
     OH = ⌊(H + 2·padding − dilation·(kh − 1) − 1)/stride⌋ + 1 (OW likewise).
     ``stride``, ``padding`` (zeros) and ``dilation`` are ints or (height, width)
     pairs (``padding`` also ``"valid"``, none, or ``"same"``, the input's size
@@ -342,9 +374,10 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
     dL/dx = the *full* correlation of g with the flipped kernel (col2im).
     """
     fn = "conv2d"
-    x = _image(input, fn)
+    x, unbatched = _image(input, fn)
     w = weight if isinstance(weight, Tensor) else as_tensor(weight)
     X, Wt = x.data, w.data
+    shown = X.shape[1:] if unbatched else X.shape  # (the shape the caller gave)
     if Wt.ndim != 4:
         raise ValueError(f"{fn}: weight must be 4-D (out_channels, in_channels/groups, kh, kw), got shape {Wt.shape}")
     if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
@@ -355,7 +388,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
         raise ValueError(f"{fn}: out_channels {Co} (weight shape {Wt.shape}) is not divisible by groups={groups}")
     if Cg * groups != C:
         raise ValueError(
-            f"{fn}: input has {C} channels (shape {X.shape}) but weight {Wt.shape} with groups={groups} "
+            f"{fn}: input has {C} channels (shape {shown}) but weight {Wt.shape} with groups={groups} "
             f"expects {Cg * groups}"
         )
     if X.dtype != Wt.dtype:
@@ -371,20 +404,21 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
         "padding": _conv_padding(padding, Wt.shape[2:], stride, dilation, fn),
     }
     _Geometry(fn, X.shape, attrs["kernel"], attrs["stride"], attrs["padding"], attrs["dilation"])
-    return _CONV2D((x, w, b), attrs)
+    return _unbatch(_CONV2D((x, w, b), attrs), unbatched)
 
 
 # ============================================================================ pooling
-def _pool_attrs(fn, X, kernel_size, stride, padding, dilation=1) -> dict:
+def _pool_attrs(fn, X, kernel_size, stride, padding, dilation=1, ceil_mode=False) -> dict:
     kernel = _pair(kernel_size, "kernel_size", fn, 1)
     attrs = {
         "kernel": kernel, "stride": kernel if stride is None else _pair(stride, "stride", fn, 1),
         "padding": _pair(padding, "padding", fn, 0), "dilation": _pair(dilation, "dilation", fn, 1),
+        "ceil_mode": bool(ceil_mode),
     }
     for p, kk, axis in zip(attrs["padding"], kernel, ("height", "width"), strict=True):
         if 2 * p > kk:  # (else a window could hold padding alone)
             raise ValueError(f"{fn}: padding {p} must be at most half the kernel {axis} {kk}")
-    _Geometry(fn, X.shape, attrs["kernel"], attrs["stride"], attrs["padding"], attrs["dilation"])
+    _Geometry(fn, X.shape, attrs["kernel"], attrs["stride"], attrs["padding"], attrs["dilation"], ceil_mode)
     return attrs
 
 
@@ -393,7 +427,7 @@ def _max_pool_forward(k, xs, attrs):
     geo = _geometry(attrs, x.shape)
     kk = geo.kh * geo.kw
     out_shape = x.shape[:2] + (geo.oh, geo.ow)
-    xp = _pad_kernel(k, x, ((0, 0), (0, 0), (geo.ph, geo.ph), (geo.pw, geo.pw)), -np.inf)
+    xp = _pad_kernel(k, x, geo.pad_widths(), -np.inf)
     # The windows' elements gathered offset first, (kh·kw, N, C, OH, OW), in one copy: every pass
     # after it reads contiguous memory (reading the strided offsets of the input four times over
     # cost more than the copy), and the maximum is a reduction over the leading axis, that is
@@ -427,25 +461,60 @@ def _max_pool_vjp(k, i, xs, y, mask, attrs, g, out=None):
 _MAX_POOL2D = Rule("max_pool2d", _max_pool_forward, _max_pool_vjp)
 
 
-def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1) -> Tensor:
+def _max_indices(X: np.ndarray, attrs: dict) -> np.ndarray:
+    """Where each window's first maximum is: its index in the flattened (H·W) input plane, int64.
+
+    From the one-hot masks of the same forward kernel (run once more, without a graph).
+    """
+    _, mask = _max_pool_forward(EAGER, (X,), attrs)
+    geo = _geometry(attrs, X.shape)
+    i, j = np.divmod(np.argmax(mask, axis=0), geo.kw)  # the offset (i, j) holding it, (N, C, OH, OW)
+    rows = (np.arange(geo.oh) * geo.sh - geo.ph)[:, None] + i * geo.dh
+    cols = (np.arange(geo.ow) * geo.sw - geo.pw)[None, :] + j * geo.dw
+    return (rows * X.shape[3] + cols).astype(np.int64)
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
+               return_indices: bool = False):
     """The maximum of each window (N, C, H, W) -> (N, C, OH, OW), PyTorch's ``F.max_pool2d``.
 
     ``stride`` defaults to ``kernel_size``; ``padding`` (−∞, at most half the
-    kernel) and ``dilation`` as in :func:`conv2d`. Backward: each window's
+    kernel) and ``dilation`` as in :func:`conv2d`; ``ceil_mode``: OH = ⌈…⌉ + 1,
+    a last window that runs past the input counts if it starts inside it.
+    An unbatched (C, H, W) image gives (C, OH, OW). Backward: each window's
     gradient goes to its first maximum (summed where windows overlap).
+    ``return_indices``: also that maximum's index in the flattened H·W plane
+    (an int64 tensor, as PyTorch's).
     """
-    x = _image(input, "max_pool2d")
-    return _MAX_POOL2D((x,), _pool_attrs("max_pool2d", x.data, kernel_size, stride, padding, dilation))
+    fn = "max_pool2d"
+    x, unbatched = _image(input, fn)
+    attrs = _pool_attrs(fn, x.data, kernel_size, stride, padding, dilation, ceil_mode)
+    y = _unbatch(_MAX_POOL2D((x,), attrs), unbatched)
+    if not return_indices:
+        return y
+    indices = _max_indices(x.data, attrs)
+    return y, Tensor._wrap(indices[0] if unbatched else indices)
 
 
-def _avg_divisor(geo: _Geometry, shape: tuple, count_include_pad: bool, dtype) -> np.ndarray:
-    """1/(pixels averaged) per output position (OH, OW): the window size, or its input pixels."""
-    if count_include_pad or not (geo.ph or geo.pw):
+def _avg_divisor(geo: _Geometry, shape: tuple, attrs: dict, dtype) -> np.ndarray:
+    """1/(pixels averaged) per output position (OH, OW), PyTorch's divisors.
+
+    The window's size within the padded input (a ``ceil_mode`` window past its
+    end is cut there), or with ``count_include_pad=False`` its input pixels;
+    ``divisor_override`` replaces both.
+    """
+    count_include_pad, override = attrs["count_include_pad"], attrs.get("divisor_override")
+    if override is not None:
+        return np.full((geo.oh, geo.ow), 1.0 / override, dtype)
+    if not (geo.eh or geo.ew) and (count_include_pad or not (geo.ph or geo.pw)):
         return np.full((geo.oh, geo.ow), 1.0 / (geo.kh * geo.kw), dtype)
 
-    def counts(size, k, s, p, n_out):  # input pixels under each window along one axis
+    def counts(size, k, s, p, n_out):  # pixels under each window along one axis
         start = np.arange(n_out) * s - p
-        return np.minimum(start + k, size) - np.maximum(start, 0)
+        end = np.minimum(start + k, size + p)  # (a ceil_mode window ends with the padding)
+        if count_include_pad:
+            return end - start
+        return np.minimum(end, size) - np.maximum(start, 0)
 
     rows = counts(shape[2], geo.kh, geo.sh, geo.ph, geo.oh)
     cols = counts(shape[3], geo.kw, geo.sw, geo.pw, geo.ow)
@@ -455,7 +524,7 @@ def _avg_divisor(geo: _Geometry, shape: tuple, count_include_pad: bool, dtype) -
 def _avg_pool_forward(k, xs, attrs):
     (x,) = xs
     geo = _geometry(attrs, x.shape)
-    xp = _pad_kernel(k, x, ((0, 0), (0, 0), (geo.ph, geo.ph), (geo.pw, geo.pw)), 0.0)
+    xp = _pad_kernel(k, x, geo.pad_widths(), 0.0)
     # the window sums as one pass per kernel offset (faster than reducing the windows' short axes)
     total = k.empty(x.shape[:2] + (geo.oh, geo.ow), x.dtype)
     k.copyto(total, geo.target(xp, 0, 0))
@@ -463,14 +532,14 @@ def _avg_pool_forward(k, xs, attrs):
         for j in range(geo.kw):
             if i or j:
                 k.add(total, geo.target(xp, i, j), out=total)
-    scale = _avg_divisor(geo, x.shape, attrs["count_include_pad"], x.dtype)
+    scale = _avg_divisor(geo, x.shape, attrs, x.dtype)
     return k.multiply(total, scale, out=total), None
 
 
 def _avg_pool_vjp(k, i, xs, y, saved, attrs, g, out=None):
     (x,) = xs
     geo = _geometry(attrs, x.shape)
-    scale = _avg_divisor(geo, x.shape, attrs["count_include_pad"], g.dtype)
+    scale = _avg_divisor(geo, x.shape, attrs, g.dtype)
     share = k.multiply(g, scale, out=k.buffer(g.shape, g.dtype))  # each pixel of a window gets g/size
     return _col2im(k, lambda a, c: share, x.shape, geo, g.dtype, out)
 
@@ -478,17 +547,26 @@ def _avg_pool_vjp(k, i, xs, y, saved, attrs, g, out=None):
 _AVG_POOL2D = Rule("avg_pool2d", _avg_pool_forward, _avg_pool_vjp)
 
 
-def avg_pool2d(input, kernel_size, stride=None, padding=0, count_include_pad: bool = True) -> Tensor:
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+               count_include_pad: bool = True, divisor_override=None) -> Tensor:
     """The mean of each window (N, C, H, W) -> (N, C, OH, OW), PyTorch's ``F.avg_pool2d``.
 
     ``stride`` defaults to ``kernel_size``; zero ``padding`` of at most half the
-    kernel counts in the mean unless ``count_include_pad=False``. Backward:
-    each pixel of a window receives the window's gradient divided by its size.
+    kernel counts in the mean unless ``count_include_pad=False``; ``ceil_mode``
+    as in :func:`max_pool2d` (a last window past the padded input averages what
+    it covers); ``divisor_override``: divide every window's sum by this instead.
+    An unbatched (C, H, W) image gives (C, OH, OW). Backward: each pixel of a
+    window receives the window's gradient divided by the window's divisor.
     """
-    x = _image(input, "avg_pool2d")
-    attrs = _pool_attrs("avg_pool2d", x.data, kernel_size, stride, padding)
+    fn = "avg_pool2d"
+    x, unbatched = _image(input, fn)
+    if divisor_override is not None and (isinstance(divisor_override, bool) or not isinstance(
+            divisor_override, (int, np.integer)) or divisor_override < 1):
+        raise ValueError(f"{fn}: divisor_override must be a positive integer or None, got {divisor_override!r}")
+    attrs = _pool_attrs(fn, x.data, kernel_size, stride, padding, ceil_mode=ceil_mode)
     attrs["count_include_pad"] = bool(count_include_pad)
-    return _AVG_POOL2D((x,), attrs)
+    attrs["divisor_override"] = None if divisor_override is None else int(divisor_override)
+    return _unbatch(_AVG_POOL2D((x,), attrs), unbatched)
 
 
 def _averaging_matrix(n_in: int, n_out: int, dtype) -> np.ndarray:
@@ -530,12 +608,12 @@ def adaptive_avg_pool2d(input, output_size) -> Tensor:
     dL/dx = P_hᵀ g P_w.
     """
     fn = "adaptive_avg_pool2d"
-    x = _image(input, fn)
+    x, unbatched = _image(input, fn)
     H, W = x.data.shape[2:]
     size = (output_size, output_size) if not isinstance(output_size, (tuple, list)) else tuple(output_size)
     size = tuple(n if s is None else s for s, n in zip(size, (H, W), strict=False)) if len(size) == 2 else size
     oh, ow = _pair(size, "output_size", fn, 1)
     for n, axis in ((H, "height"), (W, "width")):
         if n < 1:
-            raise ValueError(f"{fn}: the input {axis} is zero (shape {x.data.shape}): nothing to average")
-    return _ADAPTIVE_AVG_POOL2D((x,), {"output_size": (oh, ow)})
+            raise ValueError(f"{fn}: the input {axis} is zero (shape {np.shape(input)}): nothing to average")
+    return _unbatch(_ADAPTIVE_AVG_POOL2D((x,), {"output_size": (oh, ow)}), unbatched)
