@@ -277,26 +277,38 @@ def read_toml(path: str, what: str, error) -> dict[str, Any]:
         raise error(f"{what} {path!r} is not valid TOML: {exc}") from None
 
 
-def load_toml(path) -> dict[str, Any]:
+def load_toml(path, keys=None, command: str = "descend train") -> dict[str, Any]:
     """Read a flat TOML config file; unknown keys are an error listing the valid ones.
 
-    Relative paths inside the file (``data``, ``runs_dir``) are taken relative
-    to the file's folder, so a config works from any working directory.
+    ``keys``: the keys ``command`` reads (default: every key of :data:`FIELDS`). A key of the
+    table that this command does not read (``steps``, lr-find's, in a ``descend train`` file) is
+    an error naming the key and the command, not silently ignored: train and lr-find share one
+    table of keys, but not every key does something in both. Relative paths inside the file
+    (``data``, ``runs_dir``) are taken relative to the file's folder, so a config works from any
+    working directory.
     """
     path = os.fspath(path)
     source = os.path.basename(path)
     raw = read_toml(path, "config file", lambda message: ConfigError(None, message))
+    accepted = valid_keys() if keys is None else [k for k in valid_keys() if k in set(keys)]
     out: dict[str, Any] = {}
     for raw_key, value in raw.items():
         key = raw_key.replace("-", "_")
         field = _BY_NAME.get(key)
+        if field is not None and key not in accepted:
+            owner = "descend lr-find" if key in LR_FIND_KEYS else "descend train"
+            raise ConfigError(
+                None,
+                f"{path!r}: key {raw_key!r} is not read by {command} (it is a key of {owner}); "
+                f"remove it. The keys {command} reads are: " + ", ".join(accepted),
+            )
         if field is None:
-            hint = difflib.get_close_matches(key, valid_keys(), n=1)
+            hint = difflib.get_close_matches(key, accepted, n=1)
             did_you_mean = f" (did you mean {hint[0]!r}?)" if hint else ""
             raise ConfigError(
                 None,
                 f"{path!r}: unknown key {raw_key!r}{did_you_mean}; valid keys are: "
-                + ", ".join(valid_keys()),
+                + ", ".join(accepted),
             )
         if isinstance(value, dict):
             raise ConfigError(key, "tables are not allowed; the config file is flat (key = value)", source)

@@ -38,6 +38,7 @@ from typing import Annotated, Any
 import tomli_w
 import typer
 
+from .config import LR_FIND_KEYS
 from .runs import write_bytes
 
 __all__ = ["register", "load_sweep", "train_config", "SweepConfigError"]
@@ -48,6 +49,8 @@ _NOT_IN_SWEEP = {
     "checkpoint_dir": "runs of a sweep would share one checkpoint folder",
     "checkpoint_every": "runs of a sweep are not checkpointed",
     "resume": "runs of a sweep are not checkpointed",
+    # lr-find's keys share the table with train's, but a sweep runs descend train only
+    **{key: "it is a key of descend lr-find; a sweep runs descend train" for key in LR_FIND_KEYS},
 }
 _NOT_IN_GRID = {"runs_dir", "progress"}
 
@@ -389,7 +392,9 @@ def sweep_command(
     combos = [{k: cfg[k] for k in grid} for cfg in configs]
     names = [run_name(i, combo) for i, combo in enumerate(combos)]
     cluster_desc = cluster or f"a local cluster of {workers or os.cpu_count() or 1} worker processes"
-    typer.echo(f"descend sweep: {len(configs)} configurations ({' x '.join(f'{len(v)} {k}' for k, v in grid.items())})"
+    from ..train.guards import counted
+
+    typer.echo(f"descend sweep: {counted(len(configs), 'configuration')} ({' x '.join(f'{len(v)} {k}' for k, v in grid.items())})"
                f" on {cluster_desc} -> {sweep_dir}")
 
     def on_record(record):

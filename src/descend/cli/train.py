@@ -140,7 +140,9 @@ def _resolve(ctx: typer.Context, params: dict) -> dict:
         if source is not None and source.name in _GIVEN_SOURCES:
             given.add(name)
     try:
-        file_values = load_toml(config_path) if config_path is not None else {}
+        # the file may hold only the keys this command has options for
+        file_values = ({} if config_path is None else
+                       load_toml(config_path, keys=params, command=f"descend {ctx.info_name}"))
         return merge(file_values, params, given)
     except ConfigError as exc:
         raise _usage_error(exc, config_path) from None
