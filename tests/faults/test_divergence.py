@@ -98,6 +98,19 @@ def test_minimize_reports_a_growing_value_as_diverged(lr):
     assert off.nit > r.nit
 
 
+def test_fit_and_minimize_end_with_one_hint_and_one_growth_clause():
+    # one definition of both (train.guards): the same words for the same rule, whichever front end
+    from descend.train import guards
+
+    _, _, fitted = _fit_line()
+    walked = landscapes.minimize(landscapes.get("quadratic"), [2.0, 2.0], lr=0.5).message
+    for message in (fitted, walked):
+        assert message.endswith(". " + guards.DIVERGENCE_HINT)
+        assert re.search(r", more than divergence_factor=10000 times [0-9.e+]+ above the "
+                         r"(best loss|lowest value) so far \([0-9.e+-]+\)", message), message
+    assert guards.DIVERGENCE_HINT == "Learning rate too high? try `descend lr-find`"
+
+
 def _train(tmp_path, *args, progress="--no-progress"):
     return runner.invoke(app, ["train", "--runs-dir", str(tmp_path / "runs"), progress, "--name", "r", *args])
 

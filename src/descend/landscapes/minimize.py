@@ -5,14 +5,19 @@ from __future__ import annotations
 import numpy as np
 
 from ..tensor import Tensor
-from ..train.guards import DIVERGENCE_FACTOR, LR_FIND_HINT, check_divergence_factor, loss_exploded
+from ..train.guards import (
+    DIVERGENCE_FACTOR,
+    DIVERGENCE_HINT,
+    check_divergence_factor,
+    growth_detail,
+    loss_exploded,
+)
 from ._optimizers import make_optimizer
 from .objective import Objective
 from .result import Result
 
 __all__ = ["minimize", "steps_to_reach"]
 
-_HINT = LR_FIND_HINT[0].upper() + LR_FIND_HINT[1:]
 
 
 def minimize(fn, x0, optimizer="sgd", steps: int = 1000, lr=None, tol: float | None = 1e-6, *,
@@ -132,12 +137,12 @@ def _walk(objective, opt, x, name, hp, steps, tol, callback=None, divergence_fac
             v, g = evaluate()
             gn = float(np.sqrt(np.sum(g * g))) if np.all(np.isfinite(g)) else np.inf
             if not (np.isfinite(v) and np.isfinite(gn) and np.all(np.isfinite(x.data))):
-                message = f"diverged: f or its gradient stopped being finite at step {k}. {_HINT}"
+                message = f"diverged: f or its gradient stopped being finite at step {k}. {DIVERGENCE_HINT}"
                 break
             if values and loss_exploded(v, values[0], best, divergence_factor):
-                message = (f"diverged: f = {v:.6g} at step {k}, more than divergence_factor="
-                           f"{divergence_factor:g} times {max(abs(values[0]), abs(best)):.6g} above the "
-                           f"lowest value so far ({best:.6g}). {_HINT}")
+                message = (f"diverged: f = {v:.6g} at step {k}"
+                           f"{growth_detail(divergence_factor, values[0], best, 'lowest value')}. "
+                           f"{DIVERGENCE_HINT}")
                 break
             best = min(best, v)
             path.append(cache["point"])

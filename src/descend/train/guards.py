@@ -14,13 +14,15 @@ import numbers
 import numpy as np
 
 __all__ = [
-    "DivergenceWarning", "LR_FIND_HINT", "DIVERGENCE_FACTOR", "check_divergence_factor", "loss_exploded",
+    "DivergenceWarning", "LR_FIND_HINT", "DIVERGENCE_HINT", "growth_detail", "DIVERGENCE_FACTOR", "check_divergence_factor", "loss_exploded",
     "parameter_scale", "parameter_exploded", "check_positive_int", "check_nonnegative", "check_seed",
     "wants_metric", "finite_grad_norm", "diverged_message", "model_params", "resolve_optimizer",
     "cast_arrays", "check_finite_arrays", "supervised", "training_loader", "validation_arrays",
 ]
 
 LR_FIND_HINT = "learning rate too high? try `descend lr-find`"
+#: The same advice as the sentence that ends a divergence message (fit, lr_find, minimize).
+DIVERGENCE_HINT = LR_FIND_HINT[0].upper() + LR_FIND_HINT[1:]
 
 #: The default growth factor of the divergence rule (see :func:`loss_exploded`).
 DIVERGENCE_FACTOR = 1e4
@@ -153,7 +155,14 @@ def diverged_message(what, value, step, epoch, lr, history, restored, detail="")
         msg += "stopped (the parameters are unusable)"
     else:
         msg += "stopped before applying it (the parameters are those of the last finite loss)"
-    return msg + f". {LR_FIND_HINT[0].upper() + LR_FIND_HINT[1:]}"
+    return msg + f". {DIVERGENCE_HINT}"
+
+
+def growth_detail(factor: float, first: float, best: float, best_name: str = "best loss") -> str:
+    """Why a finite value counts as diverged under :func:`loss_exploded`'s rule, as a clause:
+    ", more than divergence_factor=F times S above the best loss so far (B)"."""
+    return (f", more than divergence_factor={factor:g} times {max(abs(first), abs(best)):.6g} above the "
+            f"{best_name} so far ({best:.6g})")
 
 
 # ----------------------------------------------------------------------------- model, optimizer, data

@@ -42,6 +42,7 @@ from .guards import (
     check_divergence_factor,
     check_seed,
     counted,
+    growth_detail,
     loss_exploded,
     model_params,
     parameter_exploded,
@@ -460,9 +461,7 @@ class Trainer:
             restored = impl.restore_previous()
             self._stop, self._stop_msg = "diverged", _diverged_message(
                 "loss", lv, step, epoch, lr, history, restored,
-                detail=(f", more than divergence_factor={self._divergence_factor:g} times "
-                        f"{max(abs(self._first_loss), abs(self._best_loss)):.6g} above the best "
-                        f"loss so far ({self._best_loss:.6g})"))
+                detail=growth_detail(self._divergence_factor, self._first_loss, self._best_loss))
         else:
             gnorm = impl.update()  # applies the update only when the norm is finite
             if impl.replayed:
