@@ -163,6 +163,19 @@ def test_no_negative_zero_is_printed_or_stored(tmp_path):
     assert "-0" not in (tmp_path / "m.json").read_text() + (tmp_path / "h.csv").read_text()
 
 
+def test_values_that_round_to_zero_are_printed_without_a_sign(tmp_path):
+    from descend.cli.report import fixed, fmt
+
+    assert [fixed(v) for v in (-0.0, -3e-11, -4e-5, -0.00005001, 0.5)] == ["0.0000", "0.0000", "0.0000",
+                                                                       "-0.0001", "0.5000"]
+    assert fmt(-0.0) == "0" and fmt(np.float32(-0.0)) == "0"
+    # a walk to Rastrigin's origin ends a hair below zero on one axis: the table said (0.9950, -0.0000)
+    r = runner.invoke(app, ["search", "rastrigin", "--method", "tunnel", "--start", "3.1,-2.2", "--no-plots",
+                            "--out", str(tmp_path / "s")], env={"COLUMNS": "300"})
+    assert r.exit_code == 0, r.output
+    assert "(0.9950, 0.0000)" in r.output and "-0.0000" not in r.output
+
+
 @pytest.mark.slow
 def test_sweep_marks_diverged_runs(tmp_path):
     pytest.importorskip("distributed")

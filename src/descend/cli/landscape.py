@@ -133,7 +133,9 @@ def _fmt_point(x) -> str:
     x = np.asarray(x, dtype=np.float64)
     if not np.all(np.isfinite(x)):
         return "diverged"
-    return "(" + ", ".join(f"{v:.4f}" for v in x) + ")"
+    from .report import fixed
+
+    return "(" + ", ".join(fixed(v) for v in x) + ")"
 
 
 def _fmt_num(v, digits: int = 4) -> str:

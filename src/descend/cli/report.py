@@ -18,16 +18,23 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["render", "png_bytes", "figure_png", "data_uri", "image_shape", "to_uint8_image",
+__all__ = ["render", "fmt", "fixed", "png_bytes", "figure_png", "data_uri", "image_shape", "to_uint8_image",
            "confusion_table", "misclassified_grid", "metric_meaning", "render_report"]
 
 
 # --------------------------------------------------------------------------- templates
 
+def fixed(value: float, digits: int = 4) -> str:
+    """``value`` with ``digits`` decimals and never a negative zero: a value that rounds to zero
+    (-0.0, or -3e-11 at the end of a walk to the origin) is written "0.0000", not "-0.0000"."""
+    text = f"{float(value):.{digits}f}"
+    return text[1:] if text.startswith("-") and float(text) == 0 else text
+
+
 def fmt(value) -> str:
     """A value as a report shows it: floats to 4 significant figures, lists joined, None as '-'."""
     if isinstance(value, (float, np.floating)):
-        value = float(value)
+        value = float(value) + 0.0  # -0.0 + 0.0 is 0.0
         if not math.isfinite(value):
             return "nan" if value != value else str(value)
         return f"{value:.4g}" if abs(value) < 1e-3 or abs(value) >= 1e4 else f"{value:.4f}".rstrip("0").rstrip(".")

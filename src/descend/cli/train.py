@@ -187,10 +187,12 @@ def train(ctx: typer.Context, **options) -> None:
     except ConfigError as exc:
         raise _usage_error(exc) from None
     m = run.metrics
+    from .report import fixed
+
     if "test_accuracy" in m:
-        summary = f"test accuracy {m['test_accuracy']:.4f}   test loss {m['test_loss']:.4f}"
+        summary = f"test accuracy {fixed(m['test_accuracy'])}   test loss {fixed(m['test_loss'])}"
     else:
-        summary = f"test R² {m['test_r2']:.4f}   test MSE {m['test_mse']:.4g}"
+        summary = f"test R² {fixed(m['test_r2'])}   test MSE {m['test_mse'] + 0.0:.4g}"
     from ..train.guards import counted
 
     typer.echo(f"{summary}   ({counted(m['epochs'], 'epoch')}, {m['train_time_s']:.1f} s, stopped: {m['stop_reason']})")
@@ -253,9 +255,11 @@ def evaluate(
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return
+    from .report import fixed
+
     typer.echo(f"{result['run']} on {result['data']} ({result['examples']} examples)")
     for key, value in result["metrics"].items():
-        typer.echo(f"  {key:<10} {value:.4f}")
+        typer.echo(f"  {key:<10} {fixed(value)}")  # an R² of -4e-6 is not "-0.0000"
 
 
 def predict(
