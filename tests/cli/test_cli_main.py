@@ -45,3 +45,16 @@ def test_a_usage_error_cut_short_by_the_reader_keeps_its_exit_code(args):
     assert proc.wait(timeout=120) == 2
     assert subprocess.run([sys.executable, "-m", "descend", *args], capture_output=True,
                           timeout=120).returncode == 2
+
+
+def test_a_run_whose_reader_leaves_early_is_still_trained_and_written(tmp_path):
+    # `descend train | head -1`: the command used to stop at its next line of output and exit 0
+    # with no run folder; the rest of its output now goes nowhere and the run is written
+    proc = subprocess.Popen([sys.executable, "-m", "descend", "train", "--dataset", "iris", "--epochs", "1",
+                             "--runs-dir", str(tmp_path), "--name", "r"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    proc.stdout.close()
+    err = proc.stderr.read()
+    proc.stderr.close()
+    assert proc.wait(timeout=120) == 0 and err == b""
+    assert (tmp_path / "r" / "model.npz").is_file() and (tmp_path / "r" / "report.html").is_file()

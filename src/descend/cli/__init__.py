@@ -7,7 +7,7 @@ Each command group lives in its own module and registers itself on ``app``:
 
 Exit codes: 0 success; 2 usage error (bad flag, bad value, bad config file);
 1 failure, reported as one line ``error: ...`` on stderr (a reader that closes the pipe early,
-as ``| head`` does, is no failure: exit 0); 3 ``descend train`` whose
+as ``| head`` does, is no failure: the command finishes its work quietly, with its own exit code); 3 ``descend train`` whose
 training diverged (the run folder is written, with ``"diverged": true`` in metrics.json,
 and one ``warning: ...`` line says where and why); 130 interrupted (Ctrl-C). ``--debug`` (anywhere
 on the command line, or ``DESCEND_DEBUG=1``) shows the full traceback instead.
@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
+import stat
 import sys
 
 try:
@@ -58,17 +59,16 @@ class DescendGroup(TyperGroup):
             args = [a for a in args[:cut] if a != _DEBUG_FLAG] + args[cut:]
         else:
             _state["debug"] = False
-        with _closed_pipe_is_not_a_failure():  # `descend --help | head -2`
-            return super().parse_args(ctx, args)
+        return super().parse_args(ctx, args)
 
     def main(self, *args, **kwargs):
+        # `descend train --help | head -2`, `descend predict 2>&1 | head -2`, `descend train | head -3`
+        saved = sys.stdout, sys.stderr
+        sys.stdout, sys.stderr = (_ClosedPipeIsNull(stream) if _is_pipe(stream) else stream for stream in saved)
         try:
             return super().main(*args, **kwargs)
-        except SystemExit as exc:
-            usage_error = _usage_error_cut_short(exc)
-            if usage_error is not None:  # `descend predict 2>&1 | head -2`
-                raise SystemExit(usage_error.exit_code) from None
-            raise
+        finally:
+            sys.stdout, sys.stderr = saved
 
     def get_command(self, ctx, cmd_name):
         command = super().get_command(ctx, cmd_name)
@@ -82,8 +82,7 @@ class DescendGroup(TyperGroup):
 
     def invoke(self, ctx):
         try:
-            with _closed_pipe_is_not_a_failure():  # `descend train --help | head -2`
-                return super().invoke(ctx)
+            return super().invoke(ctx)
         except (typer.Exit, typer.Abort, KeyboardInterrupt, EOFError):
             raise
         except Exception as exc:
@@ -93,52 +92,49 @@ class DescendGroup(TyperGroup):
             raise typer.Exit(1) from None
 
 
-@contextlib.contextmanager
-def _closed_pipe_is_not_a_failure():
-    """The program reading our output closed the pipe (``| head``): it has all it wanted, so the
-    command ends quietly with exit 0 instead of 1. Rich meets a closed pipe by pointing standard
-    output at the null device and exiting 1; plain writes raise BrokenPipeError, after which
-    standard output is pointed there too, or the interpreter's final flush would fail again."""
-    was_null = _stdout_is_null()
-    try:
-        yield
-    except BrokenPipeError:
+class _ClosedPipeIsNull:
+    """Standard output or error as the command sees them when they are a pipe: once the reader
+    closes it (``| head``), what is still written goes to the null device and the command carries
+    on. The reader has all it wanted, so that is no failure: ``--help`` exits 0, a usage error
+    keeps its 2, and ``descend train | head -3`` still trains and writes its run folder. Without
+    this, the first write after the close raises BrokenPipeError (or rich, meeting it, exits 1)
+    wherever the command happens to be."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text):
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self._to_null()
+            return len(text)
+
+    def flush(self):
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._to_null()
+
+    def _to_null(self):
         devnull = os.open(os.devnull, os.O_WRONLY)
         try:
-            os.dup2(devnull, sys.stdout.fileno())
+            os.dup2(devnull, self._stream.fileno())
         finally:
             os.close(devnull)
-        raise typer.Exit(0) from None
-    except SystemExit as exc:
-        if exc.code == 1 and not was_null and _stdout_is_null():  # rich's way of leaving
-            raise typer.Exit(0) from None
-        raise
+        with contextlib.suppress(OSError, ValueError):
+            self._stream.flush()  # what the closed pipe refused is still buffered: drop it there
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
 
 
-def _usage_error_cut_short(exc: SystemExit):
-    """The usage error whose message met a closed pipe, if that is why ``exc`` ends the command.
-
-    typer prints a usage error with rich inside its handler; rich meets the closed pipe by exiting
-    1, which would turn a usage error (2) into a failure. The usage error is still what happened,
-    so its own exit code stands. Found through the exceptions' context: rich's exit was raised while
-    handling the BrokenPipeError, which was raised while handling the usage error."""
-    if exc.code != 1:
-        return None
-    context, seen_broken_pipe = exc.__context__, False
-    while context is not None:
-        seen_broken_pipe = seen_broken_pipe or isinstance(context, BrokenPipeError)
-        if seen_broken_pipe and _is_click_exception(context):
-            return context
-        context = context.__context__
-    return None
-
-
-def _stdout_is_null() -> bool:
+def _is_pipe(stream) -> bool:
     try:
-        out, null = os.fstat(sys.stdout.fileno()), os.stat(os.devnull)
+        mode = os.fstat(stream.fileno()).st_mode
     except (OSError, ValueError, AttributeError):  # a captured stream (tests) has no descriptor
         return False
-    return (out.st_dev, out.st_ino) == (null.st_dev, null.st_ino)
+    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
 
 
 def _plain_flags(command, ctx) -> None:
