@@ -159,9 +159,11 @@ def _kind(call) -> str:
     fn = call.func
     name = getattr(fn, "__name__", type(fn).__name__)
     if name == "matmul":
-        # the convolutions' products are stacked, one per example (operands of 3 or more axes)
-        stacked = any(isinstance(a, np.ndarray) and a.ndim >= 3 for a in call.args)
-        return "matmul (conv)" if stacked else "matmul (dense)"
+        # the convolutions' products: stacked, one per example (operands of 3 or more axes), or
+        # over the whole batch's columns (N·OH·OW of them, thousands)
+        conv = any(isinstance(a, np.ndarray) and (a.ndim >= 3 or max(a.shape, default=0) >= 1000)
+                   for a in call.args)
+        return "matmul (conv)" if conv else "matmul (dense)"
     return name
 
 

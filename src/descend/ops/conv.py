@@ -18,9 +18,10 @@ pass is two more products per example,
     dL/dcols[n] = Wᵀ @ g[n]                                          (C·kh·kw, OH·OW)
 
 (``g[n]``: dL/dy of example n as a (Co, OH·OW) matrix; the products are per
-example because these small ones keep their operands in cache and run 2-3x
+example because these small ones keep their operands in cache and run up to 2x
 faster than one product over the whole batch's columns, and their results come
-out laid out (N, Co, …) with no transposing copy), and *col2im* sends dL/dcols
+out laid out (N, Co, …) with no transposing copy; the weight gradient is one
+product over the batch where that is faster, see ``_per_example_dw``), and *col2im* sends dL/dcols
 back to the pixels it was copied from: for each kernel offset (i, j) the slab
 ``dcols[(c, i, j)]`` is added to the strided slice of ``dxp`` it was read
 from. That loop runs kh·kw times (over kernel offsets, never over pixels or
@@ -267,12 +268,14 @@ def _per_example_dw(co_g: int, n_cols: int) -> bool:
     """Whether dL/dW is summed from one product per example (True) or is one product over the batch.
 
     Per example, cols[n] (K, L) @ g[n]ᵀ (L, Co/G) gives a (K, Co/G) result, and the N results are
-    summed: while Co/G is small next to the L pixels contracted (LeNet's 6 and 16 channels over 892
-    and 136 columns) that is about twice as fast as the batch-wide product, whose skinny result
-    BLAS computes slowly; with many channels over few pixels, summing N results costs more than
-    it saves. The forward lays the columns out for the one chosen (see there).
+    summed: while Co/G is small next to the L pixels contracted (LeNet-5's first layer, 6 channels
+    over 892 columns) that is twice as fast as the batch-wide product, whose skinny (25, 6) result
+    BLAS computes slowly. With more channels over fewer pixels (its second layer, 16 over 136)
+    the two cost the same on one thread, but the batch-wide product gains from a second BLAS
+    thread and the per-example ones do not, and with many channels summing N results costs more
+    than it saves. The forward lays the columns out for the one chosen (see there).
     """
-    return 4 * co_g <= n_cols
+    return 16 * co_g <= n_cols
 
 
 def _conv2d_forward(k, xs, attrs):
@@ -308,8 +311,9 @@ def _conv2d_forward(k, xs, attrs):
             k.copyto(cols.reshape(C, kh, kw, N, geo.oh, geo.ow), windows.transpose(1, 4, 5, 0, 2, 3))
         per_example = cols.reshape(G, K, N, n_cols).transpose(2, 0, 1, 3)  # (a view)
     # One product per example (and group), W (Co/G, K) @ cols[n] (K, L): NumPy's stacked matmul
-    # calls BLAS for each, and these small products keep their operands in cache (2-3x faster
-    # than one product over the batch's columns); the result is laid out (N, Co, L) already.
+    # calls BLAS for each, and these small products keep their operands in cache (LeNet-5's two
+    # ran 1.7x and 1.6x faster than one product over the batch's columns); the result is laid out
+    # (N, Co, L) already, with no transposing copy.
     y = k.empty((N, Co, geo.oh, geo.ow), x.dtype)
     products = (w.reshape(G, Co // G, K), per_example)
     if wide:  # the output pixels cut out of the wide columns
