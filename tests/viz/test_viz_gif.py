@@ -59,3 +59,18 @@ def test_gif_palette_reserves_the_colours_and_fits_the_rest():
     assert np.abs(back.astype(int) - grey.astype(int)).max() <= 8
     with pytest.raises(ValueError, match="at most 126"):
         gif_palette(image, [(i / 255, 0.5, 0.5) for i in range(127)])
+
+
+@pytest.mark.parametrize("draw", ["plot_paths", "animate_paths"])
+def test_the_legend_leaves_the_paths_ends_in_sight(draw, tmp_path):
+    # himmelblau's four paths from the start all end at (3, 2), in the upper right, where the
+    # legend used to sit over them
+    land = L.himmelblau()
+    runs = {opt: L.minimize(land, land.start, optimizer=opt, lr=0.01, steps=300) for opt in OPTIMIZERS}
+    kw = {"frames": 4, "path": tmp_path / "p.gif"} if draw == "animate_paths" else {}
+    fig = getattr(viz, draw)(land, runs, resolution=40, **kw)
+    ax = fig.axes[0]
+    fig.canvas.draw()
+    box = ax.get_legend().get_window_extent()
+    ends = ax.transData.transform(np.array([r.x for r in runs.values()], dtype=np.float64))
+    assert not any(box.contains(*end) for end in ends)
