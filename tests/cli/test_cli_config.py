@@ -158,3 +158,24 @@ def test_lr_find_keys_are_the_apis_names_and_defaults():
     api = inspect.signature(lr_find).parameters
     for key in C.LR_FIND_KEYS:
         assert C.DEFAULTS[key] == api[key].default, key
+
+
+def test_a_key_the_command_does_not_read_is_refused_naming_it(tmp_path):
+    p = write(tmp_path, "epochs = 2\nsteps = 50\n")
+    train_keys = [k for k in C.valid_keys() if k not in C.LR_FIND_KEYS]
+    with pytest.raises(C.ConfigError, match=r"key 'steps' is not read by descend train \(it is a key of descend lr-find\)"):
+        C.load_toml(p, keys=train_keys)
+    with pytest.raises(C.ConfigError, match=r"key 'epochs' is not read by descend lr-find \(it is a key of descend train\)"):
+        C.load_toml(p, keys=["steps", "lr"], command="descend lr-find")
+
+
+def test_a_run_config_of_an_earlier_version_still_re_runs(tmp_path):
+    # before lr-find's keys left train's stored configuration, a run's config.toml held them
+    # (num_iter was lr-find's steps): descend train skips them there, and only there
+    keys = "epochs = 2\nstart_lr = 1e-06\nend_lr = 1.0\nnum_iter = 100\n"
+    train_keys = [k for k in C.valid_keys() if k not in C.LR_FIND_KEYS]
+    old = write(tmp_path, f"# {C.RUN_CONFIG_TITLE} (2026-12-05 12:00:00); re-run with: descend train --config "
+                          f"config.toml\n{keys}", name="config.toml")
+    assert C.load_toml(old, keys=train_keys) == {"epochs": 2}
+    with pytest.raises(C.ConfigError, match="start_lr"):
+        C.load_toml(write(tmp_path, keys), keys=train_keys)

@@ -33,6 +33,11 @@ ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu", "leaky_relu", "elu", "softplus
 DTYPES = ("float32", "float64")
 #: The keys only ``descend lr-find`` reads: a train run's stored configuration leaves them out.
 LR_FIND_KEYS = ("start_lr", "end_lr", "steps")
+#: The first words of a run's own config.toml (its header comment, written by descend train).
+RUN_CONFIG_TITLE = "descend train configuration"
+#: lr-find's keys that a run's config.toml held before train stopped storing them (``num_iter``
+#: was lr-find's ``steps``): such a file still re-runs its run, and they are skipped there.
+_OLD_RUN_CONFIG_KEYS = ("start_lr", "end_lr", "num_iter")
 #: The range of an integer value: a TOML integer is a signed 64-bit number.
 INT_MIN, INT_MAX = -(2**63), 2**63 - 1
 
@@ -291,9 +296,13 @@ def load_toml(path, keys=None, command: str = "descend train") -> dict[str, Any]
     source = os.path.basename(path)
     raw = read_toml(path, "config file", lambda message: ConfigError(None, message))
     accepted = valid_keys() if keys is None else [k for k in valid_keys() if k in set(keys)]
+    with open(path, "rb") as fh:
+        run_config = command == "descend train" and fh.readline().startswith(f"# {RUN_CONFIG_TITLE} (".encode())
     out: dict[str, Any] = {}
     for raw_key, value in raw.items():
         key = raw_key.replace("-", "_")
+        if run_config and key in _OLD_RUN_CONFIG_KEYS:
+            continue
         field = _BY_NAME.get(key)
         if field is not None and key not in accepted:
             owner = "descend lr-find" if key in LR_FIND_KEYS else "descend train"

@@ -34,6 +34,7 @@ from . import report as rep
 from .config import (
     DEFAULTS,
     LR_FIND_KEYS,
+    RUN_CONFIG_TITLE,
     ConfigError,
     format_batch_size,
     format_model,
@@ -690,7 +691,7 @@ def run_training(cfg: dict[str, Any], *, echo=print, warn=_warn_stderr, config_s
         with threads:
             stamp = time.strftime("%Y-%m-%d %H:%M:%S")
             write_toml(staged.path / "config.toml", _toml_config(cfg),
-                       header=f"descend train configuration ({stamp}); re-run with: descend train --config config.toml")
+                       header=f"{RUN_CONFIG_TITLE} ({stamp}); re-run with: descend train --config config.toml")
             echo(f"descend train: {data_desc}, {prep.task}, {n_train} train / "
                  f"{0 if prep.X_val is None else len(prep.X_val)} validation / {len(prep.X_test)} test examples")
             echo(f"model {describe_model(cfg['model'], prep.n_features, prep.n_outputs, prep.image_shape)} ({cfg['activation']}), "
