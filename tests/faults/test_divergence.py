@@ -185,5 +185,24 @@ def test_sweep_marks_diverged_runs(tmp_path):
                             str(tmp_path / "runs"), "--no-progress"])
     assert r.exit_code == 0, r.output
     assert re.search(r"diverged: run 1 \(lr=100(\.0)?\): training diverged", r.output), r.output
+    assert r.output.count("training diverged at step") == 1
     page = (tmp_path / "runs" / "s" / "report.html").read_text()
     assert ">diverged<" in page
+
+
+def test_a_sweep_worker_prints_nothing_and_hands_its_warnings_back(capsys):
+    # a diverged run's warning was printed by the worker and again in the sweep's summary;
+    # other warnings (a dead hidden layer) went to the workers' stderr without saying which run
+    from descend.cli.config import merge
+    from descend.cli.sweep import train_config
+
+    capsys.readouterr()
+    diverged = train_config(merge({}, {"dataset": "iris", "epochs": 2, "model": [4], "optimizer": "sgd",
+                                       "lr": 100.0, "progress": False},
+                                  {"dataset", "epochs", "model", "optimizer", "lr", "progress"}))
+    dead = train_config(merge({}, {"dataset": "linear", "epochs": 3, "model": [1], "progress": False},
+                              {"dataset", "epochs", "model", "progress"}))
+    out, err = capsys.readouterr()
+    assert out == "" and err == ""
+    assert diverged["diverged"] and diverged["warnings"] == []
+    assert len(dead["warnings"]) == 1 and dead["warnings"][0].startswith("hidden layer 1 (1 relu unit) is dead")

@@ -191,9 +191,13 @@ def train_config(cfg: dict) -> dict:
     with tempfile.TemporaryDirectory(prefix="descend-sweep-") as tmp:
         cfg = dict(cfg)
         cfg["runs_dir"] = tmp
-        run = run_training(cfg, echo=_silent)
+        warnings: list[str] = []  # printed by the process that started the sweep, each with its run
+        run = run_training(cfg, echo=_silent, warn=warnings.append)
         files = {p.name: p.read_bytes() for p in sorted(Path(run.path).iterdir()) if p.is_file()}
         out = dict(run.metrics)
+        # a divergence is in the runs table and the summary already (its stop_message)
+        diverged = f"warning: {run.metrics['stop_message']}" if run.metrics.get("diverged") else None
+        out["warnings"] = [w.removeprefix("warning: ") for w in warnings if w != diverged]
         out["train_loss_curve"] = [r.get("train_loss") for r in run.history.epochs]
         out["val_loss_curve"] = [r.get("val_loss") for r in run.history.epochs]
         out["files"] = files
@@ -439,6 +443,8 @@ def _print_summary(result, grid, metric_key, best) -> None:
         if _status(r) == "diverged":
             typer.echo(f"  diverged: run {r['index']} ({_label({k: r['config'][k] for k in grid})}): "
                        f"{r['result'].get('stop_message', '')}")
+        for warning in r["result"].get("warnings") or ():
+            typer.echo(f"  warning: run {r['index']} ({_label({k: r['config'][k] for k in grid})}): {warning}")
     if best is not None:
         typer.echo(f"best by {metric_key}: run {best['index']} ({_label({k: best['config'][k] for k in grid})}) "
                    f"{metric_key} {best['result'][metric_key]:.4g}")
