@@ -439,3 +439,32 @@ def test_ceil_mode_pooling_is_replayed_by_the_traced_step():
     assert step.replayed, step.reason
     for (name, a), b in zip(fast.named_parameters(), eager.parameters(), strict=True):
         np.testing.assert_array_equal(a.data, b.data, err_msg=name)
+
+
+@pytest.mark.parametrize("out_channels", [2, 24])  # the weight gradient per example, or over the batch
+@pytest.mark.parametrize("stride, padding, dilation, groups", [
+    (1, 1, 1, 1), (1, 2, 2, 2), (2, 1, 1, 1), ((1, 2), (0, 1), (2, 1), 2)])
+def test_both_column_layouts_match_torch(out_channels, stride, padding, dilation, groups):
+    from descend.ops.conv import _per_example_dw
+
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(3, 4, 13, 11))
+    w = rng.normal(size=(out_channels, 4 // groups, 3, 3))
+    b = rng.normal(size=out_channels)
+    xt, wt, bt = (descend.tensor(a, requires_grad=True) for a in (x, w, b))
+    out = descend.conv2d(xt, wt, bt, stride, padding, dilation, groups)
+    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    tout = torch.nn.functional.conv2d(tx, tw, tb, stride, padding, dilation, groups)
+    np.testing.assert_allclose(out.data, tout.detach().numpy(), rtol=1e-12, atol=1e-12)
+    g = rng.normal(size=out.shape)
+    (out * descend.tensor(g)).sum().backward()
+    tout.backward(torch.from_numpy(g))
+    for mine, theirs, name in ((xt, tx, "x"), (wt, tw, "w"), (bt, tb, "b")):
+        np.testing.assert_allclose(mine.grad, theirs.grad.numpy(), rtol=1e-10, atol=1e-12, err_msg=name)
+    # the two cases do take the two layouts (the widest columns: stride 1 rows of 11 + padding)
+    oh, ow = out.shape[2:]
+    widest = (oh - 1) * (11 + 2 * np.atleast_1d(padding)[-1]) + ow
+    if out_channels == 24:
+        assert not _per_example_dw(out_channels // groups, widest)
+    elif stride == 1:
+        assert _per_example_dw(out_channels // groups, widest)
