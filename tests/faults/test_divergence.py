@@ -186,6 +186,8 @@ def test_sweep_marks_diverged_runs(tmp_path):
     assert r.exit_code == 0, r.output
     assert re.search(r"diverged: run 1 \(lr=100(\.0)?\): training diverged", r.output), r.output
     assert r.output.count("training diverged at step") == 1
+    header = (tmp_path / "runs" / "s" / "sweep.csv").read_text().splitlines()[0].split(",")
+    assert "param_lr" in header and not {"param_steps", "param_start_lr", "param_end_lr"} & set(header)
     page = (tmp_path / "runs" / "s" / "report.html").read_text()
     assert ">diverged<" in page
 

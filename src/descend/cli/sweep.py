@@ -140,7 +140,8 @@ def load_sweep(path) -> tuple[dict, dict, list[dict]]:
         except C.ConfigError as exc:
             raise SweepConfigError(f"{exc} (in the configuration {_label(combo)})") from None
         cfg["progress"] = False
-        configs.append(cfg)
+        # lr-find's keys are no setting of a train run: not in its parameters or sweep.csv
+        configs.append({k: v for k, v in cfg.items() if k not in LR_FIND_KEYS})
     return base, grid, configs
 
 
