@@ -55,7 +55,6 @@ def test_landscape_per_optimizer_lrs_and_lbfgs(tmp_path):
 
 @pytest.mark.parametrize("args,message", [
     (["landscape", "nope"], "unknown landscape"),
-    (["basins"], "missing landscape name"),
     (["landscape", "himmelblau", "--start", "1"], "needs 2 coordinates"),
     (["landscape", "himmelblau", "--start", "a,b"], "expected numbers"),
     (["landscape", "himmelblau", "--optimizers", "sgd,bogus"], "unknown optimizer"),
@@ -75,6 +74,15 @@ def test_landscape_without_a_name_lists_them():
     r = _run("landscape")  # its usage shows NAME as optional: without one, the choices
     assert r.exit_code == 0, r.output
     assert r.output == _run("landscape", "--list").output and "rastrigin" in r.output
+
+
+@pytest.mark.parametrize("command", ["basins", "search"])
+def test_basins_and_search_without_a_name_list_them_too(command, tmp_path):
+    # their usage shows [name] as optional as well; they used to exit 2 ("missing landscape name")
+    r = _run(command, "--out", str(tmp_path / "o"))
+    assert r.exit_code == 0, r.output
+    assert f"Landscapes (descend {command} NAME)" in r.output and "rastrigin" in r.output
+    assert not (tmp_path / "o").exists()
 
 
 def test_failure_is_one_line_exit_1(tmp_path):

@@ -40,7 +40,7 @@ RadiusOpt = Annotated[float, typer.Option(
     "--radius", help="A method has reached a minimum when it stays within this distance of it.")]
 PlotsOpt = Annotated[bool, typer.Option("--plots/--no-plots", help="Write the plots and report.html.")]
 # basins and search (landscape's own takes a list of names and one rate per optimizer)
-LandscapeArg = Annotated[str | None, typer.Argument(help="Landscape name (see descend landscape --list).",
+LandscapeArg = Annotated[str | None, typer.Argument(help="Landscape name; without one, the list of landscapes.",
                                                     show_default=False)]
 LrOpt = Annotated[float | None, typer.Option("--lr", help="Learning rate (default: the landscape's suggestion).",
                                              show_default=False)]
@@ -48,11 +48,14 @@ LrOpt = Annotated[float | None, typer.Option("--lr", help="Learning rate (defaul
 
 # --------------------------------------------------------------------------- argument parsing
 
-def _landscape(name: str | None, param: str = "NAME"):
-    from ..landscapes import get, names
+def _landscape(name: str | None, command: str, param: str = "NAME"):
+    """The landscape ``name``; without a name (the usage shows it optional), the list of
+    landscapes for ``command``, and the command ends there with exit 0, as ``descend landscape`` does."""
+    from ..landscapes import get
 
     if name is None:
-        raise typer.BadParameter(f"missing landscape name; one of: {', '.join(names())}", param_hint=param)
+        _list_landscapes(command)
+        raise typer.Exit(0)
     try:
         return get(name)
     except ValueError as exc:
@@ -281,13 +284,13 @@ def _rows_table(rows: list[dict], radius: float) -> dict:
 
 # --------------------------------------------------------------------------- commands
 
-def _list_landscapes() -> None:
+def _list_landscapes(command: str = "landscape") -> None:
     from rich.console import Console
     from rich.table import Table
 
     from ..landscapes import get, names
 
-    table = Table(title="Landscapes (descend landscape NAME)", title_justify="left", show_lines=True)
+    table = Table(title=f"Landscapes (descend {command} NAME)", title_justify="left", show_lines=True)
     table.add_column("name")
     table.add_column("domain")
     table.add_column("known minima (point: value)")
@@ -330,7 +333,7 @@ def landscape_command(
         return
     from ..landscapes import minimize
 
-    land = _landscape(name)
+    land = _landscape(name, "landscape")
     if land.dim != 2 and plots:
         raise typer.BadParameter("only 2-D landscapes can be drawn", param_hint="NAME")
     names_ = _optimizers(optimizers)
@@ -410,7 +413,7 @@ def basins_command(
     """Start from every point of a grid at once; which minimum does each start reach?"""
     from ..landscapes import basins
 
-    land = _landscape(name)
+    land = _landscape(name, "basins")
     if land.dim != 2:
         raise typer.BadParameter("basins need a 2-D landscape", param_hint="NAME")
     opt = _optimizers(optimizer, "--optimizer")
@@ -509,7 +512,7 @@ def search_command(
     from .. import search
     from ..landscapes import minimize
 
-    land = _landscape(name)
+    land = _landscape(name, "search")
     methods = [m.strip().lower() for m in method.split(",") if m.strip()]
     bad = [m for m in methods if m not in METHODS]
     if not methods or bad:
