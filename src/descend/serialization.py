@@ -167,8 +167,9 @@ def check_folder(path) -> str:
     folder when it does not exist (rather than one naming a temporary file never made)."""
     directory = os.path.dirname(os.path.abspath(os.fspath(path)))
     if not os.path.isdir(directory):
-        what = "is not a folder" if os.path.exists(directory) else "does not exist"
-        raise FileNotFoundError(f"cannot write {os.fspath(path)!r}: the folder {directory!r} {what}")
+        what = f"{directory!r} is a file, not a folder" if os.path.exists(directory) else \
+            f"the folder {directory!r} does not exist"
+        raise FileNotFoundError(f"cannot write {os.fspath(path)!r}: {what}")
     return directory
 
 

@@ -150,6 +150,8 @@ CASES = {
         r"model\.npz' is damaged.*4,1000000000000,3 make 8,000,000,000,003 parameters", True),
     "output in a missing folder": (lambda t, r: ["predict", str(r), "-o", str(t / "missing_dir" / "x.csv")], 1,
                                    r"cannot write .*x\.csv': the folder .*missing_dir' does not exist", True),
+    "output below a file": (lambda t, r: ["predict", str(r), "-o", str(_write(t / "f.csv", "mine") / "x.csv")], 1,
+                            r"cannot write .*x\.csv': '.*f\.csv' is a file, not a folder"),
     "output exists": (lambda t, r: ["predict", str(r), "-o", str(_write(t / "x.csv", "mine"))], 1,
                       r"x\.csv' already exists \(never overwritten\)"),
     "features of the wrong width": (lambda t, r: ["predict", str(r), "--data", str(_write(t / "d.csv", "1,2\n3,4\n"))],
