@@ -91,10 +91,10 @@ CASES = {
                            r"unknown key 'epoch' \(did you mean 'epochs'\?\)"),
     "config key of lr-find in train": (
         lambda t, r: ["train", "--config", str(_write(t / "c.toml", "epochs = 1\nsteps = 50\n"))], 2,
-        r"c\.toml': key 'steps' is not read by descend train \(it is a key of descend lr-find\)"),
+        r"c\.toml': key 'steps' is not read by descend train \(key of descend lr-find\)"),
     "config key of train in lr-find": (
         lambda t, r: ["lr-find", "--config", str(_write(t / "c.toml", "epochs = 1\n"))], 2,
-        r"c\.toml': key 'epochs' is not read by descend lr-find \(it is a key of descend train\)"),
+        r"c\.toml': key 'epochs' is not read by descend lr-find \(key of descend train\)"),
     "sweep key of lr-find": (
         lambda t, r: ["sweep", str(_write(t / "s.toml", "steps = 50\n[grid]\nlr = [0.1]\n"))], 2,
         r"s\.toml: 'steps' cannot be set in a sweep \(it is a key of descend lr-find"),

@@ -298,19 +298,25 @@ def load_toml(path, keys=None, command: str = "descend train") -> dict[str, Any]
     accepted = valid_keys() if keys is None else [k for k in valid_keys() if k in set(keys)]
     with open(path, "rb") as fh:
         run_config = command == "descend train" and fh.readline().startswith(f"# {RUN_CONFIG_TITLE} (".encode())
+    if run_config:
+        raw = {k: v for k, v in raw.items() if k.replace("-", "_") not in _OLD_RUN_CONFIG_KEYS}
+    # every key of another command at once (a run's config.toml given to lr-find holds a dozen)
+    unread = [k for k in raw if k.replace("-", "_") in _BY_NAME and k.replace("-", "_") not in accepted]
+    if unread:
+        owners = sorted({"descend lr-find" if k.replace("-", "_") in LR_FIND_KEYS else "descend train"
+                         for k in unread})
+        listed = ", ".join(repr(k) for k in unread)
+        raise ConfigError(
+            None,
+            f"{path!r}: key{'s' if len(unread) > 1 else ''} {listed} "
+            f"{'are' if len(unread) > 1 else 'is'} not read by {command} (key{'s' if len(unread) > 1 else ''} "
+            f"of {' and '.join(owners)}); remove {'them' if len(unread) > 1 else 'it'}. "
+            f"The keys {command} reads are: " + ", ".join(accepted),
+        )
     out: dict[str, Any] = {}
     for raw_key, value in raw.items():
         key = raw_key.replace("-", "_")
-        if run_config and key in _OLD_RUN_CONFIG_KEYS:
-            continue
         field = _BY_NAME.get(key)
-        if field is not None and key not in accepted:
-            owner = "descend lr-find" if key in LR_FIND_KEYS else "descend train"
-            raise ConfigError(
-                None,
-                f"{path!r}: key {raw_key!r} is not read by {command} (it is a key of {owner}); "
-                f"remove it. The keys {command} reads are: " + ", ".join(accepted),
-            )
         if field is None:
             hint = difflib.get_close_matches(key, accepted, n=1)
             did_you_mean = f" (did you mean {hint[0]!r}?)" if hint else ""
