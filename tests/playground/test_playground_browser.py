@@ -209,10 +209,11 @@ def test_landscape_race_search_and_basins(page, base_url):
     halfway = page.wait_for_function("""() => Land.search !== null && Land.searchShown >= 100
         && Land.searchShown < 400 && [Land.searchShown, [...document.querySelectorAll(
             '#search-table .search-evaluations')].map((c) => +c.textContent)]""").json_value()
-    assert len(halfway[1]) == 4 and all(0 < n <= halfway[0] < 500 for n in halfway[1])
+    assert len(halfway[1]) == 5 and all(0 < n <= halfway[0] < 500 for n in halfway[1])
     wait_js(page, "Land.searchShown === 500")
     counts = page.locator("#search-table .search-evaluations").all_inner_texts()
-    assert counts == ["500"] * 4
+    # tunnelling stops early once no direction leads lower (Himmelblau's minima are all global)
+    assert counts[:4] == ["500"] * 4 and 0 < int(counts[4]) <= 500
     page.click("#basins")
     page.wait_for_function("document.getElementById('basin-share').textContent.includes('%')")
     assert "reach a global minimum" in page.inner_text("#basin-share")

@@ -4,6 +4,7 @@ validation of every message, one session per connection, freed when it closes.""
 from __future__ import annotations
 
 import json
+import threading
 import time
 
 import numpy as np
@@ -128,6 +129,24 @@ def test_landscape_requests_over_the_socket(client):
         assert [r["optimizer"] for r in race["runs"]] == ["sgd", "adam"]
 
 
+def test_landscape_answers_are_written_as_json_outside_the_event_loop(client, monkeypatch):
+    # a basin map's or a race's text takes milliseconds to write: the event loop (which wrote
+    # "hello") must not spend them while the Network tab waits for its answers
+    writers = {}
+    dumps = json.dumps
+
+    def recording_dumps(message, **kwargs):
+        writers.setdefault(message.get("type"), set()).add(threading.get_ident())
+        return dumps(message, **kwargs)
+
+    monkeypatch.setattr(server.json, "dumps", recording_dumps)
+    with client.websocket_connect("/ws") as ws:
+        receive(ws, "hello")
+        ws.send_json({"type": "landscape", "action": "describe", "function": "himmelblau"})
+        receive(ws, "landscape")
+    assert writers["landscape"].isdisjoint(writers["hello"])
+
+
 def test_is_loopback():
     assert server.is_loopback("127.0.0.1") and server.is_loopback("::1")
     assert server.is_loopback("localhost") and not server.is_loopback("0.0.0.0")
@@ -154,10 +173,16 @@ def test_search_methods_spend_the_same_budget():
     r = landscape.handle({"action": "search", "function": "rastrigin", "start": [3.0, -2.0],
                           "budget": 300, "seed": 1})
     assert [run["method"] for run in r["runs"]] == ["gradient descent", "random search",
-                                                    "random local search", "simulated annealing"]
+                                                    "random local search", "simulated annealing",
+                                                    "tunnelling"]
     assert all(run["nfev"] == 300 for run in r["runs"])
     for run in r["runs"]:
         assert np.all(np.diff(run["best"]) <= 0)  # best-so-far never rises
+        assert run["evaluations"][-1] == run["nfev"] == len(run["path"])
+    # one descent stops in Rastrigin's dimple at f = 12.93; tunnelling goes on to lower ones
+    descent, tunnelling = r["runs"][0], r["runs"][-1]
+    assert descent["fun"] == pytest.approx(12.93, abs=0.01)
+    assert tunnelling["fun"] < 1.0 and tunnelling["best"][-1] == tunnelling["fun"]
 
 
 def test_basin_map_labels_and_shares():

@@ -1,5 +1,5 @@
 """The Landscape tab's requests: a test function's contours, optimizer races, gradient-free
-searches at the same evaluation budget, basin-of-attraction maps.
+searches and tunnelling at the same evaluation budget, basin-of-attraction maps.
 
 Each request is a plain dict from the page, answered by a dict; everything is computed by
 :mod:`descend.landscapes` and :mod:`descend.search`. A bad request raises
@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import math
 import numbers
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -139,9 +140,24 @@ def _temperature(land) -> float:
     return max(0.1 * spread, 1e-3)
 
 
+def _tunnelling_walk(res) -> SimpleNamespace:
+    """Tunnelling as one walk the page can animate: every descent and tunnelling try in turn
+    (``res.runs``, one evaluation of f per point), with ``evaluations`` counted along it.
+
+    Its own ``path`` holds only the minimum after each cycle; the walks between them are what
+    the page shows beside the other searches' evaluated points.
+    """
+    walks = res.runs or [res]
+    path = np.concatenate([np.asarray(w.path, dtype=np.float64) for w in walks])
+    values = np.concatenate([np.asarray(w.values, dtype=np.float64) for w in walks])
+    return SimpleNamespace(path=path, values=values, evaluations=np.arange(1, len(path) + 1),
+                           nfev=res.nfev, njev=res.njev, fun=res.fun, x=res.x)
+
+
 def search_race(request) -> dict:
-    """Gradient descent against random search, random local search and simulated annealing,
-    each allowed the same number of function evaluations ``budget``."""
+    """Gradient descent against random search, random local search, simulated annealing and
+    tunnelling, each allowed the same number of function evaluations ``budget`` (tunnelling
+    may stop sooner: when no direction leads to a lower basin, it has found the global one)."""
     land = _landscape(request)
     x0 = _start(request, land)
     budget = _int(request, "budget", 500)
@@ -158,6 +174,11 @@ def search_race(request) -> dict:
             land, x0, step_size=step_size, n_steps=budget - 1, t0=_temperature(land), seed=seed,
             bounds=land.domain),
     }
+    # A tunnelling try's Adam step is a tenth of the radius, so 30 steps cross about three
+    # basins: enough to reach a lower one nearby, and short enough that a few hundred
+    # evaluations buy several tries (its default of 200 spends a 500 budget in two).
+    results["tunnelling"] = _tunnelling_walk(search.tunneling(
+        land, x0, radius=step_size, seed=seed, max_evaluations=budget, tunnel_steps=30))
     runs = []
     for method, res in results.items():
         values = np.asarray(res.values, dtype=np.float64)

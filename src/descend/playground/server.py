@@ -88,7 +88,9 @@ async def _connection(websocket: WebSocket) -> None:
     async def answer_landscape(request: dict) -> None:
         async with landscape_lock:  # one at a time per tab; the Network tab keeps training
             try:
-                send(await asyncio.to_thread(landscape.handle, request))
+                # computed and written as JSON in a worker thread: a race's or a basin map's
+                # text is large, and the event loop meanwhile answers the Network tab
+                await asyncio.to_thread(lambda: send(landscape.handle(request)))
             except (ValueError, TypeError) as exc:
                 send({"type": "error", "message": f"landscape: {exc}"})
             except Exception as exc:  # reported; the connection goes on

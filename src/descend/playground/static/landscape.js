@@ -16,7 +16,7 @@ const ANIMATION_FRAMES = 180;
 // Strong colours for the racing optimizers, dark ones (dashed) for the gradient-free searches,
 // pale ones for the basins underneath, so the three never share a colour.
 const COLOURS = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#f032e6", "#008080", "#9a6324"];
-const SEARCH_COLOURS = ["#000000", "#555555", "#8b4513", "#2f4f4f"];
+const SEARCH_COLOURS = ["#000000", "#555555", "#8b4513", "#2f4f4f", "#556b2f"];
 const BASIN_COLOURS = ["#fde0dd", "#d9f0d3", "#dbe9f6", "#fee8c8", "#e7d4e8", "#d0f0f0", "#f6e8c3", "#e0e0e0"];
 const DEFAULT_RACE = ["sgd", "momentum", "adam"];
 
