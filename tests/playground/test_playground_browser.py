@@ -53,7 +53,8 @@ def base_url():
 @pytest.fixture(scope="module")
 def browser():
     with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        b = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
         yield b
         b.close()
 
@@ -117,6 +118,15 @@ def test_switch_optimizer_and_batch_mode_and_the_url_keeps_them(page, base_url):
     wait_js(page, "Net.ready !== null")
     assert page.input_value("#optimizer") == "rmsprop"
     assert page.input_value("#batch_mode") == "stochastic"
+
+
+def test_a_link_with_a_bad_value_keeps_its_other_settings(page, base_url):
+    open_network(page, base_url, '?optimizer=adam&hidden=[5,5]&lr=-5&dataset=xor')
+    page.wait_for_selector("#error:not([hidden])")
+    assert "lr must be between" in page.inner_text("#error-text")
+    assert page.input_value("#optimizer") == "adam" and page.input_value("#dataset") == "xor"
+    assert page.evaluate("Net.config.hidden") == [5, 5]
+    assert "lr=0.03" in page.url and "lr=-5" not in page.url  # the link now says what runs
 
 
 def test_a_bad_value_is_reported_and_the_page_goes_on(page, base_url):

@@ -167,6 +167,33 @@ def test_a_bad_request_changes_nothing_and_the_session_keeps_serving(driven):
     assert driven.wait_for("frame")["step"] == 1
 
 
+def test_a_links_bad_settings_are_left_out_and_the_rest_kept():
+    cfg, problems = config.salvage({"optimizer": "adam", "hyper": {"betas": [0.8, 0.9]},
+                                    "lr": -5, "hidden": [3, 3], "dataset": "csv", "colour": 1})
+    assert cfg == check({"optimizer": "adam", "hyper": {"betas": [0.8, 0.9]}, "hidden": [3, 3]})
+    assert len(problems) == 3 and "colour" in problems[0]
+    assert any("lr must be between" in p for p in problems)
+    assert any("needs an uploaded file" in p for p in problems)
+    # hyper is judged against the optimizer that was kept: sgd has no betas
+    cfg, problems = config.salvage({"optimizer": "fast", "hyper": {"betas": [0.8, 0.9]}})
+    assert cfg["optimizer"] == "sgd" and cfg["hyper"] == {} and len(problems) == 2
+    assert config.salvage([1, 2])[0] == check({})
+
+
+def test_a_link_with_a_bad_value_keeps_the_rest_and_reports_it(driven):
+    driven.send({"type": "config", "from_link": True,
+                 "config": {"hidden": [5, 5], "optimizer": "adam", "lr": "fast"}})
+    ready = driven.wait_for("ready")
+    assert ready["config"]["hidden"] == [5, 5] and ready["config"]["optimizer"] == "adam"
+    assert ready["config"]["lr"] == config.DEFAULTS["lr"]
+    message = driven.wait_for("error")["message"]
+    assert message.startswith("the link's settings were used except") and "lr must be" in message
+    # without from_link, a bad value still refuses the whole request and changes nothing
+    driven.send({"type": "config", "config": {"hidden": [2], "lr": "fast"}})
+    assert "lr must be" in driven.wait_for("error")["message"]
+    assert driven.session.run.cfg["hidden"] == [5, 5]
+
+
 def test_an_internal_failure_is_reported_and_the_session_goes_on(driven, monkeypatch):
     driven.configure()
     real = session.NetworkSession.frame

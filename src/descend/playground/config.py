@@ -15,8 +15,8 @@ from ..nn.activations import ACTIVATIONS
 from ..optim import registry
 from .datasets import DATASETS, FEATURES
 
-__all__ = ["ConfigError", "DEFAULTS", "LIMITS", "PRESETS", "check", "hyperparameter_schema",
-           "update_rule", "schema"]
+__all__ = ["ConfigError", "DEFAULTS", "LIMITS", "PRESETS", "check", "salvage",
+           "hyperparameter_schema", "update_rule", "schema"]
 
 #: The activations by the page's names: descend's own, with TensorFlow Playground's "linear".
 ACTIVATION_NAMES = {"linear": "identity", **{name: name for name in ACTIVATIONS if name != "identity"}}
@@ -214,6 +214,31 @@ def check(raw, *, has_csv: bool = False) -> dict:
     cfg["schedule_period"] = _number(raw, "schedule_period", integer=True)
     cfg["steps_per_frame"] = _number(raw, "steps_per_frame", integer=True)
     return cfg
+
+
+def salvage(raw, *, has_csv: bool = False) -> tuple[dict, list[str]]:
+    """The configuration of a shared link, keeping every setting that is valid on its own.
+
+    Returns ``(config, problems)``: the complete configuration :func:`check` makes of the good
+    settings (the bad ones take :data:`DEFAULTS`), and one message per setting left out. A
+    link with one mistyped value (or ``dataset=csv`` in a tab without the upload) so keeps
+    the rest of what was shared. Settings are tried in :data:`DEFAULTS`' order, so ``hyper``
+    is judged against the optimizer that was kept.
+    """
+    if not isinstance(raw, dict):
+        return check({}), [f"the configuration must be an object, got {type(raw).__name__}"]
+    problems = [f"unknown setting {key!r}" for key in raw if key not in DEFAULTS]
+    kept: dict = {}
+    for key in DEFAULTS:
+        if key not in raw:
+            continue
+        try:
+            check({**kept, key: raw[key]}, has_csv=has_csv)
+        except ConfigError as exc:
+            problems.append(str(exc))
+        else:
+            kept[key] = raw[key]
+    return check(kept, has_csv=has_csv), problems
 
 
 def batch_size_of(cfg: dict, n_train: int) -> int:

@@ -92,7 +92,8 @@ class NetworkSession:
     """The Network tab of one browser tab.
 
     ``send(message: dict)`` must be safe to call from the worker thread. Messages handled
-    (``{"type": ...}``): ``config`` (with ``config``), ``play``, ``pause``, ``step``,
+    (``{"type": ...}``): ``config`` (with ``config``; ``from_link: true`` for the URL's settings, whose
+    valid ones are kept and bad ones reported), ``play``, ``pause``, ``step``,
     ``reset``, ``upload`` (``name``, ``text``), ``export`` (``what``: script, config, model,
     data) and ``speed`` (``steps_per_frame``). A request that fails sends
     ``{"type": "error", "message": ...}`` and changes nothing.
@@ -181,7 +182,8 @@ class NetworkSession:
         if kind == "config":
             # A new setting restarts from step 0 (so the exported script reproduces the run);
             # a tab that was playing goes on playing the new run.
-            self._configure(message.get("config"), keep_playing=True)
+            self._configure(message.get("config"), keep_playing=True,
+                            from_link=message.get("from_link") is True)
         elif kind in ("play", "pause", "step", "reset", "export", "speed") and self.run is None:
             raise ValueError(f"{kind}: no network yet; send a configuration first")
         elif kind == "play":
@@ -239,8 +241,14 @@ class NetworkSession:
         self._csv_path, self.csv_name = os.path.join(current, safe), safe
         self._send({"type": "uploaded", "name": safe, "rows": len(X)})
 
-    def _configure(self, raw, keep_playing: bool = False) -> None:
-        cfg = config.check(raw, has_csv=self._csv_path is not None)
+    def _configure(self, raw, keep_playing: bool = False, from_link: bool = False) -> None:
+        """``from_link``: the settings come from the page's URL (a shared link, a reload): the
+        valid ones are kept and each bad one is reported, instead of refusing them all."""
+        problems = []
+        if from_link:
+            cfg, problems = config.salvage(raw, has_csv=self._csv_path is not None)
+        else:
+            cfg = config.check(raw, has_csv=self._csv_path is not None)
         run = recipe.build(cfg, csv_path=self._csv_path)  # raises before the old run is dropped
         if self.run is not None:
             self.run.trainer.request_stop()
@@ -259,6 +267,9 @@ class NetworkSession:
         self._target_scale = 1.0 if run.split.task == "classification" else \
             max(float(np.abs(y).max()), 1e-6)
         self._send({"type": "ready", **self._describe()})
+        if problems:
+            self._send({"type": "error", "message": "the link's settings were used except: "
+                                                    + "; ".join(problems)})
         self._frame()
 
     def _describe(self) -> dict:

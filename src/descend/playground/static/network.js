@@ -322,7 +322,9 @@ function setPlaying(playing) {
 // ---- wiring ---------------------------------------------------------------------------------
 on("hello", (message) => {
   buildControls(message.schema);
-  sendConfig(configFromUrl());
+  // the link's settings: the server keeps the valid ones and names each one it left out
+  clearError();
+  send({ type: "config", config: configFromUrl(), from_link: true });
 });
 
 on("ready", (message) => {
@@ -344,8 +346,8 @@ on("uploaded", (message) => {
   sendConfig({ ...readControls(), dataset: "csv" });
 });
 on("error", () => {
-  // a refused configuration: put the controls back to the one that runs; if the link's own
-  // settings were refused (e.g. dataset=csv in a tab without the upload), start from the defaults
+  // a refused configuration: put the controls back to the one that runs; if there is none yet
+  // (the link's settings could not be built at all), start from the defaults
   if (Net.config) setControls(Net.config);
   else if (!Net.fellBack) { Net.fellBack = true; send({ type: "config", config: {} }); }
 });
