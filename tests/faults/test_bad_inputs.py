@@ -121,6 +121,11 @@ CASES = {
     "idx bad magic": (lambda t, r: ["train", "--data", f"{_write(t / 'i-idx3-ubyte', b'PK' + bytes(20))},"
                                                        f"{_idx(t / 'l-idx1-ubyte', (1,), b'x')}"], 1,
                       r"i-idx3-ubyte is not an IDX file: bad magic number"),
+    # ---- landscapes: a failure leaves no empty output folder behind
+    "basins grid beyond memory": (lambda t, r: ["basins", "himmelblau", "--resolution", "1000000", "--no-plots"],
+                                  1, r"Unable to allocate 7\.28 TiB"),
+    "landscape output is a file": (lambda t, r: ["landscape", "himmelblau", "--out", str(_write(t / "o", "x"))],
+                                   2, r"'--out'.*: dir '.*o' is a file"),
     # ---- evaluate and predict
     "run folder missing": (lambda t, r: ["evaluate", str(t / "nope")], 1, r"run folder .*nope' does not exist"),
     "not a run folder": (lambda t, r: ["evaluate", str(t)], 1, r"is not a run folder \(no model\.npz\)"),

@@ -82,7 +82,9 @@ def batch_modes_command(
     net = build_model(prep.n_features, hidden, prep.n_outputs, "relu", 0.0)
     n = len(prep.X_train)
     modes = {"batch": None, "stochastic": 1, f"mini-batch {batch_size}": batch_size}
-    out_dir = _out_dir(out, runs_dir, f"batch-modes-{Path(data).stem if data else dataset}")
+    from .landscape import check_output_folder, output_folder
+
+    check_output_folder(out, runs_dir)
     result = batch_modes(net, (prep.X_train, prep.y_train), loss=loss, lr=lr, epochs=epochs, modes=modes,
                          optimizer=optimizer, seed=seed)
     rows = result.table()
@@ -91,19 +93,9 @@ def batch_modes_command(
         ("--data", data) if data else ("--dataset", dataset), ("--target", target), ("--model", model),
         ("--lr", f"{lr:g}"), ("--epochs", epochs), ("--batch-size", batch_size), ("--optimizer", optimizer),
         ("--seed", seed)) if v is not None and (flag != "--model" or v))])
+    out_dir = output_folder(out, runs_dir, f"batch-modes-{Path(data).stem if data else dataset}")
     written = _write_outputs(out_dir, result, rows, desc, loss, command)
     typer.echo(f"wrote {', '.join(p.name for p in written)} to {out_dir}")
-
-
-def _out_dir(out: Path | None, runs_dir: Path, stem: str) -> Path:
-    if out is not None:
-        if out.exists() and not out.is_dir():
-            raise typer.BadParameter(f"{str(out)!r} exists and is not a folder", param_hint="--out")
-        out.mkdir(parents=True, exist_ok=True)
-        return out
-    from .runs import new_run_dir
-
-    return new_run_dir(runs_dir, None, stem=stem)
 
 
 def _print_table(rows, title: str) -> None:

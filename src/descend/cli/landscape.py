@@ -113,10 +113,19 @@ def _positive(value, param: str, integer: bool = False):
     return value
 
 
-def _out_dir(out: Path | None, runs_dir: Path, stem: str) -> Path:
+def check_output_folder(out: Path | None, runs_dir: Path) -> None:
+    """Refuse an output folder that cannot be one, before any work (nothing is created yet)."""
+    if out is not None and out.exists() and not out.is_dir():
+        raise typer.BadParameter(f"{str(out)!r} exists and is not a folder", param_hint="--out")
+    if out is None and runs_dir.exists() and not runs_dir.is_dir():
+        raise typer.BadParameter(f"{str(runs_dir)!r} exists and is not a folder", param_hint="--runs-dir")
+
+
+def output_folder(out: Path | None, runs_dir: Path, stem: str) -> Path:
+    """The output folder, created only once there is something to write in it (a command that
+    fails or is interrupted before, as basins out of memory, leaves no empty folder behind)."""
+    check_output_folder(out, runs_dir)
     if out is not None:
-        if out.exists() and not out.is_dir():
-            raise typer.BadParameter(f"{str(out)!r} exists and is not a folder", param_hint="--out")
         out.mkdir(parents=True, exist_ok=True)
         return out
     from .runs import new_run_dir
@@ -342,7 +351,7 @@ def landscape_command(
     _positive(radius, "--radius")
     if not tol >= 0:
         raise typer.BadParameter(f"must be >= 0, got {tol!r}", param_hint="--tol")
-    out_dir = _out_dir(out, runs_dir, f"landscape-{land.name}")
+    check_output_folder(out, runs_dir)
 
     results, rows = {}, []
     for opt, rate in zip(names_, lrs, strict=True):
@@ -355,6 +364,7 @@ def landscape_command(
     command = _command_line("landscape", land.name, {
         "--optimizers": ",".join(names_), "--lr": lr, "--steps": steps,
         "--start": ",".join(f"{v:g}" for v in x0), "--tol": tol, "--radius": radius})
+    out_dir = output_folder(out, runs_dir, f"landscape-{land.name}")
     _finish(out_dir, land, rows, results, radius, plots, frames, kind="landscape",
             subtitle=f"Optimizers from {_fmt_point(x0)}, at most {steps} steps each; "
                      f"stop when the gradient norm ≤ {tol:g}.", command=command)
@@ -424,7 +434,7 @@ def basins_command(
                                  param_hint="--optimizer")
     _positive(lr, "--lr")
     _positive(radius, "--radius")
-    out_dir = _out_dir(out, runs_dir, f"basins-{land.name}")
+    check_output_folder(out, runs_dir)
     t0 = time.perf_counter()
     bm = basins(land, optimizer=opt[0], lr=lr, steps=steps, resolution=resolution, tol=radius)
     seconds = time.perf_counter() - t0
@@ -462,6 +472,7 @@ def basins_command(
 
     from .runs import write_json
 
+    out_dir = output_folder(out, runs_dir, f"basins-{land.name}")
     write_json(out_dir / "results.json", {
         "landscape": land.name, "command": "basins", "optimizer": opt[0], "hyperparameters": bm.hyperparameters,
         "steps": steps, "resolution": resolution, "radius": radius, "rows": rows,
@@ -532,7 +543,7 @@ def search_command(
     if "multistart" in methods and budget // starts < 2:
         raise typer.BadParameter(f"a budget of {budget} leaves fewer than 2 evaluations for each of {starts} starts",
                                  param_hint="--budget")
-    out_dir = _out_dir(out, runs_dir, f"search-{land.name}")
+    check_output_folder(out, runs_dir)
     hp = _extra_hyperparameters(opt)
 
     results, rows = {}, []
@@ -571,6 +582,7 @@ def search_command(
         rows.append(_row(m, settings, res, land, radius, gd_path=False))
     _print_table(f"{land.title}: budget {budget} evaluations, seed {seed}", rows, radius)
 
+    out_dir = output_folder(out, runs_dir, f"search-{land.name}")
     images = []
     if plots:
         from .. import viz
