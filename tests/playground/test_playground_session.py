@@ -78,6 +78,24 @@ def test_the_equation_follows_batch_mode_regularizer_and_momentum():
     assert "b ← 0.5·b + g" in momentum
 
 
+@pytest.mark.parametrize("optimizer, hyper, says", [
+    ("sgd", {"momentum": 0.5, "dampening": 0.2}, "b ← 0.5·b + 0.8·g"),
+    ("adagrad", {"lr_decay": 0.01}, "ηₜ = η / (1 + (t − 1)·0.01)"),
+    ("adagrad", {"initial_accumulator_value": 0.1}, "s₀ = 0.1"),
+    ("rmsprop", {"centered": True}, "√(v − ḡ²)"),
+    ("adam", {"amsgrad": True}, "vₘₐₓ ← max(vₘₐₓ, v)"),
+    ("adamw", {"amsgrad": True}, "vₘₐₓ ← max(vₘₐₓ, v)"),
+    ("adam", {"weight_decay": 0.1, "decoupled_weight_decay": True}, "θ ← θ − η·0.1·θ"),
+    ("nadam", {"weight_decay": 0.1, "decoupled_weight_decay": True}, "θ ← θ − η·0.1·θ"),
+])
+def test_the_equation_shows_each_hyperparameter_that_changes_the_rule(optimizer, hyper, says):
+    plain = "\n".join(config.update_rule(check({"optimizer": optimizer}), 350))
+    changed = config.update_rule(check({"optimizer": optimizer, "hyper": hyper}), 350)
+    assert says in "\n".join(changed) and says not in plain
+    if hyper.get("decoupled_weight_decay"):  # decoupled: not added to the gradient as well
+        assert not any("(weight decay)" in line for line in changed)
+
+
 # ---------------------------------------------------------------------------- data
 @pytest.mark.parametrize("name", [n for n in datasets.DATASETS if n != "csv"])
 def test_every_data_set_is_seeded_scaled_and_split(name):

@@ -281,38 +281,54 @@ def update_rule(cfg: dict, n_train: int) -> list[str]:
     lines = [f"g = ∇θ [ (1/|B|) Σ_(i∈B) ℓ(f(xᵢ; θ), yᵢ){reg} ],  |B| = {k}  ({how})"]
     name, hp, lr = cfg["optimizer"], _effective(cfg), f"{cfg['lr']:g}"
     wd = hp.get("weight_decay", 0)
-    if wd and name != "adamw":
+    decoupled = name == "adamw" or hp.get("decoupled_weight_decay", False)
+    if wd and not decoupled:
         lines.append(f"g ← g + {wd:g}·θ   (weight decay)")
     if name in ("sgd", "momentum", "nesterov"):
-        mu = hp.get("momentum", 0)
+        mu, damp = hp.get("momentum", 0), hp.get("dampening", 0)
+        buffer = f"b ← {mu:g}·b + g" if not damp else f"b ← {mu:g}·b + {1 - damp:g}·g"
         if not mu:
             lines.append(f"θ ← θ − η·g,   η = {lr}")
         elif hp.get("nesterov"):
-            lines += [f"b ← {mu:g}·b + g", f"θ ← θ − η·(g + {mu:g}·b),   η = {lr}"]
+            lines += [buffer, f"θ ← θ − η·(g + {mu:g}·b),   η = {lr}"]
         else:
-            lines += [f"b ← {mu:g}·b + g", f"θ ← θ − η·b,   η = {lr}"]
+            lines += [buffer, f"θ ← θ − η·b,   η = {lr}"]
     elif name == "adagrad":
-        lines += ["s ← s + g²", f"θ ← θ − η·g / (√s + ε),   η = {lr}"]
+        start = hp.get("initial_accumulator_value", 0)
+        lines.append("s ← s + g²" + (f",   s₀ = {start:g}" if start else ""))
+        if hp.get("lr_decay"):
+            lines.append(f"θ ← θ − ηₜ·g / (√s + ε),   ηₜ = η / (1 + (t − 1)·{hp['lr_decay']:g}),"
+                         f"   η = {lr}")
+        else:
+            lines.append(f"θ ← θ − η·g / (√s + ε),   η = {lr}")
     elif name == "rmsprop":
         a = hp.get("alpha", 0.99)
         lines.append(f"v ← {a:g}·v + {1 - a:g}·g²")
+        rms = "√v"
+        if hp.get("centered"):  # the variance of g instead of its second moment
+            lines.append(f"ḡ ← {a:g}·ḡ + {1 - a:g}·g")
+            rms = "√(v − ḡ²)"
         if hp.get("momentum"):
-            lines += [f"b ← {hp['momentum']:g}·b + g / (√v + ε)", f"θ ← θ − η·b,   η = {lr}"]
+            lines += [f"b ← {hp['momentum']:g}·b + g / ({rms} + ε)", f"θ ← θ − η·b,   η = {lr}"]
         else:
-            lines.append(f"θ ← θ − η·g / (√v + ε),   η = {lr}")
+            lines.append(f"θ ← θ − η·g / ({rms} + ε),   η = {lr}")
     elif name == "adadelta":
         r = hp.get("rho", 0.9)
         lines += [f"v ← {r:g}·v + {1 - r:g}·g²", "Δ ← √(u + ε) / √(v + ε) · g",
                   f"u ← {r:g}·u + {1 - r:g}·Δ²", f"θ ← θ − η·Δ,   η = {lr}"]
     elif name in ("adam", "adamw", "adamax", "nadam", "radam"):
         b1, b2 = hp.get("betas", (0.9, 0.999))
-        if name == "adamw":
+        if decoupled and (wd or name == "adamw"):
             lines.append(f"θ ← θ − η·{wd:g}·θ   (decoupled weight decay)")
         lines.append(f"m ← {b1:g}·m + {1 - b1:g}·g,   m̂ = m / (1 − {b1:g}ᵗ)")
         if name == "adamax":
             lines += [f"u ← max({b2:g}·u, |g| + ε)", f"θ ← θ − η·m̂ / u,   η = {lr}"]
         else:
-            lines.append(f"v ← {b2:g}·v + {1 - b2:g}·g²,   v̂ = v / (1 − {b2:g}ᵗ)")
+            if hp.get("amsgrad"):  # the largest second moment so far: steps never grow back
+                lines += [f"v ← {b2:g}·v + {1 - b2:g}·g²",
+                          f"vₘₐₓ ← max(vₘₐₓ, v),   v̂ = vₘₐₓ / (1 − {b2:g}ᵗ)"]
+            else:
+                lines.append(f"v ← {b2:g}·v + {1 - b2:g}·g²,   v̂ = v / (1 − {b2:g}ᵗ)")
             if name == "nadam":
                 lines.append(f"θ ← θ − η·(μₜ₊₁·m̂ + (1 − μₜ)·g / (1 − Πμ)) / (√v̂ + ε),   η = {lr}")
             elif name == "radam":
