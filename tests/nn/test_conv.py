@@ -42,8 +42,14 @@ def test_same_and_valid_padding():
     assert nn.Conv2d(1, 1, 3, padding="same", dilation=2).padding == (2, 2)
     assert nn.Conv2d(1, 1, 3, padding="valid").padding == (0, 0)
     assert nn.Conv2d(2, 3, 3, padding="same")(_images(1, 2, 7, 6)).shape == (1, 3, 7, 6)
-    with pytest.raises(ValueError, match="same"):
-        nn.Conv2d(1, 1, 4, padding="same")
+    # an even kernel: the extra zero goes below and right (as PyTorch pads), so no pair says it
+    even = nn.Conv2d(2, 3, (4, 3), padding="same")
+    assert even.padding == "same" and "padding=same" in repr(even)
+    assert even(_images(1, 2, 7, 6)).shape == (1, 3, 7, 6)
+    with pytest.raises(ValueError, match="padding='same' needs stride 1"):
+        nn.Conv2d(1, 1, 3, stride=2, padding="same")
+    with pytest.raises(ValueError, match="padding must be 'valid', 'same'"):
+        nn.Conv2d(1, 1, 3, padding="full")
     x, w = _images(2, 3, 6, 7), np.ones((4, 3, 3, 5), np.float32)
     assert F.conv2d(x, w, padding="same").shape == (2, 4, 6, 7)
     assert F.conv2d(x, w, padding="valid").shape == (2, 4, 4, 3)
@@ -468,3 +474,65 @@ def test_both_column_layouts_match_torch(out_channels, stride, padding, dilation
         assert not _per_example_dw(out_channels // groups, widest)
     elif stride == 1:
         assert _per_example_dw(out_channels // groups, widest)
+
+
+@pytest.mark.parametrize("shape, groups, padding", [
+    ((2, 2, 4, 4), 2, 0), ((3, 3, 5, 6), 3, 1), ((2, 4, 1, 2), 4, 0), ((2, 6, 6, 5), 3, (1, 0))])
+def test_one_output_channel_per_group_over_a_batch_matches_torch(shape, groups, padding):
+    """Depthwise convolutions (groups = channels) of a batch with stride 1: the forward's product,
+    allocated by NumPy in its operands' (groups outermost) memory order, is read by its own
+    strides (the output once came back with examples and channels mixed up)."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=shape)
+    w = rng.normal(size=(groups, shape[1] // groups, min(3, shape[2] + 2 * np.max(padding)), 2))
+    xt, wt = descend.tensor(x, requires_grad=True), descend.tensor(w, requires_grad=True)
+    out = descend.conv2d(xt, wt, padding=padding, groups=groups)
+    tx, tw = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
+    tout = torch.nn.functional.conv2d(tx, tw, padding=padding, groups=groups)
+    np.testing.assert_allclose(out.data, tout.detach().numpy(), rtol=1e-12, atol=1e-12)
+    g = rng.normal(size=out.shape)
+    (out * descend.tensor(g)).sum().backward()
+    tout.backward(torch.from_numpy(g))
+    np.testing.assert_allclose(xt.grad, tx.grad.numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(wt.grad, tw.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel:UserWarning")  # (torch's)
+@pytest.mark.parametrize("kernel, dilation", [(4, 1), ((2, 3), 1), ((4, 2), (3, 1)), (2, 2)])
+def test_same_padding_with_an_even_kernel_matches_torch_and_is_replayed(kernel, dilation):
+    """PyTorch pads an even kernel's 'same' convolution one more below and right; so does descend
+    (a pad op before the convolution), in the engine, the layer and the traced step."""
+    def net():
+        descend.manual_seed(2)
+        return nn.Sequential(nn.Conv2d(2, 4, kernel, padding="same", dilation=dilation, dtype=np.float64),
+                             nn.ReLU(), nn.Flatten(), nn.Linear(4 * 7 * 6, 3, dtype=np.float64))
+
+    model = net()
+    tmodel = _torch_copy(model)
+    x, y = _images(5, 2, 7, 6, dtype=np.float64), np.arange(5) % 3
+    loss = F.cross_entropy(model(x), y)
+    loss.backward()
+    tloss = torch.nn.functional.cross_entropy(tmodel(torch.from_numpy(x)), torch.from_numpy(y))
+    tloss.backward()
+    assert loss.item() == pytest.approx(tloss.item(), rel=1e-12)
+    tparams = dict(tmodel.named_parameters())
+    for name, p in model.named_parameters():
+        np.testing.assert_allclose(p.grad, tparams[name].grad.numpy(), rtol=1e-9, atol=1e-12, err_msg=name)
+
+    runs = []
+    for traced in (False, True):
+        model = net()
+        opt, loss_fn = optim.SGD(model.parameters(), lr=0.1), nn.CrossEntropyLoss()
+        step = TrainStep(model, loss_fn, opt) if traced else None
+        for _ in range(3):
+            if traced:
+                step(x, y)
+            else:
+                opt.zero_grad()
+                loss_fn(model(x), descend.tensor(y)).backward()
+                opt.step()
+        if traced:
+            assert step.replayed, step.reason
+        runs.append([p.data.copy() for p in model.parameters()])
+    for a, b in zip(*runs, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)

@@ -697,6 +697,10 @@ def _two(v):
 
 @_unbatched_too
 def _np_conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
+    if padding == "same":  # (stride 1) the dilated span's zeros, the odd one below and right
+        spans = [d * (k - 1) for k, d in zip(w.shape[2:], _two(dilation), strict=True)]
+        x = np.pad(x, ((0, 0), (0, 0)) + tuple((s // 2, s - s // 2) for s in spans))
+        padding = 0
     stride, padding, dilation = _two(stride), _two(padding), _two(dilation)
     xp = np.pad(x, ((0, 0), (0, 0), (padding[0],) * 2, (padding[1],) * 2))
     out_hw = _out_hw(x.shape[2:], w.shape[2:], stride, padding, dilation)
@@ -797,6 +801,8 @@ def conv2d_samples(draw):
     w = draw(arrays((groups * og, cg) + kernel, floats(-2, 2)))
     args = (x, w) + ((draw(arrays((groups * og,), floats(-2, 2))),) if draw(st.booleans()) else ())
     kwargs = {"stride": _flat(stride), "padding": _flat(padding), "dilation": _flat(dilation), "groups": groups}
+    if stride == (1, 1) and draw(st.sampled_from([False, False, True])):
+        kwargs["padding"] = "same"  # (even kernels included: one more zero below and right)
     return Sample(args, kwargs)
 
 
@@ -857,6 +863,8 @@ _add(OpInfo(
         S(np.arange(32.0).reshape(1, 2, 4, 4) / 16, np.arange(16.0).reshape(4, 1, 2, 2) / 8 - 1,
           stride=(2, 1), padding=(0, 1), dilation=(1, 2), groups=2, note="different settings per axis"),
         S(np.zeros((0, 2, 4, 4)), np.ones((3, 2, 3, 3)), note="empty batch"),
+        S(np.arange(30.0).reshape(1, 1, 5, 6) / 10, np.arange(8.0).reshape(1, 1, 2, 4) - 3, [0.25],
+          padding="same", dilation=(2, 1), note="padding='same' with an even kernel: unequal sides"),
     ),
 ))
 _add(OpInfo(

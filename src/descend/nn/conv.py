@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from ..ops.conv import _conv_padding, _pair
+from ..ops.conv import _conv_padding, _pair, _same_extra
 from ..ops.elementwise import astype
 from ..ops.shape import reshape
 from ..tensor import Tensor, as_tensor
@@ -44,8 +44,9 @@ class Conv2d(Module):
     (out_channels,); input (N, in_channels, H, W) -> output (N, out_channels,
     OH, OW), OH = ⌊(H + 2·padding − dilation·(kh − 1) − 1)/stride⌋ + 1; one
     unbatched image (in_channels, H, W) -> (out_channels, OH, OW).
-    ``padding`` is an int, a pair, ``"valid"`` (0) or ``"same"`` (stride 1 and an
-    odd dilated kernel: the output keeps H and W); zeros are padded.
+    ``padding`` is an int, a pair, ``"valid"`` (0) or ``"same"`` (stride 1: the
+    output keeps H and W; kept as a pair, or as ``"same"`` for an even kernel,
+    whose extra zero goes below and right as in PyTorch); zeros are padded.
 
     Initialisation (PyTorch's default): W and b uniform on ±1/√fan_in with
     fan_in = in_channels/groups · kh · kw (``kaiming_uniform_(W, a=√5)``).
@@ -71,6 +72,8 @@ class Conv2d(Module):
         self.stride = _pair(stride, "stride", name, 1)
         self.dilation = _pair(dilation, "dilation", name, 1)
         self.padding = _conv_padding(padding, self.kernel_size, self.stride, self.dilation, name)
+        if isinstance(padding, str) and padding == "same" and any(_same_extra(self.kernel_size, self.dilation)):
+            self.padding = "same"  # (unequal sides: no pair says it; PyTorch keeps the word too)
         dt = _float_dtype(dtype, name)
         shape = (self.out_channels, self.in_channels // self.groups) + self.kernel_size
         self.weight = Parameter(np.empty(shape, dtype=dt))

@@ -72,20 +72,29 @@ def _pair(value, what: str, fn: str, minimum: int) -> tuple[int, int]:
 def _conv_padding(padding, kernel: tuple, stride: tuple, dilation: tuple, fn: str) -> tuple[int, int]:
     """``padding`` as a (height, width) pair: an int, a pair, ``"valid"`` (none) or ``"same"``.
 
-    ``"same"`` keeps the input's size: stride 1 and (dilation·(k − 1)) / 2 zeros on each side,
-    which must be whole (an odd dilated kernel; PyTorch pads the right side one more otherwise).
+    ``"same"`` keeps the input's size: stride 1 and ⌊dilation·(k − 1)/2⌋ zeros on each side; an
+    even dilated kernel needs one more on the bottom or right (:func:`_same_extra`), as PyTorch pads.
     """
-    if padding == "valid":
+    if isinstance(padding, str) and padding == "valid":
         return (0, 0)
-    if padding == "same":
-        spans = [d * (k - 1) for k, d in zip(kernel, dilation, strict=True)]
-        if tuple(stride) != (1, 1) or any(span % 2 for span in spans):
+    if isinstance(padding, str) and padding == "same":
+        if tuple(stride) != (1, 1):
             raise ValueError(
-                f"{fn}: padding='same' needs stride 1 and an odd dilated kernel (equal padding on both "
-                f"sides), got kernel {tuple(kernel)}, stride {tuple(stride)}, dilation {tuple(dilation)}"
+                f"{fn}: padding='same' needs stride 1 (a strided output cannot keep the input's size), "
+                f"got stride {tuple(stride)}"
             )
+        spans = [d * (k - 1) for k, d in zip(kernel, dilation, strict=True)]
         return (spans[0] // 2, spans[1] // 2)
+    if isinstance(padding, str):
+        raise ValueError(f"{fn}: padding must be 'valid', 'same', a non-negative integer or a pair of them, "
+                         f"got {padding!r}")
     return _pair(padding, "padding", fn, 0)
+
+
+def _same_extra(kernel: tuple, dilation: tuple) -> tuple[int, int]:
+    """The zeros ``padding="same"`` adds below and right of :func:`_conv_padding`'s equal ones:
+    1 along an axis whose dilated kernel span dilation·(k − 1) is odd (an even kernel), else 0."""
+    return tuple(d * (k - 1) % 2 for k, d in zip(kernel, dilation, strict=True))
 
 
 def _image(x, fn: str, name: str = "input") -> tuple[Tensor, bool]:
@@ -257,11 +266,16 @@ def pad(x, pad, value: float = 0.0) -> Tensor:
 # ============================================================================ conv2d
 def _pixels(a: np.ndarray, geo: _Geometry, pitch: int, channels_first: bool = False) -> np.ndarray:
     """The output pixels (N, Co, OH, OW) of columns laid out (N, Co, L) (or (Co, N, L) when
-    ``channels_first``) with pixel (i, j) at i·pitch + j."""
-    n_cols, it = a.shape[-1], a.itemsize
+    ``channels_first``) with pixel (i, j) at i·pitch + j.
+
+    The view takes ``a``'s own strides: NumPy lays out an allocated matmul result in its
+    operands' memory order (the groups outermost for the rows-first columns), and a reshape
+    that merges a group axis with a single output channel keeps those strides.
+    """
+    s_l = a.strides[-1]
     N, Co = (a.shape[1], a.shape[0]) if channels_first else a.shape[:2]
-    s_n, s_co = (n_cols * it, N * n_cols * it) if channels_first else (Co * n_cols * it, n_cols * it)
-    return as_strided(a, (N, Co, geo.oh, geo.ow), (s_n, s_co, pitch * it, it), writeable=True)
+    s_n, s_co = (a.strides[1], a.strides[0]) if channels_first else a.strides[:2]
+    return as_strided(a, (N, Co, geo.oh, geo.ow), (s_n, s_co, pitch * s_l, s_l), writeable=True)
 
 
 def _per_example_dw(co_g: int, n_cols: int) -> bool:
@@ -409,7 +423,8 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
     OH = ⌊(H + 2·padding − dilation·(kh − 1) − 1)/stride⌋ + 1 (OW likewise).
     ``stride``, ``padding`` (zeros) and ``dilation`` are ints or (height, width)
     pairs (``padding`` also ``"valid"``, none, or ``"same"``, the input's size
-    kept); ``groups`` splits the channels into independent convolutions.
+    kept: stride 1; an even kernel gets its extra zero below and right, as in
+    PyTorch); ``groups`` splits the channels into independent convolutions.
 
     y[n, o] = b_o + Σ_c w[o, c] ⋆ xp[n, c]; backward (g = dL/dy):
     dL/dW[o, c] = Σ_n g[n, o] ⋆ xp[n, c], dL/db = Σ g,
@@ -445,6 +460,11 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
         "kernel": Wt.shape[2:], "stride": stride, "dilation": dilation, "groups": int(groups),
         "padding": _conv_padding(padding, Wt.shape[2:], stride, dilation, fn),
     }
+    if isinstance(padding, str) and padding == "same" and any(extra := _same_extra(Wt.shape[2:], dilation)):
+        # an even kernel: its one unequal zero goes below and right, by the pad op (so the
+        # convolution itself keeps equal padding, and the traced step replays both ops)
+        x = pad(x, (0, extra[1], 0, extra[0]))
+        X = x.data
     _Geometry(fn, X.shape, attrs["kernel"], attrs["stride"], attrs["padding"], attrs["dilation"])
     return _unbatch(_CONV2D((x, w, b), attrs), unbatched)
 
