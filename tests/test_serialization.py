@@ -157,6 +157,18 @@ def test_unsavable_states_are_refused_before_touching_the_disk(tmp_path, bad, wh
     assert os.listdir(tmp_path) == ["c.npz"]
 
 
+def test_a_module_is_refused_with_the_way_to_save_it(tmp_path):
+    """What a PyTorch user writes first, torch.save(model): descend says to save the state_dict."""
+    model = descend.nn.Sequential(descend.nn.Conv2d(1, 2, 3), descend.nn.Flatten())
+    with pytest.raises(TypeError, match=r"type Sequential, which descend cannot save; save its state_dict\(\)"):
+        descend.save(model, tmp_path / "m.npz")
+    assert os.listdir(tmp_path) == []
+    descend.save(model.state_dict(), tmp_path / "m.npz")
+    again = descend.nn.Sequential(descend.nn.Conv2d(1, 2, 3), descend.nn.Flatten())
+    again.load_state_dict(descend.load(tmp_path / "m.npz"))
+    assert np.array_equal(again[0].weight.data, model[0].weight.data)
+
+
 def test_a_failed_write_leaves_the_previous_file_and_no_temp_files(tmp_path, monkeypatch):
     path = tmp_path / "c.npz"
     descend.save({"step": 1}, path)

@@ -66,7 +66,11 @@ def _encode(obj, arrays: dict, where: str):
     if isinstance(obj, (list, tuple)):
         body = [_encode(v, arrays, f"{where}[{i}]") for i, v in enumerate(obj)]
         return {"__tuple__": body} if isinstance(obj, tuple) else body
-    raise TypeError(f"save: {where} has type {type(obj).__name__}, which descend cannot save")
+    hint = ""
+    if callable(getattr(obj, "state_dict", None)):  # a module or an optimizer, as torch.save takes
+        hint = (f"; save its state_dict() (descend stores arrays, never pickled objects) and load it "
+                f"into a new {type(obj).__name__} with load_state_dict")
+    raise TypeError(f"save: {where} has type {type(obj).__name__}, which descend cannot save{hint}")
 
 
 def _decode(node, arrays):
