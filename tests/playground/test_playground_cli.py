@@ -19,6 +19,7 @@ import pytest
 pytest.importorskip("typer")
 pytest.importorskip("uvicorn")
 from typer.testing import CliRunner  # noqa: E402
+from websockets.sync.client import connect  # noqa: E402
 
 from descend.cli import app  # noqa: E402
 from descend.playground import server  # noqa: E402
@@ -34,8 +35,16 @@ def test_serves_the_page_on_loopback_and_stops_on_ctrl_c():
         assert url, f"no address announced: {line!r} {proc.stderr.read() if proc.poll() else ''}"
         with urllib.request.urlopen(url.group(0), timeout=10) as response:
             assert b"descend playground" in response.read()
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=15) == 0
+        # a tab that is training when Ctrl-C comes: its session is stopped with the server
+        with connect(url.group(0).replace("http://", "ws://") + "ws", open_timeout=10) as ws:
+            assert json.loads(ws.recv())["type"] == "hello"
+            ws.send(json.dumps({"type": "config", "config": {"hidden": [32] * 6}}))
+            ws.send(json.dumps({"type": "play"}))
+            for _ in range(6):
+                if json.loads(ws.recv(timeout=10))["type"] == "frame":
+                    ws.send(json.dumps({"type": "drawn"}))
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(timeout=15) == 0
     finally:
         if proc.poll() is None:
             proc.kill()

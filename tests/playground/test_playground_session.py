@@ -154,9 +154,12 @@ def test_divergence_shows_the_guards_message_and_the_last_finite_network(driven)
     preset, _ = config.PRESETS["lr-too-high"]
     driven.configure(**preset)
     driven.send({"type": "play"})
-    with pytest.warns(descend.train.DivergenceWarning):
+    with warnings.catch_warnings(record=True) as warned:
+        warnings.simplefilter("always")
         frame = driven.wait_for("frame", where=lambda f: f["diverged"] is not None)
         driven.wait_for("status", where=lambda s: not s["playing"])
+    # the page shows the guard's message; a warning would only reach the server's terminal
+    assert not [w for w in warned if issubclass(w.category, descend.train.DivergenceWarning)]
     assert "training diverged" in frame["diverged"]["message"]
     assert frame["diverged"]["lr"] == 2.0 and frame["diverged"]["step"] == frame["step"] + 1
     assert frame["train_loss"] is not None  # the restored network's loss is finite
@@ -252,9 +255,7 @@ def _run_script(tmp_path, text, *files):
 def test_the_exported_script_reproduces_the_final_loss(driven, tmp_path, settings):
     driven.configure(**settings, steps_per_frame=37)
     driven.send({"type": "play"})
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", descend.train.DivergenceWarning)
-        driven.wait_for("frame", where=lambda f: f["step"] >= 150 or f["diverged"])
+    driven.wait_for("frame", where=lambda f: f["step"] >= 150 or f["diverged"])
     driven.send({"type": "pause"})
     driven.wait_for("status", where=lambda s: not s["playing"])
     driven.send({"type": "export", "what": "script"})

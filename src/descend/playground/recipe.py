@@ -79,8 +79,13 @@ def make_scheduler(cfg: dict, optimizer):
     return None
 
 
-def build(cfg: dict, csv_path=None, max_steps: int = MAX_STEPS) -> Run:
+def build(cfg: dict, csv_path=None, max_steps: int = MAX_STEPS,
+          divergence_warning: bool = True) -> Run:
     """Data, model and Trainer for a checked configuration (:func:`config.check`).
+
+    ``divergence_warning=False``: the Trainer does not also warn when the run diverges (the
+    playground's page shows the guard's message; a warning would only reach the server's
+    terminal).
 
     Seeds this thread's generator with ``cfg["seed"]`` before building the model, so the
     initial weights are a function of the seed; the Trainer seeds it again when it starts
@@ -103,5 +108,5 @@ def build(cfg: dict, csv_path=None, max_steps: int = MAX_STEPS) -> Run:
     trainer = Trainer(model, (X_train, split.y_train), loss=loss, optimizer=optimizer,
                       batch_size=batch_size_of(cfg, len(X_train)), epochs=None, max_steps=max_steps,
                       scheduler=make_scheduler(cfg, optimizer), scheduler_interval="step",
-                      seed=cfg["seed"], progress=False)
+                      seed=cfg["seed"], progress=False, divergence_warning=divergence_warning)
     return Run(cfg, split, X_train, X_test, model, data_loss, trainer)

@@ -249,7 +249,8 @@ class NetworkSession:
             cfg, problems = config.salvage(raw, has_csv=self._csv_path is not None)
         else:
             cfg = config.check(raw, has_csv=self._csv_path is not None)
-        run = recipe.build(cfg, csv_path=self._csv_path)  # raises before the old run is dropped
+        # raises before the old run is dropped; a divergence is shown in the page, not warned
+        run = recipe.build(cfg, csv_path=self._csv_path, divergence_warning=False)
         if self.run is not None:
             self.run.trainer.request_stop()
         playing = self.playing and keep_playing
