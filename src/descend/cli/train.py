@@ -168,11 +168,12 @@ def _usage_error(exc: ConfigError, config_path=None) -> typer.BadParameter:
     "runs_dir", "progress", "debug",
 )
 def train(ctx: typer.Context, **options) -> None:
-    """Train an MLP and write a run folder with metrics, model, plots and report.html.
+    """Train a network (an MLP, or --model conv) and write a run folder with metrics, model, plots and report.html.
 
     With no options: the digits data set (1797 8x8 handwritten digits), a
     64-256-10 ReLU MLP trained by mini-batch Adam for 30 epochs (a few
-    seconds), test accuracy about 0.97-0.98. The run folder RUNS_DIR/NAME holds
+    seconds), test accuracy about 0.97-0.98; --model conv trains a LeNet-style
+    convolutional network on the images instead. The run folder RUNS_DIR/NAME holds
     history.csv, metrics.json, model.npz, PNG plots and a self-contained
     report.html (open it in a browser). Options can also come from a TOML
     file (--config); flags override it.
