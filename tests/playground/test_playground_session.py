@@ -51,6 +51,12 @@ def test_defaults_and_every_optimizer_of_the_registry_offered():
     ({"hyper": {"momentum": -1}}, "hyper.momentum"), ({"optimizer": "adam", "hyper": {"betas": [0.9]}}, "hyper.betas"),
     ({"hyper": {"rho": 0.9}}, "rho"), ({"learning_rate": 0.1}, "learning_rate"),
     ({"dataset": "csv"}, "upload"), ({"n_samples": 10**9}, "n_samples"), ({"noise": float("nan")}, "noise"),
+    # RMSprop's average with alpha > 1 goes negative under its square root (NaN on the first
+    # step); an L-BFGS step of 10⁹ iterations would hold the tab for good
+    ({"optimizer": "rmsprop", "hyper": {"alpha": 2.0}}, r"hyper.alpha must be between 0 and 1"),
+    ({"optimizer": "adadelta", "hyper": {"rho": 1.5}}, "hyper.rho"),
+    ({"hyper": {"momentum": 0.5, "dampening": 3}}, "hyper.dampening"),
+    ({"optimizer": "lbfgs", "hyper": {"max_iter": 10**9}}, "hyper.max_iter must be between 1 and 1000"),
 ])
 def test_bad_settings_name_what_is_wrong(raw, named):
     with pytest.raises(ConfigError, match=named):

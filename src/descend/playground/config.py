@@ -81,6 +81,13 @@ PRESETS = {
 }
 
 
+#: Hyperparameters with a range narrower than "a number >= 0": averaging weights (outside
+#: [0, 1] the running averages grow without bound, and RMSprop's goes negative under its square
+#: root), and L-BFGS's counts, which bound the work of one step (the page must stay responsive).
+HYPER_LIMITS = {"alpha": (0.0, 1.0), "rho": (0.0, 1.0), "dampening": (0.0, 1.0),
+                "max_iter": (1, 1000), "history_size": (1, 1000)}
+
+
 class ConfigError(ValueError):
     """A setting the page sent is missing, of the wrong type or out of range."""
 
@@ -163,6 +170,9 @@ def _hyper(raw, optimizer):
             value = int(value) if kind == "int" else float(value)
             if kind == "int" and value < 1:
                 raise ConfigError(f"hyper.{key} must be at least 1, got {value!r}")
+            lo, hi = HYPER_LIMITS.get(key, (0, math.inf))
+            if not lo <= value <= hi:
+                raise ConfigError(f"hyper.{key} must be between {lo:g} and {hi:g}, got {value!r}")
         out[key] = value
     return out
 
