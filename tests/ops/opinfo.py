@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -848,10 +849,16 @@ def _torch_F():
     return _torch().nn.functional
 
 
+def _torch_conv2d(*xs, **kw):
+    with warnings.catch_warnings():  # (torch warns that an even kernel's 'same' copies the input)
+        warnings.filterwarnings("ignore", "Using padding='same' with even kernel", UserWarning)
+        return _torch_F().conv2d(*xs, **kw)
+
+
 _add(OpInfo(
     "conv2d", op=lambda *xs, **kw: descend.conv2d(*xs, **kw), ref=_np_conv2d,
-    torch=lambda *xs, **kw: _torch_F().conv2d(*xs, **kw), samples=conv2d_samples(),
-    domain="any finite values; stride, padding, dilation, groups, with and without bias",
+    torch=lambda *xs, **kw: _torch_conv2d(*xs, **kw), samples=conv2d_samples(),
+    domain="any finite values; stride, padding ('same', even kernels too), dilation, groups, with and without bias",
     arity=None,
     examples=(
         S(np.arange(18.0).reshape(1, 2, 3, 3) / 9, np.ones((2, 2, 5, 5)) / 3, [0.5, -1.0], padding=2,
