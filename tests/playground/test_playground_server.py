@@ -74,6 +74,7 @@ def test_hello_then_config_ready_frame_and_play(client):
     ('{"type": "step"}', "no network yet"),
     ('{"type": "landscape", "action": "race", "function": "nowhere"}', "function must be one of"),
     ('{"type": "landscape", "action": "dig"}', "action must be one of"),
+    ("[" * 50_000 + "]" * 50_000, "nested too deeply"),  # the parser's recursion runs out
 ])
 def test_a_malformed_message_gets_an_error_and_the_server_keeps_serving(client, text, says):
     with client.websocket_connect("/ws") as ws:

@@ -112,6 +112,9 @@ async def _connection(websocket: WebSocket) -> None:
             except json.JSONDecodeError as exc:
                 send({"type": "error", "message": f"not a JSON message: {exc}"})
                 continue
+            except RecursionError:  # e.g. [[[[...]]]]: the parser's recursion runs out
+                send({"type": "error", "message": "not a JSON message: nested too deeply"})
+                continue
             if not isinstance(message, dict) or not isinstance(message.get("type"), str):
                 send({"type": "error", "message": "a message must be an object with a 'type'"})
                 continue
