@@ -34,6 +34,19 @@ def test_plot_feature_maps_rows_are_examples_and_columns_the_channels():
     np.testing.assert_allclose(_images(fig.axes[1])[0].get_array(), maps[0, 0])
 
 
+def test_three_channel_images_are_drawn_in_colour_and_others_by_their_first_channel():
+    rng = np.random.default_rng(0)
+    images, maps = rng.normal(size=(2, 3, 5, 6)), rng.random((2, 4, 3, 3))
+    images[1] = 0.5  # one colour all over: drawn at its lowest colour, not divided by zero
+    fig = viz.plot_feature_maps(images, maps, max_channels=2)
+    first, flat = _images(fig.axes[0])[0].get_array(), _images(fig.axes[3])[0].get_array()
+    assert first.shape == (5, 6, 3)  # (H, W, RGB)
+    np.testing.assert_allclose(first, (images[0].transpose(1, 2, 0) - images[0].min()) / np.ptp(images[0]))
+    assert np.all(flat == 0)
+    two = viz.plot_feature_maps(rng.normal(size=(2, 2, 5, 6)), maps, max_channels=2)
+    assert _images(two.axes[0])[0].get_array().shape == (5, 6)
+
+
 def test_bad_shapes_are_named():
     with pytest.raises(ValueError, match="weight must be 4-D"):
         viz.plot_filters(np.zeros((3, 3)))

@@ -58,15 +58,23 @@ def plot_filters(weight, title=None, columns: int | None = None, path=None):
 def plot_feature_maps(images, maps, title=None, max_channels: int = 8, path=None):
     """A few inputs beside the feature maps a layer makes of them.
 
-    ``images`` (n, H, W) or (n, C, H, W) (the first channel is drawn), ``maps`` (n, K, h, w):
-    one row per example, its input first, then its first ``max_channels`` feature maps, each
-    on its own colour scale (what matters is where a channel responds, not how much).
+    ``images`` (n, H, W) or (n, C, H, W) (three channels are drawn in colour, red, green and
+    blue, each image stretched over the full range of colours, since a network's inputs are
+    standardised, not pixels in [0, 1]; otherwise the first channel in grey),
+    ``maps`` (n, K, h, w): one row per example, its input first, then its first ``max_channels``
+    feature maps, each on its own colour scale (what matters is where a channel responds, not
+    how much).
     """
     maps = _as_array(maps, "maps", 4)
     img = np.asarray(getattr(images, "data", images), dtype=np.float64)
-    if img.ndim == 4:
+    if img.ndim == 4 and img.shape[1] == 3:
+        img = img.transpose(0, 2, 3, 1)  # (n, H, W, 3): what imshow draws as colours
+        low = img.min(axis=(1, 2, 3), keepdims=True)
+        span = img.max(axis=(1, 2, 3), keepdims=True) - low
+        img = (img - low) / np.where(span > 0, span, 1.0)  # (a flat image: its lowest colour)
+    elif img.ndim == 4:
         img = img[:, 0]
-    if img.ndim != 3 or len(img) != len(maps):
+    if img.ndim not in (3, 4) or len(img) != len(maps):
         raise ValueError(f"images must be (n, H, W) or (n, C, H, W) for the {len(maps)} examples of maps, "
                          f"got shape {np.shape(images)}")
     n, K = maps.shape[:2]
