@@ -85,6 +85,15 @@ def test_a_malformed_message_gets_an_error_and_the_server_keeps_serving(client, 
         assert receive(ws, "ready")["config"]["dataset"] == "circle"
 
 
+def test_a_binary_message_gets_an_error_and_the_connection_goes_on(client):
+    with client.websocket_connect("/ws") as ws:
+        receive(ws, "hello")
+        ws.send_bytes(b"\x00\x01{}")
+        assert "not binary" in receive(ws, "error")["message"]
+        ws.send_json({"type": "config", "config": {}})
+        assert receive(ws, "ready")["config"]["dataset"] == "circle"
+
+
 def test_an_oversized_message_is_refused(client):
     with client.websocket_connect("/ws") as ws:
         receive(ws, "hello")

@@ -102,7 +102,13 @@ async def _connection(websocket: WebSocket) -> None:
     send(hello())
     try:
         while True:
-            text = await websocket.receive_text()
+            received = await websocket.receive()
+            if received["type"] == "websocket.disconnect":
+                break
+            text = received.get("text")
+            if text is None:  # a binary frame: receive_text() would fail and drop the tab
+                send({"type": "error", "message": "a message must be JSON text, not binary"})
+                continue
             if len(text) > MAX_MESSAGE_CHARS:
                 send({"type": "error", "message": f"message too large ({len(text)} characters; "
                                                   f"the limit is {MAX_MESSAGE_CHARS})"})
