@@ -274,9 +274,15 @@ on("landscape", (message) => {
         `${(100 * share).toFixed(1)}%`);
       box.appendChild(item);
     });
-    const rest = document.createElement("div");
-    rest.textContent = `none / diverged: ${(100 * (message.shares["-1"] || 0)).toFixed(1)}%`;
-    box.appendChild(rest);
+    // Starts that settled in a minimum the landscape does not list (Rastrigin lists only its
+    // global one) are not failures: say so apart from the ones that diverged.
+    const unlabelled = message.shares["-1"] || 0, diverged = message.diverged_share || 0;
+    const elsewhere = document.createElement("div");
+    elsewhere.textContent = "another minimum, or still moving after the steps: " +
+      `${(100 * Math.max(unlabelled - diverged, 0)).toFixed(1)}%`;
+    const blown = document.createElement("div");
+    blown.textContent = `diverged: ${(100 * diverged).toFixed(1)}%`;
+    box.append(elsewhere, blown);
     drawLandscape();
   }
 });
