@@ -1,5 +1,6 @@
 import math
 import time
+import warnings
 
 import numpy as np
 import pytest
@@ -117,6 +118,25 @@ def test_divergence_stops_at_once_and_restores_the_last_finite_parameters(linear
     assert np.isfinite(w).all()
     loss = nn.functional.mse_loss(m(X), descend.tensor(y)).item()
     assert loss == pytest.approx(h.step_loss[-1], rel=1e-6)
+
+
+def test_divergence_warning_false_stops_the_same_without_warning(linear_data):
+    # a per-call switch (front ends that show the message themselves), not a warnings filter
+    X, y = linear_data
+
+    def run(**kwargs):
+        m = _line_model(0.5)
+        h = fit(m, (X * 30, y), loss="mse", optimizer=optim.SGD(m.parameters(), lr=1.0),
+                batch_size=None, epochs=1000, shuffle=False, progress=False, **kwargs)
+        return m, h
+
+    with pytest.warns(DivergenceWarning):
+        ref_model, ref = run()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DivergenceWarning)  # any warning would raise here
+        model, h = run(divergence_warning=False)
+    assert (h.stop_reason, h.stop_message, h.steps) == (ref.stop_reason, ref.stop_message, ref.steps)
+    assert_same_params(params_of(model), params_of(ref_model))
 
 
 def test_nan_in_the_data_is_refused_up_front(linear_data):
