@@ -123,7 +123,36 @@ CASES = {
                       r"i-idx3-ubyte is not an IDX file: bad magic number"),
     # ---- landscapes: a failure leaves no empty output folder behind
     "basins grid beyond memory": (lambda t, r: ["basins", "himmelblau", "--resolution", "1000000", "--no-plots"],
-                                  1, r"Unable to allocate 7\.28 TiB"),
+                                  2, r"--resolution.*a 1000000×1000000 grid of 1,000,000,000,000 starts needs at "
+                                     r"least \d+ TiB, more than this machine's .* of memory"),
+    "landscape steps beyond memory": (
+        lambda t, r: ["landscape", "himmelblau", "--steps", "9000000000000000000", "--no-plots"], 2,
+        r"--steps.*9000000000000000000 steps of 4 optimizers record paths of .* PiB, more than this machine's"),
+    "search budget beyond memory": (
+        lambda t, r: ["search", "himmelblau", "--budget", "9000000000000000000", "--no-plots"], 2,
+        r"--budget.*9000000000000000000 evaluations of \d+ methods record .* PiB, more than this machine's"),
+    "batch-modes epochs beyond memory": (lambda t, r: ["batch-modes", "--epochs", "9000000000000000000"], 2,
+                                         r"--epochs.*9000000000000000000 epochs of \d+ examples make .* updates, "
+                                         r"whose losses take .* PiB, more than this machine's"),
+    "sweep workers beyond memory": (
+        lambda t, r: ["sweep", str(_write(t / "s.toml", "epochs = 1\n[grid]\nlr = [0.1]\n")),
+                      "--workers", "1000000000"], 2,
+        r"--workers.*a local cluster of 1000000000 worker processes needs at least .* PiB \(64 MiB each\), "
+        r"more than this machine's"),
+    # ---- every integer flag of every command lies in 64 bits, as train's flags and TOML keys do
+    **{f"{words[0]} {words[-1]} beyond 64 bits": (
+        lambda t, r, words=words: [*words, "99999999999999999999"], 2,
+        rf"'{words[-1]}'.*99999999999999999999 is out of range \(integers must lie in "
+        r"\[-9223372036854775808, 9223372036854775807\]\)")
+       for words in (("train", "--epochs"), ("batch-modes", "--epochs"), ("batch-modes", "--batch-size"),
+                     ("batch-modes", "--seed"), ("landscape", "himmelblau", "--steps"),
+                     ("landscape", "himmelblau", "--frames"), ("basins", "himmelblau", "--steps"),
+                     ("basins", "himmelblau", "--resolution"), ("search", "himmelblau", "--budget"),
+                     ("search", "himmelblau", "--seed"), ("search", "himmelblau", "--starts"),
+                     ("sweep", "s.toml", "--workers"), ("sweep", "s.toml", "--retries"),
+                     ("playground", "--threads"))},
+    "playground port beyond 65535": (lambda t, r: ["playground", "--port", "99999999999999999999"], 2,
+                                     r"'--port'.*less than or equal to 65535"),
     "landscape output is a file": (lambda t, r: ["landscape", "himmelblau", "--out", str(_write(t / "o", "x"))],
                                    2, r"'--out'.*: dir '.*o' is a file"),
     # ---- evaluate and predict

@@ -14,6 +14,8 @@ from typing import Annotated
 
 import typer
 
+from .config import int_flag
+
 __all__ = ["register"]
 
 
@@ -30,11 +32,11 @@ def batch_modes_command(
         "--model", help="Hidden layer sizes, comma separated; empty (the default) for a linear model.")] = "",
     lr: Annotated[float, typer.Option("--lr", help="The one learning rate every mode uses.")] = 0.05,
     epochs: Annotated[int, typer.Option(
-        "--epochs", min=1, help="The budget: passes over the training set, the same for every mode.")] = 10,
+        "--epochs", min=1, callback=int_flag, help="The budget: passes over the training set, the same for every mode.")] = 10,
     batch_size: Annotated[int, typer.Option(
-        "--batch-size", min=2, help="The mini-batch size (batch uses all examples, stochastic one).")] = 32,
+        "--batch-size", min=2, callback=int_flag, help="The mini-batch size (batch uses all examples, stochastic one).")] = 32,
     optimizer: Annotated[str, typer.Option("--optimizer", help="Optimizer of descend.optim for every mode.")] = "sgd",
-    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the data, initial parameters and order.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, callback=int_flag, help="Seed of the data, initial parameters and order.")] = 0,
     out: Annotated[Path | None, typer.Option(
         "--out", "-o", help="Folder for the plots, results.json and report.html (created if missing; "
         "default: a new folder under --runs-dir).", file_okay=False, show_default=False)] = None,
@@ -82,8 +84,12 @@ def batch_modes_command(
     net = build_model(prep.n_features, hidden, prep.n_outputs, "relu", 0.0)
     n = len(prep.X_train)
     modes = {"batch": None, "stochastic": 1, f"mini-batch {batch_size}": batch_size}
-    from .landscape import check_output_folder, output_folder
+    from .landscape import check_flag_memory, check_output_folder, output_folder
 
+    # the histories keep a loss (8 bytes) for every update of every mode
+    updates = epochs * (1 + n + -(-n // batch_size))
+    check_flag_memory("--epochs", updates * 8,
+                  lambda size: f"{epochs} epochs of {n} examples make {updates:,} updates, whose losses take {size}")
     check_output_folder(out, runs_dir)
     result = batch_modes(net, (prep.X_train, prep.y_train), loss=loss, lr=lr, epochs=epochs, modes=modes,
                          optimizer=optimizer, seed=seed)

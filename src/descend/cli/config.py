@@ -22,7 +22,8 @@ from typing import Any
 
 __all__ = [
     "ConfigError", "Field", "FIELDS", "DEFAULTS", "load_toml", "merge", "parse_model",
-    "parse_batch_size", "format_model", "format_batch_size", "SCHEDULERS", "TASKS",
+    "parse_batch_size", "format_model", "format_batch_size", "SCHEDULERS", "TASKS", "check_int",
+    "int_flag",
 ]
 
 #: ``--scheduler`` choices: short names for the common learning-rate schedules
@@ -220,6 +221,28 @@ def format_batch_size(value) -> str:
     return "full" if value is None else str(value)
 
 
+def check_int(key: str | None, value: int, source: str | None = None) -> int:
+    """``value`` if it is a signed 64-bit integer, else :class:`ConfigError`: TOML integers are
+    64-bit, Python's are not (a 20-digit ``--epochs`` would otherwise run for ever)."""
+    if not INT_MIN <= value <= INT_MAX:
+        raise ConfigError(key, f"{value} is out of range (integers must lie in [{INT_MIN}, {INT_MAX}])",
+                          source)
+    return value
+
+
+def int_flag(ctx, param, value):
+    """typer/click ``callback`` of an integer option of any descend command: :func:`check_int`,
+    reported as a usage error naming the flag (``None``, an option left unset, passes)."""
+    if value is None:
+        return value
+    try:
+        return check_int(None, value)
+    except ConfigError as exc:
+        import typer  # the cli extra's: this module is read without it (sweep workers)
+
+        raise typer.BadParameter(exc.detail, ctx=ctx, param=param) from None
+
+
 def _coerce(field: Field, value, source: str | None):
     """Check the type of one value (from TOML or a flag) and normalise it."""
     key = field.name
@@ -239,10 +262,7 @@ def _coerce(field: Field, value, source: str | None):
     if kind == "int":
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(key, f"expected an integer, got {value!r}", source)
-        if not INT_MIN <= value <= INT_MAX:  # TOML integers are 64-bit; Python's are not
-            raise ConfigError(key, f"{value} is out of range (integers must lie in [{INT_MIN}, {INT_MAX}])",
-                              source)
-        return value
+        return check_int(key, value, source)
     if kind == "float":
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(key, f"expected a number, got {value!r}", source)

@@ -368,12 +368,18 @@ def check_model_size(sizes: list[int], dtype: str = "float32") -> None:
     """Refuse, before anything is allocated, an MLP whose parameters alone exceed this machine's
     memory (training needs about four times that: gradients and optimizer state)."""
     n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
-    need = n_params * np.dtype(dtype).itemsize
+    check_memory("model", n_params * np.dtype(dtype).itemsize,
+                 lambda size: f"layer sizes {format_model(sizes)} make {n_params:,} parameters: "
+                              f"{size} in {dtype} (about 4x that to train)")
+
+
+def check_memory(key: str, need: int, describe) -> None:
+    """Refuse, before anything is allocated, work whose arrays alone (``need`` bytes) exceed this
+    machine's memory: :class:`ConfigError` for ``key``, its message ``describe(size)`` (``size``:
+    ``need`` in KiB, GiB, ...) and the memory there is."""
     memory = physical_memory()
     if memory is not None and need > memory:
-        raise ConfigError("model", f"layer sizes {format_model(sizes)} make {n_params:,} parameters: "
-                                   f"{_bytes(need)} in {dtype} (about 4x that to train), more than this "
-                                   f"machine's {_bytes(memory)} of memory")
+        raise ConfigError(key, f"{describe(_bytes(need))}, more than this machine's {_bytes(memory)} of memory")
 
 
 def build_model(n_features: int, hidden: list[int] | str, n_outputs: int, activation: str, dropout: float,

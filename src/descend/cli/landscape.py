@@ -23,6 +23,8 @@ from typing import Annotated
 import numpy as np
 import typer
 
+from .config import int_flag
+
 __all__ = ["register"]
 
 METHODS = ("random", "local", "annealing", "multistart", "hopping", "tunnel", "gd")
@@ -111,6 +113,18 @@ def _positive(value, param: str, integer: bool = False):
     if not (value > 0) or (not integer and not np.isfinite(value)):
         raise typer.BadParameter(f"must be positive, got {value!r}", param_hint=param)
     return value
+
+
+def check_flag_memory(flag: str, need: int, describe) -> None:
+    """Refuse, as a usage error of ``flag``, work whose arrays alone (``need`` bytes) exceed this
+    machine's memory (the check ``descend train`` makes of its layer sizes)."""
+    from .config import ConfigError
+    from .job import check_memory
+
+    try:
+        check_memory(flag, need, describe)
+    except ConfigError as exc:
+        raise typer.BadParameter(exc.detail, param_hint=flag) from None
 
 
 def check_output_folder(out: Path | None, runs_dir: Path) -> None:
@@ -323,14 +337,14 @@ def landscape_command(
     lr: Annotated[str | None, typer.Option(
         "--lr", help="One learning rate for all, or one per optimizer (comma-separated). Default: "
         "the landscape's suggestion for each optimizer.", show_default=False)] = None,
-    steps: Annotated[int, typer.Option("--steps", min=0, help="Steps per optimizer.")] = 300,
+    steps: Annotated[int, typer.Option("--steps", min=0, callback=int_flag, help="Steps per optimizer.")] = 300,
     start: StartOpt = None,
     tol: Annotated[float, typer.Option("--tol", help="Stop when the gradient norm is at most this.")] = 1e-6,
     radius: RadiusOpt = 1e-3,
     out: OutOpt = None,
     runs_dir: RunsDirOpt = Path("runs"),
     plots: PlotsOpt = True,
-    frames: Annotated[int, typer.Option("--frames", min=1, help="Frames in paths.gif.")] = 100,
+    frames: Annotated[int, typer.Option("--frames", min=1, callback=int_flag, help="Frames in paths.gif.")] = 100,
     debug: DebugOpt = False,
 ) -> None:
     """Walk several optimizers downhill from one start; compare where they end and what it cost.
@@ -351,6 +365,9 @@ def landscape_command(
     _positive(radius, "--radius")
     if not tol >= 0:
         raise typer.BadParameter(f"must be >= 0, got {tol!r}", param_hint="--tol")
+    # each optimizer's path keeps its point, f and gradient norm at every step, in float64
+    check_flag_memory("--steps", len(names_) * (steps + 1) * (land.dim + 2) * 8,
+                  lambda size: f"{steps} steps of {len(names_)} optimizers record paths of {size}")
     check_output_folder(out, runs_dir)
 
     results, rows = {}, []
@@ -412,8 +429,8 @@ def basins_command(
     name: LandscapeArg = None,
     optimizer: Annotated[str, typer.Option("--optimizer", help="Optimizer name (elementwise: not lbfgs).")] = "sgd",
     lr: LrOpt = None,
-    steps: Annotated[int, typer.Option("--steps", min=1, help="Steps from every start.")] = 500,
-    resolution: Annotated[int, typer.Option("--resolution", min=2, help="Grid points per axis.")] = 100,
+    steps: Annotated[int, typer.Option("--steps", min=1, callback=int_flag, help="Steps from every start.")] = 500,
+    resolution: Annotated[int, typer.Option("--resolution", min=2, callback=int_flag, help="Grid points per axis.")] = 100,
     radius: RadiusOpt = 1e-3,
     out: OutOpt = None,
     runs_dir: RunsDirOpt = Path("runs"),
@@ -434,6 +451,11 @@ def basins_command(
                                  param_hint="--optimizer")
     _positive(lr, "--lr")
     _positive(radius, "--radius")
+    # per start, in 8-byte numbers: its grid point (meshgrid, starts), position, gradient, final
+    # point (2 each), f, and a distance and a step count for each known minimum
+    starts = resolution * resolution
+    check_flag_memory("--resolution", starts * 8 * (11 + 2 * len(land.minima)),
+                  lambda size: f"a {resolution}×{resolution} grid of {starts:,} starts needs at least {size}")
     check_output_folder(out, runs_dir)
     t0 = time.perf_counter()
     bm = basins(land, optimizer=opt[0], lr=lr, steps=steps, resolution=resolution, tol=radius)
@@ -502,8 +524,8 @@ def search_command(
     name: LandscapeArg = None,
     method: Annotated[str, typer.Option(
         "--method", help=f"Comma-separated methods: {', '.join(METHODS)}.")] = DEFAULT_METHODS,
-    budget: Annotated[int, typer.Option("--budget", min=2, help="Function evaluations each method may spend.")] = 1000,
-    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed for the random methods.")] = 0,
+    budget: Annotated[int, typer.Option("--budget", min=2, callback=int_flag, help="Function evaluations each method may spend.")] = 1000,
+    seed: Annotated[int, typer.Option("--seed", min=0, callback=int_flag, help="Seed for the random methods.")] = 0,
     start: StartOpt = None,
     optimizer: Annotated[str, typer.Option("--optimizer", help="Optimizer for gd, multistart, hopping and tunnel.")] = "sgd",
     lr: LrOpt = None,
@@ -512,7 +534,7 @@ def search_command(
         "(default: 5% of the domain's width).",
         show_default=False)] = None,
     t0: Annotated[float, typer.Option("--t0", help="Starting temperature for annealing (scale of f's barriers).")] = 1.0,
-    starts: Annotated[int, typer.Option("--starts", min=1, help="Random starts for multistart.")] = 10,
+    starts: Annotated[int, typer.Option("--starts", min=1, callback=int_flag, help="Random starts for multistart.")] = 10,
     radius: RadiusOpt = 1e-3,
     out: OutOpt = None,
     runs_dir: RunsDirOpt = Path("runs"),
@@ -540,6 +562,9 @@ def search_command(
     x0 = _point(start, land)
     widths = np.array([hi - lo for lo, hi in land.domain])
     sigma = float(step_size) if step_size is not None else float(0.05 * widths.mean())
+    # each method records a point and f for every evaluation, in float64
+    check_flag_memory("--budget", len(methods) * budget * (land.dim + 1) * 8,
+                  lambda size: f"{budget} evaluations of {len(methods)} methods record {size}")
     if "multistart" in methods and budget // starts < 2:
         raise typer.BadParameter(f"a budget of {budget} leaves fewer than 2 evaluations for each of {starts} starts",
                                  param_hint="--budget")

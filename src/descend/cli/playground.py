@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from .config import int_flag
+
 
 def playground(
     host: str = typer.Option("127.0.0.1", "--host",
@@ -11,7 +13,7 @@ def playground(
                                   "from other machines."),
     port: int = typer.Option(0, "--port", min=0, max=65535, help="Port (0: a free one)."),
     no_browser: bool = typer.Option(False, "--no-browser", help="Do not open a browser."),
-    threads: int = typer.Option(1, "--threads", min=1,
+    threads: int = typer.Option(1, "--threads", min=1, callback=int_flag,
                                 help="Threads for NumPy's matrix products (BLAS). The playground's "
                                      "networks are small: one thread is fastest, and leaves a core "
                                      "to the server."),

@@ -38,7 +38,7 @@ from typing import Annotated, Any
 import tomli_w
 import typer
 
-from .config import LR_FIND_KEYS
+from .config import LR_FIND_KEYS, int_flag
 from .runs import write_bytes
 
 __all__ = ["register", "load_sweep", "train_config", "SweepConfigError"]
@@ -349,6 +349,11 @@ def _choose_metric(metric: str, records) -> tuple[str, str]:
 
 # --------------------------------------------------------------------------- the command
 
+#: A lower bound on the memory of one local dask worker process (the interpreter, NumPy, descend
+#: and dask's worker take over 100 MiB).
+_WORKER_BYTES = 64 << 20
+
+
 def sweep_command(
     config: Annotated[Path, typer.Argument(
         help="TOML file: base keys of `descend train` and a \\[grid] table of values to vary.",
@@ -357,9 +362,9 @@ def sweep_command(
         "--cluster", metavar="ADDRESS", help="Dask scheduler address (tcp://host:8786) or scheduler file. "
         "Default: a local cluster of worker processes on this machine.", show_default=False)] = None,
     workers: Annotated[int | None, typer.Option(
-        "--workers", min=1, help="Worker processes of the local cluster (default: one per core); with "
+        "--workers", min=1, callback=int_flag, help="Worker processes of the local cluster (default: one per core); with "
         "--cluster, wait until this many workers have joined.", show_default=False)] = None,
-    retries: Annotated[int, typer.Option("--retries", min=0,
+    retries: Annotated[int, typer.Option("--retries", min=0, callback=int_flag,
                                          help="Times a run lost with its worker is started again.")] = 2,
     metric: Annotated[str, typer.Option(
         "--metric", help="Metric that picks the best run: auto (val_loss, or train_loss without validation), "
@@ -383,6 +388,13 @@ def sweep_command(
         base, grid, configs = load_sweep(config)
     except SweepConfigError as exc:
         raise typer.BadParameter(str(exc), param_hint="CONFIG") from None
+    if cluster is None and workers is not None:
+        from .landscape import check_flag_memory
+
+        # each local worker is a Python process with NumPy, descend and dask's worker loaded
+        check_flag_memory("--workers", workers * _WORKER_BYTES,
+                          lambda size: f"a local cluster of {workers} worker processes needs at least {size} "
+                                       f"({_WORKER_BYTES >> 20} MiB each)")
     from .. import distributed  # an ImportError here names the extra to install
     if name is not None and (not name or name in (".", "..") or "/" in name or os.sep in name):
         raise typer.BadParameter(f"must be a plain folder name, got {name!r}", param_hint="--name")

@@ -224,15 +224,47 @@ def lr_find(ctx: typer.Context, **options) -> None:
         raise _usage_error(exc) from None
     typer.echo(f"lr-find: {result['data']}, {result['steps']} steps from {cfg['start_lr']:g} to "
                f"{cfg['end_lr']:g} ({'stopped early: the loss blew up' if result['stop_reason'] == 'diverged' else 'all steps'})")
-    typer.echo(f"suggested learning rate: {result['suggestion']:.3g}   (where the smoothed loss falls fastest; "
-               f"a tenth of the rate at its lowest point, a more cautious rule, is {result['lr_min_loss']:.3g})")
+    suggestion, tenth = result["suggestion"], result["lr_min_loss"]
+    # the two rules of thumb disagree either way round: say which one came out lower
+    than = "lower than" if tenth < suggestion else "higher than" if tenth > suggestion else "the same as"
+    typer.echo(f"suggested learning rate: {suggestion:.3g}   (where the smoothed loss falls fastest; "
+               f"the other rule, a tenth of the rate at the lowest smoothed loss, gives {tenth:.3g}, "
+               f"{than} the suggestion)")
     if result.get("plot"):
         typer.echo(f"plot: {result['plot']}")
     else:
         typer.echo("no plot: install the 'plot' extra (pip install 'descend[plot]') to draw it")
-    # (the rate suits this model: the hint names it, quoted for the shell; '' is a linear model)
-    model = shlex.quote(format_model(cfg["model"]))
-    typer.echo(f"next: descend train --model {model} --optimizer {cfg['optimizer']} --lr {result['suggestion']:.3g}")
+    typer.echo("next: " + _train_command(cfg, suggestion))
+
+
+#: The settings of lr-find that the rate it suggests depends on, all of them keys of train too.
+_RATE_SETTINGS = ("data", "dataset", "target", "task", "test_size", "val_size", "standardize", "model",
+                  "activation", "dropout", "dtype", "optimizer", "momentum", "weight_decay", "l1",
+                  "batch_size", "seed")
+
+
+def _train_command(cfg: dict, lr: float) -> str:
+    """``descend train`` with lr-find's setting (``cfg``) and the rate ``lr``, quoted for the shell.
+
+    The data source, model and optimizer are always spelt out, the other settings of
+    ``_RATE_SETTINGS`` where they differ from train's defaults: the suggested rate is only
+    good for the very problem lr-find ran.
+    """
+    always = ("dataset" if cfg["data"] is None else "data", "model", "optimizer")
+    words = ["descend", "train"]
+    for key in _RATE_SETTINGS:
+        value = cfg[key]
+        if key not in always and (value == DEFAULTS[key] or key == "dataset" and cfg["data"]
+                                  or value is None and key != "batch_size"):  # None: full batch
+            continue
+        flag = _F[key].flag
+        if isinstance(value, bool):
+            words.append(flag if value else "--no-" + flag[2:])
+            continue
+        text = (format_model(value) if key == "model" else format_batch_size(value) if key == "batch_size"
+                else repr(value) if isinstance(value, float) else str(value))
+        words += [flag, shlex.quote(text)]  # '' is a linear model
+    return " ".join([*words, "--lr", f"{lr:.3g}"])
 
 
 RunDirArg = Annotated[Path, typer.Argument(help="A run folder written by `descend train` (or its model.npz).",

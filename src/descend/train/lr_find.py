@@ -13,7 +13,10 @@ and the test stops early once ``s_i > diverge_threshold * min_j s_j`` or the
 loss is not finite.
 
 The suggested rate is where the smoothed loss falls fastest against
-``log10(lr)`` (the steepest negative slope, before the minimum).
+``log10(lr)`` (the steepest negative slope, before the minimum). A second rule
+of thumb, a tenth of the rate at the lowest smoothed loss, is returned too; it
+is not always the smaller of the two (lower only when the steepest fall lies
+less than a decade below the minimum).
 
 Unlike most implementations this one leaves no trace: the model's
 parameters and buffers, the optimizer (state and hyperparameters), the
@@ -47,7 +50,9 @@ class LRFinderResult:
     Attributes: ``lrs``, ``losses`` (raw), ``smoothed_losses`` (float64 arrays,
     one entry per step taken), ``suggestion`` (the suggested learning rate),
     ``lr_min_loss`` (the rate of the lowest smoothed loss, divided by 10: a
-    second, more conservative rule of thumb) and ``stop_reason``
+    second rule of thumb, which may come out lower or higher than ``suggestion``,
+    as the steepest fall may lie more or less than a decade before the minimum) and
+    ``stop_reason``
     (``"steps"`` or ``"diverged"``).
     """
 
