@@ -128,6 +128,9 @@ CASES = {
     "landscape steps beyond memory": (
         lambda t, r: ["landscape", "himmelblau", "--steps", "9000000000000000000", "--no-plots"], 2,
         r"--steps.*9000000000000000000 steps of 4 optimizers record paths of .* PiB, more than this machine's"),
+    "landscape frames beyond memory": (
+        lambda t, r: ["landscape", "himmelblau", "--steps", "5", "--frames", "9000000000000000000"], 2,
+        r"--frames.*9000000000000000000 frames need .* PiB to list their steps, more than this machine's"),
     "search budget beyond memory": (
         lambda t, r: ["search", "himmelblau", "--budget", "9000000000000000000", "--no-plots"], 2,
         r"--budget.*9000000000000000000 evaluations of \d+ methods record .* PiB, more than this machine's"),

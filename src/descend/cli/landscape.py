@@ -368,6 +368,8 @@ def landscape_command(
     # each optimizer's path keeps its point, f and gradient norm at every step, in float64
     check_flag_memory("--steps", len(names_) * (steps + 1) * (land.dim + 2) * 8,
                   lambda size: f"{steps} steps of {len(names_)} optimizers record paths of {size}")
+    if plots:  # paths.gif picks the step each frame shows from an array of --frames numbers
+        check_flag_memory("--frames", frames * 8, lambda size: f"{frames} frames need {size} to list their steps")
     check_output_folder(out, runs_dir)
 
     results, rows = {}, []
