@@ -116,6 +116,23 @@ def test_every_data_set_is_seeded_scaled_and_split(name):
         assert set(np.unique(a.y_train)) == {0.0, 1.0}
 
 
+def test_the_mixture_is_seeded_and_checked_as_the_synthetic_sets_are():
+    # seed=None draws from this thread's generator (descend.manual_seed), as make_moons does
+    descend.manual_seed(5)
+    first = datasets.make_gaussian_mixture(50, noise=0.1)
+    descend.manual_seed(5)
+    again = datasets.make_gaussian_mixture(50, noise=0.1)
+    np.testing.assert_array_equal(first[0], again[0])
+    np.testing.assert_array_equal(first[1], again[1])
+    X, y = datasets.make_gaussian_mixture(50, noise=0.1, seed=np.random.default_rng(2))
+    np.testing.assert_array_equal(X, datasets.make_gaussian_mixture(50, noise=0.1, seed=2)[0])
+    assert X.shape == (50, 2) and y.shape == (50, 1) and X.dtype == y.dtype == np.float32
+    for bad, named in (({"n_samples": 0}, "n_samples"), ({"noise": -1.0}, "noise"),
+                       ({"seed": -3}, "seed")):
+        with pytest.raises(ValueError, match=f"make_gaussian_mixture: {named}"):
+            datasets.make_gaussian_mixture(**bad)
+
+
 def test_features_follow_their_definitions():
     points = np.array([[1.0, 2.0], [-0.5, 3.0]], dtype=np.float32)
     X = datasets.features(points, ["x1", "x2sq", "x1x2", "sinx1", "cosx2"])

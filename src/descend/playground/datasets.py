@@ -73,8 +73,14 @@ def make_gaussian_mixture(n_samples: int = 500, noise: float = 0.0, seed=None):
     ``y = Σ_k s_k exp(-|x - c_k|² / (2 σ²))`` with four centres ``c_k`` (one per quadrant,
     signs ``s_k = +1, -1, +1, -1``), ``σ = 0.35``, plus Gaussian noise of std ``noise``;
     ``x`` uniform on the square. Returns ``X`` float32 ``(n, 2)``, ``y`` float32 ``(n, 1)``.
+    ``seed`` as for :mod:`descend.data.synthetic`'s sets (``None``: this thread's generator).
     """
-    rng = np.random.default_rng(seed)
+    # the generators' own argument checks and seeding, so that seed=None follows
+    # descend.manual_seed as every other data set does
+    where = "make_gaussian_mixture"
+    n_samples = synthetic._count(n_samples, "n_samples", where)
+    noise = synthetic._nonneg(noise, "noise", where)
+    rng = synthetic._rng(seed, where)
     X = rng.uniform(-1.0, 1.0, size=(n_samples, 2))
     centres = np.array([[0.5, 0.5], [-0.5, 0.5], [-0.5, -0.5], [0.5, -0.5]])
     signs = np.array([1.0, -1.0, 1.0, -1.0])
