@@ -465,6 +465,8 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
         # convolution itself keeps equal padding, and the traced step replays both ops)
         x = pad(x, (0, extra[1], 0, extra[0]))
         X = x.data
+    # built only for its check: an input too small for the kernel is refused here, naming conv2d,
+    # before the op is recorded (the kernels' own geometry has no name to give)
     _Geometry(fn, X.shape, attrs["kernel"], attrs["stride"], attrs["padding"], attrs["dilation"])
     return _unbatch(_CONV2D((x, w, b), attrs), unbatched)
 
@@ -480,6 +482,7 @@ def _pool_attrs(fn, X, kernel_size, stride, padding, dilation=1, ceil_mode=False
     for p, kk, axis in zip(attrs["padding"], kernel, ("height", "width"), strict=True):
         if 2 * p > kk:  # (else a window could hold padding alone)
             raise ValueError(f"{fn}: padding {p} must be at most half the kernel {axis} {kk}")
+    # (built for its check only: an input too small for the window is refused naming fn)
     _Geometry(fn, X.shape, attrs["kernel"], attrs["stride"], attrs["padding"], attrs["dilation"], ceil_mode)
     return attrs
 

@@ -188,7 +188,7 @@ def _panel_keys(cols) -> dict[str, list[str]]:
     return {"loss": loss, "metrics": metrics, "lr": lr, "grad_norm": norm}
 
 
-def _spread(step_losses) -> float:
+def _step_count_ratio(step_losses) -> float:
     """Ratio of the most steps a run took to the fewest (1 when a run has none)."""
     counts = [len(sl) for sl in step_losses if sl is not None]
     return max(counts) / min(counts) if counts and min(counts) else 1.0
@@ -342,7 +342,7 @@ def plot_history(history, title=None, path=None, log_loss: bool | None = None, p
                 # a one-epoch run is one point: show the epoch axis from its start, not 0.96 to 1.04
                 ax.set_xlim(0, max(run.n_epochs for run in runs) * 1.04)
                 ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-            elif axis == "step" and several and _spread(run.step_loss for run in runs) > 10:
+            elif axis == "step" and several and _step_count_ratio(run.step_loss for run in runs) > 10:
                 # batch descent takes an update per epoch, stochastic one per example: on a linear
                 # axis the first would be squashed against zero
                 ax.set_xscale("log")
