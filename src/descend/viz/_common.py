@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 DPI = 100
 
 
-def new_figure(figsize=(6.4, 4.8), **subplots):
+def new_figure(figsize=(6.4, 4.8)):
     """A Figure with an Agg canvas (renders anywhere, no display)."""
     fig = Figure(figsize=figsize, layout="constrained")
     FigureCanvasAgg(fig)

@@ -275,7 +275,7 @@ def _as_paths(results, labels=None):
     return out
 
 
-def _legend_handles(ax, fn):
+def _legend_handles(ax):
     handles, _ = ax.get_legend_handles_labels()
     extra = [
         Line2D([], [], marker="o", ls="", mfc="white", mec="black", ms=7, label="start"),
@@ -316,7 +316,7 @@ def plot_paths(fn, results, domain=None, labels=None, resolution: int = 200, lev
         ax.plot(*pts[-1], marker="X", ms=10, mfc=c, mec="white", mew=1.2, zorder=5)
     if show_minima:
         _mark_minima(ax, fn)
-    ax.legend(handles=_legend_handles(ax, fn), loc=_free_corner(dom, paths, fn), fontsize=8, framealpha=0.85)
+    ax.legend(handles=_legend_handles(ax), loc=_free_corner(dom, paths, fn), fontsize=8, framealpha=0.85)
     name = fn.title if isinstance(fn, Landscape) else getattr(fn, "__name__", "f")
     ax.set_title(title or f"{name}: optimizer paths")
     return finish(fig, path)
@@ -376,7 +376,7 @@ def animate_paths(fn, results, path=None, frames: int | None = None, fps: int = 
         (head,) = ax.plot([], [], marker="X", ms=10, mfc=c, mec="white", mew=1.2, ls="", zorder=5)
         lines.append(line)
         heads.append(head)
-    ax.legend(handles=_legend_handles(ax, fn), loc=_free_corner(dom, paths, fn), fontsize=8, framealpha=0.85)
+    ax.legend(handles=_legend_handles(ax), loc=_free_corner(dom, paths, fn), fontsize=8, framealpha=0.85)
     name = fn.title if isinstance(fn, Landscape) else getattr(fn, "__name__", "f")
     base = title or f"{name}: optimizer paths"
     steps_shown = np.unique(np.round(np.linspace(0, longest - 1, n_frames)).astype(int))
