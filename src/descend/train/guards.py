@@ -14,7 +14,8 @@ import numbers
 import numpy as np
 
 __all__ = [
-    "DivergenceWarning", "LR_FIND_HINT", "DIVERGENCE_HINT", "growth_detail", "DIVERGENCE_FACTOR", "check_divergence_factor", "loss_exploded",
+    "DivergenceWarning", "LR_FIND_HINT", "DIVERGENCE_HINT", "growth_detail", "DIVERGENCE_FACTOR",
+    "PARAMETER_GROWTH", "check_divergence_factor", "loss_exploded", "counted", "column_targets",
     "parameter_scale", "parameter_exploded", "check_positive_int", "check_nonnegative", "check_seed",
     "wants_metric", "finite_grad_norm", "diverged_message", "model_params", "resolve_optimizer",
     "cast_arrays", "check_finite_arrays", "supervised", "training_loader", "validation_arrays",
