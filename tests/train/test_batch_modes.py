@@ -97,7 +97,9 @@ def test_classification_with_cross_entropy():
 @pytest.mark.parametrize("kwargs, match", [
     (dict(lr=0), "lr must be a positive number"),
     (dict(lr=float("nan")), "lr must be a positive number"),
-    (dict(lr=0.1, epochs=0), "epochs"),
+    (dict(lr=0.1, epochs=0), r"batch_modes: epochs \(the budget\) must be a positive integer, got 0"),
+    (dict(lr=0.1, epochs=None), r"batch_modes: epochs \(the budget\) must be a positive integer, got None"),
+    (dict(lr=0.1, probes_per_epoch=0), "batch_modes: probes_per_epoch must be a positive integer, got 0"),
     (dict(lr=0.1, modes={}), "at least one"),
     (dict(lr=0.1, modes={"x": 0}), r"modes\['x'\]"),
     (dict(lr=0.1, optimizer="nope"), "unknown optimizer"),

@@ -127,6 +127,11 @@ def test_validation_metrics_equal_evaluate_on_the_final_model(blobs):
     assert h.epochs[-1]["time"] >= h.epochs[0]["time"] > 0
 
 
+def test_evaluate_names_itself_for_a_bad_batch_size(blobs):
+    with pytest.raises(ValueError, match="^evaluate: batch_size must be a positive integer or None, got 0$"):
+        evaluate(small_mlp(0), blobs, loss="cross_entropy", batch_size=0)
+
+
 def test_train_accuracy_counts_predictions_made_during_the_epoch(blobs):
     X, y = blobs
 

@@ -213,10 +213,9 @@ def batch_modes(model, train, *, loss, lr: float, epochs: int = 10, modes=None, 
     params = model_params(model, where)
     if not (isinstance(lr, (int, float)) and not isinstance(lr, bool) and math.isfinite(lr) and lr > 0):
         raise ValueError(f"{where}: lr must be a positive number, got {lr!r}")
-    epochs = check_positive_int(epochs, "epochs")
-    if epochs is None:
-        raise ValueError(f"{where}: epochs must be a positive integer (the budget), got None")
-    probes_per_epoch = check_positive_int(probes_per_epoch, "probes_per_epoch")
+    epochs = check_positive_int(epochs, "epochs (the budget)", allow_none=False, where=where)
+    probes_per_epoch = check_positive_int(probes_per_epoch, "probes_per_epoch", allow_none=False,
+                                          where=where)
     seed = check_seed(seed, where)
     modes = dict(DEFAULT_MODES if modes is None else modes)
     if not modes:

@@ -92,12 +92,14 @@ def counted(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
-def check_positive_int(v, name, allow_none=True):
-    """``v`` as an int >= 1 (or None when allowed); a ValueError naming ``name`` otherwise."""
+def check_positive_int(v, name, allow_none=True, where="fit"):
+    """``v`` as an int >= 1 (or None when allowed); a ValueError naming ``where`` and ``name``
+    otherwise."""
     if v is None and allow_none:
         return None
     if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
-        raise ValueError(f"fit: {name} must be a positive integer{' or None' if allow_none else ''}, got {v!r}")
+        raise ValueError(f"{where}: {name} must be a positive integer{' or None' if allow_none else ''}, "
+                         f"got {v!r}")
     return int(v)
 
 

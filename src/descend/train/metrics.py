@@ -175,4 +175,4 @@ def evaluate(model, data, *, loss, metrics=("loss", "accuracy"), batch_size: int
     X, y = column_targets(model, supervised(cast_arrays(as_arrays(
         data.dataset if isinstance(data, DataLoader) else data, "evaluate"), params[0].data.dtype), "data"))
     return evaluate_arrays(model, X, y, loss_fn, names, binary_threshold(loss),
-                           check_positive_int(batch_size, "batch_size"))
+                           check_positive_int(batch_size, "batch_size", where="evaluate"))
