@@ -49,6 +49,14 @@ def test_bad_input_is_named():
         viz.plot_decision_surface(lambda P: P[:, 0], X, y[:-1])
     with pytest.raises(ValueError, match="task"):
         viz.plot_decision_surface(lambda P: P[:, 0], X, y, task="ranking")
+    with pytest.raises(ValueError, match="at least one row of finite numbers, got no rows"):
+        viz.plot_decision_surface(lambda P: P[:, 0], np.zeros((0, 2)), np.zeros(0, int))
+    with pytest.raises(ValueError, match="a non-finite value"):
+        viz.plot_decision_surface(lambda P: P[:, 0], np.where(X > 0.9, np.nan, X), y)
+    with pytest.raises(ValueError, match="class ids 0 .. k-1"):
+        viz.plot_decision_surface(lambda P: P[:, 0], X, y - 1)
+    with pytest.raises(ValueError, match="task='regression' for real targets"):
+        viz.plot_decision_surface(lambda P: P[:, 0], X, y + 0.5)
 
 
 def test_curve_groups_draw_the_mean_and_key_every_group():

@@ -54,6 +54,14 @@ def plot_decision_surface(predict, X, y, task: str = "classification", class_nam
                          f"for X {X.shape}")
     if task not in ("classification", "regression"):
         raise ValueError(f"plot_decision_surface: task must be 'classification' or 'regression', got {task!r}")
+    # (the plane around the data is drawn from its extent: none, or an infinite one, has no plane)
+    if len(X) == 0 or not np.all(np.isfinite(X)):
+        raise ValueError(f"plot_decision_surface: X must hold at least one row of finite numbers, "
+                         f"got {'no rows' if len(X) == 0 else 'a non-finite value'}")
+    if task == "classification" and (y.dtype.kind not in "iub" or y.min() < 0):
+        # class ids index the colours: -1 would silently take the last class's colour
+        raise ValueError("plot_decision_surface: y must hold class ids 0 .. k-1 for classification "
+                         f"(task='regression' for real targets), got {y.dtype} values from {y.min()!r}")
     if int(resolution) < 2:
         raise ValueError(f"plot_decision_surface: resolution must be at least 2, got {resolution!r}")
     y = y.reshape(-1)
