@@ -20,6 +20,8 @@ def test_writes_the_comparison(tmp_path):
     data = json.loads((out / "results.json").read_text())
     modes = {m["mode"]: m for m in data["modes"]}
     assert set(modes) == {"batch", "stochastic", "mini-batch 16"}
+    assert all(list(m) == ["mode", "batch_size", "updates", "examples_seen", "final_loss", "noise",
+                           "loss_rose", "seconds"] for m in data["modes"])
     n = data["n_examples"]
     assert modes["batch"]["updates"] == 2 and modes["stochastic"]["updates"] == 2 * n
     assert all(m["examples_seen"] == 2 * n for m in modes.values())
@@ -27,6 +29,7 @@ def test_writes_the_comparison(tmp_path):
     assert data["loss"] == "mse" and "descend batch-modes --dataset linear" in data["command"]
     page = (out / "report.html").read_text()
     assert "Batch, stochastic and mini-batch" in page and "data:image/png;base64," in page
+    assert "<th>examples seen</th>" in page and "<th>loss rose</th>" in page
 
 
 def test_classification_data_set_and_hidden_layer(tmp_path):

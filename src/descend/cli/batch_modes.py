@@ -143,18 +143,17 @@ def _write_outputs(out_dir: Path, result, rows, desc: str, loss: str, command: s
     summary = {
         "data": desc, "n_examples": result.n_examples, "epochs": result.epochs, "lr": result.lr,
         "optimizer": result.optimizer, "loss": loss, "command": command,
-        "modes": [{"mode": r[0], "batch_size": r[1], "updates": r[2], "examples_seen": r[3],
-                   "final_loss": r[4], "noise": r[5], "loss_rose": r[6], "seconds": r[7]} for r in rows],
+        # the table's columns (one definition, BatchModes.TABLE_HEAD) as keys: "batch_size", ...
+        "modes": [dict(zip((h.replace(" ", "_") for h in result.TABLE_HEAD), r, strict=True))
+                  for r in rows],
     }
     write_json(out_dir / "results.json", summary)
     written.append(out_dir / "results.json")
-    head = ["mode", "batch size", "updates", "examples seen", "final loss", "noise", "loss rose",
-            "seconds"]
     table_rows = [[r[0], r[1], r[2], r[3], r[4], r[5], f"{r[6]:.0%}", r[7]] for r in rows]
     page = render("batch_modes.html.j2", title="Batch, stochastic and mini-batch gradient descent",
                   subtitle=f"{desc}, {result.n_examples} training examples; {result.optimizer} at "
                            f"lr {result.lr:g} for {counted(result.epochs, 'epoch')} each ({loss} loss)",
-                  head=head, rows=table_rows, images=images, command=command)
+                  head=list(result.TABLE_HEAD), rows=table_rows, images=images, command=command)
     write_text(out_dir / "report.html", page)
     written.append(out_dir / "report.html")
     return written
