@@ -254,3 +254,18 @@ def test_targets_that_are_not_one_column_are_left_alone():
     with pytest.raises(ValueError, match=r"target has shape \(8,\) but input has shape \(8, 2\)"):
         fit(small_mlp(0, sizes=(2, 4, 2)), (X, X[:, 0]), loss="mse", optimizer="sgd", epochs=1,
             batch_size=8, progress=False)  # two outputs: a 1-D target is ambiguous, still an error
+
+
+@pytest.mark.parametrize("kind", ["l1", "l2"])
+def test_penalized_adds_the_weights_penalty_and_its_gradient(kind):
+    from descend.train.metrics import penalized
+
+    w = nn.Parameter(np.array([[1.5, -2.0]], np.float32))
+    loss = penalized(lambda out, target: (out * 0).sum(), [w], kind, 0.25)
+    total = loss(descend.tensor(np.ones(2, np.float32)), None)
+    total.backward()
+    expected = 0.25 * (3.5 if kind == "l1" else 1.5**2 + 2.0**2)
+    assert total.item() == pytest.approx(expected)
+    np.testing.assert_allclose(w.grad, 0.25 * (np.sign(w.data) if kind == "l1" else 2 * w.data))
+    with pytest.raises(ValueError, match="penalized: kind must be 'l1' or 'l2', got 'l3'"):
+        penalized(loss, [w], "l3", 0.1)

@@ -651,12 +651,10 @@ def l1_penalized(loss, model, rate: float):
     """``loss(output, target) + rate·Σ|w|`` over the weights of the model's layers (a parameter
     named ``weight``), not their biases: the penalty ``--l1`` trains with. The reported losses
     (history, metrics.json) include it during training; the evaluations after it do not."""
+    from ..train.metrics import penalized
+
     weights = [p for name, p in model.named_parameters() if name.rsplit(".", 1)[-1] == "weight"]
-
-    def penalized(output, target):
-        return loss(output, target) + rate * sum(w.abs().sum() for w in weights)
-
-    return penalized
+    return penalized(loss, weights, "l1", rate)
 
 
 def _warn_stderr(message: str) -> None:

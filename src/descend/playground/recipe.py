@@ -15,7 +15,7 @@ from .. import nn, optim
 from ..optim import lr_scheduler
 from ..random import manual_seed
 from ..train import Trainer
-from ..train.metrics import evaluate_arrays, resolve_loss
+from ..train.metrics import evaluate_arrays, penalized, resolve_loss
 from . import datasets
 from .config import ACTIVATION_NAMES, batch_size_of, optimizer_hyperparameters
 
@@ -58,12 +58,7 @@ def regularized(data_loss, weights, kind: str, rate: float):
     """
     if kind == "none" or rate == 0:
         return data_loss
-
-    def loss(output, target):
-        penalty = sum((w.abs().sum() if kind == "l1" else (w * w).sum()) for w in weights)
-        return data_loss(output, target) + rate * penalty
-
-    return loss
+    return penalized(data_loss, weights, kind, rate)
 
 
 def make_scheduler(cfg: dict, optimizer):

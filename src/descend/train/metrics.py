@@ -11,7 +11,7 @@ import numpy as np
 from ..tensor import Tensor
 
 __all__ = ["accuracy", "mean_absolute_error", "METRICS", "resolve_loss", "LOSS_NAMES", "evaluate",
-           "evaluate_arrays"]
+           "evaluate_arrays", "penalized"]
 
 
 def _arr(x) -> np.ndarray:
@@ -115,6 +115,24 @@ def resolve_loss(loss, where: str = "fit"):
     if not callable(loss):
         raise TypeError(f"{where}: loss must be a callable (output, target) -> Tensor or a name, got {loss!r}")
     return loss
+
+
+def penalized(loss, weights, kind: str, rate: float):
+    """``loss(output, target) + rate·Σ_w Σ|w|`` (``kind="l1"``) or ``+ rate·Σ_w Σw²`` (``"l2"``).
+
+    ``weights``: the tensors penalised (the callers pass the layers' weights, not their biases);
+    the penalty is recomputed from them at every call, so it follows the training. Returns a
+    loss callable ``(output, target) -> scalar Tensor``.
+    """
+    if kind not in ("l1", "l2"):
+        raise ValueError(f"penalized: kind must be 'l1' or 'l2', got {kind!r}")
+    weights = list(weights)
+
+    def penalized_loss(output, target):
+        penalty = sum((w.abs().sum() if kind == "l1" else (w * w).sum()) for w in weights)
+        return loss(output, target) + rate * penalty
+
+    return penalized_loss
 
 
 def binary_threshold(loss) -> float:
