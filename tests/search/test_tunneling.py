@@ -95,6 +95,12 @@ def test_bad_arguments_are_named():
         S.tunneling(land, [1, 1], max_evaluations=1)
     with pytest.raises(ValueError, match="x0 has 3 coordinates"):
         S.tunneling(land, [1, 1, 1])
+    # the tunnelling walk's settings, named as given (before the first descent runs)
+    with pytest.raises(ValueError, match="tunnel_optimizer: unknown name 'nope'"):
+        S.tunneling(land, [1, 1], tunnel_optimizer="nope")
+    for bad in (-1, "x", [0.1, 0.2]):
+        with pytest.raises(ValueError, match="tunnel_lr must be"):
+            S.tunneling(land, [1, 1], tunnel_lr=bad)
 
 
 def test_directions_point_every_way():

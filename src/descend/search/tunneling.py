@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..landscapes._optimizers import optimizer_name
 from ..landscapes.minimize import minimize
 from ..landscapes.objective import Objective
 from ..landscapes.result import Result
@@ -126,6 +127,16 @@ def tunneling(f, x0, n_cycles: int = 20, n_tries: int = 12, radius=0.5, pole_str
     if isinstance(pole_strength, bool) or not isinstance(pole_strength, (int, float)) or not pole_strength > 1:
         raise ValueError(f"pole_strength must be a number > 1 (a weaker pole pulls the walk back "
                          f"into the basin it should leave), got {pole_strength!r}")
+    # the tunnelling walk's own settings are checked here, naming them: the first walk starts
+    # only after a whole descent, and minimize would call them "optimizer" and "lr"
+    if isinstance(tunnel_optimizer, str):
+        from .. import optim
+
+        if optimizer_name(tunnel_optimizer) not in optim.names():
+            raise ValueError(f"tunnel_optimizer: unknown name {tunnel_optimizer!r}; choose one of: "
+                             f"{', '.join(optim.names())}")
+    if tunnel_lr is not None and np.ndim(check_positive(tunnel_lr, "tunnel_lr")) != 0:
+        raise ValueError(f"tunnel_lr must be one positive number, got {tunnel_lr!r}")
     rng = rng_from(seed)
     fn = objective.landscape if objective.landscape is not None else f
     if tunnel_lr is None:
