@@ -100,6 +100,9 @@ def test_lenet_is_lenet5_on_28x28_and_takes_images_or_rows_of_pixels():
         small(np.zeros((2, 100), np.float32))
     with pytest.raises(ValueError, match="in_shape"):
         nn.LeNet((28, 28), 10)
+    for bad in ("0.5", 1.0, float("nan"), None):  # a string or None raised a bare comparison TypeError
+        with pytest.raises(ValueError, match=r"LeNet: dropout must be a number in \[0, 1\)"):
+            nn.LeNet((1, 8, 8), 10, dropout=bad)
 
 
 # ----------------------------------------------------------------------------- errors

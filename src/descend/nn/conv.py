@@ -11,6 +11,7 @@ maps into the rows a :class:`~descend.nn.Linear` layer reads.
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 
@@ -258,8 +259,8 @@ class LeNet(Sequential):
             raise ValueError(f"LeNet: images must be at least 2x2 pixels, got {H}x{W}")
         if activation not in ACTIVATIONS:
             raise ValueError(f"LeNet: activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
-        if not 0 <= dropout < 1:
-            raise ValueError(f"LeNet: dropout must be in [0, 1), got {dropout!r}")
+        if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) or not 0 <= dropout < 1:
+            raise ValueError(f"LeNet: dropout must be a number in [0, 1), got {dropout!r}")
         k = _positive_int(kernel_size, "kernel_size", "LeNet") if kernel_size is not None \
             else (5 if min(H, W) >= 16 else 3)
         layers: list = []
