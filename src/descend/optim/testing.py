@@ -35,7 +35,6 @@ from __future__ import annotations
 import math
 import os
 import tempfile
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -353,8 +352,9 @@ def check_none_and_zero_grads(factory: Callable, steps: int = 3, **hyperparamete
         params[1].grad = None
         return loss
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", RuntimeWarning)
+    # np.errstate is per thread: a floating-point fault fails the check without changing the
+    # process-wide warnings filter (which another thread may be relying on).
+    with np.errstate(over="raise", divide="raise", invalid="raise"):
         for _ in range(steps):
             opt.step(partial_closure)
     if not np.array_equal(params[1].data, frozen_before):
@@ -370,8 +370,9 @@ def check_none_and_zero_grads(factory: Callable, steps: int = 3, **hyperparamete
             p.grad = np.zeros_like(p.data)
         return 0.0
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", RuntimeWarning)
+    # np.errstate is per thread: a floating-point fault fails the check without changing the
+    # process-wide warnings filter (which another thread may be relying on).
+    with np.errstate(over="raise", divide="raise", invalid="raise"):
         for _ in range(steps):
             opt.step(zero_closure)
     for i, p in enumerate(params):

@@ -21,32 +21,23 @@ viridis fields). Figures are drawn on the Agg canvas, so nothing needs a display
 
 from __future__ import annotations
 
-import os
-import sys
-
 try:
-    import matplotlib
+    import matplotlib  # noqa: F401  (checked here so the error names the extra)
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError("descend.viz needs the 'plot' extra: pip install 'descend[plot]'") from exc
 
-# Without a display, pyplot (if someone else imports it) must not try a GUI backend.
-if ("matplotlib.pyplot" not in sys.modules and not os.environ.get("MPLBACKEND")
-        and sys.platform.startswith("linux") and not os.environ.get("DISPLAY")
-        and not os.environ.get("WAYLAND_DISPLAY")):
-    matplotlib.use("Agg")
-
-from .batch_modes import plot_batch_modes  # noqa: E402
-from .conv import plot_feature_maps, plot_filters  # noqa: E402
-from .history import plot_curve_groups, plot_history, plot_lr_find, plot_lr_schedule  # noqa: E402
-from .landscape import (  # noqa: E402
+from .batch_modes import plot_batch_modes
+from .conv import plot_feature_maps, plot_filters
+from .history import plot_curve_groups, plot_history, plot_lr_find, plot_lr_schedule
+from .landscape import (
     animate_paths,
     plot_basins,
     plot_convergence,
     plot_landscape,
     plot_paths,
 )
-from .palette import LINE_COLORS, OKABE_ITO  # noqa: E402
-from .surface import plot_decision_surface  # noqa: E402
+from .palette import LINE_COLORS, OKABE_ITO
+from .surface import plot_decision_surface
 
 __all__ = [
     "plot_landscape", "plot_paths", "animate_paths", "plot_basins", "plot_convergence", "plot_history",
