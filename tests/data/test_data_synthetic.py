@@ -85,3 +85,17 @@ def test_blobs_centres_and_balance():
 def test_bad_arguments(kwargs):
     with pytest.raises(ValueError):
         make_moons(**kwargs)
+
+
+def test_gaussian_mixture_is_a_seeded_regression_set_of_bumps_and_dips():
+    from descend.data import make_gaussian_mixture
+
+    X, y = make_gaussian_mixture(n_samples=400, seed=3)
+    assert X.shape == (400, 2) and y.shape == (400, 1) and X.dtype == y.dtype == np.float32
+    assert np.all(np.abs(X) <= 1)
+    np.testing.assert_array_equal(y, make_gaussian_mixture(n_samples=400, seed=3)[1])
+    # the bump in the first quadrant is positive and the dip in the second negative
+    assert y[(X[:, 0] > 0.3) & (X[:, 1] > 0.3)].mean() > 0.5
+    assert y[(X[:, 0] < -0.3) & (X[:, 1] > 0.3)].mean() < -0.5
+    with pytest.raises(ValueError, match="noise"):
+        make_gaussian_mixture(noise=-1)

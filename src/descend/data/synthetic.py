@@ -17,7 +17,8 @@ import numpy as np
 from .. import random as _random
 from ._checks import is_int_at_least
 
-__all__ = ["make_linear", "make_moons", "make_circles", "make_spirals", "make_xor", "make_blobs"]
+__all__ = ["make_linear", "make_moons", "make_circles", "make_spirals", "make_xor", "make_blobs",
+           "make_gaussian_mixture"]
 
 
 def _rng(seed, where: str) -> np.random.Generator:
@@ -184,3 +185,25 @@ def make_blobs(n_samples: int = 100, centers=3, n_features: int = 2, cluster_std
     X = np.concatenate([C[c] + std[c] * rng.standard_normal((m, d)) for c, m in enumerate(sizes)])
     y = np.concatenate([np.full(m, c) for c, m in enumerate(sizes)])
     return _finish(X, y, rng, 0.0)
+
+
+def make_gaussian_mixture(n_samples: int = 500, noise: float = 0.0, seed=None):
+    """A regression target made of Gaussian bumps and dips over ``[-1, 1]²``.
+
+    ``y = Σ_k s_k exp(-|x - c_k|² / (2 σ²))`` with four centres ``c_k`` (one per quadrant,
+    signs ``s_k = +1, -1, +1, -1``), ``σ = 0.35``, plus Gaussian noise of std ``noise``;
+    ``x`` uniform on the square. Returns ``X`` float32 ``(n, 2)``, ``y`` float32 ``(n, 1)``.
+    ``seed`` as for the other sets here (``None``: this thread's generator).
+    """
+    where = "make_gaussian_mixture"
+    n_samples = _count(n_samples, "n_samples", where)
+    noise = _nonneg(noise, "noise", where)
+    rng = _rng(seed, where)
+    X = rng.uniform(-1.0, 1.0, size=(n_samples, 2))
+    centres = np.array([[0.5, 0.5], [-0.5, 0.5], [-0.5, -0.5], [0.5, -0.5]])
+    signs = np.array([1.0, -1.0, 1.0, -1.0])
+    sq = ((X[:, None, :] - centres[None]) ** 2).sum(axis=2)
+    y = (signs * np.exp(-sq / (2 * 0.35**2))).sum(axis=1)
+    if noise:
+        y = y + rng.normal(0.0, noise, size=n_samples)
+    return X.astype(np.float32), y.reshape(-1, 1).astype(np.float32)

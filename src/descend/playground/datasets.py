@@ -18,6 +18,7 @@ import numpy as np
 
 from ..data import files, synthetic
 from ..data.preprocessing import train_test_split
+from ..data.synthetic import make_gaussian_mixture
 
 __all__ = ["DATASETS", "FEATURES", "DOMAIN", "Split", "load", "features", "read_points_csv",
            "make_gaussian_mixture"]
@@ -65,30 +66,6 @@ class Split:
     points_test: np.ndarray
     y_test: np.ndarray
     task: str
-
-
-def make_gaussian_mixture(n_samples: int = 500, noise: float = 0.0, seed=None):
-    """A regression target made of Gaussian bumps and dips over ``[-1, 1]²``.
-
-    ``y = Σ_k s_k exp(-|x - c_k|² / (2 σ²))`` with four centres ``c_k`` (one per quadrant,
-    signs ``s_k = +1, -1, +1, -1``), ``σ = 0.35``, plus Gaussian noise of std ``noise``;
-    ``x`` uniform on the square. Returns ``X`` float32 ``(n, 2)``, ``y`` float32 ``(n, 1)``.
-    ``seed`` as for :mod:`descend.data.synthetic`'s sets (``None``: this thread's generator).
-    """
-    # the generators' own argument checks and seeding, so that seed=None follows
-    # descend.manual_seed as every other data set does
-    where = "make_gaussian_mixture"
-    n_samples = synthetic._count(n_samples, "n_samples", where)
-    noise = synthetic._nonneg(noise, "noise", where)
-    rng = synthetic._rng(seed, where)
-    X = rng.uniform(-1.0, 1.0, size=(n_samples, 2))
-    centres = np.array([[0.5, 0.5], [-0.5, 0.5], [-0.5, -0.5], [0.5, -0.5]])
-    signs = np.array([1.0, -1.0, 1.0, -1.0])
-    sq = ((X[:, None, :] - centres[None]) ** 2).sum(axis=2)
-    y = (signs * np.exp(-sq / (2 * 0.35**2))).sum(axis=1)
-    if noise:
-        y = y + rng.normal(0.0, noise, size=n_samples)
-    return X.astype(np.float32), y.reshape(-1, 1).astype(np.float32)
 
 
 def read_points_csv(path):

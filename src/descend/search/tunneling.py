@@ -14,7 +14,7 @@ from ._common import check_count, check_point, check_positive, finite_or_inf, rn
 __all__ = ["tunneling", "tunneling_function"]
 
 
-def tunneling_function(f, x_star, f_star: float, pole_strength: float = 1.5, mobile_poles=()):
+def tunneling_function(f, x_star, f_star: float, pole_strength: float = 1.1, mobile_poles=()):
     """The tunnelling function with a pole at the local minimum ``x_star``.
 
     T(x) = (f(x) − f*) / ‖x − x*‖^(2λ) / Πⱼ ‖x − mⱼ‖^(2λ)
@@ -28,7 +28,8 @@ def tunneling_function(f, x_star, f_star: float, pole_strength: float = 1.5, mob
 
     Written with descend operations, so T differentiates by autodiff whenever ``f`` does
     (a :class:`~descend.landscapes.Landscape` or a function of descend operations); a NumPy-only
-    ``f`` gets its gradient from ``minimize``'s central differences.
+    ``f`` gets its gradient from ``minimize``'s central differences. ``pole_strength`` is λ,
+    with :func:`tunneling`'s default.
     """
     poles = [np.asarray(x_star, dtype=np.float64)] + [np.asarray(m, dtype=np.float64) for m in mobile_poles]
     f_star = float(f_star)
