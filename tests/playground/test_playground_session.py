@@ -370,6 +370,7 @@ def test_history_and_curves_stay_bounded(driven, monkeypatch):
     driven.wait_for("status", where=lambda s: not s["playing"])
     history = driven.session.run.trainer.history
     assert len(history.step_loss) <= 200 and len(history.epochs) <= 200
+    assert history.steps == driven.session.run.trainer.global_step  # the count goes on
     assert len(driven.session.curve) <= 50
 
 

@@ -169,3 +169,20 @@ def test_one_epoch_is_singular(blobs):
     X, y = blobs
     history = fit(small_mlp(0), (X, y), loss="cross_entropy", optimizer="sgd", epochs=1, progress=False)
     assert history.stop_message == "ran 1 epoch"
+
+
+def test_keep_last_bounds_a_history_and_keeps_counting_its_steps():
+    h = History()
+    for i in range(10):
+        h.step_loss.append(float(i))
+        h.step_lr.append(0.1)
+        h.step_grad_norm.append(1.0)
+        h.epochs.append({"epoch": i + 1, "step": i + 1, "train_loss": float(i)})
+    h.keep_last(3)
+    assert h.step_loss == [7.0, 8.0, 9.0] and len(h.step_lr) == len(h.step_grad_norm) == 3
+    assert [r["epoch"] for r in h.epochs] == [8, 9, 10]
+    assert h.steps == 10
+    h.keep_last(5)  # nothing more to forget
+    assert h.steps == 10 and len(h.step_loss) == 3
+    with pytest.raises(ValueError, match="keep_last"):
+        h.keep_last(0)

@@ -306,12 +306,9 @@ class NetworkSession:
                     self.diverged = {"message": trainer.history.stop_message,
                                      "step": info["step"] + 1, "lr": info["lr"]}
                 break
-        history = trainer.history
-        if len(history.step_loss) > _HISTORY_STEPS:
-            keep = _HISTORY_STEPS // 10  # the loop reads back only the last entries
-            for series in (history.step_loss, history.step_lr, history.step_grad_norm):
-                del series[:-keep]
-            del history.epochs[:-keep]
+        if len(trainer.history.step_loss) > _HISTORY_STEPS:
+            # the loop reads back only the last entries
+            trainer.history.keep_last(_HISTORY_STEPS // 10)
 
     def _play_one_frame(self) -> None:
         # Back-pressure: wait until the page drew all but FRAMES_AHEAD - 1 frames (or the tab is

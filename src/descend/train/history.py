@@ -68,12 +68,25 @@ class History:
         self.stop_reason: str | None = None
         self.stop_message: str = ""
         self.replayed_steps: int = 0
+        self.dropped_steps: int = 0  # by keep_last: ``steps`` still counts them
+
+    def keep_last(self, n: int) -> None:
+        """Forget all but the last ``n`` steps and epochs, so that a run with no end (a live
+        page left playing) holds bounded memory; :attr:`steps` goes on counting every step."""
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"keep_last: n must be a positive integer, got {n!r}")
+        drop = len(self.step_loss) - n
+        if drop > 0:
+            for series in (self.step_loss, self.step_lr, self.step_grad_norm):
+                del series[:drop]
+            self.dropped_steps += drop
+        del self.epochs[:-n]
 
     # -- convenience -----------------------------------------------------------------
     @property
     def steps(self) -> int:
-        """Number of optimizer steps taken."""
-        return len(self.step_loss)
+        """Number of optimizer steps taken (those :meth:`keep_last` forgot included)."""
+        return self.dropped_steps + len(self.step_loss)
 
     def metric(self, key: str) -> list:
         """The per-epoch values of ``key`` (e.g. ``"val_loss"``), None where missing."""
