@@ -27,6 +27,7 @@ products are small, and on a 2-core machine a second BLAS thread only contends w
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import shutil
 import statistics
@@ -112,8 +113,10 @@ def soak(seconds: float, steps: int) -> dict:
     return {"samples": samples, "steps_per_frame": steps}
 
 
-def in_browser(steps: int, seconds: float, clicks: int) -> dict:
-    """Frames per second the page draws, and click-to-paused latency, in headless Chromium."""
+@contextlib.contextmanager
+def serving_page(steps: int):
+    """The playground served on a free loopback port and opened in headless Chromium, set up
+    with SETUP and ``steps`` steps a frame: yields the Playwright page."""
     import uvicorn
     from playwright.sync_api import sync_playwright
 
@@ -128,43 +131,69 @@ def in_browser(steps: int, seconds: float, clicks: int) -> dict:
         time.sleep(0.05)
     query = "?" + "&".join(f"{k}={json.dumps(v) if not isinstance(v, str) else v}"
                            for k, v in {**SETUP, "steps_per_frame": steps}.items())
-    out = {}
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=shutil.which("chromium"),
-                                        args=["--no-sandbox", "--disable-gpu"])
+                                        args=["--no-sandbox", "--disable-gpu",
+                                              "--disable-background-networking"])
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(url + query)
             page.wait_for_function("Net.frame !== null")
-            page.click("#play")
-            page.wait_for_function("Net.playing")
-            time.sleep(1.0)  # warm up
-            f0, s0, t0 = page.evaluate("[Net.framesDrawn, Net.frame.step, performance.now()]")
-            time.sleep(seconds)
-            f1, s1, t1 = page.evaluate("[Net.framesDrawn, Net.frame.step, performance.now()]")
-            out["page_frames_per_second"] = (f1 - f0) / ((t1 - t0) / 1000)
-            out["page_steps_per_frame"] = (s1 - s0) / max(f1 - f0, 1)
-            latencies = []
-            for _ in range(clicks):
-                # click pause and wait for the server's "status" that stops the animation
-                latencies.append(page.evaluate("""() => new Promise((resolve) => {
-                    const t = performance.now();
-                    document.getElementById('play').click();
-                    const check = () => Net.playing ? requestAnimationFrame(check)
-                                                    : resolve(performance.now() - t);
-                    check();
-                })"""))
-                page.click("#play")
-                page.wait_for_function("Net.playing")
-                time.sleep(0.3)
-            out["pause_latency_ms_median"] = statistics.median(latencies)
-            out["pause_latency_ms_worst"] = max(latencies)
+            yield page
             browser.close()
     finally:
         uv.should_exit = True
         thread.join(10)
         sock.close()
+
+
+def in_browser(steps: int, seconds: float, clicks: int) -> dict:
+    """Frames per second the page draws, and click-to-paused latency, in headless Chromium."""
+    out = {}
+    with serving_page(steps) as page:
+        page.click("#play")
+        page.wait_for_function("Net.playing")
+        time.sleep(1.0)  # warm up
+        f0, s0, t0 = page.evaluate("[Net.framesDrawn, Net.frame.step, performance.now()]")
+        time.sleep(seconds)
+        f1, s1, t1 = page.evaluate("[Net.framesDrawn, Net.frame.step, performance.now()]")
+        out["page_frames_per_second"] = (f1 - f0) / ((t1 - t0) / 1000)
+        out["page_steps_per_frame"] = (s1 - s0) / max(f1 - f0, 1)
+        latencies = []
+        for _ in range(clicks):
+            # click pause and wait for the server's "status" that stops the animation
+            latencies.append(page.evaluate("""() => new Promise((resolve) => {
+                const t = performance.now();
+                document.getElementById('play').click();
+                const check = () => Net.playing ? requestAnimationFrame(check)
+                                                : resolve(performance.now() - t);
+                check();
+            })"""))
+            page.click("#play")
+            page.wait_for_function("Net.playing")
+            time.sleep(0.3)
+        out["pause_latency_ms_median"] = statistics.median(latencies)
+        out["pause_latency_ms_worst"] = max(latencies)
     return out
+
+
+def browser_soak(steps: int, seconds: float) -> dict:
+    """A tab playing in headless Chromium for ``seconds``: the server's resident memory and the
+    page's JavaScript heap over time (Chromium's ``performance.memory``)."""
+    samples = []
+    with serving_page(steps) as page:
+        page.click("#play")
+        page.wait_for_function("Net.playing")
+        start = time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            time.sleep(min(30.0, seconds / 10))
+            step, heap = page.evaluate(
+                "[Net.frame.step, performance.memory ? performance.memory.usedJSHeapSize : -1]")
+            samples.append((round(time.perf_counter() - start), step, round(resident_mib(), 1),
+                            round(heap / 2**20, 1)))
+            print(f"  browser soak: {samples[-1][0]:>4} s  step {step:>8}  server resident "
+                  f"{samples[-1][2]} MiB  page heap {samples[-1][3]} MiB")
+    return {"samples": samples, "steps_per_frame": steps}
 
 
 def main() -> None:
@@ -176,6 +205,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="BLAS threads (threadpoolctl)")
     parser.add_argument("--soak", type=float, default=0,
                         help="instead: play one session this many seconds, print its memory")
+    parser.add_argument("--browser-soak", type=float, default=0,
+                        help="instead: play one tab in headless Chromium this many seconds, print "
+                             "the server's memory and the page's heap")
     parser.add_argument("--hidden", default="8,8",
                         help="hidden layer sizes (e.g. 32,32,32,32,32,32 for the largest the issue "
                              "asks to stay responsive)")
@@ -185,6 +217,13 @@ def main() -> None:
 
     SETUP["hidden"] = [int(h) for h in args.hidden.split(",") if h]
     config.check({**SETUP, "steps_per_frame": args.steps})
+    if args.browser_soak:
+        with threadpool_limits(limits=args.threads, user_api="blas"):
+            figures = browser_soak(args.steps, args.browser_soak)
+        if args.json:
+            with open(args.json, "w") as fh:
+                json.dump(figures, fh, indent=2)
+        return
     if args.soak:
         with threadpool_limits(limits=args.threads, user_api="blas"):
             figures = soak(args.soak, 500 if args.steps == 10 else args.steps)
