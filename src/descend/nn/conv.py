@@ -10,7 +10,6 @@ maps into the rows a :class:`~descend.nn.Linear` layer reads.
 
 from __future__ import annotations
 
-import math
 import numbers
 
 import numpy as np
@@ -86,11 +85,7 @@ class Conv2d(Module):
 
     def reset_parameters(self) -> None:
         """Redraw W and b with PyTorch's default initialisation."""
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in = self.weight.data[0].size
-            bound = 1 / math.sqrt(fan_in)
-            init.uniform_(self.bias, -bound, bound)
+        init.default_affine_(self.weight, self.bias)
 
     def forward(self, x) -> Tensor:
         x = _images(x, f"Conv2d(in_channels={self.in_channels})")

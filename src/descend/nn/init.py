@@ -47,7 +47,7 @@ from ..tensor import Tensor
 
 __all__ = [
     "calculate_gain", "uniform_", "normal_", "zeros_", "ones_", "constant_",
-    "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_",
+    "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_", "default_affine_",
 ]
 
 
@@ -196,3 +196,17 @@ def kaiming_normal_(tensor: Tensor, a: float = 0.0, mode: str = "fan_in",
     data = _target(tensor, "kaiming_normal_")
     std = _kaiming_std(data, a, mode, nonlinearity, "kaiming_normal_")
     return _draw(tensor, _rng(generator).normal, 0.0, std)
+
+
+def default_affine_(weight: Tensor, bias: Tensor | None) -> None:
+    """PyTorch's default for an affine layer (``Linear``, ``Conv2d``): W by
+    ``kaiming_uniform_(a=√5)``, i.e. uniform on [−1/√fan_in, 1/√fan_in], and b uniform on the
+    same interval; fan_in = the product of W's dimensions after the first (an empty W is zeros)."""
+    fan_in = math.prod(weight.data.shape[1:])
+    if weight.data.size:
+        kaiming_uniform_(weight, a=math.sqrt(5))
+    else:
+        zeros_(weight)
+    if bias is not None:
+        bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+        uniform_(bias, -bound, bound)

@@ -6,7 +6,6 @@ activation, so that the activation registry needs nothing from here; it is re-ex
 
 from __future__ import annotations
 
-import math
 import numbers
 from collections.abc import Sequence as _SequenceABC
 
@@ -65,13 +64,7 @@ class Linear(Module):
 
     def reset_parameters(self) -> None:
         """Redraw W and b with PyTorch's default initialisation."""
-        if self.weight.data.size:
-            init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        else:
-            init.zeros_(self.weight)
-        if self.bias is not None:
-            bound = 1 / math.sqrt(self.in_features) if self.in_features > 0 else 0.0
-            init.uniform_(self.bias, -bound, bound)
+        init.default_affine_(self.weight, self.bias)
 
     def forward(self, x) -> Tensor:
         x = as_tensor(x)
