@@ -117,34 +117,21 @@ def soak(seconds: float, steps: int) -> dict:
 def serving_page(steps: int):
     """The playground served on a free loopback port and opened in headless Chromium, set up
     with SETUP and ``steps`` steps a frame: yields the Playwright page."""
-    import uvicorn
     from playwright.sync_api import sync_playwright
 
     from descend.playground import server
 
-    sock = server.bind("127.0.0.1", 0)
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}/"
-    uv = uvicorn.Server(uvicorn.Config(server.create_app(), log_level="warning"))
-    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not uv.started:
-        time.sleep(0.05)
     query = "?" + "&".join(f"{k}={json.dumps(v) if not isinstance(v, str) else v}"
                            for k, v in {**SETUP, "steps_per_frame": steps}.items())
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=shutil.which("chromium"),
-                                        args=["--no-sandbox", "--disable-gpu",
-                                              "--disable-background-networking"])
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(url + query)
-            page.wait_for_function("Net.frame !== null")
-            yield page
-            browser.close()
-    finally:
-        uv.should_exit = True
-        thread.join(10)
-        sock.close()
+    with server.serving() as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=shutil.which("chromium"),
+                                    args=["--no-sandbox", "--disable-gpu",
+                                          "--disable-background-networking"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(url + query)
+        page.wait_for_function("Net.frame !== null")
+        yield page
+        browser.close()
 
 
 def in_browser(steps: int, seconds: float, clicks: int) -> dict:

@@ -12,12 +12,9 @@ from __future__ import annotations
 import io
 import shutil
 import sys
-import threading
-import time
 import warnings
 from pathlib import Path
 
-import uvicorn
 from PIL import Image
 from playwright.sync_api import sync_playwright
 
@@ -41,14 +38,7 @@ def main() -> int:
     if chromium is None:
         print("needs Debian's chromium: apt-get install chromium", file=sys.stderr)
         return 1
-    sock = server.bind("127.0.0.1", 0)
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}/"
-    uv = uvicorn.Server(uvicorn.Config(server.create_app(), log_level="warning"))
-    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not uv.started:
-        time.sleep(0.05)
-    try:
+    with server.serving() as url:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=chromium, args=[
                 "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
@@ -86,10 +76,6 @@ def main() -> int:
             save(page, "playground_landscape", clip={"x": 0, "y": 0, "width": 1400, "height": 900},
                  colours=None)
             browser.close()
-    finally:
-        uv.should_exit = True
-        thread.join(10)
-        sock.close()
     return 0
 
 

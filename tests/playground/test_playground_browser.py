@@ -12,8 +12,6 @@ import re
 import shutil
 import subprocess
 import sys
-import threading
-import time
 
 import pytest
 
@@ -24,7 +22,6 @@ if CHROMIUM is None:
     pytest.skip("Debian's chromium is not installed (apt-get install chromium; .ci/run does it)",
                 allow_module_level=True)
 
-import uvicorn  # noqa: E402
 
 from descend.playground import server  # noqa: E402
 
@@ -33,20 +30,8 @@ ARTEFACTS = pathlib.Path(__file__).resolve().parents[2] / "tmp" / "artefacts" / 
 
 @pytest.fixture(scope="module")
 def base_url():
-    sock = server.bind("127.0.0.1", 0)
-    port = sock.getsockname()[1]
-    app = server.create_app()
-    uv = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not uv.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert uv.started, "the playground server did not start"
-    yield f"http://127.0.0.1:{port}/"
-    uv.should_exit = True
-    thread.join(10)
-    sock.close()
+    with server.serving() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,7 @@ import json
 import os
 import socket
 import threading
+import time
 import webbrowser
 from urllib.parse import urlsplit
 
@@ -210,6 +211,29 @@ def serve(host: str = "127.0.0.1", port: int = 0, open_browser: bool = True, ann
         if open_browser:  # in a thread: starting a browser may take a while; serving may not wait
             threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()
 
-    server = uvicorn.Server(uvicorn.Config(create_app(on_start=started), log_level="warning",
-                                           ws_max_size=MAX_MESSAGE_CHARS * 4))
-    server.run(sockets=[sock])
+    _uvicorn(create_app(on_start=started)).run(sockets=[sock])
+
+
+def _uvicorn(app) -> uvicorn.Server:
+    return uvicorn.Server(uvicorn.Config(app, log_level="warning", ws_max_size=MAX_MESSAGE_CHARS * 4))
+
+
+@contextlib.contextmanager
+def serving(host: str = "127.0.0.1", port: int = 0, timeout: float = 20.0):
+    """The playground served from a background thread, as :func:`serve` serves it, for as long
+    as the ``with`` block runs (tests, benchmarks, screenshots): yields its URL."""
+    sock = bind(host, port)
+    server = _uvicorn(create_app())
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout
+    while not server.started and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        if not server.started:
+            raise RuntimeError(f"the playground server did not start within {timeout:g} s")
+        yield f"http://{host}:{sock.getsockname()[1]}/"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
